@@ -1,0 +1,159 @@
+//! Tunables of a node, and their validation.
+//!
+//! A [`Config`] is checked once, when a [`Node`](crate::Node) is built; a
+//! node never runs with a configuration that could not work.
+
+use core::fmt;
+use core::time::Duration;
+
+use crate::time::duration_as_micros;
+
+/// Timing and protocol options of one node.
+///
+/// All nodes of a cluster should use the same values. The defaults suit a
+/// LAN: election timeouts of 150–300 ms and a heartbeat every 50 ms.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Lower bound (inclusive) of the randomized election timeout.
+    ///
+    /// Also the length of a leader's lease for the purposes of check-quorum
+    /// and leader stickiness: a follower that heard from its leader less
+    /// than this long ago ignores vote requests, and a leader that has not
+    /// heard from a majority for this long steps down.
+    pub election_timeout_min: Duration,
+    /// Upper bound (exclusive) of the randomized election timeout. Must be
+    /// greater than `election_timeout_min`, so that timeouts differ between
+    /// nodes and split votes resolve.
+    pub election_timeout_max: Duration,
+    /// How often a leader sends heartbeats. Must be below
+    /// `election_timeout_min`, or followers would start elections against a
+    /// healthy leader.
+    pub heartbeat_interval: Duration,
+    /// Run a pre-vote round (Raft dissertation §9.6) before raising the
+    /// term, so that a node that cannot win an election (for example one
+    /// rejoining after a partition) does not disrupt the cluster.
+    pub pre_vote: bool,
+    /// Leaders step down when they have not heard from a majority within
+    /// `election_timeout_min`, and followers that heard from a live leader
+    /// within `election_timeout_min` ignore vote requests (dissertation
+    /// §4.2.3 and §6.2).
+    pub check_quorum: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            election_timeout_min: Duration::from_millis(150),
+            election_timeout_max: Duration::from_millis(300),
+            heartbeat_interval: Duration::from_millis(50),
+            pre_vote: true,
+            check_quorum: true,
+        }
+    }
+}
+
+/// Why a [`Config`] was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// `heartbeat_interval` is zero.
+    ZeroHeartbeatInterval,
+    /// `election_timeout_min` is zero.
+    ZeroElectionTimeout,
+    /// `election_timeout_max` is not greater than `election_timeout_min`, so
+    /// timeouts could not be randomized.
+    EmptyElectionTimeoutRange,
+    /// `heartbeat_interval` is not below `election_timeout_min`, so
+    /// followers would time out between heartbeats.
+    HeartbeatNotBelowElectionTimeout,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ConfigError::ZeroHeartbeatInterval => "the heartbeat interval must not be zero",
+            ConfigError::ZeroElectionTimeout => "the minimum election timeout must not be zero",
+            ConfigError::EmptyElectionTimeoutRange => {
+                "the maximum election timeout must be greater than the minimum"
+            }
+            ConfigError::HeartbeatNotBelowElectionTimeout => {
+                "the heartbeat interval must be below the minimum election timeout"
+            }
+        })
+    }
+}
+
+impl core::error::Error for ConfigError {}
+
+impl Config {
+    /// Checks that this configuration can work.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.heartbeat_interval.is_zero() {
+            return Err(ConfigError::ZeroHeartbeatInterval);
+        }
+        if self.election_timeout_min.is_zero() {
+            return Err(ConfigError::ZeroElectionTimeout);
+        }
+        // Compare whole microseconds: that is the resolution the node works in.
+        let min = duration_as_micros(self.election_timeout_min);
+        if duration_as_micros(self.election_timeout_max) <= min {
+            return Err(ConfigError::EmptyElectionTimeoutRange);
+        }
+        if duration_as_micros(self.heartbeat_interval) >= min {
+            return Err(ConfigError::HeartbeatNotBelowElectionTimeout);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(min_ms: u64, max_ms: u64, heartbeat_ms: u64) -> Config {
+        Config {
+            election_timeout_min: Duration::from_millis(min_ms),
+            election_timeout_max: Duration::from_millis(max_ms),
+            heartbeat_interval: Duration::from_millis(heartbeat_ms),
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn default_config_is_valid() {
+        assert_eq!(Config::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn heartbeat_must_be_below_minimum_election_timeout() {
+        assert_eq!(
+            config(100, 200, 100).validate(),
+            Err(ConfigError::HeartbeatNotBelowElectionTimeout)
+        );
+        assert_eq!(config(100, 200, 99).validate(), Ok(()));
+    }
+
+    #[test]
+    fn election_timeout_range_must_not_be_empty() {
+        assert_eq!(
+            config(300, 300, 50).validate(),
+            Err(ConfigError::EmptyElectionTimeoutRange)
+        );
+        assert_eq!(
+            config(300, 200, 50).validate(),
+            Err(ConfigError::EmptyElectionTimeoutRange)
+        );
+    }
+
+    #[test]
+    fn zero_durations_are_refused() {
+        assert_eq!(
+            config(150, 300, 0).validate(),
+            Err(ConfigError::ZeroHeartbeatInterval)
+        );
+        assert_eq!(
+            config(0, 300, 50).validate(),
+            Err(ConfigError::ZeroElectionTimeout)
+        );
+    }
+}

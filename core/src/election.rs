@@ -1,0 +1,191 @@
+//! Leader election (§5.2, §5.4.1) with pre-vote (dissertation §9.6) and
+//! leader stickiness (§4.2.3).
+
+use alloc::collections::BTreeMap;
+
+use rand_core::RngCore;
+
+use crate::message::{Message, RequestVote, RequestVoteResponse};
+use crate::node::Node;
+use crate::quorum::VoteOutcome;
+use crate::role::{Progress, RoleState, VoteTally};
+use crate::time::Instant;
+use crate::types::NodeId;
+
+impl<R: RngCore> Node<R> {
+    /// Starts an election: a pre-vote round when pre-vote is on, otherwise
+    /// a real election in the next term.
+    pub(crate) fn start_election(&mut self, now: Instant) {
+        if self.config.pre_vote {
+            self.become_pre_candidate(now);
+        } else {
+            self.become_candidate(now);
+        }
+    }
+
+    /// Asks every voter whether it would vote for us in the next term,
+    /// without raising our own term: a node that cannot win leaves the
+    /// cluster's term untouched.
+    fn become_pre_candidate(&mut self, now: Instant) {
+        self.stats.pre_votes_started += 1;
+        self.role = RoleState::PreCandidate {
+            votes: VoteTally::default(),
+        };
+        self.leader_contact_at = None;
+        self.reset_election_deadline(now);
+        self.broadcast(&Message::RequestVote(RequestVote {
+            term: self.term.next(),
+            last_log_index: self.log.last_index(),
+            last_log_term: self.log.last_term(),
+            pre_vote: true,
+        }));
+        self.record_own_vote(now);
+    }
+
+    /// Raises the term, votes for itself and asks every voter for a vote.
+    pub(crate) fn become_candidate(&mut self, now: Instant) {
+        self.stats.elections_started += 1;
+        self.term = self.term.next();
+        self.voted_for = Some(self.id);
+        self.mark_hard_state_dirty();
+        self.role = RoleState::Candidate {
+            votes: VoteTally::default(),
+        };
+        self.leader_contact_at = None;
+        self.reset_election_deadline(now);
+        // `broadcast` persists the new term and self-vote before the first request.
+        self.broadcast(&Message::RequestVote(RequestVote {
+            term: self.term,
+            last_log_index: self.log.last_index(),
+            last_log_term: self.log.last_term(),
+            pre_vote: false,
+        }));
+        self.record_own_vote(now);
+    }
+
+    pub(crate) fn become_leader(&mut self, now: Instant) {
+        // A fresh leader has just heard from a majority (its votes): count
+        // every follower as in contact now, so check-quorum measures from here.
+        let followers = self
+            .voters
+            .iter()
+            .filter(|&&voter| voter != self.id)
+            .map(|&voter| {
+                (
+                    voter,
+                    Progress {
+                        last_contact_at: now,
+                    },
+                )
+            })
+            .collect::<BTreeMap<_, _>>();
+        self.role = RoleState::Leader { followers };
+        self.leader_contact_at = None;
+        self.broadcast_heartbeat(now);
+    }
+
+    fn record_own_vote(&mut self, now: Instant) {
+        let id = self.id;
+        self.record_vote(now, id, true);
+    }
+
+    /// Counts one answer of the current (pre-)election and acts on the
+    /// outcome.
+    fn record_vote(&mut self, now: Instant, voter: NodeId, granted: bool) {
+        let voter_count = self.voter_count();
+        let (outcome, pre_vote) = match &mut self.role {
+            RoleState::PreCandidate { votes } => (votes.record(voter, granted, voter_count), true),
+            RoleState::Candidate { votes } => (votes.record(voter, granted, voter_count), false),
+            RoleState::Follower { .. } | RoleState::Leader { .. } => return,
+        };
+        match (outcome, pre_vote) {
+            (VoteOutcome::Won, true) => self.become_candidate(now),
+            (VoteOutcome::Won, false) => self.become_leader(now),
+            (VoteOutcome::Lost, _) => self.become_follower(now, self.term, None),
+            (VoteOutcome::Pending, _) => {}
+        }
+    }
+
+    /// Whether a live leader was heard from within the minimum election
+    /// timeout (always true on a leader), with check-quorum on. Vote
+    /// requests are ignored meanwhile.
+    pub(crate) fn is_in_leader_lease(&self, now: Instant) -> bool {
+        if !self.config.check_quorum {
+            return false;
+        }
+        match self.role {
+            RoleState::Leader { .. } => true,
+            RoleState::Follower { leader: Some(_) } => self
+                .leader_contact_at
+                .is_some_and(|contact| now < contact + self.config.election_timeout_min),
+            _ => false,
+        }
+    }
+
+    /// Whether this node may give its vote in the current term to
+    /// `candidate`: it has not voted for anyone else, and does not know of a
+    /// leader of this term (who must have had a majority already).
+    fn can_vote_for(&self, candidate: NodeId) -> bool {
+        match self.voted_for {
+            Some(vote) => vote == candidate,
+            None => self.leader().is_none(),
+        }
+    }
+
+    /// Answers a vote request whose term is at least ours (for a real vote,
+    /// exactly ours: a higher one was adopted before).
+    pub(crate) fn handle_request_vote(&mut self, now: Instant, from: NodeId, request: RequestVote) {
+        let log_is_current = self
+            .log
+            .is_up_to_date(request.last_log_term, request.last_log_index);
+        let response = if request.pre_vote {
+            // A pre-vote for a later term is granted on the log alone: it
+            // promises nothing and changes nothing here.
+            let granted = log_is_current && (request.term > self.term || self.can_vote_for(from));
+            RequestVoteResponse {
+                term: if granted { request.term } else { self.term },
+                granted,
+                pre_vote: true,
+            }
+        } else {
+            let granted = log_is_current && self.can_vote_for(from);
+            if granted {
+                if self.voted_for != Some(from) {
+                    self.voted_for = Some(from);
+                    self.mark_hard_state_dirty();
+                }
+                // Granting a vote resets the election timer (Figure 2), so
+                // that this node does not compete with the candidate.
+                self.reset_election_deadline(now);
+            }
+            RequestVoteResponse {
+                term: self.term,
+                granted,
+                pre_vote: false,
+            }
+        };
+        // `send` persists a new vote before the response leaves.
+        self.send(from, Message::RequestVoteResponse(response));
+    }
+
+    /// Counts a vote response whose term is at least ours.
+    pub(crate) fn handle_request_vote_response(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        response: RequestVoteResponse,
+    ) {
+        let counts = match self.role {
+            // A granted pre-vote names the term we would campaign in; any
+            // other term answers a request we did not send.
+            RoleState::PreCandidate { .. } if response.pre_vote => {
+                !response.granted || response.term == self.term.next()
+            }
+            RoleState::Candidate { .. } if !response.pre_vote => response.term == self.term,
+            _ => false,
+        };
+        if counts {
+            self.record_vote(now, from, response.granted);
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! Messages between peers, and the sanity checks applied to every message
+//! that arrives.
+//!
+//! Each message carries the sender's term; the sender's id travels beside
+//! the message ([`Input::Message`](crate::Input::Message),
+//! [`Output::Send`](crate::Output::Send)) because the transport, not the
+//! message, knows who is on the other end.
+
+use core::fmt;
+
+use crate::types::{LogIndex, Term};
+
+/// A Raft message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Message {
+    /// A candidate (or pre-candidate) asks for a vote.
+    RequestVote(RequestVote),
+    /// The answer to a [`RequestVote`].
+    RequestVoteResponse(RequestVoteResponse),
+    /// A leader's append; with no entries it is a heartbeat.
+    AppendEntries(AppendEntries),
+    /// The answer to an [`AppendEntries`].
+    AppendEntriesResponse(AppendEntriesResponse),
+}
+
+/// A request for a vote (§5.2), or for a pre-vote (dissertation §9.6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RequestVote {
+    /// The candidate's term. For a pre-vote, the term the candidate would
+    /// campaign in (its current term plus one), which it has not adopted.
+    pub term: Term,
+    /// Index of the candidate's last log entry.
+    pub last_log_index: LogIndex,
+    /// Term of the candidate's last log entry.
+    pub last_log_term: Term,
+    /// Whether this is a pre-vote: granting it changes nothing on the voter.
+    pub pre_vote: bool,
+}
+
+/// The answer to a [`RequestVote`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RequestVoteResponse {
+    /// The voter's current term; for a granted pre-vote, the term of the
+    /// request it grants.
+    pub term: Term,
+    /// Whether the vote (or pre-vote) is granted.
+    pub granted: bool,
+    /// Whether this answers a pre-vote.
+    pub pre_vote: bool,
+}
+
+/// A leader's AppendEntries (§5.3). Replication entries join it with the
+/// replication work; today it is the heartbeat that asserts leadership.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AppendEntries {
+    /// The leader's term.
+    pub term: Term,
+    /// Index of the log entry just before the new ones.
+    pub prev_log_index: LogIndex,
+    /// Term of the entry at `prev_log_index`.
+    pub prev_log_term: Term,
+}
+
+/// The answer to an [`AppendEntries`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AppendEntriesResponse {
+    /// The follower's current term.
+    pub term: Term,
+    /// Whether the follower's log holds the entry at `prev_log_index` with
+    /// `prev_log_term`.
+    pub success: bool,
+}
+
+/// A field of a message that no correct peer would send.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InvalidMessage {
+    /// The term is 0, which no node sends: a node adopts at least term 1
+    /// before it sends anything.
+    ZeroTerm,
+    /// A log position names index 0 with a non-zero term, or an index above
+    /// 0 with term 0.
+    InconsistentLogPosition,
+    /// A log position's term is above the message's term: no leader of a
+    /// later term could have written it.
+    LogTermAboveMessageTerm,
+}
+
+impl fmt::Display for InvalidMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            InvalidMessage::ZeroTerm => "message has term 0",
+            InvalidMessage::InconsistentLogPosition => {
+                "log index and term disagree about being empty"
+            }
+            InvalidMessage::LogTermAboveMessageTerm => "log term is above the message's term",
+        })
+    }
+}
+
+impl Message {
+    /// The sender's term carried by the message.
+    #[must_use]
+    pub fn term(&self) -> Term {
+        match self {
+            Message::RequestVote(m) => m.term,
+            Message::RequestVoteResponse(m) => m.term,
+            Message::AppendEntries(m) => m.term,
+            Message::AppendEntriesResponse(m) => m.term,
+        }
+    }
+
+    /// Checks the fields no correct peer could get wrong. A message that
+    /// fails is dropped before it touches any state.
+    pub fn validate(&self) -> Result<(), InvalidMessage> {
+        if self.term() == Term(0) {
+            return Err(InvalidMessage::ZeroTerm);
+        }
+        match self {
+            Message::RequestVote(m) => {
+                check_log_position(m.term, m.last_log_index, m.last_log_term)
+            }
+            Message::AppendEntries(m) => {
+                check_log_position(m.term, m.prev_log_index, m.prev_log_term)
+            }
+            Message::RequestVoteResponse(_) | Message::AppendEntriesResponse(_) => Ok(()),
+        }
+    }
+}
+
+fn check_log_position(term: Term, index: LogIndex, log_term: Term) -> Result<(), InvalidMessage> {
+    if (index == LogIndex(0)) != (log_term == Term(0)) {
+        return Err(InvalidMessage::InconsistentLogPosition);
+    }
+    if log_term > term {
+        return Err(InvalidMessage::LogTermAboveMessageTerm);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request_vote(term: u64, last_log_index: u64, last_log_term: u64) -> Message {
+        Message::RequestVote(RequestVote {
+            term: Term(term),
+            last_log_index: LogIndex(last_log_index),
+            last_log_term: Term(last_log_term),
+            pre_vote: false,
+        })
+    }
+
+    #[test]
+    fn term_zero_is_invalid() {
+        let heartbeat_response = Message::AppendEntriesResponse(AppendEntriesResponse {
+            term: Term(0),
+            success: true,
+        });
+        assert_eq!(heartbeat_response.validate(), Err(InvalidMessage::ZeroTerm));
+    }
+
+    #[test]
+    fn empty_log_position_must_have_term_zero() {
+        assert_eq!(request_vote(2, 0, 0).validate(), Ok(()));
+        assert_eq!(
+            request_vote(2, 0, 1).validate(),
+            Err(InvalidMessage::InconsistentLogPosition)
+        );
+        assert_eq!(
+            request_vote(2, 4, 0).validate(),
+            Err(InvalidMessage::InconsistentLogPosition)
+        );
+    }
+
+    #[test]
+    fn log_term_cannot_exceed_message_term() {
+        assert_eq!(request_vote(3, 7, 3).validate(), Ok(()));
+        assert_eq!(
+            request_vote(3, 7, 4).validate(),
+            Err(InvalidMessage::LogTermAboveMessageTerm)
+        );
+        let append = Message::AppendEntries(AppendEntries {
+            term: Term(2),
+            prev_log_index: LogIndex(1),
+            prev_log_term: Term(5),
+        });
+        assert_eq!(
+            append.validate(),
+            Err(InvalidMessage::LogTermAboveMessageTerm)
+        );
+    }
+}

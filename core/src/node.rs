@@ -1,0 +1,556 @@
+//! The node: one Raft peer's state, its single input path and its output
+//! queue. Election and leadership logic live in their own modules as
+//! further `impl Node` blocks.
+
+use alloc::vec::Vec;
+use core::fmt;
+use core::time::Duration;
+
+use rand_core::RngCore;
+
+use crate::config::{Config, ConfigError};
+use crate::log::{Entry, Log, LogError};
+use crate::message::{AppendEntriesResponse, InvalidMessage, Message, RequestVoteResponse};
+use crate::output::{HardState, Output, Role};
+use crate::role::RoleState;
+use crate::time::{duration_as_micros, Instant};
+use crate::types::{LogIndex, NodeId, Term};
+
+/// One event for a node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Input {
+    /// A message from peer `from`.
+    Message {
+        /// The sender, as the transport authenticated it.
+        from: NodeId,
+        /// The message.
+        message: Message,
+    },
+    /// The timer armed by the latest [`Output::SetTimer`] fired.
+    Timer,
+    /// A request from the local application.
+    Command(Command),
+}
+
+/// A request from the local application.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Command {
+    /// Start an election now, as if the election timeout had elapsed
+    /// (including the pre-vote round, when pre-vote is on).
+    Campaign,
+}
+
+/// What a node restores from stable storage when it starts again.
+///
+/// A fresh node starts from `PersistedState::default()`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PersistedState {
+    /// The last hard state the node asked to persist.
+    pub hard_state: HardState,
+    /// The log, from index 1, in order.
+    pub entries: Vec<Entry>,
+}
+
+/// Why [`Node::new`] refused to build a node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The configuration cannot work.
+    Config(ConfigError),
+    /// The voter set is empty.
+    NoVoters,
+    /// The same id appears twice in the voter set.
+    DuplicateVoter(NodeId),
+    /// The node's own id is not in the voter set.
+    NotAVoter(NodeId),
+    /// The persisted vote names a node outside the voter set.
+    UnknownVote(NodeId),
+    /// The persisted log cannot have been written by Raft.
+    Log(LogError),
+    /// The persisted log holds an entry of a term above the persisted
+    /// current term, so the hard state and log come from different lives.
+    LogTermAboveCurrentTerm,
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::Config(error) => write!(f, "invalid config: {error}"),
+            StartError::NoVoters => f.write_str("the voter set is empty"),
+            StartError::DuplicateVoter(id) => write!(f, "voter {id} is listed twice"),
+            StartError::NotAVoter(id) => write!(f, "node {id} is not in the voter set"),
+            StartError::UnknownVote(id) => {
+                write!(
+                    f,
+                    "the persisted vote names node {id}, which is not a voter"
+                )
+            }
+            StartError::Log(error) => write!(f, "invalid persisted log: {error}"),
+            StartError::LogTermAboveCurrentTerm => {
+                f.write_str("the persisted log has a term above the persisted current term")
+            }
+        }
+    }
+}
+
+impl core::error::Error for StartError {}
+
+/// Why [`Node::handle`] refused an input. A refused input changed nothing
+/// and produced no outputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HandleError {
+    /// A peer's message was dropped; it is also counted in
+    /// [`NodeStats::messages_dropped`]. Worth a log line, never fatal.
+    Dropped(DropReason),
+    /// [`Command::Campaign`] was given to the leader.
+    AlreadyLeader,
+}
+
+/// Why a peer's message was dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DropReason {
+    /// The message claims to come from this node itself.
+    FromSelf,
+    /// The sender is not a voter of this cluster.
+    UnknownSender(NodeId),
+    /// A field is nonsensical.
+    Invalid(InvalidMessage),
+    /// An AppendEntries of the current term from a node other than the
+    /// leader already known for this term (or received by that leader):
+    /// two leaders in one term, which a correct cluster never has.
+    ConflictingLeader,
+}
+
+impl fmt::Display for HandleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HandleError::Dropped(DropReason::FromSelf) => {
+                f.write_str("dropped a message that claims to come from this node")
+            }
+            HandleError::Dropped(DropReason::UnknownSender(id)) => {
+                write!(f, "dropped a message from node {id}, which is not a voter")
+            }
+            HandleError::Dropped(DropReason::Invalid(why)) => {
+                write!(f, "dropped an invalid message: {why}")
+            }
+            HandleError::Dropped(DropReason::ConflictingLeader) => {
+                f.write_str("dropped an append from a second leader of the current term")
+            }
+            HandleError::AlreadyLeader => f.write_str("this node is already the leader"),
+        }
+    }
+}
+
+impl core::error::Error for HandleError {}
+
+/// Counters a node keeps about its own life, for metrics and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NodeStats {
+    /// Peer messages dropped as invalid (see [`DropReason`]).
+    pub messages_dropped: u64,
+    /// Responses from an earlier term, ignored.
+    pub stale_responses: u64,
+    /// Vote requests ignored because a live leader was heard from within
+    /// the minimum election timeout (leader stickiness).
+    pub vote_requests_ignored: u64,
+    /// Pre-vote rounds started.
+    pub pre_votes_started: u64,
+    /// Elections started (terms raised by this node).
+    pub elections_started: u64,
+}
+
+/// One Raft peer, as a state machine.
+///
+/// Feed it inputs with [`handle`](Node::handle), then perform what
+/// [`drain_outputs`](Node::drain_outputs) yields, in order (see [`Output`]).
+/// A crash is modelled by dropping the node; build the next one from what
+/// was persisted.
+pub struct Node<R> {
+    pub(crate) id: NodeId,
+    /// Sorted, without duplicates, contains `id`.
+    pub(crate) voters: Vec<NodeId>,
+    pub(crate) config: Config,
+    pub(crate) rng: R,
+    pub(crate) term: Term,
+    /// Invariant: names a voter, and was persisted with `term` before any
+    /// message depending on it was sent.
+    pub(crate) voted_for: Option<NodeId>,
+    pub(crate) log: Log,
+    pub(crate) role: RoleState,
+    /// When a follower or candidate starts an election; unused by a leader.
+    pub(crate) election_deadline: Instant,
+    /// When a leader next sends heartbeats; unused by other roles.
+    pub(crate) heartbeat_deadline: Instant,
+    /// When a follower last heard from the current term's leader.
+    pub(crate) leader_contact_at: Option<Instant>,
+    /// The latest `now` seen; time never goes backwards.
+    pub(crate) now: Instant,
+    pub(crate) outputs: Vec<Output>,
+    /// Term or vote changed since the last `PersistHardState` output.
+    hard_state_dirty: bool,
+    /// The deadline of the caller's timer as last set, until it fires.
+    armed_timer: Option<Instant>,
+    /// The (role, term, leader) last reported through `RoleChanged`.
+    reported: (Role, Term, Option<NodeId>),
+    pub(crate) stats: NodeStats,
+}
+
+impl<R: RngCore> Node<R> {
+    /// Builds a node.
+    ///
+    /// `voters` is the cluster's voter set and must contain `id`; `rng` is
+    /// the node's only source of randomness (election timeouts); `persisted`
+    /// is what an earlier life of this node persisted, or the default for a
+    /// fresh node; `now` is the caller's clock.
+    ///
+    /// The new node already has outputs (at least its first timer): drain
+    /// them before the first input. A single-node cluster elects itself
+    /// here and now.
+    pub fn new(
+        id: NodeId,
+        voters: &[NodeId],
+        config: Config,
+        rng: R,
+        persisted: PersistedState,
+        now: Instant,
+    ) -> Result<Node<R>, StartError> {
+        config.validate().map_err(StartError::Config)?;
+        let voters = validate_voters(id, voters)?;
+        if let Some(vote) = persisted.hard_state.voted_for {
+            if voters.binary_search(&vote).is_err() {
+                return Err(StartError::UnknownVote(vote));
+            }
+        }
+        let log = Log::restore(persisted.entries).map_err(StartError::Log)?;
+        if log.last_term() > persisted.hard_state.term {
+            return Err(StartError::LogTermAboveCurrentTerm);
+        }
+        let term = persisted.hard_state.term;
+        let mut node = Node {
+            id,
+            voters,
+            config,
+            rng,
+            term,
+            voted_for: persisted.hard_state.voted_for,
+            log,
+            role: RoleState::Follower { leader: None },
+            election_deadline: now,
+            heartbeat_deadline: now,
+            leader_contact_at: None,
+            now,
+            outputs: Vec::new(),
+            hard_state_dirty: false,
+            armed_timer: None,
+            reported: (Role::Follower, term, None),
+            stats: NodeStats::default(),
+        };
+        node.reset_election_deadline(now);
+        if node.voters.len() == 1 {
+            node.start_election(now);
+        }
+        node.finish(now);
+        Ok(node)
+    }
+
+    /// Handles one input at time `now` (which must not be earlier than the
+    /// `now` of any earlier call). Drain the outputs afterwards.
+    ///
+    /// An `Err` means the input was refused and changed nothing.
+    pub fn handle(&mut self, now: Instant, input: Input) -> Result<(), HandleError> {
+        debug_assert!(now >= self.now, "time went backwards: {now} < {}", self.now);
+        // In release builds a clock that stepped back is treated as standing still.
+        let now = now.max(self.now);
+        self.now = now;
+        let result = match input {
+            Input::Message { from, message } => self.handle_message(now, from, message),
+            Input::Timer => {
+                self.armed_timer = None;
+                self.handle_timer(now);
+                Ok(())
+            }
+            Input::Command(Command::Campaign) => self.handle_campaign(now),
+        };
+        if let Err(HandleError::Dropped(_)) = result {
+            self.stats.messages_dropped += 1;
+        }
+        self.finish(now);
+        result
+    }
+
+    /// Takes the pending outputs, in the order they must be performed.
+    ///
+    /// The queue's memory is kept for the next input, so a steady state
+    /// allocates nothing here.
+    #[must_use = "outputs must be performed, in order"]
+    pub fn drain_outputs(&mut self) -> alloc::vec::Drain<'_, Output> {
+        self.outputs.drain(..)
+    }
+
+    /// This node's id.
+    #[must_use]
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// The current term.
+    #[must_use]
+    pub fn term(&self) -> Term {
+        self.term
+    }
+
+    /// The current role.
+    #[must_use]
+    pub fn role(&self) -> Role {
+        self.role.role()
+    }
+
+    /// The leader of the current term, if known (this node, when leading).
+    #[must_use]
+    pub fn leader(&self) -> Option<NodeId> {
+        match &self.role {
+            RoleState::Leader { .. } => Some(self.id),
+            RoleState::Follower { leader } => *leader,
+            RoleState::PreCandidate { .. } | RoleState::Candidate { .. } => None,
+        }
+    }
+
+    /// The term and vote as the node holds them (persisted, or about to be
+    /// by a pending output).
+    #[must_use]
+    pub fn hard_state(&self) -> HardState {
+        HardState {
+            term: self.term,
+            voted_for: self.voted_for,
+        }
+    }
+
+    /// The voter set, sorted.
+    #[must_use]
+    pub fn voters(&self) -> &[NodeId] {
+        &self.voters
+    }
+
+    /// The log's entries, in order from index 1.
+    #[must_use]
+    pub fn entries(&self) -> &[Entry] {
+        self.log.entries()
+    }
+
+    /// Index of the last log entry (0 when empty).
+    #[must_use]
+    pub fn last_log_index(&self) -> LogIndex {
+        self.log.last_index()
+    }
+
+    /// The node's counters.
+    #[must_use]
+    pub fn stats(&self) -> NodeStats {
+        self.stats
+    }
+
+    fn handle_message(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        message: Message,
+    ) -> Result<(), HandleError> {
+        if from == self.id {
+            return Err(HandleError::Dropped(DropReason::FromSelf));
+        }
+        if self.voters.binary_search(&from).is_err() {
+            return Err(HandleError::Dropped(DropReason::UnknownSender(from)));
+        }
+        message
+            .validate()
+            .map_err(|why| HandleError::Dropped(DropReason::Invalid(why)))?;
+
+        let term = message.term();
+        if let Message::RequestVote(_) = message {
+            // Leader stickiness (dissertation §4.2.3): while a live leader is
+            // known, vote requests come from a disruptive server; ignoring
+            // them (rather than adopting their term) keeps the leader.
+            if term >= self.term && self.is_in_leader_lease(now) {
+                self.stats.vote_requests_ignored += 1;
+                return Ok(());
+            }
+        }
+        if term > self.term {
+            match &message {
+                // A pre-vote request or a granted pre-vote carries a term
+                // nobody has adopted yet; adopting it would defeat pre-vote.
+                Message::RequestVote(request) if request.pre_vote => {}
+                Message::RequestVoteResponse(response) if response.pre_vote && response.granted => {
+                }
+                Message::AppendEntries(_) => self.become_follower(now, term, Some(from)),
+                _ => self.become_follower(now, term, None),
+            }
+        } else if term < self.term {
+            self.reply_to_stale_message(from, &message);
+            return Ok(());
+        }
+
+        match message {
+            Message::RequestVote(request) => self.handle_request_vote(now, from, request),
+            Message::RequestVoteResponse(response) => {
+                self.handle_request_vote_response(now, from, response)
+            }
+            Message::AppendEntries(append) => self.handle_append_entries(now, from, append)?,
+            Message::AppendEntriesResponse(response) => {
+                self.handle_append_entries_response(now, from, response)
+            }
+        }
+        Ok(())
+    }
+
+    /// Answers a request from an earlier term with our term, so that a
+    /// deposed leader or stale candidate learns it is behind; responses from
+    /// earlier terms are ignored.
+    fn reply_to_stale_message(&mut self, from: NodeId, message: &Message) {
+        let reply = match message {
+            Message::RequestVote(request) => Message::RequestVoteResponse(RequestVoteResponse {
+                term: self.term,
+                granted: false,
+                pre_vote: request.pre_vote,
+            }),
+            Message::AppendEntries(_) => Message::AppendEntriesResponse(AppendEntriesResponse {
+                term: self.term,
+                success: false,
+            }),
+            Message::RequestVoteResponse(_) | Message::AppendEntriesResponse(_) => {
+                self.stats.stale_responses += 1;
+                return;
+            }
+        };
+        self.send(from, reply);
+    }
+
+    fn handle_timer(&mut self, now: Instant) {
+        if let RoleState::Leader { .. } = self.role {
+            if now >= self.heartbeat_deadline {
+                self.handle_heartbeat_tick(now);
+            }
+        } else if now >= self.election_deadline {
+            self.start_election(now);
+        }
+    }
+
+    fn handle_campaign(&mut self, now: Instant) -> Result<(), HandleError> {
+        if let RoleState::Leader { .. } = self.role {
+            return Err(HandleError::AlreadyLeader);
+        }
+        self.start_election(now);
+        Ok(())
+    }
+
+    /// Steps down to (or stays) follower in `term`, which must not be below
+    /// the current term.
+    pub(crate) fn become_follower(&mut self, now: Instant, term: Term, leader: Option<NodeId>) {
+        debug_assert!(term >= self.term);
+        if term > self.term {
+            self.term = term;
+            self.voted_for = None;
+            self.mark_hard_state_dirty();
+        }
+        let was_follower = matches!(self.role, RoleState::Follower { .. });
+        self.role = RoleState::Follower { leader };
+        self.leader_contact_at = leader.map(|_| now);
+        if !was_follower || leader.is_some() {
+            self.reset_election_deadline(now);
+        }
+    }
+
+    /// Sets a fresh randomized election deadline, in
+    /// `[now + election_timeout_min, now + election_timeout_max)`.
+    pub(crate) fn reset_election_deadline(&mut self, now: Instant) {
+        let timeout = self.random_election_timeout();
+        self.election_deadline = now + timeout;
+    }
+
+    fn random_election_timeout(&mut self) -> Duration {
+        let min = duration_as_micros(self.config.election_timeout_min);
+        let span = duration_as_micros(self.config.election_timeout_max) - min;
+        // Multiply-and-shift maps a uniform u64 onto [0, span) without
+        // division and with negligible bias.
+        let offset = ((u128::from(self.rng.next_u64()) * u128::from(span)) >> 64) as u64;
+        Duration::from_micros(min + offset)
+    }
+
+    /// The number of voters, the denominator of every quorum.
+    pub(crate) fn voter_count(&self) -> usize {
+        self.voters.len()
+    }
+
+    /// Queues `message` for `to`, after any hard-state change it depends on.
+    pub(crate) fn send(&mut self, to: NodeId, message: Message) {
+        self.flush_hard_state();
+        self.outputs.push(Output::Send { to, message });
+    }
+
+    /// Queues `message` for every other voter.
+    pub(crate) fn broadcast(&mut self, message: &Message) {
+        for position in 0..self.voters.len() {
+            let peer = self.voters[position];
+            if peer != self.id {
+                self.send(peer, message.clone());
+            }
+        }
+    }
+
+    pub(crate) fn mark_hard_state_dirty(&mut self) {
+        self.hard_state_dirty = true;
+    }
+
+    fn flush_hard_state(&mut self) {
+        if self.hard_state_dirty {
+            self.hard_state_dirty = false;
+            let hard_state = self.hard_state();
+            self.outputs.push(Output::PersistHardState(hard_state));
+        }
+    }
+
+    /// Completes the output list of one input: persists what is still
+    /// dirty, reports a changed role and arms the timer.
+    fn finish(&mut self, now: Instant) {
+        self.flush_hard_state();
+        let current = (self.role(), self.term, self.leader());
+        if current != self.reported {
+            self.reported = current;
+            let (role, term, leader) = current;
+            self.outputs
+                .push(Output::RoleChanged { role, term, leader });
+        }
+        let deadline = match self.role {
+            RoleState::Leader { .. } => self.heartbeat_deadline,
+            _ => self.election_deadline,
+        };
+        // A timer that will fire before the deadline is left alone: its
+        // early firing is harmless and re-arms. This saves an output per
+        // heartbeat on followers, whose deadline moves later each time.
+        let keep_armed = matches!(self.armed_timer, Some(armed) if armed <= deadline && (armed > now || armed == deadline));
+        if !keep_armed {
+            self.armed_timer = Some(deadline);
+            self.outputs.push(Output::SetTimer { deadline });
+        }
+    }
+}
+
+fn validate_voters(id: NodeId, voters: &[NodeId]) -> Result<Vec<NodeId>, StartError> {
+    if voters.is_empty() {
+        return Err(StartError::NoVoters);
+    }
+    let mut sorted = voters.to_vec();
+    sorted.sort_unstable();
+    if let Some(pair) = sorted.windows(2).find(|pair| pair[0] == pair[1]) {
+        return Err(StartError::DuplicateVoter(pair[0]));
+    }
+    if sorted.binary_search(&id).is_err() {
+        return Err(StartError::NotAVoter(id));
+    }
+    Ok(sorted)
+}

@@ -1,0 +1,94 @@
+//! What the core asks its caller to do, and the public view of its role.
+
+use core::fmt;
+
+use crate::message::Message;
+use crate::time::Instant;
+use crate::types::{NodeId, Term};
+
+/// The state a node must find again after a crash: its term and its vote.
+///
+/// Raft's safety rests on both surviving restarts: a node that forgot its
+/// vote could vote twice in one term, and one that forgot its term could
+/// accept a deposed leader.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct HardState {
+    /// The latest term the node has seen.
+    pub term: Term,
+    /// The candidate the node voted for in `term`, if any.
+    pub voted_for: Option<NodeId>,
+}
+
+/// A node's role in the protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Role {
+    /// Follows a leader (or waits for one).
+    Follower,
+    /// Asks for pre-votes, without raising its term, to learn whether it
+    /// could win an election.
+    PreCandidate,
+    /// Has raised its term and asks for votes.
+    Candidate,
+    /// Leads the cluster in the current term.
+    Leader,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::Follower => "follower",
+            Role::PreCandidate => "pre-candidate",
+            Role::Candidate => "candidate",
+            Role::Leader => "leader",
+        })
+    }
+}
+
+/// One action the caller must perform.
+///
+/// # Ordering rule
+///
+/// Perform the outputs of a node **in the order they are drained**. In
+/// particular a [`PersistHardState`](Output::PersistHardState) must be
+/// durable before any [`Send`](Output::Send) drained after it is handed to
+/// the network: a vote or a term that reaches a peer must survive a crash of
+/// the sender. Outputs of different variants carry no other ordering
+/// constraint; [`SetTimer`](Output::SetTimer) and
+/// [`RoleChanged`](Output::RoleChanged) may be acted on at once.
+///
+/// Outputs are never withdrawn: once drained, each must be performed (or the
+/// node treated as crashed and rebuilt from what was persisted).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Output {
+    /// Make this hard state durable, replacing the previous one, before
+    /// performing any later `Send`.
+    PersistHardState(HardState),
+    /// Deliver `message` to peer `to`. Delivery may fail, be delayed,
+    /// duplicated or reordered: Raft tolerates all of these.
+    Send {
+        /// The peer to deliver to.
+        to: NodeId,
+        /// The message.
+        message: Message,
+    },
+    /// Arm the node's single timer for `deadline`, replacing any earlier
+    /// deadline; when the caller's clock reaches it, hand the node
+    /// [`Input::Timer`](crate::Input::Timer). Firing early, late or twice is
+    /// harmless: the node checks its own deadlines and re-arms.
+    SetTimer {
+        /// When to fire, on the caller's clock.
+        deadline: Instant,
+    },
+    /// The node's role, term or known leader changed. Informational: the
+    /// node has already acted on it.
+    RoleChanged {
+        /// The new role.
+        role: Role,
+        /// The current term.
+        term: Term,
+        /// The leader of `term`, when known (the node itself when it leads).
+        leader: Option<NodeId>,
+    },
+}

@@ -1,0 +1,75 @@
+//! Per-role state. Each role carries exactly the data it needs, so a
+//! follower cannot hold stale vote tallies nor a candidate stale progress.
+
+use alloc::collections::BTreeMap;
+
+use crate::output::Role;
+use crate::quorum::{vote_outcome, VoteOutcome};
+use crate::time::Instant;
+use crate::types::NodeId;
+
+/// The votes an election has received so far.
+///
+/// Invariant: at most one answer per voter (a duplicated or repeated
+/// answer overwrites the first, so it cannot be counted twice).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct VoteTally {
+    answers: BTreeMap<NodeId, bool>,
+}
+
+impl VoteTally {
+    /// Records `voter`'s answer and returns the election's outcome among
+    /// `voter_count` voters.
+    pub(crate) fn record(
+        &mut self,
+        voter: NodeId,
+        granted: bool,
+        voter_count: usize,
+    ) -> VoteOutcome {
+        self.answers.insert(voter, granted);
+        let granted_count = self.answers.values().filter(|&&granted| granted).count();
+        vote_outcome(
+            voter_count,
+            granted_count,
+            self.answers.len() - granted_count,
+        )
+    }
+}
+
+/// What a leader tracks about one follower.
+#[derive(Clone, Debug)]
+pub(crate) struct Progress {
+    /// When the follower last answered in the leader's term; the leader's
+    /// election counts as an answer. Invariant: never in the future.
+    pub(crate) last_contact_at: Instant,
+}
+
+/// A node's role together with the data only that role has.
+#[derive(Clone, Debug)]
+pub(crate) enum RoleState {
+    Follower {
+        /// The leader of the current term, once heard from.
+        leader: Option<NodeId>,
+    },
+    PreCandidate {
+        votes: VoteTally,
+    },
+    Candidate {
+        votes: VoteTally,
+    },
+    Leader {
+        /// One entry per peer (every voter but the leader).
+        followers: BTreeMap<NodeId, Progress>,
+    },
+}
+
+impl RoleState {
+    pub(crate) fn role(&self) -> Role {
+        match self {
+            RoleState::Follower { .. } => Role::Follower,
+            RoleState::PreCandidate { .. } => Role::PreCandidate,
+            RoleState::Candidate { .. } => Role::Candidate,
+            RoleState::Leader { .. } => Role::Leader,
+        }
+    }
+}

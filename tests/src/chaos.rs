@@ -1,0 +1,152 @@
+//! Random fault injection for soaks and the demo: crashes, restarts,
+//! isolation, partitions, one-way link cuts and forced campaigns, all drawn
+//! from the cluster's seeded RNG.
+
+use std::time::Duration;
+
+use kontiki::{NodeId, Role};
+use rand::seq::SliceRandom;
+use rand::Rng;
+
+use crate::sim::{Cluster, NetworkConfig};
+
+/// One kind of fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// A running node crashes.
+    Crash,
+    /// A crashed node restarts.
+    Restart,
+    /// A node is cut off from everyone.
+    Isolate,
+    /// An isolated node comes back.
+    Reconnect,
+    /// The cluster splits into two random groups.
+    Partition,
+    /// One direction of one link fails.
+    CutLink,
+    /// All network faults are repaired.
+    Heal,
+    /// A random node is told to campaign.
+    Campaign,
+}
+
+const FAULTS: [Fault; 8] = [
+    Fault::Crash,
+    Fault::Restart,
+    Fault::Isolate,
+    Fault::Reconnect,
+    Fault::Partition,
+    Fault::CutLink,
+    Fault::Heal,
+    Fault::Campaign,
+];
+
+/// Injects one random fault into `cluster`; returns what it did, if the
+/// drawn fault applied (restarting needs a crashed node, ...).
+pub fn inject_random_fault(cluster: &mut Cluster) -> Option<Fault> {
+    let fault = *FAULTS.choose(cluster.rng()).expect("faults exist");
+    let ids = cluster.ids().to_vec();
+    let running: Vec<NodeId> = ids
+        .iter()
+        .copied()
+        .filter(|&id| cluster.is_running(id))
+        .collect();
+    match fault {
+        Fault::Crash => {
+            let id = *running.choose(cluster.rng())?;
+            cluster.note(format!("-- crash n{id}"));
+            cluster.crash(id);
+        }
+        Fault::Restart => {
+            restart_random_crashed(cluster)?;
+        }
+        Fault::Isolate => {
+            let id = *ids.choose(cluster.rng())?;
+            cluster.isolate(id);
+        }
+        Fault::Reconnect => {
+            let id = *ids.choose(cluster.rng())?;
+            cluster.reconnect(id);
+        }
+        Fault::Partition => {
+            let mut shuffled = ids.clone();
+            shuffled.shuffle(cluster.rng());
+            let split = cluster.rng().gen_range(1..shuffled.len().max(2));
+            let (left, right) = shuffled.split_at(split.min(shuffled.len()));
+            cluster.partition(&[left.to_vec(), right.to_vec()]);
+        }
+        Fault::CutLink => {
+            let from = *ids.choose(cluster.rng())?;
+            let to = *ids.choose(cluster.rng())?;
+            if from == to {
+                return None;
+            }
+            cluster.cut_link(from, to);
+        }
+        Fault::Heal => cluster.heal(),
+        Fault::Campaign => {
+            let id = *running.choose(cluster.rng())?;
+            if cluster
+                .node(id)
+                .is_some_and(|node| node.role() == Role::Leader)
+            {
+                return None;
+            }
+            cluster.campaign(id);
+        }
+    }
+    Some(fault)
+}
+
+/// Restarts one crashed node, chosen at random, if any is down; returns it.
+pub fn restart_random_crashed(cluster: &mut Cluster) -> Option<NodeId> {
+    let crashed: Vec<NodeId> = cluster
+        .ids()
+        .iter()
+        .copied()
+        .filter(|&id| !cluster.is_running(id))
+        .collect();
+    let id = *crashed.choose(cluster.rng())?;
+    cluster.note(format!("-- restart n{id}"));
+    cluster.restart(id);
+    Some(id)
+}
+
+/// Ends all faults: heals the network, makes it reliable, stops crashes
+/// during outputs and restarts every crashed node.
+pub fn end_faults(cluster: &mut Cluster) {
+    cluster.heal();
+    cluster.set_network(NetworkConfig::reliable());
+    cluster.set_crash_during_outputs_probability(0.0);
+    for id in cluster.ids().to_vec() {
+        cluster.restart(id);
+    }
+}
+
+/// Whether the cluster is settled: every node runs, one node leads the
+/// highest term, and every node is in that term and knows that leader.
+pub fn has_stable_leader(cluster: &Cluster) -> Option<NodeId> {
+    let mut leader = None;
+    let mut term = None;
+    for &id in cluster.ids() {
+        let node = cluster.node(id)?;
+        if *term.get_or_insert(node.term()) != node.term() {
+            return None;
+        }
+        let known = node.leader()?;
+        if *leader.get_or_insert(known) != known {
+            return None;
+        }
+    }
+    leader
+}
+
+/// Runs until the cluster has a stable leader or `limit` passes; returns
+/// how long it took.
+pub fn time_to_stable_leader(cluster: &mut Cluster, limit: Duration) -> Option<Duration> {
+    let start = cluster.now();
+    cluster
+        .run_until_condition(limit, |cluster| has_stable_leader(cluster).is_some())
+        .then(|| cluster.now().saturating_duration_since(start))
+}

@@ -1,0 +1,111 @@
+//! The harness of MIT 6.824 (2022) Lab 2, on the simulator: its config and
+//! its `checkOneLeader`, `checkTerms` and `checkNoLeader`, with the lab's
+//! constants, in virtual time.
+//!
+//! The lab's servers are numbered from 0; ours are ids `1..=n`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use kontiki::{Config, NodeId, Role, Term};
+use rand::Rng;
+
+use crate::sim::{Cluster, ClusterConfig, NetworkConfig};
+
+/// The lab's `RaftElectionTimeout`: the unit its tests sleep in.
+pub const ELECTION_TIMEOUT_UNIT: Duration = Duration::from_millis(1000);
+
+/// The node config used for the lab's suites: the lab allows at most ten
+/// heartbeats per second and wants a new leader within five seconds.
+pub fn lab_node_config() -> Config {
+    Config {
+        election_timeout_min: Duration::from_millis(300),
+        election_timeout_max: Duration::from_millis(600),
+        heartbeat_interval: Duration::from_millis(100),
+        ..Config::default()
+    }
+}
+
+/// The lab's `make_config(t, servers, unreliable, ...)`.
+pub fn lab_cluster(seed: u64, servers: usize, unreliable: bool) -> Cluster {
+    let config = ClusterConfig {
+        node: lab_node_config(),
+        network: if unreliable {
+            NetworkConfig::unreliable()
+        } else {
+            NetworkConfig::reliable()
+        },
+        ..ClusterConfig::new(servers)
+    };
+    Cluster::new(seed, config)
+}
+
+/// Whether node `id` counts as connected in the lab's sense: running and
+/// not disconnected.
+pub fn is_connected(cluster: &Cluster, id: NodeId) -> bool {
+    cluster.is_running(id) && !cluster.is_isolated(id)
+}
+
+/// The lab's `checkOneLeader`: up to ten polls 450–550 ms apart; fails if
+/// two connected nodes lead the same term, or if no leader appears.
+/// Returns the leader of the latest term that has one.
+pub fn check_one_leader(cluster: &mut Cluster) -> NodeId {
+    for _ in 0..10 {
+        let pause = Duration::from_millis(450 + cluster.rng().gen_range(0..100));
+        cluster.run_for(pause);
+        let mut leaders: BTreeMap<Term, Vec<NodeId>> = BTreeMap::new();
+        for &id in cluster.ids() {
+            if !is_connected(cluster, id) {
+                continue;
+            }
+            let node = cluster.node(id).expect("connected nodes run");
+            if node.role() == Role::Leader {
+                leaders.entry(node.term()).or_default().push(id);
+            }
+        }
+        for (term, ids) in &leaders {
+            if ids.len() > 1 {
+                cluster.fail(format!(
+                    "term {term} has {} (>1) leaders: {ids:?}",
+                    ids.len()
+                ));
+            }
+        }
+        if let Some((_, ids)) = leaders.last_key_value() {
+            return ids[0];
+        }
+    }
+    cluster.fail("expected one leader, got none")
+}
+
+/// The lab's `checkTerms`: every connected node is in the same term.
+pub fn check_terms(cluster: &Cluster) -> Term {
+    let mut agreed = None;
+    for &id in cluster.ids() {
+        if !is_connected(cluster, id) {
+            continue;
+        }
+        let term = cluster.node(id).expect("connected nodes run").term();
+        match agreed {
+            None => agreed = Some(term),
+            Some(other) if other != term => cluster.fail("servers disagree on term"),
+            Some(_) => {}
+        }
+    }
+    agreed.unwrap_or_else(|| cluster.fail("no connected server to ask for its term"))
+}
+
+/// The lab's `checkNoLeader`: no connected node thinks it is leader.
+pub fn check_no_leader(cluster: &Cluster) {
+    for &id in cluster.ids() {
+        if is_connected(cluster, id)
+            && cluster
+                .node(id)
+                .is_some_and(|node| node.role() == Role::Leader)
+        {
+            cluster.fail(format!(
+                "expected no leader among connected servers, but n{id} claims to be leader"
+            ));
+        }
+    }
+}

@@ -1,0 +1,633 @@
+//! The deterministic cluster: N kontiki cores on a virtual clock, joined by
+//! the simulated network, with crashes and restarts. One `u64` seed decides
+//! every random choice, so a seed replays a whole run exactly.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use kontiki::{
+    Command, Config, HardState, Input, Instant, Message, Node, NodeId, Output, PersistedState,
+    Role, Term,
+};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::invariants::Checker;
+use super::network::{chance, Envelope, Loss, Network, NetworkConfig};
+use super::trace::{Trace, TraceEvent};
+
+/// How to build a [`Cluster`].
+#[derive(Clone, Debug)]
+pub struct ClusterConfig {
+    /// Number of voters, with ids `1..=node_count`.
+    pub node_count: usize,
+    /// The configuration every node runs with.
+    pub node: Config,
+    /// How the network treats messages.
+    pub network: NetworkConfig,
+    /// Probability that a node crashes part-way through performing the
+    /// outputs of one input (after a random number of them), which tests
+    /// that the core orders persists before the sends that depend on them.
+    pub crash_during_outputs_probability: f64,
+}
+
+impl ClusterConfig {
+    /// `node_count` nodes with the core's default config on a reliable
+    /// network.
+    pub fn new(node_count: usize) -> ClusterConfig {
+        ClusterConfig {
+            node_count,
+            node: Config::default(),
+            network: NetworkConfig::reliable(),
+            crash_during_outputs_probability: 0.0,
+        }
+    }
+}
+
+/// The simulated node type: a kontiki core with a seeded ChaCha RNG.
+pub type SimNode = Node<ChaCha8Rng>;
+
+/// One node's place in the cluster; it outlives the node's crashes.
+struct Slot {
+    id: NodeId,
+    node: Option<SimNode>,
+    /// What survives a crash: only what the node asked to persist and the
+    /// simulator performed.
+    storage: PersistedState,
+    /// The deadline of the node's timer, as last armed.
+    timer: Option<Instant>,
+    /// Increments on every crash, so messages to a dead incarnation are not
+    /// delivered to its successor.
+    incarnation: u64,
+}
+
+/// Messages and bytes a node has put on the wire.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Traffic {
+    /// Messages sent (requests and responses).
+    pub messages: u64,
+    /// Requests sent (RequestVote, AppendEntries): labrpc's "RPC count".
+    pub requests: u64,
+}
+
+/// A role change observed in the run, for timelines and statistics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RoleChange {
+    /// When.
+    pub at: Instant,
+    /// Which node.
+    pub node: NodeId,
+    /// Its new role.
+    pub role: Role,
+    /// Its term.
+    pub term: Term,
+    /// The leader it knows.
+    pub leader: Option<NodeId>,
+}
+
+/// A simulated Raft cluster.
+pub struct Cluster {
+    seed: u64,
+    config: ClusterConfig,
+    rng: ChaCha8Rng,
+    now: Instant,
+    slots: Vec<Slot>,
+    voters: Vec<NodeId>,
+    network: Network,
+    checker: Checker,
+    trace: Trace,
+    traffic: BTreeMap<NodeId, Traffic>,
+    role_changes: Vec<RoleChange>,
+    steps: u64,
+}
+
+impl Cluster {
+    /// Starts `config.node_count` fresh nodes at time zero.
+    pub fn new(seed: u64, config: ClusterConfig) -> Cluster {
+        let voters: Vec<NodeId> = (1..=config.node_count as u64).map(NodeId).collect();
+        let mut cluster = Cluster {
+            seed,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            now: Instant::ZERO,
+            slots: voters
+                .iter()
+                .map(|&id| Slot {
+                    id,
+                    node: None,
+                    storage: PersistedState::default(),
+                    timer: None,
+                    incarnation: 0,
+                })
+                .collect(),
+            network: Network::new(config.network.clone()),
+            voters,
+            config,
+            checker: Checker::default(),
+            trace: Trace::default(),
+            traffic: BTreeMap::new(),
+            role_changes: Vec::new(),
+            steps: 0,
+        };
+        for id in cluster.voters.clone() {
+            cluster.start_node(id);
+        }
+        cluster
+    }
+
+    /// The seed this run replays from.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The virtual clock.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// Events processed so far.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// All node ids, `1..=node_count`.
+    pub fn ids(&self) -> &[NodeId] {
+        &self.voters
+    }
+
+    /// The running node `id`, or `None` while it is crashed.
+    pub fn node(&self, id: NodeId) -> Option<&SimNode> {
+        self.slot(id).node.as_ref()
+    }
+
+    /// What node `id` has made durable.
+    pub fn storage(&self, id: NodeId) -> &PersistedState {
+        &self.slot(id).storage
+    }
+
+    /// Whether node `id` is running.
+    pub fn is_running(&self, id: NodeId) -> bool {
+        self.node(id).is_some()
+    }
+
+    /// Whether node `id` is cut off from everyone.
+    pub fn is_isolated(&self, id: NodeId) -> bool {
+        self.network.is_isolated(id)
+    }
+
+    /// What node `id` has sent so far.
+    pub fn traffic(&self, id: NodeId) -> Traffic {
+        self.traffic.get(&id).copied().unwrap_or_default()
+    }
+
+    /// Everything sent so far, summed over nodes.
+    pub fn total_traffic(&self) -> Traffic {
+        self.traffic
+            .values()
+            .fold(Traffic::default(), |sum, t| Traffic {
+                messages: sum.messages + t.messages,
+                requests: sum.requests + t.requests,
+            })
+    }
+
+    /// Messages on the wire, not yet delivered or dropped.
+    pub fn messages_in_flight(&self) -> usize {
+        self.network.in_flight_count()
+    }
+
+    /// Every role change so far, in order.
+    pub fn role_changes(&self) -> &[RoleChange] {
+        &self.role_changes
+    }
+
+    /// The invariant checker's memory (leaders per term, ...).
+    pub fn checker(&self) -> &Checker {
+        &self.checker
+    }
+
+    /// The latest events.
+    pub fn trace(&self) -> &Trace {
+        &self.trace
+    }
+
+    /// The cluster's own RNG, for tests that make random choices (which
+    /// nodes to disconnect, ...) reproducible from the seed.
+    pub fn rng(&mut self) -> &mut ChaCha8Rng {
+        &mut self.rng
+    }
+
+    /// Records a free-form line in the trace.
+    pub fn note(&mut self, text: impl Into<String>) {
+        self.trace.record(self.now, TraceEvent::Note(text.into()));
+    }
+
+    /// Fails the run: panics with the seed, the reason and the trace.
+    #[track_caller]
+    pub fn fail(&self, reason: impl std::fmt::Display) -> ! {
+        panic!(
+            "{reason}\n  seed {seed} at {now} after {steps} steps; replay with KONTIKI_SEED={seed}\n\
+             latest events:\n{trace}",
+            seed = self.seed,
+            now = self.now,
+            steps = self.steps,
+            trace = self.trace
+        )
+    }
+
+    /// Fails the run with `reason` unless `condition` holds.
+    #[track_caller]
+    pub fn check(&self, condition: bool, reason: impl std::fmt::Display) {
+        if !condition {
+            self.fail(reason);
+        }
+    }
+
+    // ----- faults and commands -------------------------------------------
+
+    /// Cuts node `id` off from every other node, both ways (6.824's
+    /// `disconnect`).
+    pub fn isolate(&mut self, id: NodeId) {
+        self.note(format!("-- isolate n{id}"));
+        self.network.isolate(id);
+    }
+
+    /// Undoes [`isolate`](Cluster::isolate) (6.824's `connect`).
+    pub fn reconnect(&mut self, id: NodeId) {
+        self.note(format!("-- reconnect n{id}"));
+        self.network.reconnect(id);
+    }
+
+    /// Cuts the link from `from` to `to` only.
+    pub fn cut_link(&mut self, from: NodeId, to: NodeId) {
+        self.note(format!("-- cut link n{from} -> n{to}"));
+        self.network.cut(from, to);
+    }
+
+    /// Splits the cluster: nodes in different groups cannot talk. Nodes in
+    /// no group are cut off from all groups.
+    pub fn partition(&mut self, groups: &[Vec<NodeId>]) {
+        self.note(format!("-- partition {groups:?}"));
+        let group_of = |id: NodeId| groups.iter().position(|group| group.contains(&id));
+        for &from in &self.voters {
+            for &to in &self.voters {
+                if from != to && (group_of(from).is_none() || group_of(from) != group_of(to)) {
+                    self.network.cut(from, to);
+                }
+            }
+        }
+    }
+
+    /// Removes every isolation and link cut.
+    pub fn heal(&mut self) {
+        self.note("-- heal the network");
+        self.network.heal();
+    }
+
+    /// Replaces the network's behaviour (delays, loss, ...).
+    pub fn set_network(&mut self, config: NetworkConfig) {
+        self.network.config = config;
+    }
+
+    /// Sets the probability of crashing part-way through a node's outputs.
+    pub fn set_crash_during_outputs_probability(&mut self, probability: f64) {
+        self.config.crash_during_outputs_probability = probability;
+    }
+
+    /// Crashes node `id`: its in-memory state is lost, its storage kept.
+    pub fn crash(&mut self, id: NodeId) {
+        if self.drop_node(id) {
+            self.trace.record(
+                self.now,
+                TraceEvent::Crash {
+                    node: id,
+                    performed: 0,
+                    pending: 0,
+                },
+            );
+        }
+    }
+
+    /// Drops node `id`'s in-memory state; returns whether it was running.
+    fn drop_node(&mut self, id: NodeId) -> bool {
+        let slot = self.slot_mut(id);
+        let was_running = slot.node.take().is_some();
+        if was_running {
+            slot.timer = None;
+            slot.incarnation += 1;
+        }
+        was_running
+    }
+
+    /// Restarts node `id` from its storage (a no-op if it is running).
+    pub fn restart(&mut self, id: NodeId) {
+        if !self.is_running(id) {
+            self.start_node(id);
+            self.check_invariants();
+        }
+    }
+
+    /// Asks node `id` to campaign now.
+    pub fn campaign(&mut self, id: NodeId) {
+        self.note(format!("-- n{id} asked to campaign"));
+        self.handle(id, Input::Command(Command::Campaign));
+        self.check_invariants();
+    }
+
+    // ----- running -------------------------------------------------------
+
+    /// When the next event (delivery or timer) happens, if any is pending.
+    pub fn next_event_at(&self) -> Option<Instant> {
+        let timer = self.slots.iter().filter_map(|slot| slot.timer).min();
+        match (self.network.next_delivery_at(), timer) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Processes the next event, advancing the clock to it, then checks
+    /// every invariant. Returns false if nothing was pending.
+    pub fn step(&mut self) -> bool {
+        let Some(at) = self.next_event_at() else {
+            return false;
+        };
+        self.now = self.now.max(at);
+        self.steps += 1;
+        if let Some(envelope) = self.network.pop_due(self.now) {
+            self.deliver(envelope);
+        } else {
+            // Earliest timer, lowest id first on ties.
+            let position = self
+                .slots
+                .iter()
+                .enumerate()
+                .filter_map(|(position, slot)| slot.timer.map(|deadline| (deadline, position)))
+                .min()
+                .map(|(_, position)| position)
+                .expect("an event was pending");
+            let id = self.slots[position].id;
+            self.slots[position].timer = None;
+            self.trace.record(self.now, TraceEvent::Timer { node: id });
+            self.handle(id, Input::Timer);
+        }
+        self.check_invariants();
+        true
+    }
+
+    /// Processes events until the clock reaches `deadline`.
+    pub fn run_until(&mut self, deadline: Instant) {
+        while self.next_event_at().is_some_and(|at| at <= deadline) {
+            self.step();
+        }
+        self.now = self.now.max(deadline);
+    }
+
+    /// Processes events for `duration` of virtual time.
+    pub fn run_for(&mut self, duration: Duration) {
+        self.run_until(self.now + duration);
+    }
+
+    /// Runs until `condition` holds (checked after every event) or `limit`
+    /// of virtual time passes; returns whether it held.
+    pub fn run_until_condition(
+        &mut self,
+        limit: Duration,
+        mut condition: impl FnMut(&Cluster) -> bool,
+    ) -> bool {
+        let deadline = self.now + limit;
+        loop {
+            if condition(self) {
+                return true;
+            }
+            match self.next_event_at() {
+                Some(at) if at <= deadline => {
+                    self.step();
+                }
+                _ => {
+                    self.now = self.now.max(deadline);
+                    return condition(self);
+                }
+            }
+        }
+    }
+
+    // ----- internals -----------------------------------------------------
+
+    fn slot(&self, id: NodeId) -> &Slot {
+        &self.slots[(id.get() - 1) as usize]
+    }
+
+    fn slot_mut(&mut self, id: NodeId) -> &mut Slot {
+        &mut self.slots[(id.get() - 1) as usize]
+    }
+
+    fn start_node(&mut self, id: NodeId) {
+        let rng = ChaCha8Rng::seed_from_u64(self.rng.gen());
+        let persisted = self.slot(id).storage.clone();
+        let hard_state = persisted.hard_state;
+        let node = match Node::new(
+            id,
+            &self.voters,
+            self.config.node.clone(),
+            rng,
+            persisted,
+            self.now,
+        ) {
+            Ok(node) => node,
+            Err(error) => self.fail(format!("n{id} failed to start: {error}")),
+        };
+        if self.slot(id).incarnation > 0 || hard_state != HardState::default() {
+            self.trace.record(
+                self.now,
+                TraceEvent::Restart {
+                    node: id,
+                    hard_state,
+                },
+            );
+        }
+        self.slot_mut(id).node = Some(node);
+        self.perform_outputs(id);
+    }
+
+    fn deliver(&mut self, envelope: Envelope) {
+        let Envelope {
+            from,
+            to,
+            to_incarnation,
+            message,
+        } = envelope;
+        let loss = if !self.network.can_deliver(from, to) {
+            Some(Loss::Disconnected)
+        } else if !self.is_running(to) || self.slot(to).incarnation != to_incarnation {
+            Some(Loss::ReceiverGone)
+        } else {
+            None
+        };
+        if let Some(loss) = loss {
+            self.trace.record(
+                self.now,
+                TraceEvent::Lost {
+                    from,
+                    to,
+                    why: loss.as_str(),
+                },
+            );
+            return;
+        }
+        self.trace.record(
+            self.now,
+            TraceEvent::Deliver {
+                from,
+                to,
+                message: message.clone(),
+            },
+        );
+        self.handle(to, Input::Message { from, message });
+    }
+
+    /// Hands `input` to running node `id` and performs its outputs.
+    fn handle(&mut self, id: NodeId, input: Input) {
+        let now = self.now;
+        let Some(node) = self.slot_mut(id).node.as_mut() else {
+            return;
+        };
+        if let Err(error) = node.handle(now, input) {
+            self.trace.record(
+                now,
+                TraceEvent::Refused {
+                    node: id,
+                    why: error.to_string(),
+                },
+            );
+        }
+        self.perform_outputs(id);
+    }
+
+    /// Performs node `id`'s pending outputs in order, as a careful driver
+    /// would — unless the node is chosen to crash part-way through.
+    fn perform_outputs(&mut self, id: NodeId) {
+        let Some(node) = self.slot_mut(id).node.as_mut() else {
+            return;
+        };
+        let outputs: Vec<Output> = node.drain_outputs().collect();
+        let crash_after = (!outputs.is_empty()
+            && chance(&mut self.rng, self.config.crash_during_outputs_probability))
+        .then(|| self.rng.gen_range(0..outputs.len()));
+        let pending = outputs.len();
+        for (performed, output) in outputs.into_iter().enumerate() {
+            if crash_after == Some(performed) {
+                self.drop_node(id);
+                self.trace.record(
+                    self.now,
+                    TraceEvent::Crash {
+                        node: id,
+                        performed,
+                        pending,
+                    },
+                );
+                return;
+            }
+            self.perform(id, output);
+        }
+    }
+
+    fn perform(&mut self, id: NodeId, output: Output) {
+        match output {
+            Output::PersistHardState(hard_state) => {
+                let old = self.slot(id).storage.hard_state;
+                if let Err(violation) = self.checker.check_persist(id, old, hard_state) {
+                    self.fail(violation);
+                }
+                self.trace.record(
+                    self.now,
+                    TraceEvent::Persist {
+                        node: id,
+                        hard_state,
+                    },
+                );
+                self.slot_mut(id).storage.hard_state = hard_state;
+            }
+            Output::Send { to, message } => self.send(id, to, message),
+            Output::SetTimer { deadline } => self.slot_mut(id).timer = Some(deadline),
+            Output::RoleChanged { role, term, leader } => {
+                self.trace.record(
+                    self.now,
+                    TraceEvent::RoleChanged {
+                        node: id,
+                        role,
+                        term,
+                        leader,
+                    },
+                );
+                self.role_changes.push(RoleChange {
+                    at: self.now,
+                    node: id,
+                    role,
+                    term,
+                    leader,
+                });
+                if role == Role::Leader {
+                    if let Err(violation) = self.checker.check_leader(id, term) {
+                        self.fail(violation);
+                    }
+                }
+            }
+            other => self.fail(format!(
+                "n{id} produced an output the simulator does not know: {other:?}"
+            )),
+        }
+    }
+
+    fn send(&mut self, from: NodeId, to: NodeId, message: Message) {
+        let durable = self.slot(from).storage.hard_state;
+        if let Err(violation) = self.checker.check_send(from, to, &message, durable) {
+            self.fail(violation);
+        }
+        let traffic = self.traffic.entry(from).or_default();
+        traffic.messages += 1;
+        if matches!(message, Message::RequestVote(_) | Message::AppendEntries(_)) {
+            traffic.requests += 1;
+        }
+        self.trace.record(
+            self.now,
+            TraceEvent::Send {
+                from,
+                to,
+                message: message.clone(),
+            },
+        );
+        let envelope = Envelope {
+            from,
+            to,
+            to_incarnation: self.slot(to).incarnation,
+            message,
+        };
+        if let Err(loss) = self.network.send(self.now, &mut self.rng, envelope) {
+            self.trace.record(
+                self.now,
+                TraceEvent::Lost {
+                    from,
+                    to,
+                    why: loss.as_str(),
+                },
+            );
+        }
+    }
+
+    /// The per-step checks over every running node.
+    fn check_invariants(&mut self) {
+        for position in 0..self.slots.len() {
+            let slot = &self.slots[position];
+            let Some(node) = &slot.node else { continue };
+            let (id, term, role) = (slot.id, node.term(), node.role());
+            if node.hard_state() != slot.storage.hard_state {
+                self.fail(format!(
+                    "n{id} holds {:?} but asked to persist only {:?}",
+                    node.hard_state(),
+                    slot.storage.hard_state
+                ));
+            }
+            if let Err(violation) = self.checker.check_node(id, term, role) {
+                self.fail(violation);
+            }
+        }
+    }
+}

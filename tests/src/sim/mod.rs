@@ -1,0 +1,11 @@
+//! The deterministic cluster simulator.
+
+mod cluster;
+mod invariants;
+mod network;
+mod trace;
+
+pub use cluster::{Cluster, ClusterConfig, RoleChange, SimNode, Traffic};
+pub use invariants::Checker;
+pub use network::{Loss, NetworkConfig};
+pub use trace::{ShowMessage, Trace, TraceEvent};
