@@ -13,5 +13,6 @@
 
 pub mod chaos;
 pub mod mit;
+pub mod probe;
 pub mod seeds;
 pub mod sim;

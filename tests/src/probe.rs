@@ -1,0 +1,213 @@
+//! A harness for one node in isolation: the test plays every peer by hand,
+//! feeding messages and timer firings and reading back the outputs.
+//! Unit-level scenarios (the Raft paper's sentences) are written with it.
+
+use std::time::Duration;
+
+use kontiki::{
+    AppendEntries, Command, Config, HandleError, HardState, Input, Instant, LogIndex, Message,
+    Node, NodeId, Output, PersistedState, RequestVote, RequestVoteResponse, Role, Term,
+};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+/// Config for probes: pre-vote and check-quorum off, so each test turns on
+/// exactly the features it is about.
+pub fn plain_config() -> Config {
+    Config {
+        election_timeout_min: Duration::from_millis(150),
+        election_timeout_max: Duration::from_millis(300),
+        heartbeat_interval: Duration::from_millis(50),
+        pre_vote: false,
+        check_quorum: false,
+    }
+}
+
+/// One node under test, with its outputs and its durable state.
+pub struct Probe {
+    /// The node.
+    pub node: Node<ChaCha8Rng>,
+    /// The outputs of the latest input (and of construction, at first).
+    pub outputs: Vec<Output>,
+    /// The hard state as persisted so far through its outputs.
+    pub durable: HardState,
+    /// The timer as last armed.
+    pub timer: Option<Instant>,
+    /// The clock.
+    pub now: Instant,
+    voters: Vec<NodeId>,
+    config: Config,
+}
+
+impl Probe {
+    /// Node 1 of a cluster of `voters` nodes (ids `1..=voters`).
+    pub fn new(voters: u64, config: Config) -> Probe {
+        Probe::restore(voters, config, PersistedState::default())
+    }
+
+    /// Node 1 restarted from `persisted`.
+    pub fn restore(voters: u64, config: Config, persisted: PersistedState) -> Probe {
+        let voters: Vec<NodeId> = (1..=voters).map(NodeId).collect();
+        let durable = persisted.hard_state;
+        let node = Node::new(
+            NodeId(1),
+            &voters,
+            config.clone(),
+            ChaCha8Rng::seed_from_u64(7),
+            persisted,
+            Instant::ZERO,
+        )
+        .expect("valid probe configuration");
+        let mut probe = Probe {
+            node,
+            outputs: Vec::new(),
+            durable,
+            timer: None,
+            now: Instant::ZERO,
+            voters,
+            config,
+        };
+        probe.collect();
+        probe
+    }
+
+    /// Simulates a crash and a restart from the durable state (the log is
+    /// kept as it was).
+    pub fn crash_and_restart(&mut self) {
+        let persisted = PersistedState {
+            hard_state: self.durable,
+            entries: self.node.entries().to_vec(),
+        };
+        let voters = self.voters.len() as u64;
+        let config = self.config.clone();
+        let now = self.now;
+        *self = Probe::restore(voters, config, persisted);
+        self.now = now;
+    }
+
+    fn collect(&mut self) {
+        self.outputs = self.node.drain_outputs().collect();
+        for output in &self.outputs {
+            match output {
+                Output::PersistHardState(hard_state) => self.durable = *hard_state,
+                Output::SetTimer { deadline } => self.timer = Some(*deadline),
+                _ => {}
+            }
+        }
+    }
+
+    /// Hands the node `input` at the current time.
+    pub fn input(&mut self, input: Input) -> Result<(), HandleError> {
+        let result = self.node.handle(self.now, input);
+        self.collect();
+        result
+    }
+
+    /// Delivers `message` from `from`.
+    pub fn receive(&mut self, from: u64, message: Message) -> Result<(), HandleError> {
+        self.input(Input::Message {
+            from: NodeId(from),
+            message,
+        })
+    }
+
+    /// Moves the clock to the armed timer and fires it.
+    pub fn fire_timer(&mut self) {
+        let deadline = self.timer.take().expect("a timer is armed");
+        self.now = self.now.max(deadline);
+        self.input(Input::Timer).expect("timers are accepted");
+    }
+
+    /// Fires timers until the node's role becomes `role` (at most 20 times).
+    pub fn fire_timer_until(&mut self, role: Role) {
+        for _ in 0..20 {
+            if self.node.role() == role {
+                return;
+            }
+            self.fire_timer();
+        }
+        panic!("node did not become {role} after 20 timer firings");
+    }
+
+    /// Advances the clock by `duration` without firing anything.
+    pub fn advance(&mut self, duration: Duration) {
+        self.now = self.now + duration;
+    }
+
+    /// Asks the node to campaign.
+    pub fn campaign(&mut self) -> Result<(), HandleError> {
+        self.input(Input::Command(Command::Campaign))
+    }
+
+    /// Messages sent by the latest input, in order.
+    pub fn sent(&self) -> Vec<(NodeId, Message)> {
+        self.outputs
+            .iter()
+            .filter_map(|output| match output {
+                Output::Send { to, message } => Some((*to, message.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Makes node 1 leader of term `term` (pre-vote and check-quorum as
+    /// configured) by campaigning and granting votes from every peer.
+    pub fn elect(&mut self) {
+        self.campaign().expect("a follower may campaign");
+        for _round in 0..2 {
+            let requests: Vec<(NodeId, RequestVote)> = self
+                .sent()
+                .into_iter()
+                .filter_map(|(to, message)| match message {
+                    Message::RequestVote(request) => Some((to, request)),
+                    _ => None,
+                })
+                .collect();
+            for (to, request) in requests {
+                if self.node.role() == Role::Leader {
+                    break;
+                }
+                let response = Message::RequestVoteResponse(RequestVoteResponse {
+                    term: request.term,
+                    granted: true,
+                    pre_vote: request.pre_vote,
+                });
+                self.receive(to.get(), response).expect("valid vote");
+            }
+        }
+        assert_eq!(
+            self.node.role(),
+            Role::Leader,
+            "probe failed to win its election"
+        );
+    }
+}
+
+/// A vote request from a candidate whose log ends at `last_index@last_term`.
+pub fn request_vote(term: u64, last_index: u64, last_term: u64, pre_vote: bool) -> Message {
+    Message::RequestVote(RequestVote {
+        term: Term(term),
+        last_log_index: LogIndex(last_index),
+        last_log_term: Term(last_term),
+        pre_vote,
+    })
+}
+
+/// A vote response.
+pub fn vote_response(term: u64, granted: bool, pre_vote: bool) -> Message {
+    Message::RequestVoteResponse(RequestVoteResponse {
+        term: Term(term),
+        granted,
+        pre_vote,
+    })
+}
+
+/// A heartbeat (empty AppendEntries) of `term` claiming the log ends at
+/// `prev_index@prev_term`.
+pub fn heartbeat(term: u64, prev_index: u64, prev_term: u64) -> Message {
+    Message::AppendEntries(AppendEntries {
+        term: Term(term),
+        prev_log_index: LogIndex(prev_index),
+        prev_log_term: Term(prev_term),
+    })
+}
