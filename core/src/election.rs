@@ -1,8 +1,6 @@
 //! Leader election (§5.2, §5.4.1) with pre-vote (dissertation §9.6) and
 //! leader stickiness (§4.2.3).
 
-use alloc::collections::BTreeMap;
-
 use rand_core::RngCore;
 
 use crate::message::{Message, RequestVote, RequestVoteResponse};
@@ -65,7 +63,8 @@ impl<R: RngCore> Node<R> {
 
     pub(crate) fn become_leader(&mut self, now: Instant) {
         // A fresh leader has just heard from a majority (its votes): count
-        // every follower as in contact now, so check-quorum measures from here.
+        // every follower as in contact now, so check-quorum measures from
+        // here. `voters` is sorted, so the follower list is too.
         let followers = self
             .voters
             .iter()
@@ -78,7 +77,7 @@ impl<R: RngCore> Node<R> {
                     },
                 )
             })
-            .collect::<BTreeMap<_, _>>();
+            .collect();
         self.role = RoleState::Leader { followers };
         self.leader_contact_at = None;
         self.broadcast_heartbeat(now);

@@ -6,7 +6,7 @@ use rand_core::RngCore;
 use crate::message::{AppendEntries, AppendEntriesResponse, Message};
 use crate::node::{DropReason, HandleError, Node};
 use crate::quorum::majority;
-use crate::role::RoleState;
+use crate::role::{progress_of, RoleState};
 use crate::time::Instant;
 use crate::types::NodeId;
 
@@ -40,8 +40,8 @@ impl<R: RngCore> Node<R> {
         };
         let window = self.config.election_timeout_min;
         let recent = followers
-            .values()
-            .filter(|progress| now < progress.last_contact_at + window)
+            .iter()
+            .filter(|(_, progress)| now < progress.last_contact_at + window)
             .count();
         recent + 1 >= majority(self.voter_count())
     }
@@ -91,7 +91,7 @@ impl<R: RngCore> Node<R> {
         _response: AppendEntriesResponse,
     ) {
         if let RoleState::Leader { followers } = &mut self.role {
-            if let Some(progress) = followers.get_mut(&from) {
+            if let Some(progress) = progress_of(followers, from) {
                 progress.last_contact_at = now;
             }
         }

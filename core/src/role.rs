@@ -1,7 +1,7 @@
 //! Per-role state. Each role carries exactly the data it needs, so a
 //! follower cannot hold stale vote tallies nor a candidate stale progress.
 
-use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
 
 use crate::output::Role;
 use crate::quorum::{vote_outcome, VoteOutcome};
@@ -11,10 +11,11 @@ use crate::types::NodeId;
 /// The votes an election has received so far.
 ///
 /// Invariant: at most one answer per voter (a duplicated or repeated
-/// answer overwrites the first, so it cannot be counted twice).
+/// answer overwrites the first, so it cannot be counted twice). Clusters
+/// are small, so a list beats a map in both code size and speed.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct VoteTally {
-    answers: BTreeMap<NodeId, bool>,
+    answers: Vec<(NodeId, bool)>,
 }
 
 impl VoteTally {
@@ -26,8 +27,11 @@ impl VoteTally {
         granted: bool,
         voter_count: usize,
     ) -> VoteOutcome {
-        self.answers.insert(voter, granted);
-        let granted_count = self.answers.values().filter(|&&granted| granted).count();
+        match self.answers.iter_mut().find(|(id, _)| *id == voter) {
+            Some(answer) => answer.1 = granted,
+            None => self.answers.push((voter, granted)),
+        }
+        let granted_count = self.answers.iter().filter(|(_, granted)| *granted).count();
         vote_outcome(
             voter_count,
             granted_count,
@@ -58,9 +62,20 @@ pub(crate) enum RoleState {
         votes: VoteTally,
     },
     Leader {
-        /// One entry per peer (every voter but the leader).
-        followers: BTreeMap<NodeId, Progress>,
+        /// One entry per peer (every voter but the leader), sorted by id.
+        followers: Vec<(NodeId, Progress)>,
     },
+}
+
+/// Finds `id`'s progress in a leader's id-sorted follower list.
+pub(crate) fn progress_of(
+    followers: &mut [(NodeId, Progress)],
+    id: NodeId,
+) -> Option<&mut Progress> {
+    let position = followers
+        .binary_search_by_key(&id, |(follower, _)| *follower)
+        .ok()?;
+    Some(&mut followers[position].1)
 }
 
 impl RoleState {

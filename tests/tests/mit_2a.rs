@@ -16,7 +16,7 @@ use kontiki_tests::mit::{
 use kontiki_tests::seeds::seeds;
 use rand::Rng;
 
-const SEEDS: u64 = 500;
+const SEEDS: u64 = 1_000;
 
 /// The lab's server index `i` (from 0) as our node id.
 fn server(index: usize) -> NodeId {

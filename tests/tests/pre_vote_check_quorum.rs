@@ -181,7 +181,7 @@ fn leader_keeps_leading_while_one_follower_of_two_answers() {
 
 // ----- cluster scenarios ---------------------------------------------------
 
-const SEEDS: u64 = 200;
+const SEEDS: u64 = 500;
 
 fn settled_cluster(seed: u64, nodes: usize, config: Config) -> (Cluster, NodeId, Term) {
     let mut cluster = Cluster::new(

@@ -56,7 +56,7 @@ fn soak(seed: u64) -> Duration {
 fn randomized_soak_keeps_every_invariant_and_settles_on_a_leader() {
     let mut worst = Duration::ZERO;
     let mut total = Duration::ZERO;
-    let seeds = seeds(1_000);
+    let seeds = seeds(2_000);
     for &seed in &seeds {
         let took = soak(seed);
         worst = worst.max(took);

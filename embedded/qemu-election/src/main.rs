@@ -1,0 +1,183 @@
+//! Three kontiki cores on one Cortex-M3 (QEMU's lm3s6965evb), exchanging
+//! messages through an in-memory queue on a virtual clock: they elect a
+//! leader, the leader is crashed, and the other two elect a new one. The
+//! exit code tells CI whether it worked.
+
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+
+use cortex_m_rt::entry;
+use cortex_m_semihosting::{debug, hprintln};
+use embedded_alloc::LlffHeap as Heap;
+use kontiki::{Config, Input, Instant, Message, Node, NodeId, Output, PersistedState, Role};
+use panic_semihosting as _;
+use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+#[global_allocator]
+static HEAP: Heap = Heap::empty();
+
+const HEAP_SIZE: usize = 32 * 1024;
+const IDS: [NodeId; 3] = [NodeId(1), NodeId(2), NodeId(3)];
+
+struct Peer {
+    node: Option<Node<ChaCha8Rng>>,
+    persisted: PersistedState,
+    timer: Option<Instant>,
+}
+
+struct Cluster {
+    peers: Vec<Peer>,
+    network: VecDeque<(NodeId, NodeId, Message)>,
+    now: Instant,
+}
+
+impl Cluster {
+    fn new() -> Cluster {
+        let mut cluster = Cluster {
+            peers: Vec::new(),
+            network: VecDeque::new(),
+            now: Instant::ZERO,
+        };
+        for id in IDS {
+            cluster.peers.push(Peer {
+                node: None,
+                persisted: PersistedState::default(),
+                timer: None,
+            });
+            cluster.start(id);
+        }
+        cluster
+    }
+
+    fn start(&mut self, id: NodeId) {
+        let position = (id.get() - 1) as usize;
+        let rng = ChaCha8Rng::seed_from_u64(id.get() * 7919 + self.now.as_micros());
+        let persisted = self.peers[position].persisted.clone();
+        let node = Node::new(id, &IDS, Config::default(), rng, persisted, self.now)
+            .unwrap_or_else(|error| panic!("node {} refused to start: {}", id, error));
+        self.peers[position].node = Some(node);
+        self.perform(position);
+    }
+
+    fn crash(&mut self, id: NodeId) {
+        let peer = &mut self.peers[(id.get() - 1) as usize];
+        peer.node = None;
+        peer.timer = None;
+    }
+
+    fn perform(&mut self, position: usize) {
+        let from = IDS[position];
+        let peer = &mut self.peers[position];
+        let Some(node) = peer.node.as_mut() else { return };
+        for output in node.drain_outputs() {
+            match output {
+                Output::PersistHardState(hard_state) => peer.persisted.hard_state = hard_state,
+                Output::Send { to, message } => self.network.push_back((from, to, message)),
+                Output::SetTimer { deadline } => peer.timer = Some(deadline),
+                Output::RoleChanged { role, term, .. } => {
+                    if role == Role::Leader {
+                        hprintln!("[{}] node {} leads term {}", self.now, from, term);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Delivers queued messages (one millisecond each), or jumps to the
+    /// earliest timer.
+    fn step(&mut self) {
+        if let Some((from, to, message)) = self.network.pop_front() {
+            self.now = self.now + core::time::Duration::from_millis(1);
+            let position = (to.get() - 1) as usize;
+            if let Some(node) = self.peers[position].node.as_mut() {
+                let _ = node.handle(self.now, Input::Message { from, message });
+                self.perform(position);
+            }
+            return;
+        }
+        let next = self
+            .peers
+            .iter()
+            .enumerate()
+            .filter_map(|(position, peer)| peer.timer.map(|deadline| (deadline, position)))
+            .min();
+        if let Some((deadline, position)) = next {
+            self.now = self.now.max(deadline);
+            self.peers[position].timer = None;
+            if let Some(node) = self.peers[position].node.as_mut() {
+                let _ = node.handle(self.now, Input::Timer);
+                self.perform(position);
+            }
+        }
+    }
+
+    fn leader(&self) -> Option<NodeId> {
+        self.peers
+            .iter()
+            .filter_map(|peer| peer.node.as_ref())
+            .filter(|node| node.role() == Role::Leader)
+            .max_by_key(|node| node.term())
+            .map(|node| node.id())
+    }
+
+    fn run_until_leader(&mut self, not: Option<NodeId>) -> Option<NodeId> {
+        for _ in 0..10_000 {
+            match self.leader() {
+                Some(leader) if Some(leader) != not => return Some(leader),
+                _ => self.step(),
+            }
+        }
+        None
+    }
+}
+
+#[entry]
+fn main() -> ! {
+    {
+        use core::mem::MaybeUninit;
+        static mut HEAP_MEMORY: [MaybeUninit<u8>; HEAP_SIZE] = [MaybeUninit::uninit(); HEAP_SIZE];
+        // SAFETY: runs once, before the first allocation, and nothing else
+        // touches HEAP_MEMORY.
+        unsafe { HEAP.init(&raw mut HEAP_MEMORY as usize, HEAP_SIZE) }
+    }
+    hprintln!("kontiki on a Cortex-M3: three nodes, one election, one failover");
+    let mut cluster = Cluster::new();
+    let Some(first) = cluster.run_until_leader(None) else {
+        hprintln!("FAIL: no leader elected");
+        debug::exit(debug::EXIT_FAILURE);
+        loop {}
+    };
+    cluster.crash(first);
+    hprintln!("[{}] node {} crashed", cluster.now, first);
+    let Some(second) = cluster.run_until_leader(Some(first)) else {
+        hprintln!("FAIL: no new leader after the crash");
+        debug::exit(debug::EXIT_FAILURE);
+        loop {}
+    };
+    cluster.start(first);
+    for _ in 0..200 {
+        cluster.step();
+    }
+    let agreed = cluster
+        .peers
+        .iter()
+        .filter_map(|peer| peer.node.as_ref())
+        .all(|node| node.leader() == Some(second));
+    hprintln!(
+        "[{}] node {} restarted; all nodes follow node {}: {}; heap in use {} bytes",
+        cluster.now,
+        first,
+        second,
+        agreed,
+        HEAP.used()
+    );
+    debug::exit(if agreed { debug::EXIT_SUCCESS } else { debug::EXIT_FAILURE });
+    loop {}
+}

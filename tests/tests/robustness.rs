@@ -1,0 +1,295 @@
+//! Bad input: configurations refused at construction with a clear error,
+//! peer messages that no correct peer would send dropped and counted, and
+//! timer inputs at any moment harmless. A property test throws arbitrary
+//! message sequences at a node: it must never panic and never let its term
+//! go backwards.
+
+use std::time::Duration;
+
+use kontiki::{
+    AppendEntries, AppendEntriesResponse, Config, ConfigError, DropReason, Entry, HandleError,
+    HardState, Input, Instant, InvalidMessage, LogError, LogIndex, Message, Node, NodeId,
+    PersistedState, RequestVote, RequestVoteResponse, Role, StartError, Term,
+};
+use kontiki_tests::probe::{heartbeat, plain_config, request_vote, Probe};
+use proptest::prelude::*;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+fn start(
+    id: u64,
+    voters: &[u64],
+    config: Config,
+    persisted: PersistedState,
+) -> Result<Node<ChaCha8Rng>, StartError> {
+    let voters: Vec<NodeId> = voters.iter().copied().map(NodeId).collect();
+    Node::new(
+        NodeId(id),
+        &voters,
+        config,
+        ChaCha8Rng::seed_from_u64(1),
+        persisted,
+        Instant::ZERO,
+    )
+}
+
+fn start_error(id: u64, voters: &[u64], config: Config, persisted: PersistedState) -> StartError {
+    match start(id, voters, config, persisted) {
+        Ok(_) => panic!("expected the node to be refused"),
+        Err(error) => error,
+    }
+}
+
+#[test]
+fn invalid_configurations_are_refused_at_construction() {
+    let fresh = PersistedState::default;
+    assert_eq!(
+        start_error(1, &[], Config::default(), fresh()),
+        StartError::NoVoters
+    );
+    assert_eq!(
+        start_error(4, &[1, 2, 3], Config::default(), fresh()),
+        StartError::NotAVoter(NodeId(4))
+    );
+    assert_eq!(
+        start_error(1, &[1, 2, 2], Config::default(), fresh()),
+        StartError::DuplicateVoter(NodeId(2))
+    );
+    let slow_heartbeat = Config {
+        heartbeat_interval: Duration::from_millis(150),
+        ..Config::default()
+    };
+    let error = start_error(1, &[1, 2, 3], slow_heartbeat, fresh());
+    assert_eq!(
+        error,
+        StartError::Config(ConfigError::HeartbeatNotBelowElectionTimeout)
+    );
+    assert_eq!(
+        error.to_string(),
+        "invalid config: the heartbeat interval must be below the minimum election timeout"
+    );
+}
+
+#[test]
+fn inconsistent_persisted_state_is_refused_at_construction() {
+    let vote_for_stranger = PersistedState {
+        hard_state: HardState {
+            term: Term(2),
+            voted_for: Some(NodeId(9)),
+        },
+        entries: vec![],
+    };
+    assert_eq!(
+        start_error(1, &[1, 2, 3], Config::default(), vote_for_stranger),
+        StartError::UnknownVote(NodeId(9))
+    );
+    let entry = |index, term| Entry {
+        index: LogIndex(index),
+        term: Term(term),
+        data: vec![],
+    };
+    let log_from_the_future = PersistedState {
+        hard_state: HardState {
+            term: Term(1),
+            voted_for: None,
+        },
+        entries: vec![entry(1, 2)],
+    };
+    assert_eq!(
+        start_error(1, &[1, 2, 3], Config::default(), log_from_the_future),
+        StartError::LogTermAboveCurrentTerm
+    );
+    let gap = PersistedState {
+        hard_state: HardState {
+            term: Term(3),
+            voted_for: None,
+        },
+        entries: vec![entry(1, 1), entry(3, 1)],
+    };
+    assert_eq!(
+        start_error(1, &[1, 2, 3], Config::default(), gap),
+        StartError::Log(LogError::NotContiguous {
+            expected: LogIndex(2),
+            found: LogIndex(3)
+        })
+    );
+}
+
+#[test]
+fn messages_from_itself_or_strangers_are_dropped_and_counted() {
+    let mut probe = Probe::new(3, plain_config());
+    let before = probe.node.hard_state();
+    assert_eq!(
+        probe.receive(1, heartbeat(5, 0, 0)),
+        Err(HandleError::Dropped(DropReason::FromSelf))
+    );
+    assert_eq!(
+        probe.receive(42, heartbeat(5, 0, 0)),
+        Err(HandleError::Dropped(DropReason::UnknownSender(NodeId(42))))
+    );
+    assert_eq!(probe.node.hard_state(), before, "nothing changed");
+    assert!(probe.sent().is_empty());
+    assert_eq!(probe.node.stats().messages_dropped, 2);
+}
+
+#[test]
+fn nonsensical_messages_are_dropped_and_counted() {
+    let mut probe = Probe::new(3, plain_config());
+    assert_eq!(
+        probe.receive(2, heartbeat(0, 0, 0)),
+        Err(HandleError::Dropped(DropReason::Invalid(
+            InvalidMessage::ZeroTerm
+        )))
+    );
+    assert_eq!(
+        probe.receive(2, request_vote(3, 0, 2, false)),
+        Err(HandleError::Dropped(DropReason::Invalid(
+            InvalidMessage::InconsistentLogPosition
+        )))
+    );
+    assert_eq!(
+        probe.receive(2, heartbeat(3, 4, 5)),
+        Err(HandleError::Dropped(DropReason::Invalid(
+            InvalidMessage::LogTermAboveMessageTerm
+        )))
+    );
+    assert_eq!(
+        probe.node.term(),
+        Term(0),
+        "no term adopted from a dropped message"
+    );
+    assert_eq!(probe.node.stats().messages_dropped, 3);
+}
+
+#[test]
+fn an_append_from_a_second_leader_of_the_same_term_is_dropped() {
+    let mut probe = Probe::new(3, plain_config());
+    probe.receive(2, heartbeat(3, 0, 0)).unwrap();
+    assert_eq!(
+        probe.receive(3, heartbeat(3, 0, 0)),
+        Err(HandleError::Dropped(DropReason::ConflictingLeader))
+    );
+    assert_eq!(probe.node.leader(), Some(NodeId(2)));
+}
+
+#[test]
+fn campaigning_on_the_leader_is_refused() {
+    let mut probe = Probe::new(3, plain_config());
+    probe.elect();
+    assert_eq!(probe.campaign(), Err(HandleError::AlreadyLeader));
+    assert_eq!(probe.node.role(), Role::Leader);
+}
+
+#[test]
+fn an_early_timer_changes_nothing_but_rearms() {
+    let mut probe = Probe::new(3, plain_config());
+    let deadline = probe.timer.expect("armed at construction");
+    probe.advance(Duration::from_millis(10));
+    probe.input(Input::Timer).unwrap();
+    assert_eq!(probe.node.role(), Role::Follower);
+    assert_eq!(probe.node.term(), Term(0));
+    assert_eq!(
+        probe.timer,
+        Some(deadline),
+        "re-armed for the same deadline"
+    );
+}
+
+#[test]
+fn a_repeated_or_late_timer_starts_one_election_only() {
+    let mut probe = Probe::new(3, plain_config());
+    probe.advance(Duration::from_secs(10));
+    probe.input(Input::Timer).unwrap();
+    assert_eq!(probe.node.term(), Term(1));
+    probe.input(Input::Timer).unwrap();
+    assert_eq!(
+        probe.node.term(),
+        Term(1),
+        "the second firing is early for the new deadline"
+    );
+}
+
+// ----- arbitrary input ----------------------------------------------------
+
+fn any_message() -> impl Strategy<Value = Message> {
+    let term = 0u64..6;
+    let index = 0u64..4;
+    prop_oneof![
+        (term.clone(), index.clone(), 0u64..6, any::<bool>()).prop_map(
+            |(term, index, log_term, pre_vote)| {
+                Message::RequestVote(RequestVote {
+                    term: Term(term),
+                    last_log_index: LogIndex(index),
+                    last_log_term: Term(log_term),
+                    pre_vote,
+                })
+            }
+        ),
+        (term.clone(), any::<bool>(), any::<bool>()).prop_map(|(term, granted, pre_vote)| {
+            Message::RequestVoteResponse(RequestVoteResponse {
+                term: Term(term),
+                granted,
+                pre_vote,
+            })
+        }),
+        (term.clone(), index, 0u64..6).prop_map(|(term, index, log_term)| {
+            Message::AppendEntries(AppendEntries {
+                term: Term(term),
+                prev_log_index: LogIndex(index),
+                prev_log_term: Term(log_term),
+            })
+        }),
+        (term, any::<bool>()).prop_map(|(term, success)| {
+            Message::AppendEntriesResponse(AppendEntriesResponse {
+                term: Term(term),
+                success,
+            })
+        }),
+    ]
+}
+
+#[derive(Clone, Debug)]
+enum Event {
+    Message { from: u64, message: Message },
+    Timer,
+    Campaign,
+    Advance(u64),
+}
+
+fn any_event() -> impl Strategy<Value = Event> {
+    prop_oneof![
+        6 => (0u64..6, any_message()).prop_map(|(from, message)| Event::Message { from, message }),
+        1 => Just(Event::Timer),
+        1 => Just(Event::Campaign),
+        2 => (0u64..400_000).prop_map(Event::Advance),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn arbitrary_input_never_panics_and_never_lowers_the_term(
+        events in proptest::collection::vec(any_event(), 1..200),
+        pre_vote in any::<bool>(),
+        check_quorum in any::<bool>(),
+    ) {
+        let config = Config { pre_vote, check_quorum, ..plain_config() };
+        let mut probe = Probe::new(3, config);
+        let mut term = probe.node.term();
+        for event in events {
+            let _ = match event {
+                Event::Message { from, message } => probe.receive(from, message),
+                Event::Timer => probe.input(Input::Timer),
+                Event::Campaign => probe.campaign(),
+                Event::Advance(micros) => {
+                    probe.advance(Duration::from_micros(micros));
+                    Ok(())
+                }
+            };
+            prop_assert!(probe.node.term() >= term);
+            term = probe.node.term();
+            prop_assert_eq!(probe.durable, probe.node.hard_state(), "every change is persisted");
+        }
+    }
+}
