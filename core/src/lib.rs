@@ -77,6 +77,7 @@
 //! - [`Config`]: timeouts and protocol options, validated at construction.
 //! - [`Message`]: what peers exchange.
 //! - [`PersistedState`] and [`HardState`]: what survives a crash.
+//! - [`wire`]: the versioned byte encoding of messages.
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -97,6 +98,7 @@ mod quorum;
 mod role;
 mod time;
 mod types;
+pub mod wire;
 
 pub use config::{Config, ConfigError};
 pub use log::{Entry, LogError};

@@ -117,7 +117,8 @@ fn many_elections_2a() {
 /// `checkOneLeader` returns, and at most 60 in an idle second (3 nodes).
 #[test]
 fn election_message_budgets_2b() {
-    let (mut worst_election, mut worst_requests, mut worst_idle) = (0, 0, 0);
+    let (mut worst_election, mut worst_requests, mut worst_idle, mut worst_idle_bytes) =
+        (0, 0, 0, 0);
     for seed in seeds(SEEDS) {
         let mut cluster = lab_cluster(seed, 3, false);
 
@@ -146,9 +147,10 @@ fn election_message_budgets_2b() {
 
         // One idle second: heartbeats only.
         cluster.run_for(ELECTION_TIMEOUT_UNIT);
-        let before = cluster.total_traffic().messages;
+        let before = cluster.total_traffic();
         cluster.run_for(Duration::from_secs(1));
-        let idle = cluster.total_traffic().messages - before;
+        let idle = cluster.total_traffic().messages - before.messages;
+        let idle_bytes = cluster.total_traffic().bytes - before.bytes;
         cluster.check(
             idle <= 60,
             format!("too many messages ({idle}) for 1 second of idleness; the budget is 60"),
@@ -156,9 +158,10 @@ fn election_message_budgets_2b() {
         worst_election = worst_election.max(until_leader);
         worst_requests = worst_requests.max(requests);
         worst_idle = worst_idle.max(idle);
+        worst_idle_bytes = worst_idle_bytes.max(idle_bytes);
     }
     println!(
         "worst over seeds: {worst_election} messages until the first leader, \
-         {worst_requests} RPCs by checkOneLeader's return, {worst_idle} messages per idle second"
+         {worst_requests} RPCs by checkOneLeader's return, {worst_idle} messages ({worst_idle_bytes} bytes) per idle second"
     );
 }

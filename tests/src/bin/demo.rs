@@ -342,8 +342,8 @@ fn main() -> ExitCode {
         stats.2
     );
     println!(
-        "messages sent:              {} ({} requests)",
-        traffic.messages, traffic.requests
+        "messages sent:              {} ({} requests, {} bytes on the wire)",
+        traffic.messages, traffic.requests, traffic.bytes
     );
     println!(
         "invariants:                 checked after each of {} events — at most one leader per term, \

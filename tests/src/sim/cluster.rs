@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use kontiki::{
-    Command, Config, HardState, Input, Instant, Message, Node, NodeId, Output, PersistedState,
-    Role, Term,
+    wire, Command, Config, HardState, Input, Instant, Message, Node, NodeId, Output,
+    PersistedState, Role, Term,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -68,6 +68,8 @@ pub struct Traffic {
     pub messages: u64,
     /// Requests sent (RequestVote, AppendEntries): labrpc's "RPC count".
     pub requests: u64,
+    /// Bytes sent, in kontiki's wire encoding (without transport framing).
+    pub bytes: u64,
 }
 
 /// A role change observed in the run, for timelines and statistics.
@@ -99,6 +101,8 @@ pub struct Cluster {
     traffic: BTreeMap<NodeId, Traffic>,
     role_changes: Vec<RoleChange>,
     steps: u64,
+    /// Reused for encoding each message sent.
+    wire_buffer: Vec<u8>,
 }
 
 impl Cluster {
@@ -127,6 +131,7 @@ impl Cluster {
             traffic: BTreeMap::new(),
             role_changes: Vec::new(),
             steps: 0,
+            wire_buffer: Vec::new(),
         };
         for id in cluster.voters.clone() {
             cluster.start_node(id);
@@ -186,6 +191,7 @@ impl Cluster {
             .fold(Traffic::default(), |sum, t| Traffic {
                 messages: sum.messages + t.messages,
                 requests: sum.requests + t.requests,
+                bytes: sum.bytes + t.bytes,
             })
     }
 
@@ -581,8 +587,20 @@ impl Cluster {
         if let Err(violation) = self.checker.check_send(from, to, &message, durable) {
             self.fail(violation);
         }
+        // Every message crosses the wire format, as it would between
+        // processes: what is delivered is what was decoded.
+        self.wire_buffer.clear();
+        wire::encode(&message, &mut self.wire_buffer);
+        let message = match wire::decode(&self.wire_buffer) {
+            Ok(decoded) if decoded == message => decoded,
+            Ok(decoded) => self.fail(format!(
+                "wire round trip changed {message:?} into {decoded:?}"
+            )),
+            Err(error) => self.fail(format!("wire round trip of {message:?} failed: {error}")),
+        };
         let traffic = self.traffic.entry(from).or_default();
         traffic.messages += 1;
+        traffic.bytes += self.wire_buffer.len() as u64;
         if matches!(message, Message::RequestVote(_) | Message::AppendEntries(_)) {
             traffic.requests += 1;
         }

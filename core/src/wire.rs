@@ -1,0 +1,372 @@
+//! The wire format: how a [`Message`] becomes bytes and back.
+//!
+//! Hand-written rather than derived (see `WIRE.md` at the repository root
+//! for the layout and the reasons): every message starts with a format
+//! version and a type tag, integers are LEB128 varints, and the decoder is
+//! strict — it accepts exactly the bytes the encoder produces, takes any
+//! byte slice without panicking, and allocates nothing for the messages of
+//! this version.
+//!
+//! Framing (where one message ends on a stream) is the transport's job; a
+//! transport hands [`decode`] one whole frame.
+
+use alloc::vec::Vec;
+use core::fmt;
+
+use crate::message::{
+    AppendEntries, AppendEntriesResponse, Message, RequestVote, RequestVoteResponse,
+};
+use crate::types::{LogIndex, Term};
+
+/// The format version this build writes, and the only one it reads.
+pub const WIRE_VERSION: u8 = 1;
+
+/// The longest encoding [`decode`] accepts. Transports should refuse
+/// frames above this before reading them into memory.
+pub const MAX_MESSAGE_LEN: usize = 16 * 1024 * 1024;
+
+/// Type tags, one per message type. Never reuse a retired tag.
+mod tag {
+    pub(super) const REQUEST_VOTE: u8 = 1;
+    pub(super) const REQUEST_VOTE_RESPONSE: u8 = 2;
+    pub(super) const APPEND_ENTRIES: u8 = 3;
+    pub(super) const APPEND_ENTRIES_RESPONSE: u8 = 4;
+}
+
+/// Flag bits. Unknown bits are refused, so a later version can give them
+/// meaning without old readers misreading them.
+mod flag {
+    pub(super) const PRE_VOTE: u8 = 0b01;
+    pub(super) const GRANTED: u8 = 0b10;
+    pub(super) const SUCCESS: u8 = 0b01;
+}
+
+/// Why bytes could not be decoded into a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The input ended inside a message.
+    Truncated,
+    /// The input is longer than [`MAX_MESSAGE_LEN`].
+    TooLong,
+    /// The format version is not one this build reads.
+    UnsupportedVersion(u8),
+    /// The type tag names no known message.
+    UnknownMessageType(u8),
+    /// A varint is longer than ten bytes, overflows a `u64`, or is not in
+    /// its shortest form.
+    BadVarint,
+    /// A flags byte has bits set that this version does not define.
+    UnknownFlags(u8),
+    /// Bytes remain after the message.
+    TrailingBytes,
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::Truncated => f.write_str("message is truncated"),
+            DecodeError::TooLong => write!(f, "message is longer than {MAX_MESSAGE_LEN} bytes"),
+            DecodeError::UnsupportedVersion(version) => {
+                write!(f, "wire format version {version} is not supported (this build reads {WIRE_VERSION})")
+            }
+            DecodeError::UnknownMessageType(tag) => write!(f, "unknown message type {tag}"),
+            DecodeError::BadVarint => f.write_str("malformed varint"),
+            DecodeError::UnknownFlags(flags) => write!(f, "unknown flag bits {flags:#04x}"),
+            DecodeError::TrailingBytes => f.write_str("bytes remain after the message"),
+        }
+    }
+}
+
+impl core::error::Error for DecodeError {}
+
+/// Appends the encoding of `message` to `buffer`.
+pub fn encode(message: &Message, buffer: &mut Vec<u8>) {
+    buffer.push(WIRE_VERSION);
+    match message {
+        Message::RequestVote(m) => {
+            buffer.push(tag::REQUEST_VOTE);
+            put_varint(buffer, m.term.get());
+            put_varint(buffer, m.last_log_index.get());
+            put_varint(buffer, m.last_log_term.get());
+            buffer.push(if m.pre_vote { flag::PRE_VOTE } else { 0 });
+        }
+        Message::RequestVoteResponse(m) => {
+            buffer.push(tag::REQUEST_VOTE_RESPONSE);
+            put_varint(buffer, m.term.get());
+            let mut flags = 0;
+            if m.pre_vote {
+                flags |= flag::PRE_VOTE;
+            }
+            if m.granted {
+                flags |= flag::GRANTED;
+            }
+            buffer.push(flags);
+        }
+        Message::AppendEntries(m) => {
+            buffer.push(tag::APPEND_ENTRIES);
+            put_varint(buffer, m.term.get());
+            put_varint(buffer, m.prev_log_index.get());
+            put_varint(buffer, m.prev_log_term.get());
+        }
+        Message::AppendEntriesResponse(m) => {
+            buffer.push(tag::APPEND_ENTRIES_RESPONSE);
+            put_varint(buffer, m.term.get());
+            buffer.push(if m.success { flag::SUCCESS } else { 0 });
+        }
+    }
+}
+
+/// The number of bytes [`encode`] writes for `message`.
+#[must_use]
+pub fn encoded_len(message: &Message) -> usize {
+    // Version and tag, then the fields.
+    2 + match message {
+        Message::RequestVote(m) => {
+            varint_len(m.term.get())
+                + varint_len(m.last_log_index.get())
+                + varint_len(m.last_log_term.get())
+                + 1
+        }
+        Message::RequestVoteResponse(m) => varint_len(m.term.get()) + 1,
+        Message::AppendEntries(m) => {
+            varint_len(m.term.get())
+                + varint_len(m.prev_log_index.get())
+                + varint_len(m.prev_log_term.get())
+        }
+        Message::AppendEntriesResponse(m) => varint_len(m.term.get()) + 1,
+    }
+}
+
+/// Decodes one message from exactly `bytes`.
+///
+/// Accepts any input: malformed bytes give an error, never a panic. The
+/// result is only well-formed; whether its fields make sense is checked by
+/// [`Node::handle`](crate::Node::handle) (see [`Message::validate`]).
+pub fn decode(bytes: &[u8]) -> Result<Message, DecodeError> {
+    if bytes.len() > MAX_MESSAGE_LEN {
+        return Err(DecodeError::TooLong);
+    }
+    let mut reader = Reader { bytes };
+    let version = reader.byte()?;
+    if version != WIRE_VERSION {
+        return Err(DecodeError::UnsupportedVersion(version));
+    }
+    let message = match reader.byte()? {
+        tag::REQUEST_VOTE => {
+            let term = Term(reader.varint()?);
+            let last_log_index = LogIndex(reader.varint()?);
+            let last_log_term = Term(reader.varint()?);
+            let flags = reader.flags(flag::PRE_VOTE)?;
+            Message::RequestVote(RequestVote {
+                term,
+                last_log_index,
+                last_log_term,
+                pre_vote: flags & flag::PRE_VOTE != 0,
+            })
+        }
+        tag::REQUEST_VOTE_RESPONSE => {
+            let term = Term(reader.varint()?);
+            let flags = reader.flags(flag::PRE_VOTE | flag::GRANTED)?;
+            Message::RequestVoteResponse(RequestVoteResponse {
+                term,
+                granted: flags & flag::GRANTED != 0,
+                pre_vote: flags & flag::PRE_VOTE != 0,
+            })
+        }
+        tag::APPEND_ENTRIES => Message::AppendEntries(AppendEntries {
+            term: Term(reader.varint()?),
+            prev_log_index: LogIndex(reader.varint()?),
+            prev_log_term: Term(reader.varint()?),
+        }),
+        tag::APPEND_ENTRIES_RESPONSE => {
+            let term = Term(reader.varint()?);
+            let flags = reader.flags(flag::SUCCESS)?;
+            Message::AppendEntriesResponse(AppendEntriesResponse {
+                term,
+                success: flags & flag::SUCCESS != 0,
+            })
+        }
+        unknown => return Err(DecodeError::UnknownMessageType(unknown)),
+    };
+    if !reader.bytes.is_empty() {
+        return Err(DecodeError::TrailingBytes);
+    }
+    Ok(message)
+}
+
+fn put_varint(buffer: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        buffer.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    buffer.push(value as u8);
+}
+
+fn varint_len(value: u64) -> usize {
+    // One byte per started group of seven significant bits.
+    let significant_bits = 64 - (value | 1).leading_zeros() as usize;
+    significant_bits.div_ceil(7)
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+}
+
+impl Reader<'_> {
+    fn byte(&mut self) -> Result<u8, DecodeError> {
+        let (&first, rest) = self.bytes.split_first().ok_or(DecodeError::Truncated)?;
+        self.bytes = rest;
+        Ok(first)
+    }
+
+    fn flags(&mut self, known: u8) -> Result<u8, DecodeError> {
+        let flags = self.byte()?;
+        if flags & !known != 0 {
+            return Err(DecodeError::UnknownFlags(flags));
+        }
+        Ok(flags)
+    }
+
+    /// A LEB128 `u64` in its shortest form.
+    fn varint(&mut self) -> Result<u64, DecodeError> {
+        let mut value: u64 = 0;
+        for position in 0..10 {
+            let byte = self.byte()?;
+            let bits = u64::from(byte & 0x7f);
+            // The tenth byte may only carry the top bit of a u64.
+            if position == 9 && bits > 1 {
+                return Err(DecodeError::BadVarint);
+            }
+            value |= bits << (7 * position);
+            if byte & 0x80 == 0 {
+                // A zero final byte after others is a padded, non-shortest form.
+                if byte == 0 && position > 0 {
+                    return Err(DecodeError::BadVarint);
+                }
+                return Ok(value);
+            }
+        }
+        Err(DecodeError::BadVarint)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    fn round_trip(message: Message) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        encode(&message, &mut bytes);
+        assert_eq!(bytes.len(), encoded_len(&message), "{message:?}");
+        assert_eq!(decode(&bytes), Ok(message));
+        bytes
+    }
+
+    #[test]
+    fn every_message_type_round_trips() {
+        for term in [1, 127, 128, 300, u64::MAX] {
+            for index in [0, 1, 1 << 35, u64::MAX] {
+                for flag in [false, true] {
+                    round_trip(Message::RequestVote(RequestVote {
+                        term: Term(term),
+                        last_log_index: LogIndex(index),
+                        last_log_term: Term(term / 2),
+                        pre_vote: flag,
+                    }));
+                    round_trip(Message::RequestVoteResponse(RequestVoteResponse {
+                        term: Term(term),
+                        granted: flag,
+                        pre_vote: !flag,
+                    }));
+                    round_trip(Message::AppendEntries(AppendEntries {
+                        term: Term(term),
+                        prev_log_index: LogIndex(index),
+                        prev_log_term: Term(term),
+                    }));
+                    round_trip(Message::AppendEntriesResponse(AppendEntriesResponse {
+                        term: Term(term),
+                        success: flag,
+                    }));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_heartbeat_is_five_bytes_in_a_young_cluster() {
+        let bytes = round_trip(Message::AppendEntries(AppendEntries {
+            term: Term(3),
+            prev_log_index: LogIndex(0),
+            prev_log_term: Term(0),
+        }));
+        assert_eq!(bytes, vec![WIRE_VERSION, tag::APPEND_ENTRIES, 3, 0, 0]);
+    }
+
+    #[test]
+    fn varints_are_leb128() {
+        let bytes = round_trip(Message::AppendEntriesResponse(AppendEntriesResponse {
+            term: Term(300),
+            success: true,
+        }));
+        assert_eq!(bytes, vec![1, 4, 0xac, 0x02, 1]);
+    }
+
+    #[test]
+    fn every_truncation_is_refused() {
+        let mut bytes = Vec::new();
+        encode(
+            &Message::RequestVote(RequestVote {
+                term: Term(1 << 40),
+                last_log_index: LogIndex(99),
+                last_log_term: Term(7),
+                pre_vote: true,
+            }),
+            &mut bytes,
+        );
+        for end in 0..bytes.len() {
+            assert_eq!(
+                decode(&bytes[..end]),
+                Err(DecodeError::Truncated),
+                "cut at {end}"
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_input_is_refused_with_a_reason() {
+        assert_eq!(
+            decode(&[2, 4, 1, 0]),
+            Err(DecodeError::UnsupportedVersion(2))
+        );
+        assert_eq!(
+            decode(&[1, 9, 1, 0]),
+            Err(DecodeError::UnknownMessageType(9))
+        );
+        assert_eq!(
+            decode(&[1, 4, 1, 0b10]),
+            Err(DecodeError::UnknownFlags(0b10))
+        );
+        assert_eq!(decode(&[1, 4, 1, 0, 0]), Err(DecodeError::TrailingBytes));
+        // Padded varint (1 written in two bytes).
+        assert_eq!(decode(&[1, 4, 0x81, 0x00, 0]), Err(DecodeError::BadVarint));
+        // Eleven-byte varint.
+        let mut long = vec![1, 4];
+        long.extend([0xff; 10]);
+        long.push(0x01);
+        assert_eq!(decode(&long), Err(DecodeError::BadVarint));
+        // Ten bytes whose last overflows a u64.
+        let mut overflow = vec![1, 4];
+        overflow.extend([0xff; 9]);
+        overflow.push(0x02);
+        overflow.push(0);
+        assert_eq!(decode(&overflow), Err(DecodeError::BadVarint));
+    }
+
+    #[test]
+    fn oversized_input_is_refused_before_parsing() {
+        let huge = vec![0u8; MAX_MESSAGE_LEN + 1];
+        assert_eq!(decode(&huge), Err(DecodeError::TooLong));
+    }
+}

@@ -1,0 +1,81 @@
+//! Node 1 of a three-node cluster fed whatever the fuzzer makes up: each
+//! chunk is a peer id and a wire frame, a timer firing, a campaign command
+//! or a jump of the clock. The node must never panic, its term must never
+//! go backwards, and every hard-state change must be followed by a persist
+//! output before the node is given its next input.
+
+#![no_main]
+
+use core::time::Duration;
+
+use kontiki::{Command, Config, Input, Instant, Node, NodeId, Output, PersistedState};
+use libfuzzer_sys::fuzz_target;
+use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&options, mut rest)) = data.split_first() else {
+        return;
+    };
+    let config = Config {
+        pre_vote: options & 1 != 0,
+        check_quorum: options & 2 != 0,
+        ..Config::default()
+    };
+    let voters = [NodeId(1), NodeId(2), NodeId(3)];
+    let rng = ChaCha8Rng::seed_from_u64(u64::from(options));
+    let mut node = Node::new(
+        NodeId(1),
+        &voters,
+        config,
+        rng,
+        PersistedState::default(),
+        Instant::ZERO,
+    )
+    .expect("valid config");
+    let mut persisted = kontiki::HardState::default();
+    let mut now = Instant::ZERO;
+    let mut term = node.term();
+    while let Some((&kind, tail)) = rest.split_first() {
+        rest = tail;
+        let input = match kind % 4 {
+            0 => {
+                // A frame: sender byte, length byte, then that many bytes.
+                let [from, len, tail @ ..] = rest else { return };
+                let len = usize::from(*len).min(tail.len());
+                let (frame, tail) = tail.split_at(len);
+                rest = tail;
+                match kontiki::wire::decode(frame) {
+                    Ok(message) => Input::Message {
+                        from: NodeId(u64::from(*from % 5)),
+                        message,
+                    },
+                    Err(_) => continue,
+                }
+            }
+            1 => Input::Timer,
+            2 => Input::Command(Command::Campaign),
+            _ => {
+                let Some((&step, tail)) = rest.split_first() else {
+                    return;
+                };
+                rest = tail;
+                now = now + Duration::from_millis(u64::from(step) * 4);
+                continue;
+            }
+        };
+        let _ = node.handle(now, input);
+        for output in node.drain_outputs() {
+            if let Output::PersistHardState(hard_state) = output {
+                persisted = hard_state;
+            }
+        }
+        assert!(node.term() >= term, "term went backwards");
+        term = node.term();
+        assert_eq!(
+            node.hard_state(),
+            persisted,
+            "a hard-state change was not persisted"
+        );
+    }
+});
