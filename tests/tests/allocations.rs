@@ -1,0 +1,112 @@
+//! Steady state allocates nothing: once a cluster has a leader, handling a
+//! heartbeat on a follower, an append response on the leader, and the
+//! leader's heartbeat tick, touch no heap. Measured with a counting global
+//! allocator around exactly those calls (this file is its own test binary,
+//! so no other test's allocations are counted).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use kontiki::{Input, Instant, Message, NodeId, Output, Role};
+use kontiki_tests::probe::{heartbeat, plain_config, Probe};
+
+struct CountingAllocator;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+// SAFETY: defers every operation to the system allocator; only counts.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.with(|count| count.set(count.get() + 1));
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.with(|count| count.set(count.get() + 1));
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+fn allocations_during(work: impl FnOnce()) -> u64 {
+    let before = ALLOCATIONS.with(Cell::get);
+    work();
+    ALLOCATIONS.with(Cell::get) - before
+}
+
+#[test]
+fn a_follower_handles_heartbeats_without_allocating() {
+    let mut probe = Probe::new(3, plain_config());
+    probe.receive(2, heartbeat(1, 0, 0)).unwrap(); // warm-up: sizes the output queue
+    let node = &mut probe.node;
+    let mut now = probe.now;
+    let allocations = allocations_during(|| {
+        for _ in 0..1_000 {
+            now = now + std::time::Duration::from_millis(50);
+            node.handle(
+                now,
+                Input::Message {
+                    from: NodeId(2),
+                    message: heartbeat(1, 0, 0),
+                },
+            )
+            .unwrap();
+            for output in node.drain_outputs() {
+                assert!(matches!(
+                    output,
+                    Output::Send { .. } | Output::SetTimer { .. }
+                ));
+            }
+        }
+    });
+    assert_eq!(allocations, 0);
+}
+
+#[test]
+fn a_leader_handles_responses_and_heartbeat_ticks_without_allocating() {
+    let mut probe = Probe::new(3, plain_config());
+    probe.elect();
+    let response = Message::AppendEntriesResponse(kontiki::AppendEntriesResponse {
+        term: probe.node.term(),
+        success: true,
+    });
+    let mut now: Instant = probe.now;
+    let node = &mut probe.node;
+    // Warm-up round.
+    node.handle(now, Input::Timer).unwrap();
+    node.drain_outputs().for_each(drop);
+    let allocations = allocations_during(|| {
+        for _ in 0..1_000 {
+            now = now + std::time::Duration::from_millis(50);
+            node.handle(now, Input::Timer).unwrap();
+            node.drain_outputs().for_each(drop);
+            for peer in [2, 3] {
+                node.handle(
+                    now,
+                    Input::Message {
+                        from: NodeId(peer),
+                        message: response.clone(),
+                    },
+                )
+                .unwrap();
+                node.drain_outputs().for_each(drop);
+            }
+        }
+    });
+    assert_eq!(node.role(), Role::Leader);
+    assert_eq!(allocations, 0);
+}
+
+#[test]
+fn the_counting_allocator_sees_allocations() {
+    let allocations = allocations_during(|| drop(std::hint::black_box(vec![1u8; 64])));
+    assert_eq!(allocations, 1);
+}
