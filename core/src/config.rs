@@ -12,7 +12,7 @@ use crate::time::duration_as_micros;
 ///
 /// All nodes of a cluster should use the same values. The defaults suit a
 /// LAN: election timeouts of 150–300 ms and a heartbeat every 50 ms.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Config {
     /// Lower bound (inclusive) of the randomized election timeout.
     ///

@@ -11,7 +11,7 @@ use crate::types::{LogIndex, Term};
 
 /// One log entry: an opaque command stamped with the term of the leader
 /// that created it and its position in the log.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Entry {
     /// Position in the log (the first entry has index 1).
     pub index: LogIndex,
@@ -66,7 +66,7 @@ impl core::error::Error for LogError {}
 ///
 /// Invariant: `entries[i].index == i + 1`, every term is at least 1, and
 /// terms never decrease along the log.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub(crate) struct Log {
     entries: Vec<Entry>,
 }

@@ -11,7 +11,7 @@ use core::fmt;
 use crate::types::{LogIndex, Term};
 
 /// A Raft message.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Message {
     /// A candidate (or pre-candidate) asks for a vote.
@@ -25,7 +25,7 @@ pub enum Message {
 }
 
 /// A request for a vote (§5.2), or for a pre-vote (dissertation §9.6).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct RequestVote {
     /// The candidate's term. For a pre-vote, the term the candidate would
     /// campaign in (its current term plus one), which it has not adopted.
@@ -39,7 +39,7 @@ pub struct RequestVote {
 }
 
 /// The answer to a [`RequestVote`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct RequestVoteResponse {
     /// The voter's current term; for a granted pre-vote, the term of the
     /// request it grants.
@@ -52,7 +52,7 @@ pub struct RequestVoteResponse {
 
 /// A leader's AppendEntries (§5.3). Replication entries join it with the
 /// replication work; today it is the heartbeat that asserts leadership.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct AppendEntries {
     /// The leader's term.
     pub term: Term,
@@ -63,7 +63,7 @@ pub struct AppendEntries {
 }
 
 /// The answer to an [`AppendEntries`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct AppendEntriesResponse {
     /// The follower's current term.
     pub term: Term,

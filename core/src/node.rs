@@ -4,6 +4,7 @@
 
 use alloc::vec::Vec;
 use core::fmt;
+use core::hash::{Hash, Hasher};
 use core::time::Duration;
 
 use rand_core::RngCore;
@@ -170,6 +171,13 @@ pub struct NodeStats {
 /// [`drain_outputs`](Node::drain_outputs) yields, in order (see [`Output`]).
 /// A crash is modelled by dropping the node; build the next one from what
 /// was persisted.
+///
+/// A node can be cloned (a snapshot for exploring alternative futures, as a
+/// model checker does), compared and hashed: equality and the hash cover
+/// the whole protocol state and the RNG, but not the [`NodeStats`] counters
+/// nor outputs not yet drained, so two nodes that would behave alike are
+/// equal.
+#[derive(Clone, Debug)]
 pub struct Node<R> {
     pub(crate) id: NodeId,
     /// Sorted, without duplicates, contains `id`.
@@ -199,6 +207,62 @@ pub struct Node<R> {
     reported: (Role, Term, Option<NodeId>),
     pub(crate) stats: NodeStats,
 }
+
+impl<R> Node<R> {
+    /// Everything that decides the node's future behaviour, but the RNG:
+    /// all fields except the counters and the undrained outputs. Equality
+    /// and hashing both go through this one list (adding the RNG), so they
+    /// cannot disagree.
+    fn protocol_state(&self) -> impl Hash + PartialEq + '_ {
+        // Destructured so that a new field cannot be forgotten here.
+        let Node {
+            id,
+            voters,
+            config,
+            rng: _,
+            term,
+            voted_for,
+            log,
+            role,
+            election_deadline,
+            heartbeat_deadline,
+            leader_contact_at,
+            now,
+            outputs: _,
+            hard_state_dirty,
+            armed_timer,
+            reported,
+            stats: _,
+        } = self;
+        (
+            (id, voters, config, term, voted_for, log, role),
+            (
+                election_deadline,
+                heartbeat_deadline,
+                leader_contact_at,
+                now,
+                hard_state_dirty,
+                armed_timer,
+                reported,
+            ),
+        )
+    }
+}
+
+impl<R: Hash> Hash for Node<R> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.protocol_state().hash(state);
+        self.rng.hash(state);
+    }
+}
+
+impl<R: PartialEq> PartialEq for Node<R> {
+    fn eq(&self, other: &Self) -> bool {
+        self.protocol_state() == other.protocol_state() && self.rng == other.rng
+    }
+}
+
+impl<R: Eq> Eq for Node<R> {}
 
 impl<R: RngCore> Node<R> {
     /// Builds a node.

@@ -13,7 +13,7 @@ use crate::types::NodeId;
 /// Invariant: at most one answer per voter (a duplicated or repeated
 /// answer overwrites the first, so it cannot be counted twice). Clusters
 /// are small, so a list beats a map in both code size and speed.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub(crate) struct VoteTally {
     answers: Vec<(NodeId, bool)>,
 }
@@ -41,7 +41,7 @@ impl VoteTally {
 }
 
 /// What a leader tracks about one follower.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Progress {
     /// When the follower last answered in the leader's term; the leader's
     /// election counts as an answer. Invariant: never in the future.
@@ -49,7 +49,7 @@ pub(crate) struct Progress {
 }
 
 /// A node's role together with the data only that role has.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum RoleState {
     Follower {
         /// The leader of the current term, once heard from.

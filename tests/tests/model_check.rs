@@ -1,0 +1,368 @@
+//! Exhaustive model checking of elections with stateright, driving the real
+//! kontiki core (not a re-written copy of it).
+//!
+//! A state is every node (cloned and hashed whole), what each node has
+//! persisted, its armed timer, and the messages in flight as wire bytes.
+//! From any state, any of these may happen next: an in-flight message is
+//! delivered or lost, a node's timer fires (that node's clock jumps to the
+//! deadline; clocks are per node, as on real machines), or — once per run —
+//! a node crashes and later restarts from what it persisted. The RNG always
+//! draws zero, so every node uses the minimum election timeout: the model
+//! checker, not the RNG, chooses who times out first.
+//!
+//! Checked in every reachable state: at most one leader per term over the
+//! whole history, at most one vote per (node, term), every hard-state change
+//! persisted, terms never below what was persisted. A `sometimes` property
+//! makes sure a leader is reachable at all, so the model is not vacuous.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use kontiki::{
+    wire, Config, HardState, Input, Instant, Node, NodeId, Output, PersistedState, Role,
+};
+use rand_core::{impls, RngCore};
+use stateright::{Checker, Model, Property};
+
+/// An RNG that always draws zero: deterministic and stateless, so it adds
+/// nothing to the state space.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+struct ZeroRng;
+
+impl RngCore for ZeroRng {
+    fn next_u32(&mut self) -> u32 {
+        0
+    }
+    fn next_u64(&mut self) -> u64 {
+        0
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        impls::fill_bytes_via_next(self, dest)
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        self.fill_bytes(dest);
+        Ok(())
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+struct Peer {
+    node: Option<Node<ZeroRng>>,
+    durable: HardState,
+    timer: Option<Instant>,
+    /// The clock of the machine this node runs on; it survives crashes.
+    clock: Instant,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+struct State {
+    peers: Vec<Peer>,
+    /// In-flight messages as (from, to, wire bytes), kept sorted: the
+    /// network is a multiset, and order must not split equal states.
+    network: Vec<(u64, u64, Vec<u8>)>,
+    /// Every (term, leader) ever observed.
+    leaders: BTreeSet<(u64, u64)>,
+    /// Every (voter, term, candidate) ever persisted.
+    votes: BTreeSet<(u64, u64, u64)>,
+    crashes: u8,
+    /// Set when a node's in-memory hard state differs from what it
+    /// persisted after its outputs were performed, or a term went down.
+    broken: Option<String>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+enum Action {
+    Deliver(usize),
+    Lose(usize),
+    Timer(u64),
+    Crash(u64),
+    Restart(u64),
+}
+
+struct Election {
+    nodes: u64,
+    config: Config,
+    max_term: u64,
+    max_in_flight: usize,
+    max_crashes: u8,
+    /// No node's clock passes this: leaders would otherwise send
+    /// heartbeats, and the state space grow, forever.
+    max_clock: Instant,
+}
+
+impl Election {
+    fn voters(&self) -> Vec<NodeId> {
+        (1..=self.nodes).map(NodeId).collect()
+    }
+
+    fn start(&self, state: &mut State, id: u64) {
+        let position = (id - 1) as usize;
+        let persisted = PersistedState {
+            hard_state: state.peers[position].durable,
+            entries: Vec::new(),
+        };
+        let clock = state.peers[position].clock;
+        let node = Node::new(
+            NodeId(id),
+            &self.voters(),
+            self.config.clone(),
+            ZeroRng,
+            persisted,
+            clock,
+        )
+        .expect("valid model configuration");
+        state.peers[position].node = Some(node);
+        self.perform(state, id);
+    }
+
+    fn perform(&self, state: &mut State, id: u64) {
+        let position = (id - 1) as usize;
+        let Some(node) = state.peers[position].node.as_mut() else {
+            return;
+        };
+        let outputs: Vec<Output> = node.drain_outputs().collect();
+        for output in outputs {
+            match output {
+                Output::PersistHardState(hard_state) => {
+                    if hard_state.term < state.peers[position].durable.term {
+                        state.broken = Some(format!("n{id} persisted a lower term"));
+                    }
+                    if let Some(candidate) = hard_state.voted_for {
+                        state
+                            .votes
+                            .insert((id, hard_state.term.get(), candidate.get()));
+                    }
+                    state.peers[position].durable = hard_state;
+                }
+                Output::Send { to, message } => {
+                    let mut bytes = Vec::new();
+                    wire::encode(&message, &mut bytes);
+                    state.network.push((id, to.get(), bytes));
+                }
+                Output::SetTimer { deadline } => state.peers[position].timer = Some(deadline),
+                Output::RoleChanged {
+                    role: Role::Leader,
+                    term,
+                    ..
+                } => {
+                    state.leaders.insert((term.get(), id));
+                }
+                _ => {}
+            }
+        }
+        state.network.sort();
+        let node = state.peers[position].node.as_ref().expect("still running");
+        if node.hard_state() != state.peers[position].durable {
+            state.broken = Some(format!("n{id} holds a hard state it did not persist"));
+        }
+    }
+
+    fn handle(&self, state: &mut State, id: u64, input: Input) {
+        let position = (id - 1) as usize;
+        let clock = state.peers[position].clock;
+        if let Some(node) = state.peers[position].node.as_mut() {
+            let _ = node.handle(clock, input);
+            self.perform(state, id);
+        }
+    }
+}
+
+impl Model for Election {
+    type State = State;
+    type Action = Action;
+
+    fn init_states(&self) -> Vec<State> {
+        let mut state = State {
+            peers: (0..self.nodes)
+                .map(|_| Peer {
+                    node: None,
+                    durable: HardState::default(),
+                    timer: None,
+                    clock: Instant::ZERO,
+                })
+                .collect(),
+            network: Vec::new(),
+            leaders: BTreeSet::new(),
+            votes: BTreeSet::new(),
+            crashes: 0,
+            broken: None,
+        };
+        for id in 1..=self.nodes {
+            self.start(&mut state, id);
+        }
+        vec![state]
+    }
+
+    fn actions(&self, state: &State, actions: &mut Vec<Action>) {
+        for index in 0..state.network.len() {
+            // Equal neighbours are the same message: explore it once.
+            if index > 0 && state.network[index] == state.network[index - 1] {
+                continue;
+            }
+            actions.push(Action::Deliver(index));
+            actions.push(Action::Lose(index));
+        }
+        for (position, peer) in state.peers.iter().enumerate() {
+            let id = position as u64 + 1;
+            match &peer.node {
+                Some(_) => {
+                    if peer.timer.is_some() {
+                        actions.push(Action::Timer(id));
+                    }
+                    if state.crashes < self.max_crashes {
+                        actions.push(Action::Crash(id));
+                    }
+                }
+                None => actions.push(Action::Restart(id)),
+            }
+        }
+    }
+
+    fn next_state(&self, last: &State, action: Action) -> Option<State> {
+        let mut state = last.clone();
+        match action {
+            Action::Deliver(index) => {
+                let (from, to, bytes) = state.network.remove(index);
+                let message = wire::decode(&bytes).expect("the core only sends decodable messages");
+                self.handle(
+                    &mut state,
+                    to,
+                    Input::Message {
+                        from: NodeId(from),
+                        message,
+                    },
+                );
+            }
+            Action::Lose(index) => {
+                state.network.remove(index);
+            }
+            Action::Timer(id) => {
+                let peer = &mut state.peers[(id - 1) as usize];
+                let deadline = peer.timer.take()?;
+                peer.clock = peer.clock.max(deadline);
+                self.handle(&mut state, id, Input::Timer);
+            }
+            Action::Crash(id) => {
+                let peer = &mut state.peers[(id - 1) as usize];
+                peer.node = None;
+                peer.timer = None;
+                state.crashes += 1;
+                // Messages to the dead incarnation are never delivered.
+                state.network.retain(|(_, to, _)| *to != id);
+            }
+            Action::Restart(id) => self.start(&mut state, id),
+        }
+        Some(state)
+    }
+
+    fn within_boundary(&self, state: &State) -> bool {
+        state.network.len() <= self.max_in_flight
+            && state.peers.iter().all(|peer| {
+                peer.durable.term.get() <= self.max_term && peer.clock <= self.max_clock
+            })
+    }
+
+    fn properties(&self) -> Vec<Property<Self>> {
+        vec![
+            Property::always("at most one leader per term", |_, state: &State| {
+                let terms: Vec<u64> = state.leaders.iter().map(|(term, _)| *term).collect();
+                terms.windows(2).all(|pair| pair[0] != pair[1])
+            }),
+            Property::always("at most one vote per node and term", |_, state: &State| {
+                let keys: Vec<(u64, u64)> = state
+                    .votes
+                    .iter()
+                    .map(|(voter, term, _)| (*voter, *term))
+                    .collect();
+                keys.windows(2).all(|pair| pair[0] != pair[1])
+            }),
+            Property::always("hard state persisted and monotonic", |_, state: &State| {
+                state.broken.is_none()
+            }),
+            Property::sometimes("a leader is elected", |_, state: &State| {
+                !state.leaders.is_empty()
+            }),
+        ]
+    }
+}
+
+fn check(model: Election) -> usize {
+    // Depth-first: the visited set holds fingerprints only, so memory stays
+    // small where breadth-first would queue millions of whole clusters.
+    let started = std::time::Instant::now();
+    let checker = model.checker().threads(2).spawn_dfs().join();
+    println!(
+        "{} unique states, max depth {}, in {:?}",
+        checker.unique_state_count(),
+        checker.max_depth(),
+        started.elapsed()
+    );
+    checker.assert_properties();
+    checker.unique_state_count()
+}
+
+const MAX_IN_FLIGHT: usize = 3;
+
+/// How far clocks may run (election timeouts are 3 ms). The default, 3 ms,
+/// covers every interleaving of the first election round, with a crash and
+/// restart anywhere in it (about 2 million states, seconds). CI's
+/// model-check step sets `KONTIKI_MODEL_CLOCK_MS=4`, adding a heartbeat
+/// round and second elections (about 11 million states, a minute in
+/// release). Each further millisecond multiplies the states by about four.
+fn max_clock() -> Instant {
+    let millis = std::env::var("KONTIKI_MODEL_CLOCK_MS")
+        .ok()
+        .map(|value| {
+            value
+                .parse()
+                .expect("KONTIKI_MODEL_CLOCK_MS must be an integer")
+        })
+        .unwrap_or(3);
+    Instant::from_millis(millis)
+}
+
+fn config(pre_vote: bool, check_quorum: bool) -> Config {
+    Config {
+        // Coarse units keep the state space small; safety does not depend
+        // on the values, only on the order of events.
+        election_timeout_min: Duration::from_millis(3),
+        election_timeout_max: Duration::from_millis(4),
+        heartbeat_interval: Duration::from_millis(1),
+        pre_vote,
+        check_quorum,
+    }
+}
+
+#[test]
+fn three_node_election_without_pre_vote_is_safe_in_every_interleaving() {
+    let states = check(Election {
+        nodes: 3,
+        config: config(false, false),
+        max_term: 2,
+        max_in_flight: MAX_IN_FLIGHT,
+        max_crashes: 1,
+        max_clock: max_clock(),
+    });
+    println!("explored {states} states");
+    assert!(
+        states > 1_000,
+        "the model explored suspiciously few states: {states}"
+    );
+}
+
+#[test]
+fn three_node_election_with_pre_vote_and_check_quorum_is_safe_in_every_interleaving() {
+    let states = check(Election {
+        nodes: 3,
+        config: config(true, true),
+        max_term: 2,
+        max_in_flight: MAX_IN_FLIGHT,
+        max_crashes: 1,
+        max_clock: max_clock(),
+    });
+    println!("explored {states} states");
+    assert!(
+        states > 1_000,
+        "the model explored suspiciously few states: {states}"
+    );
+}
