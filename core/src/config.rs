@@ -38,6 +38,20 @@ pub struct Config {
     /// within `election_timeout_min` ignore vote requests (dissertation
     /// §4.2.3 and §6.2).
     pub check_quorum: bool,
+    /// A new leader appends an empty entry of its term, so that entries of
+    /// earlier terms commit without waiting for a client (§8). With it
+    /// off, the first command of a fresh cluster lands at index 1.
+    pub noop_on_election: bool,
+    /// Payload bytes per AppendEntries, at most (one entry is always sent,
+    /// however large).
+    pub max_append_bytes: usize,
+    /// AppendEntries messages in flight to one follower while it keeps up,
+    /// at most; a follower that falls behind is probed one message at a
+    /// time.
+    pub max_inflight_appends: usize,
+    /// Payload bytes of entries proposed but not yet committed, at most: a
+    /// leader refuses further proposals beyond it (back-pressure).
+    pub max_uncommitted_bytes: usize,
 }
 
 impl Default for Config {
@@ -48,6 +62,10 @@ impl Default for Config {
             heartbeat_interval: Duration::from_millis(50),
             pre_vote: true,
             check_quorum: true,
+            noop_on_election: true,
+            max_append_bytes: 64 * 1024,
+            max_inflight_appends: 64,
+            max_uncommitted_bytes: 16 * 1024 * 1024,
         }
     }
 }
@@ -66,6 +84,8 @@ pub enum ConfigError {
     /// `heartbeat_interval` is not below `election_timeout_min`, so
     /// followers would time out between heartbeats.
     HeartbeatNotBelowElectionTimeout,
+    /// `max_inflight_appends` is zero, so nothing could be replicated.
+    ZeroInflightAppends,
 }
 
 impl fmt::Display for ConfigError {
@@ -79,6 +99,7 @@ impl fmt::Display for ConfigError {
             ConfigError::HeartbeatNotBelowElectionTimeout => {
                 "the heartbeat interval must be below the minimum election timeout"
             }
+            ConfigError::ZeroInflightAppends => "max_inflight_appends must not be zero",
         })
     }
 }
@@ -101,6 +122,9 @@ impl Config {
         }
         if duration_as_micros(self.heartbeat_interval) >= min {
             return Err(ConfigError::HeartbeatNotBelowElectionTimeout);
+        }
+        if self.max_inflight_appends == 0 {
+            return Err(ConfigError::ZeroInflightAppends);
         }
         Ok(())
     }

@@ -3,6 +3,7 @@
 
 use rand_core::RngCore;
 
+use crate::log::Entry;
 use crate::message::{Message, RequestVote, RequestVoteResponse};
 use crate::node::Node;
 use crate::quorum::VoteOutcome;
@@ -64,23 +65,29 @@ impl<R: RngCore> Node<R> {
     pub(crate) fn become_leader(&mut self, now: Instant) {
         // A fresh leader has just heard from a majority (its votes): count
         // every follower as in contact now, so check-quorum measures from
-        // here. `voters` is sorted, so the follower list is too.
+        // here. `voters` is sorted, so the follower list is too. Probing
+        // starts just past the leader's log as it was before this term.
+        let next_index = self.log.last_index().next();
         let followers = self
             .voters
             .iter()
             .filter(|&&voter| voter != self.id)
-            .map(|&voter| {
-                (
-                    voter,
-                    Progress {
-                        last_contact_at: now,
-                    },
-                )
-            })
+            .map(|&voter| (voter, Progress::new(now, next_index)))
             .collect();
         self.role = RoleState::Leader { followers };
         self.leader_contact_at = None;
+        self.uncommitted_bytes = self
+            .log
+            .slice(self.commit_index.next(), self.log.last_index())
+            .iter()
+            .map(|entry| entry.data.len())
+            .sum();
+        if self.config.noop_on_election {
+            let noop = Entry::noop(self.log.last_index().next(), self.term);
+            self.append_to_own_log(noop);
+        }
         self.broadcast_heartbeat(now);
+        self.maybe_commit();
     }
 
     fn record_own_vote(&mut self, now: Instant) {

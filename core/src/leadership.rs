@@ -1,14 +1,12 @@
-//! A leader's side of the heartbeat exchange, check-quorum, and a
-//! follower's answer to AppendEntries.
+//! A leader's periodic work: heartbeats, retransmission to followers that
+//! stopped making progress, and check-quorum.
 
 use rand_core::RngCore;
 
-use crate::message::{AppendEntries, AppendEntriesResponse, Message};
-use crate::node::{DropReason, HandleError, Node};
+use crate::node::Node;
 use crate::quorum::majority;
-use crate::role::{progress_of, RoleState};
+use crate::role::{ReplicationState, RoleState};
 use crate::time::Instant;
-use crate::types::NodeId;
 
 impl<R: RngCore> Node<R> {
     /// The leader's periodic work: step down if a majority has gone quiet
@@ -20,16 +18,46 @@ impl<R: RngCore> Node<R> {
             self.become_follower(now, self.term, None);
             return;
         }
+        self.restart_stalled_replication(now);
         self.broadcast_heartbeat(now);
     }
 
+    /// Sends every follower an append: new entries where there are any to
+    /// send, otherwise an empty heartbeat carrying the commit index.
     pub(crate) fn broadcast_heartbeat(&mut self, now: Instant) {
         self.heartbeat_deadline = now + self.config.heartbeat_interval;
-        self.broadcast(&Message::AppendEntries(AppendEntries {
-            term: self.term,
-            prev_log_index: self.log.last_index(),
-            prev_log_term: self.log.last_term(),
-        }));
+        for position in 0..self.voters.len() {
+            let peer = self.voters[position];
+            if peer != self.id {
+                self.send_append(peer, true);
+            }
+        }
+    }
+
+    /// A follower in the streaming state whose match index has not moved for
+    /// a heartbeat interval while appends were outstanding lost some of
+    /// them: probe it again from just past what it is known to hold.
+    fn restart_stalled_replication(&mut self, now: Instant) {
+        let last_index = self.log.last_index();
+        let interval = self.config.heartbeat_interval;
+        let RoleState::Leader { followers } = &mut self.role else {
+            return;
+        };
+        for (_, progress) in followers.iter_mut() {
+            let stalled =
+                progress.match_index < last_index && now >= progress.last_progress_at + interval;
+            match progress.state {
+                ReplicationState::Replicate { .. } if stalled => {
+                    progress.state = ReplicationState::Probe { paused: false };
+                    progress.next_index = progress.match_index.next();
+                }
+                // A probe whose answer was lost is sent again.
+                ReplicationState::Probe { .. } => {
+                    progress.state = ReplicationState::Probe { paused: false };
+                }
+                ReplicationState::Replicate { .. } => {}
+            }
+        }
     }
 
     /// Whether the leader itself plus the followers heard from within the
@@ -44,56 +72,5 @@ impl<R: RngCore> Node<R> {
             .filter(|(_, progress)| now < progress.last_contact_at + window)
             .count();
         recent + 1 >= majority(self.voter_count())
-    }
-
-    /// Handles an AppendEntries of our current term (a higher one was
-    /// adopted before this is called).
-    pub(crate) fn handle_append_entries(
-        &mut self,
-        now: Instant,
-        from: NodeId,
-        append: AppendEntries,
-    ) -> Result<(), HandleError> {
-        match self.role {
-            RoleState::Leader { .. } => {
-                return Err(HandleError::Dropped(DropReason::ConflictingLeader));
-            }
-            RoleState::Follower {
-                leader: Some(leader),
-            } if leader != from => {
-                return Err(HandleError::Dropped(DropReason::ConflictingLeader));
-            }
-            RoleState::Follower { .. }
-            | RoleState::PreCandidate { .. }
-            | RoleState::Candidate { .. } => {
-                // A (pre-)candidate that hears from this term's leader has lost.
-                self.become_follower(now, self.term, Some(from));
-            }
-        }
-        let success = self
-            .log
-            .matches(append.prev_log_index, append.prev_log_term);
-        self.send(
-            from,
-            Message::AppendEntriesResponse(AppendEntriesResponse {
-                term: self.term,
-                success,
-            }),
-        );
-        Ok(())
-    }
-
-    /// Notes that a follower answered in the leader's term.
-    pub(crate) fn handle_append_entries_response(
-        &mut self,
-        now: Instant,
-        from: NodeId,
-        _response: AppendEntriesResponse,
-    ) {
-        if let RoleState::Leader { followers } = &mut self.role {
-            if let Some(progress) = progress_of(followers, from) {
-                progress.last_contact_at = now;
-            }
-        }
     }
 }

@@ -95,18 +95,19 @@ mod message;
 mod node;
 mod output;
 mod quorum;
+mod replication;
 mod role;
 mod time;
 mod types;
 pub mod wire;
 
 pub use config::{Config, ConfigError};
-pub use log::{Entry, LogError};
+pub use log::{Entry, EntryKind, LogError};
 pub use message::{
     AppendEntries, AppendEntriesResponse, InvalidMessage, Message, RequestVote, RequestVoteResponse,
 };
 pub use node::{
-    Command, DropReason, HandleError, Input, Node, NodeStats, PersistedState, StartError,
+    Command, DropReason, HandleError, Handled, Input, Node, NodeStats, PersistedState, StartError,
 };
 pub use output::{HardState, Output, Role};
 pub use quorum::majority;

@@ -17,8 +17,45 @@ pub struct Entry {
     pub index: LogIndex,
     /// Term of the leader that created the entry.
     pub term: Term,
-    /// The command, opaque to the core.
+    /// What the entry is for.
+    pub kind: EntryKind,
+    /// The command, opaque to the core; empty for other kinds.
     pub data: Vec<u8>,
+}
+
+/// What a log entry is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum EntryKind {
+    /// An application command: apply `data` to the state machine.
+    Command,
+    /// The empty entry a new leader appends to commit its term's entries
+    /// quickly (§8); the application skips it.
+    Noop,
+}
+
+impl Entry {
+    /// An application command entry.
+    #[must_use]
+    pub fn command(index: LogIndex, term: Term, data: Vec<u8>) -> Entry {
+        Entry {
+            index,
+            term,
+            kind: EntryKind::Command,
+            data,
+        }
+    }
+
+    /// A no-op entry.
+    #[must_use]
+    pub fn noop(index: LogIndex, term: Term) -> Entry {
+        Entry {
+            index,
+            term,
+            kind: EntryKind::Noop,
+            data: Vec::new(),
+        }
+    }
 }
 
 /// Why a log given to [`Node::new`](crate::Node::new) was refused.
@@ -132,6 +169,90 @@ impl Log {
     pub(crate) fn entries(&self) -> &[Entry] {
         &self.entries
     }
+
+    /// The entry at `index`, if present.
+    pub(crate) fn entry(&self, index: LogIndex) -> Option<&Entry> {
+        let position = usize::try_from(index.0.checked_sub(1)?).ok()?;
+        self.entries.get(position)
+    }
+
+    /// Entries from `from` on, as many as fit in `max_bytes` of payload but
+    /// at least one (so an oversized entry still travels), at most
+    /// `max_count`.
+    pub(crate) fn entries_from(
+        &self,
+        from: LogIndex,
+        max_bytes: usize,
+        max_count: usize,
+    ) -> &[Entry] {
+        let Some(start) = from.0.checked_sub(1).and_then(|p| usize::try_from(p).ok()) else {
+            return &[];
+        };
+        let Some(tail) = self.entries.get(start..) else {
+            return &[];
+        };
+        let mut bytes = 0;
+        let mut count = 0;
+        for entry in tail.iter().take(max_count.max(1)) {
+            bytes += entry.data.len();
+            if count > 0 && bytes > max_bytes {
+                break;
+            }
+            count += 1;
+        }
+        &tail[..count]
+    }
+
+    /// Entries in `from..=to`, clamped to the log.
+    pub(crate) fn slice(&self, from: LogIndex, to: LogIndex) -> &[Entry] {
+        let start = (from.0.max(1) - 1) as usize;
+        let end = (to.0 as usize).min(self.entries.len());
+        self.entries.get(start..end).unwrap_or(&[])
+    }
+
+    /// Appends `entry`, which must continue the log.
+    pub(crate) fn push(&mut self, entry: Entry) {
+        assert_eq!(
+            entry.index,
+            self.last_index().next(),
+            "log entries must be contiguous"
+        );
+        assert!(
+            entry.term >= self.last_term(),
+            "log terms must not decrease"
+        );
+        self.entries.push(entry);
+    }
+
+    /// Removes the entries at `from` and after.
+    pub(crate) fn truncate_from(&mut self, from: LogIndex) {
+        self.entries.truncate((from.0.max(1) - 1) as usize);
+    }
+
+    /// The first index of the run of entries with `term` that contains
+    /// `index` (which must be in the log).
+    pub(crate) fn first_index_of_term_run(&self, index: LogIndex) -> LogIndex {
+        let Some(term) = self.term_at(index) else {
+            return index;
+        };
+        let mut first = index;
+        while first.0 > 1 && self.term_at(LogIndex(first.0 - 1)) == Some(term) {
+            first = LogIndex(first.0 - 1);
+        }
+        first
+    }
+
+    /// The index of the last entry with `term`, if the log has one.
+    pub(crate) fn last_index_of_term(&self, term: Term) -> Option<LogIndex> {
+        // Terms never decrease along the log: search from the end.
+        self.entries
+            .iter()
+            .rev()
+            .skip_while(|entry| entry.term > term)
+            .take_while(|entry| entry.term == term)
+            .map(|entry| entry.index)
+            .next()
+    }
 }
 
 #[cfg(test)]
@@ -140,11 +261,7 @@ mod tests {
     use alloc::vec;
 
     fn entry(index: u64, term: u64) -> Entry {
-        Entry {
-            index: LogIndex(index),
-            term: Term(term),
-            data: vec![index as u8],
-        }
+        Entry::command(LogIndex(index), Term(term), vec![index as u8])
     }
 
     fn log(terms: &[u64]) -> Log {
@@ -154,6 +271,35 @@ mod tests {
             .map(|(i, &term)| entry(i as u64 + 1, term))
             .collect();
         Log::restore(entries).unwrap()
+    }
+
+    #[test]
+    fn entries_from_respects_the_byte_budget_but_sends_at_least_one() {
+        let log = log(&[1, 1, 1, 1]); // each payload is one byte
+        assert_eq!(log.entries_from(LogIndex(2), 2, 100).len(), 2);
+        assert_eq!(log.entries_from(LogIndex(2), 0, 100).len(), 1);
+        assert_eq!(log.entries_from(LogIndex(1), 100, 3).len(), 3);
+        assert!(log.entries_from(LogIndex(5), 100, 100).is_empty());
+        assert!(log.entries_from(LogIndex(0), 100, 100).is_empty());
+    }
+
+    #[test]
+    fn term_runs_are_found_from_either_end() {
+        let log = log(&[1, 2, 2, 2, 4]);
+        assert_eq!(log.first_index_of_term_run(LogIndex(4)), LogIndex(2));
+        assert_eq!(log.first_index_of_term_run(LogIndex(1)), LogIndex(1));
+        assert_eq!(log.last_index_of_term(Term(2)), Some(LogIndex(4)));
+        assert_eq!(log.last_index_of_term(Term(3)), None);
+        assert_eq!(log.last_index_of_term(Term(4)), Some(LogIndex(5)));
+    }
+
+    #[test]
+    fn truncation_removes_the_suffix() {
+        let mut log = log(&[1, 1, 2]);
+        log.truncate_from(LogIndex(2));
+        assert_eq!(log.last_index(), LogIndex(1));
+        log.push(Entry::noop(LogIndex(2), Term(3)));
+        assert_eq!(log.last_term(), Term(3));
     }
 
     #[test]

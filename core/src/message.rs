@@ -8,6 +8,9 @@
 
 use core::fmt;
 
+use alloc::vec::Vec;
+
+use crate::log::Entry;
 use crate::types::{LogIndex, Term};
 
 /// A Raft message.
@@ -50,16 +53,20 @@ pub struct RequestVoteResponse {
     pub pre_vote: bool,
 }
 
-/// A leader's AppendEntries (§5.3). Replication entries join it with the
-/// replication work; today it is the heartbeat that asserts leadership.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// A leader's AppendEntries (§5.3): new entries, or none as a heartbeat,
+/// and the leader's commit index.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct AppendEntries {
     /// The leader's term.
     pub term: Term,
-    /// Index of the log entry just before the new ones.
+    /// Index of the log entry just before `entries`.
     pub prev_log_index: LogIndex,
     /// Term of the entry at `prev_log_index`.
     pub prev_log_term: Term,
+    /// The leader's commit index.
+    pub leader_commit: LogIndex,
+    /// Entries `prev_log_index + 1 ..`, in order; empty for a heartbeat.
+    pub entries: Vec<Entry>,
 }
 
 /// The answer to an [`AppendEntries`].
@@ -67,9 +74,17 @@ pub struct AppendEntries {
 pub struct AppendEntriesResponse {
     /// The follower's current term.
     pub term: Term,
-    /// Whether the follower's log holds the entry at `prev_log_index` with
-    /// `prev_log_term`.
+    /// Whether the follower's log held the entry at `prev_log_index` with
+    /// `prev_log_term` (and so now holds the entries sent).
     pub success: bool,
+    /// On success, the index of the last entry the follower now shares with
+    /// the leader. On failure, where the leader should retry from: the
+    /// first index of `conflict_term` in the follower's log, or the
+    /// follower's log length plus one when its log is too short.
+    pub index: LogIndex,
+    /// On failure, the term of the follower's entry at `prev_log_index`
+    /// (0 when it has none), so the leader can skip the whole term.
+    pub conflict_term: Term,
 }
 
 /// A field of a message that no correct peer would send.
@@ -85,6 +100,9 @@ pub enum InvalidMessage {
     /// A log position's term is above the message's term: no leader of a
     /// later term could have written it.
     LogTermAboveMessageTerm,
+    /// Appended entries do not continue the log at `prev_log_index + 1`
+    /// one by one, or their terms decrease or exceed the message's term.
+    MalformedEntries,
 }
 
 impl fmt::Display for InvalidMessage {
@@ -95,6 +113,9 @@ impl fmt::Display for InvalidMessage {
                 "log index and term disagree about being empty"
             }
             InvalidMessage::LogTermAboveMessageTerm => "log term is above the message's term",
+            InvalidMessage::MalformedEntries => {
+                "appended entries are not contiguous or their terms are out of order"
+            }
         })
     }
 }
@@ -122,7 +143,8 @@ impl Message {
                 check_log_position(m.term, m.last_log_index, m.last_log_term)
             }
             Message::AppendEntries(m) => {
-                check_log_position(m.term, m.prev_log_index, m.prev_log_term)
+                check_log_position(m.term, m.prev_log_index, m.prev_log_term)?;
+                check_entries(m)
             }
             Message::RequestVoteResponse(_) | Message::AppendEntriesResponse(_) => Ok(()),
         }
@@ -135,6 +157,26 @@ fn check_log_position(term: Term, index: LogIndex, log_term: Term) -> Result<(),
     }
     if log_term > term {
         return Err(InvalidMessage::LogTermAboveMessageTerm);
+    }
+    Ok(())
+}
+
+/// Entries must continue the log one index at a time after
+/// `prev_log_index`, with terms never decreasing from `prev_log_term` and
+/// never above the leader's term.
+fn check_entries(append: &AppendEntries) -> Result<(), InvalidMessage> {
+    let mut expected_index = append.prev_log_index;
+    let mut previous_term = append.prev_log_term;
+    for entry in &append.entries {
+        expected_index = expected_index.next();
+        if entry.index != expected_index
+            || entry.term < previous_term
+            || entry.term > append.term
+            || entry.term == Term(0)
+        {
+            return Err(InvalidMessage::MalformedEntries);
+        }
+        previous_term = entry.term;
     }
     Ok(())
 }
@@ -153,10 +195,37 @@ mod tests {
     }
 
     #[test]
+    fn entries_must_continue_the_log_in_order() {
+        let append = |entries: &[(u64, u64)]| {
+            Message::AppendEntries(AppendEntries {
+                term: Term(3),
+                prev_log_index: LogIndex(4),
+                prev_log_term: Term(2),
+                leader_commit: LogIndex(0),
+                entries: entries
+                    .iter()
+                    .map(|&(index, term)| Entry::command(LogIndex(index), Term(term), Vec::new()))
+                    .collect(),
+            })
+            .validate()
+        };
+        assert_eq!(append(&[(5, 2), (6, 3)]), Ok(()));
+        assert_eq!(append(&[(6, 2)]), Err(InvalidMessage::MalformedEntries));
+        assert_eq!(
+            append(&[(5, 3), (6, 2)]),
+            Err(InvalidMessage::MalformedEntries)
+        );
+        assert_eq!(append(&[(5, 1)]), Err(InvalidMessage::MalformedEntries));
+        assert_eq!(append(&[(5, 4)]), Err(InvalidMessage::MalformedEntries));
+    }
+
+    #[test]
     fn term_zero_is_invalid() {
         let heartbeat_response = Message::AppendEntriesResponse(AppendEntriesResponse {
             term: Term(0),
             success: true,
+            index: LogIndex(0),
+            conflict_term: Term(0),
         });
         assert_eq!(heartbeat_response.validate(), Err(InvalidMessage::ZeroTerm));
     }
@@ -185,6 +254,8 @@ mod tests {
             term: Term(2),
             prev_log_index: LogIndex(1),
             prev_log_term: Term(5),
+            leader_commit: LogIndex(0),
+            entries: Vec::new(),
         });
         assert_eq!(
             append.validate(),

@@ -35,12 +35,35 @@ pub enum Input {
 }
 
 /// A request from the local application.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Command {
     /// Start an election now, as if the election timeout had elapsed
     /// (including the pre-vote round, when pre-vote is on).
     Campaign,
+    /// Append this command to the replicated log (leader only). On
+    /// success [`Node::handle`] returns [`Handled::Proposed`] with the
+    /// position the entry will have if it commits; an
+    /// [`Output::Apply`] of that index and term means it did.
+    Propose(Vec<u8>),
+}
+
+/// What [`Node::handle`] did with an accepted input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Handled {
+    /// The input was handled; see the outputs.
+    Done,
+    /// A proposal was appended to the leader's log at `index` in `term`.
+    /// It is committed once an [`Output::Apply`] with this index and term
+    /// is drained; an entry of another term at this index means it was
+    /// lost to a new leader.
+    Proposed {
+        /// The entry's index.
+        index: LogIndex,
+        /// The entry's term.
+        term: Term,
+    },
 }
 
 /// What a node restores from stable storage when it starts again.
@@ -108,6 +131,15 @@ pub enum HandleError {
     Dropped(DropReason),
     /// [`Command::Campaign`] was given to the leader.
     AlreadyLeader,
+    /// A proposal was given to a node that is not the leader.
+    NotLeader {
+        /// The leader this node knows of, if any: retry there.
+        leader_hint: Option<NodeId>,
+    },
+    /// A proposal was refused because the leader already holds
+    /// [`Config::max_uncommitted_bytes`] of uncommitted entries; retry
+    /// once earlier proposals commit.
+    TooManyUncommittedBytes,
 }
 
 /// Why a peer's message was dropped.
@@ -124,6 +156,11 @@ pub enum DropReason {
     /// leader already known for this term (or received by that leader):
     /// two leaders in one term, which a correct cluster never has.
     ConflictingLeader,
+    /// An AppendEntries that would overwrite a committed entry, which no
+    /// correct leader sends.
+    OverwritesCommitted,
+    /// A response that claims to hold entries the leader never had.
+    BeyondLeaderLog,
 }
 
 impl fmt::Display for HandleError {
@@ -141,7 +178,22 @@ impl fmt::Display for HandleError {
             HandleError::Dropped(DropReason::ConflictingLeader) => {
                 f.write_str("dropped an append from a second leader of the current term")
             }
+            HandleError::Dropped(DropReason::OverwritesCommitted) => {
+                f.write_str("dropped an append that would overwrite committed entries")
+            }
+            HandleError::Dropped(DropReason::BeyondLeaderLog) => {
+                f.write_str("dropped a response that matches entries this leader does not have")
+            }
             HandleError::AlreadyLeader => f.write_str("this node is already the leader"),
+            HandleError::NotLeader {
+                leader_hint: Some(leader),
+            } => write!(f, "not the leader; node {leader} is"),
+            HandleError::NotLeader { leader_hint: None } => {
+                f.write_str("not the leader, and no leader is known")
+            }
+            HandleError::TooManyUncommittedBytes => {
+                f.write_str("too many uncommitted bytes; retry when earlier proposals commit")
+            }
         }
     }
 }
@@ -189,6 +241,14 @@ pub struct Node<R> {
     /// message depending on it was sent.
     pub(crate) voted_for: Option<NodeId>,
     pub(crate) log: Log,
+    /// Highest index known committed. Invariant: never decreases while the
+    /// node lives, never above the log's last index.
+    pub(crate) commit_index: LogIndex,
+    /// Highest index handed out as [`Output::Apply`]. Invariant:
+    /// `applied_index <= commit_index`.
+    pub(crate) applied_index: LogIndex,
+    /// On a leader: payload bytes of its log entries above `commit_index`.
+    pub(crate) uncommitted_bytes: usize,
     pub(crate) role: RoleState,
     /// When a follower or candidate starts an election; unused by a leader.
     pub(crate) election_deadline: Instant,
@@ -199,6 +259,8 @@ pub struct Node<R> {
     /// The latest `now` seen; time never goes backwards.
     pub(crate) now: Instant,
     pub(crate) outputs: Vec<Output>,
+    /// Reused by the commit computation, so that it allocates nothing.
+    pub(crate) match_scratch: Vec<LogIndex>,
     /// Term or vote changed since the last `PersistHardState` output.
     hard_state_dirty: bool,
     /// The deadline of the caller's timer as last set, until it fires.
@@ -223,12 +285,16 @@ impl<R> Node<R> {
             term,
             voted_for,
             log,
+            commit_index,
+            applied_index,
+            uncommitted_bytes,
             role,
             election_deadline,
             heartbeat_deadline,
             leader_contact_at,
             now,
             outputs: _,
+            match_scratch: _,
             hard_state_dirty,
             armed_timer,
             reported,
@@ -236,6 +302,7 @@ impl<R> Node<R> {
         } = self;
         (
             (id, voters, config, term, voted_for, log, role),
+            (commit_index, applied_index, uncommitted_bytes),
             (
                 election_deadline,
                 heartbeat_deadline,
@@ -303,12 +370,16 @@ impl<R: RngCore> Node<R> {
             term,
             voted_for: persisted.hard_state.voted_for,
             log,
+            commit_index: LogIndex(0),
+            applied_index: LogIndex(0),
+            uncommitted_bytes: 0,
             role: RoleState::Follower { leader: None },
             election_deadline: now,
             heartbeat_deadline: now,
             leader_contact_at: None,
             now,
             outputs: Vec::new(),
+            match_scratch: Vec::new(),
             hard_state_dirty: false,
             armed_timer: None,
             reported: (Role::Follower, term, None),
@@ -326,19 +397,22 @@ impl<R: RngCore> Node<R> {
     /// `now` of any earlier call). Drain the outputs afterwards.
     ///
     /// An `Err` means the input was refused and changed nothing.
-    pub fn handle(&mut self, now: Instant, input: Input) -> Result<(), HandleError> {
+    pub fn handle(&mut self, now: Instant, input: Input) -> Result<Handled, HandleError> {
         debug_assert!(now >= self.now, "time went backwards: {now} < {}", self.now);
         // In release builds a clock that stepped back is treated as standing still.
         let now = now.max(self.now);
         self.now = now;
         let result = match input {
-            Input::Message { from, message } => self.handle_message(now, from, message),
+            Input::Message { from, message } => self
+                .handle_message(now, from, message)
+                .map(|()| Handled::Done),
             Input::Timer => {
                 self.armed_timer = None;
                 self.handle_timer(now);
-                Ok(())
+                Ok(Handled::Done)
             }
-            Input::Command(Command::Campaign) => self.handle_campaign(now),
+            Input::Command(Command::Campaign) => self.handle_campaign(now).map(|()| Handled::Done),
+            Input::Command(Command::Propose(data)) => self.handle_propose(data),
         };
         if let Err(HandleError::Dropped(_)) = result {
             self.stats.messages_dropped += 1;
@@ -406,6 +480,18 @@ impl<R: RngCore> Node<R> {
         self.log.entries()
     }
 
+    /// The highest log index known to be committed.
+    #[must_use]
+    pub fn commit_index(&self) -> LogIndex {
+        self.commit_index
+    }
+
+    /// The highest index handed out as [`Output::Apply`].
+    #[must_use]
+    pub fn applied_index(&self) -> LogIndex {
+        self.applied_index
+    }
+
     /// Index of the last log entry (0 when empty).
     #[must_use]
     pub fn last_log_index(&self) -> LogIndex {
@@ -466,7 +552,7 @@ impl<R: RngCore> Node<R> {
             }
             Message::AppendEntries(append) => self.handle_append_entries(now, from, append)?,
             Message::AppendEntriesResponse(response) => {
-                self.handle_append_entries_response(now, from, response)
+                self.handle_append_entries_response(now, from, response)?
             }
         }
         Ok(())
@@ -485,6 +571,8 @@ impl<R: RngCore> Node<R> {
             Message::AppendEntries(_) => Message::AppendEntriesResponse(AppendEntriesResponse {
                 term: self.term,
                 success: false,
+                index: self.log.last_index().next(),
+                conflict_term: Term(0),
             }),
             Message::RequestVoteResponse(_) | Message::AppendEntriesResponse(_) => {
                 self.stats.stale_responses += 1;
@@ -570,7 +658,7 @@ impl<R: RngCore> Node<R> {
         self.hard_state_dirty = true;
     }
 
-    fn flush_hard_state(&mut self) {
+    pub(crate) fn flush_hard_state(&mut self) {
         if self.hard_state_dirty {
             self.hard_state_dirty = false;
             let hard_state = self.hard_state();

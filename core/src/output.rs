@@ -2,8 +2,12 @@
 
 use core::fmt;
 
+use alloc::vec::Vec;
+
+use crate::log::Entry;
 use crate::message::Message;
 use crate::time::Instant;
+use crate::types::LogIndex;
 use crate::types::{NodeId, Term};
 
 /// The state a node must find again after a crash: its term and its vote.
@@ -50,12 +54,16 @@ impl fmt::Display for Role {
 /// # Ordering rule
 ///
 /// Perform the outputs of a node **in the order they are drained**. In
-/// particular a [`PersistHardState`](Output::PersistHardState) must be
-/// durable before any [`Send`](Output::Send) drained after it is handed to
-/// the network: a vote or a term that reaches a peer must survive a crash of
-/// the sender. Outputs of different variants carry no other ordering
-/// constraint; [`SetTimer`](Output::SetTimer) and
-/// [`RoleChanged`](Output::RoleChanged) may be acted on at once.
+/// particular every persist output
+/// ([`PersistHardState`](Output::PersistHardState),
+/// [`PersistEntries`](Output::PersistEntries),
+/// [`TruncateLog`](Output::TruncateLog)) must be durable before any
+/// [`Send`](Output::Send) or [`Apply`](Output::Apply) drained after it is
+/// performed: a vote, a term or an entry that reaches a peer or the state
+/// machine must survive a crash of this node. Persist outputs may be
+/// batched into one write (group commit) as long as that write completes
+/// before the next send or apply. [`SetTimer`](Output::SetTimer) and
+/// [`RoleChanged`](Output::RoleChanged) carry no ordering constraint.
 ///
 /// Outputs are never withdrawn: once drained, each must be performed (or the
 /// node treated as crashed and rebuilt from what was persisted).
@@ -65,6 +73,21 @@ pub enum Output {
     /// Make this hard state durable, replacing the previous one, before
     /// performing any later `Send`.
     PersistHardState(HardState),
+    /// Make these entries durable at the end of the log. They continue the
+    /// log as persisted (after any [`TruncateLog`](Output::TruncateLog)
+    /// drained before them).
+    PersistEntries(Vec<Entry>),
+    /// Remove the persisted entries at `from` and after: a new leader
+    /// overwrote them. Never reaches a committed entry.
+    TruncateLog {
+        /// The first index to remove.
+        from: LogIndex,
+    },
+    /// Apply this committed entry to the state machine. Entries arrive
+    /// exactly once each, in index order, starting at index 1 after every
+    /// start of the node: a restarted node applies its log again from the
+    /// beginning, so the state machine is rebuilt (or skips what it has).
+    Apply(Entry),
     /// Deliver `message` to peer `to`. Delivery may fail, be delayed,
     /// duplicated or reordered: Raft tolerates all of these.
     Send {

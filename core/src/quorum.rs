@@ -31,8 +31,31 @@ pub const fn vote_outcome(voter_count: usize, granted: usize, rejected: usize) -
     }
 }
 
+/// The highest index stored on a majority, given each voter's highest
+/// stored index in `match_indices` (reordered in place).
+#[must_use]
+pub fn majority_match_index(match_indices: &mut [crate::LogIndex]) -> crate::LogIndex {
+    if match_indices.is_empty() {
+        return crate::LogIndex(0);
+    }
+    match_indices.sort_unstable_by(|a, b| b.cmp(a));
+    match_indices[majority(match_indices.len()) - 1]
+}
+
 #[cfg(test)]
 mod tests {
+    use crate::LogIndex;
+
+    #[test]
+    fn the_majority_match_index_is_the_median_from_the_top() {
+        let mut three = [LogIndex(5), LogIndex(9), LogIndex(7)];
+        assert_eq!(super::majority_match_index(&mut three), LogIndex(7));
+        let mut four = [LogIndex(1), LogIndex(4), LogIndex(3), LogIndex(2)];
+        assert_eq!(super::majority_match_index(&mut four), LogIndex(2));
+        let mut one = [LogIndex(3)];
+        assert_eq!(super::majority_match_index(&mut one), LogIndex(3));
+    }
+
     use super::*;
 
     #[test]

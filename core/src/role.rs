@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 use crate::output::Role;
 use crate::quorum::{vote_outcome, VoteOutcome};
 use crate::time::Instant;
-use crate::types::NodeId;
+use crate::types::{LogIndex, NodeId};
 
 /// The votes an election has received so far.
 ///
@@ -46,6 +46,46 @@ pub(crate) struct Progress {
     /// When the follower last answered in the leader's term; the leader's
     /// election counts as an answer. Invariant: never in the future.
     pub(crate) last_contact_at: Instant,
+    /// Highest index known to be replicated on the follower.
+    /// Invariant: `match_index < next_index`.
+    pub(crate) match_index: LogIndex,
+    /// The next index to send.
+    pub(crate) next_index: LogIndex,
+    /// When `match_index` last advanced (or the follower became caught up).
+    pub(crate) last_progress_at: Instant,
+    pub(crate) state: ReplicationState,
+}
+
+/// How a leader sends to one follower (the flow-control state machine).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum ReplicationState {
+    /// Where the follower's log matches is not known: send one append at
+    /// a time from `next_index` and wait for its answer.
+    Probe {
+        /// An append is outstanding; send no other until it is answered
+        /// or the next heartbeat.
+        paused: bool,
+    },
+    /// The follower matches up to `match_index`: stream appends without
+    /// waiting, up to the in-flight limit.
+    Replicate {
+        /// Appends sent and not yet answered.
+        in_flight: usize,
+    },
+}
+
+impl Progress {
+    /// A follower about which nothing is known yet, probed from
+    /// `next_index`.
+    pub(crate) fn new(now: Instant, next_index: LogIndex) -> Progress {
+        Progress {
+            last_contact_at: now,
+            match_index: LogIndex(0),
+            next_index,
+            last_progress_at: now,
+            state: ReplicationState::Probe { paused: false },
+        }
+    }
 }
 
 /// A node's role together with the data only that role has.

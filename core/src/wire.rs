@@ -13,6 +13,7 @@
 use alloc::vec::Vec;
 use core::fmt;
 
+use crate::log::{Entry, EntryKind};
 use crate::message::{
     AppendEntries, AppendEntriesResponse, Message, RequestVote, RequestVoteResponse,
 };
@@ -32,6 +33,15 @@ mod tag {
     pub(super) const APPEND_ENTRIES: u8 = 3;
     pub(super) const APPEND_ENTRIES_RESPONSE: u8 = 4;
 }
+
+/// Entry kinds.
+mod kind {
+    pub(super) const COMMAND: u8 = 0;
+    pub(super) const NOOP: u8 = 1;
+}
+
+/// The fewest bytes one encoded entry takes (term, kind, data length).
+const MIN_ENTRY_LEN: usize = 3;
 
 /// Flag bits. Unknown bits are refused, so a later version can give them
 /// meaning without old readers misreading them.
@@ -60,6 +70,10 @@ pub enum DecodeError {
     UnknownFlags(u8),
     /// Bytes remain after the message.
     TrailingBytes,
+    /// An entry kind this version does not define.
+    UnknownEntryKind(u8),
+    /// Entry indices would pass `u64::MAX`.
+    IndexOverflow,
 }
 
 impl fmt::Display for DecodeError {
@@ -74,6 +88,8 @@ impl fmt::Display for DecodeError {
             DecodeError::BadVarint => f.write_str("malformed varint"),
             DecodeError::UnknownFlags(flags) => write!(f, "unknown flag bits {flags:#04x}"),
             DecodeError::TrailingBytes => f.write_str("bytes remain after the message"),
+            DecodeError::UnknownEntryKind(kind) => write!(f, "unknown entry kind {kind}"),
+            DecodeError::IndexOverflow => f.write_str("entry indices overflow"),
         }
     }
 }
@@ -108,11 +124,25 @@ pub fn encode(message: &Message, buffer: &mut Vec<u8>) {
             put_varint(buffer, m.term.get());
             put_varint(buffer, m.prev_log_index.get());
             put_varint(buffer, m.prev_log_term.get());
+            put_varint(buffer, m.leader_commit.get());
+            put_varint(buffer, m.entries.len() as u64);
+            for entry in &m.entries {
+                // The index is implied: prev_log_index + 1 + position.
+                put_varint(buffer, entry.term.get());
+                buffer.push(match entry.kind {
+                    EntryKind::Command => kind::COMMAND,
+                    EntryKind::Noop => kind::NOOP,
+                });
+                put_varint(buffer, entry.data.len() as u64);
+                buffer.extend_from_slice(&entry.data);
+            }
         }
         Message::AppendEntriesResponse(m) => {
             buffer.push(tag::APPEND_ENTRIES_RESPONSE);
             put_varint(buffer, m.term.get());
             buffer.push(if m.success { flag::SUCCESS } else { 0 });
+            put_varint(buffer, m.index.get());
+            put_varint(buffer, m.conflict_term.get());
         }
     }
 }
@@ -133,8 +163,24 @@ pub fn encoded_len(message: &Message) -> usize {
             varint_len(m.term.get())
                 + varint_len(m.prev_log_index.get())
                 + varint_len(m.prev_log_term.get())
+                + varint_len(m.leader_commit.get())
+                + varint_len(m.entries.len() as u64)
+                + m.entries
+                    .iter()
+                    .map(|entry| {
+                        varint_len(entry.term.get())
+                            + 1
+                            + varint_len(entry.data.len() as u64)
+                            + entry.data.len()
+                    })
+                    .sum::<usize>()
         }
-        Message::AppendEntriesResponse(m) => varint_len(m.term.get()) + 1,
+        Message::AppendEntriesResponse(m) => {
+            varint_len(m.term.get())
+                + 1
+                + varint_len(m.index.get())
+                + varint_len(m.conflict_term.get())
+        }
     }
 }
 
@@ -174,17 +220,28 @@ pub fn decode(bytes: &[u8]) -> Result<Message, DecodeError> {
                 pre_vote: flags & flag::PRE_VOTE != 0,
             })
         }
-        tag::APPEND_ENTRIES => Message::AppendEntries(AppendEntries {
-            term: Term(reader.varint()?),
-            prev_log_index: LogIndex(reader.varint()?),
-            prev_log_term: Term(reader.varint()?),
-        }),
+        tag::APPEND_ENTRIES => {
+            let term = Term(reader.varint()?);
+            let prev_log_index = LogIndex(reader.varint()?);
+            let prev_log_term = Term(reader.varint()?);
+            let leader_commit = LogIndex(reader.varint()?);
+            let entries = reader.entries(prev_log_index)?;
+            Message::AppendEntries(AppendEntries {
+                term,
+                prev_log_index,
+                prev_log_term,
+                leader_commit,
+                entries,
+            })
+        }
         tag::APPEND_ENTRIES_RESPONSE => {
             let term = Term(reader.varint()?);
             let flags = reader.flags(flag::SUCCESS)?;
             Message::AppendEntriesResponse(AppendEntriesResponse {
                 term,
                 success: flags & flag::SUCCESS != 0,
+                index: LogIndex(reader.varint()?),
+                conflict_term: Term(reader.varint()?),
             })
         }
         unknown => return Err(DecodeError::UnknownMessageType(unknown)),
@@ -226,6 +283,44 @@ impl Reader<'_> {
             return Err(DecodeError::UnknownFlags(flags));
         }
         Ok(flags)
+    }
+
+    /// A count of entries and the entries, indexed from `prev + 1`. Every
+    /// length is checked against the bytes left before memory is reserved.
+    fn entries(&mut self, prev: LogIndex) -> Result<Vec<Entry>, DecodeError> {
+        let count = self.varint()?;
+        if count > (self.bytes.len() / MIN_ENTRY_LEN) as u64 {
+            return Err(DecodeError::Truncated);
+        }
+        let mut entries = Vec::with_capacity(count as usize);
+        let mut index = prev;
+        for _ in 0..count {
+            index = LogIndex(
+                index
+                    .get()
+                    .checked_add(1)
+                    .ok_or(DecodeError::IndexOverflow)?,
+            );
+            let term = Term(self.varint()?);
+            let kind = match self.byte()? {
+                kind::COMMAND => EntryKind::Command,
+                kind::NOOP => EntryKind::Noop,
+                unknown => return Err(DecodeError::UnknownEntryKind(unknown)),
+            };
+            let len = self.varint()?;
+            if len > self.bytes.len() as u64 {
+                return Err(DecodeError::Truncated);
+            }
+            let (data, rest) = self.bytes.split_at(len as usize);
+            self.bytes = rest;
+            entries.push(Entry {
+                index,
+                term,
+                kind,
+                data: data.to_vec(),
+            });
+        }
+        Ok(entries)
     }
 
     /// A LEB128 `u64` in its shortest form.
@@ -280,14 +375,26 @@ mod tests {
                         granted: flag,
                         pre_vote: !flag,
                     }));
+                    let entries = if flag && index < u64::MAX - 2 {
+                        vec![
+                            Entry::noop(LogIndex(index + 1), Term(term)),
+                            Entry::command(LogIndex(index + 2), Term(term), vec![7; 200]),
+                        ]
+                    } else {
+                        Vec::new()
+                    };
                     round_trip(Message::AppendEntries(AppendEntries {
                         term: Term(term),
                         prev_log_index: LogIndex(index),
                         prev_log_term: Term(term),
+                        leader_commit: LogIndex(index / 3),
+                        entries,
                     }));
                     round_trip(Message::AppendEntriesResponse(AppendEntriesResponse {
                         term: Term(term),
                         success: flag,
+                        index: LogIndex(index),
+                        conflict_term: Term(term / 2),
                     }));
                 }
             }
@@ -295,13 +402,53 @@ mod tests {
     }
 
     #[test]
-    fn a_heartbeat_is_five_bytes_in_a_young_cluster() {
+    fn a_heartbeat_is_seven_bytes_in_a_young_cluster() {
         let bytes = round_trip(Message::AppendEntries(AppendEntries {
             term: Term(3),
             prev_log_index: LogIndex(0),
             prev_log_term: Term(0),
+            leader_commit: LogIndex(0),
+            entries: Vec::new(),
         }));
-        assert_eq!(bytes, vec![WIRE_VERSION, tag::APPEND_ENTRIES, 3, 0, 0]);
+        assert_eq!(
+            bytes,
+            vec![WIRE_VERSION, tag::APPEND_ENTRIES, 3, 0, 0, 0, 0]
+        );
+    }
+
+    #[test]
+    fn entries_carry_term_kind_and_data_with_implied_indices() {
+        let bytes = round_trip(Message::AppendEntries(AppendEntries {
+            term: Term(2),
+            prev_log_index: LogIndex(5),
+            prev_log_term: Term(1),
+            leader_commit: LogIndex(4),
+            entries: vec![
+                Entry::noop(LogIndex(6), Term(2)),
+                Entry::command(LogIndex(7), Term(2), vec![0xaa, 0xbb]),
+            ],
+        }));
+        assert_eq!(
+            bytes,
+            vec![1, 3, 2, 5, 1, 4, 2, 2, 1, 0, 2, 0, 2, 0xaa, 0xbb]
+        );
+    }
+
+    #[test]
+    fn an_entry_count_beyond_the_input_is_refused_before_allocating() {
+        // Claims 2^63 entries in a few bytes.
+        let mut bytes = vec![1, 3, 2, 0, 0, 0];
+        bytes.extend([0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01]);
+        assert_eq!(decode(&bytes), Err(DecodeError::Truncated));
+        // A data length beyond the input.
+        assert_eq!(
+            decode(&[1, 3, 2, 0, 0, 0, 1, 2, 0, 50, 1]),
+            Err(DecodeError::Truncated)
+        );
+        assert_eq!(
+            decode(&[1, 3, 2, 0, 0, 0, 1, 2, 9, 0]),
+            Err(DecodeError::UnknownEntryKind(9))
+        );
     }
 
     #[test]
@@ -309,8 +456,10 @@ mod tests {
         let bytes = round_trip(Message::AppendEntriesResponse(AppendEntriesResponse {
             term: Term(300),
             success: true,
+            index: LogIndex(1),
+            conflict_term: Term(0),
         }));
-        assert_eq!(bytes, vec![1, 4, 0xac, 0x02, 1]);
+        assert_eq!(bytes, vec![1, 4, 0xac, 0x02, 1, 1, 0]);
     }
 
     #[test]
@@ -345,12 +494,18 @@ mod tests {
             Err(DecodeError::UnknownMessageType(9))
         );
         assert_eq!(
-            decode(&[1, 4, 1, 0b10]),
+            decode(&[1, 4, 1, 0b10, 0, 0]),
             Err(DecodeError::UnknownFlags(0b10))
         );
-        assert_eq!(decode(&[1, 4, 1, 0, 0]), Err(DecodeError::TrailingBytes));
+        assert_eq!(
+            decode(&[1, 4, 1, 0, 0, 0, 0]),
+            Err(DecodeError::TrailingBytes)
+        );
         // Padded varint (1 written in two bytes).
-        assert_eq!(decode(&[1, 4, 0x81, 0x00, 0]), Err(DecodeError::BadVarint));
+        assert_eq!(
+            decode(&[1, 4, 0x81, 0x00, 0, 0, 0]),
+            Err(DecodeError::BadVarint)
+        );
         // Eleven-byte varint.
         let mut long = vec![1, 4];
         long.extend([0xff; 10]);

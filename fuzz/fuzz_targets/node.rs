@@ -1,8 +1,9 @@
 //! Node 1 of a three-node cluster fed whatever the fuzzer makes up: each
-//! chunk is a peer id and a wire frame, a timer firing, a campaign command
-//! or a jump of the clock. The node must never panic, its term must never
-//! go backwards, and every hard-state change must be followed by a persist
-//! output before the node is given its next input.
+//! chunk is a peer id and a wire frame, a timer firing, a campaign or
+//! propose command, or a jump of the clock. The node must never panic, its
+//! term must never go backwards, every hard-state and log change must be
+//! followed by persist outputs before the next input, and entries are
+//! applied once each, in order, never beyond the commit index.
 
 #![no_main]
 
@@ -36,9 +37,11 @@ fuzz_target!(|data: &[u8]| {
     let mut persisted = kontiki::HardState::default();
     let mut now = Instant::ZERO;
     let mut term = node.term();
+    let mut durable_log = Vec::new();
+    let mut applied = 0u64;
     while let Some((&kind, tail)) = rest.split_first() {
         rest = tail;
-        let input = match kind % 4 {
+        let input = match kind % 5 {
             0 => {
                 // A frame: sender byte, length byte, then that many bytes.
                 let [from, len, tail @ ..] = rest else { return };
@@ -55,6 +58,7 @@ fuzz_target!(|data: &[u8]| {
             }
             1 => Input::Timer,
             2 => Input::Command(Command::Campaign),
+            3 => Input::Command(Command::Propose(vec![kind])),
             _ => {
                 let Some((&step, tail)) = rest.split_first() else {
                     return;
@@ -66,10 +70,23 @@ fuzz_target!(|data: &[u8]| {
         };
         let _ = node.handle(now, input);
         for output in node.drain_outputs() {
-            if let Output::PersistHardState(hard_state) = output {
-                persisted = hard_state;
+            match output {
+                Output::PersistHardState(hard_state) => persisted = hard_state,
+                Output::PersistEntries(entries) => durable_log.extend(entries),
+                Output::TruncateLog { from } => durable_log.truncate((from.get() - 1) as usize),
+                Output::Apply(entry) => {
+                    assert_eq!(entry.index.get(), applied + 1, "applied out of order");
+                    applied += 1;
+                }
+                _ => {}
             }
         }
+        assert_eq!(
+            &durable_log[..],
+            node.entries(),
+            "a log change was not persisted"
+        );
+        assert!(applied <= node.commit_index().get());
         assert!(node.term() >= term, "term went backwards");
         term = node.term();
         assert_eq!(

@@ -109,3 +109,70 @@ pub fn check_no_leader(cluster: &Cluster) {
         }
     }
 }
+
+/// The lab's `nCommitted(index)`: how many nodes have applied `index`
+/// (the simulator's checker already guarantees they applied the same
+/// entry), and that entry's command.
+pub fn n_committed(cluster: &Cluster, index: kontiki::LogIndex) -> (usize, Option<Vec<u8>>) {
+    let count = cluster
+        .ids()
+        .iter()
+        .filter(|&&id| {
+            cluster
+                .node(id)
+                .is_some_and(|node| node.applied_index() >= index)
+        })
+        .count();
+    let command = cluster
+        .checker()
+        .applied_history()
+        .get((index.get().max(1) - 1) as usize)
+        .filter(|_| index.get() >= 1)
+        .map(|entry| entry.data.clone());
+    (count, command)
+}
+
+/// The lab's `one(cmd, expectedServers, retry)`: submit `command` to a
+/// connected leader and wait until `expected` nodes have applied it, for up
+/// to ten seconds (resubmitting with `retry`). Returns its index.
+pub fn one(
+    cluster: &mut Cluster,
+    command: Vec<u8>,
+    expected: usize,
+    retry: bool,
+) -> kontiki::LogIndex {
+    let deadline = cluster.now() + Duration::from_secs(10);
+    let mut starts = 0;
+    while cluster.now() < deadline {
+        // Try every connected node, as the lab does, until one leads.
+        let mut submitted = None;
+        for id in cluster.ids().to_vec() {
+            if is_connected(cluster, id) {
+                if let Ok((index, _)) = cluster.propose(id, command.clone()) {
+                    submitted = Some(index);
+                    break;
+                }
+            }
+        }
+        if let Some(index) = submitted {
+            starts += 1;
+            // Somebody claimed to be the leader and to have submitted the
+            // command; wait a while for agreement.
+            let agreed = cluster.run_until_condition(Duration::from_secs(2), |cluster| {
+                let (count, applied) = n_committed(cluster, index);
+                count >= expected && applied.as_deref() == Some(&command[..])
+            });
+            if agreed {
+                return index;
+            }
+            if !retry {
+                cluster.fail(format!("one({command:?}) failed to reach agreement"));
+            }
+        } else {
+            cluster.run_for(Duration::from_millis(50));
+        }
+    }
+    cluster.fail(format!(
+        "one({command:?}) failed to reach agreement after {starts} submissions"
+    ))
+}

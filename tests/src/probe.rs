@@ -5,8 +5,9 @@
 use std::time::Duration;
 
 use kontiki::{
-    AppendEntries, Command, Config, HandleError, HardState, Input, Instant, LogIndex, Message,
-    Node, NodeId, Output, PersistedState, RequestVote, RequestVoteResponse, Role, Term,
+    AppendEntries, AppendEntriesResponse, Command, Config, Entry, HandleError, Handled, HardState,
+    Input, Instant, LogIndex, Message, Node, NodeId, Output, PersistedState, RequestVote,
+    RequestVoteResponse, Role, Term,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -20,6 +21,8 @@ pub fn plain_config() -> Config {
         heartbeat_interval: Duration::from_millis(50),
         pre_vote: false,
         check_quorum: false,
+        noop_on_election: false,
+        ..Config::default()
     }
 }
 
@@ -31,6 +34,10 @@ pub struct Probe {
     pub outputs: Vec<Output>,
     /// The hard state as persisted so far through its outputs.
     pub durable: HardState,
+    /// The log as persisted so far through its outputs.
+    pub durable_log: Vec<Entry>,
+    /// Every entry applied so far, in order.
+    pub applied: Vec<Entry>,
     /// The timer as last armed.
     pub timer: Option<Instant>,
     /// The clock.
@@ -47,10 +54,16 @@ impl Probe {
 
     /// Node 1 restarted from `persisted`.
     pub fn restore(voters: u64, config: Config, persisted: PersistedState) -> Probe {
+        Probe::restore_as(NodeId(1), voters, config, persisted)
+    }
+
+    /// Node `id` restarted from `persisted`.
+    pub fn restore_as(id: NodeId, voters: u64, config: Config, persisted: PersistedState) -> Probe {
         let voters: Vec<NodeId> = (1..=voters).map(NodeId).collect();
         let durable = persisted.hard_state;
+        let durable_log = persisted.entries.clone();
         let node = Node::new(
-            NodeId(1),
+            id,
             &voters,
             config.clone(),
             ChaCha8Rng::seed_from_u64(7),
@@ -62,6 +75,8 @@ impl Probe {
             node,
             outputs: Vec::new(),
             durable,
+            durable_log,
+            applied: Vec::new(),
             timer: None,
             now: Instant::ZERO,
             voters,
@@ -76,12 +91,12 @@ impl Probe {
     pub fn crash_and_restart(&mut self) {
         let persisted = PersistedState {
             hard_state: self.durable,
-            entries: self.node.entries().to_vec(),
+            entries: self.durable_log.clone(),
         };
         let voters = self.voters.len() as u64;
         let config = self.config.clone();
         let now = self.now;
-        *self = Probe::restore(voters, config, persisted);
+        *self = Probe::restore_as(self.node.id(), voters, config, persisted);
         self.now = now;
     }
 
@@ -90,6 +105,11 @@ impl Probe {
         for output in &self.outputs {
             match output {
                 Output::PersistHardState(hard_state) => self.durable = *hard_state,
+                Output::PersistEntries(entries) => self.durable_log.extend(entries.iter().cloned()),
+                Output::TruncateLog { from } => {
+                    self.durable_log.truncate((from.get() - 1) as usize)
+                }
+                Output::Apply(entry) => self.applied.push(entry.clone()),
                 Output::SetTimer { deadline } => self.timer = Some(*deadline),
                 _ => {}
             }
@@ -97,14 +117,14 @@ impl Probe {
     }
 
     /// Hands the node `input` at the current time.
-    pub fn input(&mut self, input: Input) -> Result<(), HandleError> {
+    pub fn input(&mut self, input: Input) -> Result<Handled, HandleError> {
         let result = self.node.handle(self.now, input);
         self.collect();
         result
     }
 
     /// Delivers `message` from `from`.
-    pub fn receive(&mut self, from: u64, message: Message) -> Result<(), HandleError> {
+    pub fn receive(&mut self, from: u64, message: Message) -> Result<Handled, HandleError> {
         self.input(Input::Message {
             from: NodeId(from),
             message,
@@ -135,7 +155,7 @@ impl Probe {
     }
 
     /// Asks the node to campaign.
-    pub fn campaign(&mut self) -> Result<(), HandleError> {
+    pub fn campaign(&mut self) -> Result<Handled, HandleError> {
         self.input(Input::Command(Command::Campaign))
     }
 
@@ -205,9 +225,40 @@ pub fn vote_response(term: u64, granted: bool, pre_vote: bool) -> Message {
 /// A heartbeat (empty AppendEntries) of `term` claiming the log ends at
 /// `prev_index@prev_term`.
 pub fn heartbeat(term: u64, prev_index: u64, prev_term: u64) -> Message {
+    append(term, prev_index, prev_term, 0, &[])
+}
+
+/// An AppendEntries of `term` after `prev_index@prev_term` carrying
+/// commands of the given terms (payload: the entry's index as one byte).
+pub fn append(
+    term: u64,
+    prev_index: u64,
+    prev_term: u64,
+    leader_commit: u64,
+    entry_terms: &[u64],
+) -> Message {
     Message::AppendEntries(AppendEntries {
         term: Term(term),
         prev_log_index: LogIndex(prev_index),
         prev_log_term: Term(prev_term),
+        leader_commit: LogIndex(leader_commit),
+        entries: entry_terms
+            .iter()
+            .enumerate()
+            .map(|(offset, &entry_term)| {
+                let index = prev_index + 1 + offset as u64;
+                Entry::command(LogIndex(index), Term(entry_term), vec![index as u8])
+            })
+            .collect(),
+    })
+}
+
+/// An AppendEntriesResponse.
+pub fn append_response(term: u64, success: bool, index: u64, conflict_term: u64) -> Message {
+    Message::AppendEntriesResponse(AppendEntriesResponse {
+        term: Term(term),
+        success,
+        index: LogIndex(index),
+        conflict_term: Term(conflict_term),
     })
 }

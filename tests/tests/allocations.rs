@@ -77,6 +77,8 @@ fn a_leader_handles_responses_and_heartbeat_ticks_without_allocating() {
     let response = Message::AppendEntriesResponse(kontiki::AppendEntriesResponse {
         term: probe.node.term(),
         success: true,
+        index: probe.node.last_log_index(),
+        conflict_term: kontiki::Term(0),
     });
     let mut now: Instant = probe.now;
     let node = &mut probe.node;

@@ -330,6 +330,9 @@ fn config(pre_vote: bool, check_quorum: bool) -> Config {
         heartbeat_interval: Duration::from_millis(1),
         pre_vote,
         check_quorum,
+        // Elections only: no entries, so the state space stays small.
+        noop_on_election: false,
+        ..Config::default()
     }
 }
 

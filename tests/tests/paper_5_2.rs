@@ -11,11 +11,7 @@ fn entries(terms: &[u64]) -> Vec<Entry> {
     terms
         .iter()
         .enumerate()
-        .map(|(i, &term)| Entry {
-            index: LogIndex(i as u64 + 1),
-            term: Term(term),
-            data: vec![],
-        })
+        .map(|(i, &term)| Entry::command(LogIndex(i as u64 + 1), Term(term), vec![]))
         .collect()
 }
 
@@ -88,7 +84,9 @@ fn server_rejects_a_request_with_a_stale_term() {
             NodeId(3),
             Message::AppendEntriesResponse(kontiki::AppendEntriesResponse {
                 term: Term(4),
-                success: false
+                success: false,
+                index: LogIndex(1),
+                conflict_term: Term(0),
             })
         )]
     );

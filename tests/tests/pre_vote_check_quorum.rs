@@ -83,11 +83,11 @@ fn pre_vote_is_refused_to_a_candidate_with_a_stale_log() {
                 term: Term(2),
                 voted_for: None,
             },
-            entries: vec![kontiki::Entry {
-                index: kontiki::LogIndex(1),
-                term: Term(2),
-                data: vec![],
-            }],
+            entries: vec![kontiki::Entry::command(
+                kontiki::LogIndex(1),
+                Term(2),
+                vec![],
+            )],
         },
     );
     voter.receive(3, request_vote(3, 0, 0, true)).unwrap();
@@ -167,13 +167,7 @@ fn leader_keeps_leading_while_one_follower_of_two_answers() {
     for _ in 0..40 {
         probe.fire_timer();
         probe
-            .receive(
-                2,
-                kontiki::Message::AppendEntriesResponse(kontiki::AppendEntriesResponse {
-                    term: Term(1),
-                    success: true,
-                }),
-            )
+            .receive(2, kontiki_tests::probe::append_response(1, true, 0, 0))
             .unwrap();
     }
     assert_eq!(probe.node.role(), Role::Leader);

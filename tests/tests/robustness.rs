@@ -83,11 +83,7 @@ fn inconsistent_persisted_state_is_refused_at_construction() {
         start_error(1, &[1, 2, 3], Config::default(), vote_for_stranger),
         StartError::UnknownVote(NodeId(9))
     );
-    let entry = |index, term| Entry {
-        index: LogIndex(index),
-        term: Term(term),
-        data: vec![],
-    };
+    let entry = |index, term| Entry::command(LogIndex(index), Term(term), vec![]);
     let log_from_the_future = PersistedState {
         hard_state: HardState {
             term: Term(1),
@@ -232,17 +228,40 @@ fn any_message() -> impl Strategy<Value = Message> {
                 pre_vote,
             })
         }),
-        (term.clone(), index, 0u64..6).prop_map(|(term, index, log_term)| {
-            Message::AppendEntries(AppendEntries {
-                term: Term(term),
-                prev_log_index: LogIndex(index),
-                prev_log_term: Term(log_term),
-            })
-        }),
-        (term, any::<bool>()).prop_map(|(term, success)| {
+        (
+            term.clone(),
+            index.clone(),
+            0u64..6,
+            0u64..6,
+            proptest::collection::vec(0u64..6, 0..4)
+        )
+            .prop_map(|(term, index, log_term, commit, entry_terms)| {
+                let mut entry_terms = entry_terms;
+                entry_terms.sort_unstable();
+                Message::AppendEntries(AppendEntries {
+                    term: Term(term),
+                    prev_log_index: LogIndex(index),
+                    prev_log_term: Term(log_term),
+                    leader_commit: LogIndex(commit),
+                    entries: entry_terms
+                        .iter()
+                        .enumerate()
+                        .map(|(offset, &t)| {
+                            Entry::command(
+                                LogIndex(index + 1 + offset as u64),
+                                Term(t),
+                                vec![t as u8],
+                            )
+                        })
+                        .collect(),
+                })
+            }),
+        (term, any::<bool>(), index, 0u64..6).prop_map(|(term, success, index, conflict)| {
             Message::AppendEntriesResponse(AppendEntriesResponse {
                 term: Term(term),
                 success,
+                index: LogIndex(index),
+                conflict_term: Term(conflict),
             })
         }),
     ]
@@ -253,6 +272,7 @@ enum Event {
     Message { from: u64, message: Message },
     Timer,
     Campaign,
+    Propose(u8),
     Advance(u64),
 }
 
@@ -261,6 +281,7 @@ fn any_event() -> impl Strategy<Value = Event> {
         6 => (0u64..6, any_message()).prop_map(|(from, message)| Event::Message { from, message }),
         1 => Just(Event::Timer),
         1 => Just(Event::Campaign),
+        2 => any::<u8>().prop_map(Event::Propose),
         2 => (0u64..400_000).prop_map(Event::Advance),
     ]
 }
@@ -282,14 +303,19 @@ proptest! {
                 Event::Message { from, message } => probe.receive(from, message),
                 Event::Timer => probe.input(Input::Timer),
                 Event::Campaign => probe.campaign(),
+                Event::Propose(byte) => probe.input(Input::Command(kontiki::Command::Propose(vec![byte]))),
                 Event::Advance(micros) => {
                     probe.advance(Duration::from_micros(micros));
-                    Ok(())
+                    Ok(kontiki::Handled::Done)
                 }
             };
             prop_assert!(probe.node.term() >= term);
             term = probe.node.term();
             prop_assert_eq!(probe.durable, probe.node.hard_state(), "every change is persisted");
+            prop_assert_eq!(&probe.durable_log[..], probe.node.entries(), "every log change is persisted");
+            prop_assert!(probe.node.applied_index() <= probe.node.commit_index());
+            let applied: Vec<u64> = probe.applied.iter().map(|entry| entry.index.get()).collect();
+            prop_assert!(applied.iter().enumerate().all(|(i, &index)| index == i as u64 + 1), "applied in order once");
         }
     }
 }
@@ -334,19 +360,41 @@ fn any_message_with_any_numbers() -> impl Strategy<Value = Message> {
                 pre_vote,
             })
         }),
-        (any::<u64>(), any::<u64>(), any::<u64>()).prop_map(|(term, index, log_term)| {
-            Message::AppendEntries(AppendEntries {
-                term: Term(term),
-                prev_log_index: LogIndex(index),
-                prev_log_term: Term(log_term),
-            })
-        }),
-        (any::<u64>(), any::<bool>()).prop_map(|(term, success)| {
-            Message::AppendEntriesResponse(AppendEntriesResponse {
-                term: Term(term),
-                success,
-            })
-        }),
+        (
+            any::<u64>(),
+            0..u64::MAX - 8,
+            any::<u64>(),
+            any::<u64>(),
+            proptest::collection::vec(
+                (any::<u64>(), proptest::collection::vec(any::<u8>(), 0..8)),
+                0..4
+            )
+        )
+            .prop_map(|(term, index, log_term, commit, entries)| {
+                Message::AppendEntries(AppendEntries {
+                    term: Term(term),
+                    prev_log_index: LogIndex(index),
+                    prev_log_term: Term(log_term),
+                    leader_commit: LogIndex(commit),
+                    entries: entries
+                        .into_iter()
+                        .enumerate()
+                        .map(|(offset, (t, data))| {
+                            Entry::command(LogIndex(index + 1 + offset as u64), Term(t), data)
+                        })
+                        .collect(),
+                })
+            }),
+        (any::<u64>(), any::<bool>(), any::<u64>(), any::<u64>()).prop_map(
+            |(term, success, index, conflict)| {
+                Message::AppendEntriesResponse(AppendEntriesResponse {
+                    term: Term(term),
+                    success,
+                    index: LogIndex(index),
+                    conflict_term: Term(conflict),
+                })
+            }
+        ),
     ]
 }
 

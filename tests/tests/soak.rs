@@ -4,8 +4,12 @@
 
 use std::time::Duration;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use kontiki::{LogIndex, NodeId, Term};
 use kontiki_tests::chaos::{
-    end_faults, inject_random_fault, restart_random_crashed, time_to_stable_leader,
+    end_faults, has_stable_leader, inject_random_fault, restart_random_crashed,
+    time_to_stable_leader,
 };
 use kontiki_tests::seeds::seeds;
 use kontiki_tests::sim::{Cluster, ClusterConfig, NetworkConfig};
@@ -22,6 +26,9 @@ const STEPS: u64 = 10_000;
 /// delay; two seconds leave room for several split votes in a row.
 const SETTLE_BOUND: Duration = Duration::from_secs(2);
 
+/// A proposal that a leader accepted: (proposer, index, term, command).
+type Proposal = (NodeId, LogIndex, Term, Vec<u8>);
+
 fn soak(seed: u64) -> Duration {
     let nodes = 3 + (seed % 3) as usize; // 3, 4 and 5 nodes
     let config = ClusterConfig {
@@ -30,7 +37,21 @@ fn soak(seed: u64) -> Duration {
         ..ClusterConfig::new(nodes)
     };
     let mut cluster = Cluster::new(seed, config);
+    let mut pending: Vec<Proposal> = Vec::new();
+    let mut acknowledged: Vec<Proposal> = Vec::new();
+    let mut proposals = 0u64;
     while cluster.steps() < STEPS {
+        if cluster.rng().gen_bool(0.02) {
+            // Clients write to whichever node they think leads; most land
+            // on a follower or a crashed node and are refused.
+            let id = NodeId(cluster.rng().gen_range(1..=nodes as u64));
+            proposals += 1;
+            let command = format!("s{seed}-p{proposals}").into_bytes();
+            if let Ok((index, term)) = cluster.propose(id, command.clone()) {
+                pending.push((id, index, term, command));
+            }
+        }
+        acknowledge(&mut cluster, &mut pending, &mut acknowledged);
         if cluster.rng().gen_bool(0.01) {
             inject_random_fault(&mut cluster);
         }
@@ -43,13 +64,50 @@ fn soak(seed: u64) -> Duration {
             restart_random_crashed(&mut cluster);
         }
     }
+    acknowledge(&mut cluster, &mut pending, &mut acknowledged);
     end_faults(&mut cluster);
-    match time_to_stable_leader(&mut cluster, SETTLE_BOUND) {
-        Some(took) => took,
-        None => cluster.fail(format!(
+    let Some(took) = time_to_stable_leader(&mut cluster, SETTLE_BOUND) else {
+        cluster.fail(format!(
             "no stable leader within {SETTLE_BOUND:?} after faults ended"
-        )),
+        ));
+    };
+    // Every write acknowledged as committed is in the final leader's log.
+    let leader = has_stable_leader(&cluster).expect("settled");
+    let log = cluster.node(leader).expect("running").entries().to_vec();
+    for (proposer, index, term, command) in &acknowledged {
+        let kept = log
+            .get((index.get() - 1) as usize)
+            .is_some_and(|entry| entry.term == *term && entry.data == *command);
+        cluster.check(
+            kept,
+            format!("entry {index}@t{term} acknowledged to a client of n{proposer} is not in leader n{leader}'s log"),
+        );
     }
+    ACKNOWLEDGED.fetch_add(acknowledged.len() as u64, Ordering::Relaxed);
+    took
+}
+
+/// Writes acknowledged over all seeds, for the summary line.
+static ACKNOWLEDGED: AtomicU64 = AtomicU64::new(0);
+
+/// Moves pending proposals that their proposer has applied (at the index
+/// and term it promised) to `acknowledged`, as a server would answer its
+/// client.
+fn acknowledge(
+    cluster: &mut Cluster,
+    pending: &mut Vec<Proposal>,
+    acknowledged: &mut Vec<Proposal>,
+) {
+    for applied in cluster.applied() {
+        if let Some(position) = pending.iter().position(|(proposer, index, term, _)| {
+            *proposer == applied.node
+                && *index == applied.entry.index
+                && *term == applied.entry.term
+        }) {
+            acknowledged.push(pending.swap_remove(position));
+        }
+    }
+    cluster.clear_applied();
 }
 
 #[test]
@@ -63,8 +121,9 @@ fn randomized_soak_keeps_every_invariant_and_settles_on_a_leader() {
         total += took;
     }
     println!(
-        "soak: {} seeds x {STEPS} steps, settle time mean {:?}, worst {worst:?} (bound {SETTLE_BOUND:?})",
+        "soak: {} seeds x {STEPS} steps, {} writes acknowledged and kept, settle time mean {:?}, worst {worst:?} (bound {SETTLE_BOUND:?})",
         seeds.len(),
+        ACKNOWLEDGED.load(Ordering::Relaxed),
         total / seeds.len().max(1) as u32
     );
 }

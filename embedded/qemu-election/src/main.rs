@@ -1,7 +1,8 @@
 //! Three kontiki cores on one Cortex-M3 (QEMU's lm3s6965evb), exchanging
 //! messages through an in-memory queue on a virtual clock: they elect a
-//! leader, the leader is crashed, and the other two elect a new one. The
-//! exit code tells CI whether it worked.
+//! leader, the leader is crashed, the other two elect a new one, the
+//! crashed node rejoins, and ten commands are replicated and applied on
+//! all three. The exit code tells CI whether it worked.
 
 #![no_std]
 #![no_main]
@@ -14,7 +15,9 @@ use alloc::vec::Vec;
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hprintln};
 use embedded_alloc::LlffHeap as Heap;
-use kontiki::{Config, Input, Instant, Message, Node, NodeId, Output, PersistedState, Role};
+use kontiki::{
+    Command, Config, EntryKind, Input, Instant, Message, Node, NodeId, Output, PersistedState, Role,
+};
 use panic_semihosting as _;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -29,6 +32,8 @@ struct Peer {
     node: Option<Node<ChaCha8Rng>>,
     persisted: PersistedState,
     timer: Option<Instant>,
+    /// Commands applied in this node's current life.
+    applied_commands: usize,
 }
 
 struct Cluster {
@@ -49,6 +54,7 @@ impl Cluster {
                 node: None,
                 persisted: PersistedState::default(),
                 timer: None,
+                applied_commands: 0,
             });
             cluster.start(id);
         }
@@ -62,6 +68,7 @@ impl Cluster {
         let node = Node::new(id, &IDS, Config::default(), rng, persisted, self.now)
             .unwrap_or_else(|error| panic!("node {} refused to start: {}", id, error));
         self.peers[position].node = Some(node);
+        self.peers[position].applied_commands = 0;
         self.perform(position);
     }
 
@@ -78,6 +85,15 @@ impl Cluster {
         for output in node.drain_outputs() {
             match output {
                 Output::PersistHardState(hard_state) => peer.persisted.hard_state = hard_state,
+                Output::PersistEntries(entries) => peer.persisted.entries.extend(entries),
+                Output::TruncateLog { from } => {
+                    peer.persisted.entries.truncate((from.get() - 1) as usize)
+                }
+                Output::Apply(entry) => {
+                    if entry.kind == EntryKind::Command {
+                        peer.applied_commands += 1;
+                    }
+                }
                 Output::Send { to, message } => self.network.push_back((from, to, message)),
                 Output::SetTimer { deadline } => peer.timer = Some(deadline),
                 Output::RoleChanged { role, term, .. } => {
@@ -171,13 +187,32 @@ fn main() -> ! {
         .filter_map(|peer| peer.node.as_ref())
         .all(|node| node.leader() == Some(second));
     hprintln!(
-        "[{}] node {} restarted; all nodes follow node {}: {}; heap in use {} bytes",
+        "[{}] node {} restarted; all nodes follow node {}: {}",
         cluster.now,
         first,
         second,
-        agreed,
+        agreed
+    );
+    let leader_position = (second.get() - 1) as usize;
+    for command in 0..10u8 {
+        let now = cluster.now;
+        if let Some(node) = cluster.peers[leader_position].node.as_mut() {
+            let _ = node.handle(now, Input::Command(Command::Propose(alloc::vec![command; 16])));
+        }
+        cluster.perform(leader_position);
+        for _ in 0..50 {
+            cluster.step();
+        }
+    }
+    let applied: Vec<usize> = cluster.peers.iter().map(|peer| peer.applied_commands).collect();
+    let replicated = applied.iter().all(|&count| count == 10);
+    hprintln!(
+        "[{}] ten commands applied per node: {:?}; heap in use {} bytes",
+        cluster.now,
+        applied,
         HEAP.used()
     );
-    debug::exit(if agreed { debug::EXIT_SUCCESS } else { debug::EXIT_FAILURE });
+    let passed = agreed && replicated;
+    debug::exit(if passed { debug::EXIT_SUCCESS } else { debug::EXIT_FAILURE });
     loop {}
 }

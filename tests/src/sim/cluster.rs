@@ -6,13 +6,13 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use kontiki::{
-    wire, Command, Config, HardState, Input, Instant, Message, Node, NodeId, Output,
-    PersistedState, Role, Term,
+    wire, Command, Config, Entry, HandleError, Handled, HardState, Input, Instant, LogIndex,
+    Message, Node, NodeId, Output, PersistedState, Role, Term,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::invariants::Checker;
+use super::invariants::{check_log_matching, Checker};
 use super::network::{chance, Envelope, Loss, Network, NetworkConfig};
 use super::trace::{Trace, TraceEvent};
 
@@ -103,6 +103,19 @@ pub struct Cluster {
     steps: u64,
     /// Reused for encoding each message sent.
     wire_buffer: Vec<u8>,
+    /// Some persisted log changed during the current step.
+    log_changed: bool,
+    /// Every apply performed, in order.
+    applied: Vec<Applied>,
+}
+
+/// One entry applied by one node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Applied {
+    /// The node that applied it.
+    pub node: NodeId,
+    /// The entry.
+    pub entry: Entry,
 }
 
 impl Cluster {
@@ -132,6 +145,8 @@ impl Cluster {
             role_changes: Vec::new(),
             steps: 0,
             wire_buffer: Vec::new(),
+            log_changed: false,
+            applied: Vec::new(),
         };
         for id in cluster.voters.clone() {
             cluster.start_node(id);
@@ -331,6 +346,33 @@ impl Cluster {
         }
     }
 
+    /// Hands node `id` a proposal; returns where it will land if it
+    /// commits, or why it was refused (a crashed node refuses as not leader).
+    pub fn propose(&mut self, id: NodeId, data: Vec<u8>) -> Result<(LogIndex, Term), HandleError> {
+        let now = self.now;
+        let Some(node) = self.slot_mut(id).node.as_mut() else {
+            return Err(HandleError::NotLeader { leader_hint: None });
+        };
+        let result = node.handle(now, Input::Command(Command::Propose(data)));
+        self.perform_outputs(id);
+        self.check_invariants();
+        match result {
+            Ok(Handled::Proposed { index, term }) => Ok((index, term)),
+            Ok(other) => self.fail(format!("a proposal was handled as {other:?}")),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Every entry applied so far by any node, in order of applying.
+    pub fn applied(&self) -> &[Applied] {
+        &self.applied
+    }
+
+    /// Forgets the applies recorded so far (long runs keep memory bounded).
+    pub fn clear_applied(&mut self) {
+        self.applied.clear();
+    }
+
     /// Asks node `id` to campaign now.
     pub fn campaign(&mut self, id: NodeId) {
         self.note(format!("-- n{id} asked to campaign"));
@@ -426,6 +468,7 @@ impl Cluster {
     }
 
     fn start_node(&mut self, id: NodeId) {
+        self.checker.restarted(id);
         let rng = ChaCha8Rng::seed_from_u64(self.rng.gen());
         let persisted = self.slot(id).storage.clone();
         let hard_state = persisted.hard_state;
@@ -551,6 +594,62 @@ impl Cluster {
                 );
                 self.slot_mut(id).storage.hard_state = hard_state;
             }
+            Output::PersistEntries(entries) => {
+                let storage = &mut self.slot_mut(id).storage.entries;
+                if entries
+                    .first()
+                    .is_some_and(|first| first.index.get() != storage.len() as u64 + 1)
+                {
+                    self.fail(format!(
+                        "n{id} persisted entries from {} after a log of {} entries",
+                        entries[0].index,
+                        self.slot(id).storage.entries.len()
+                    ));
+                }
+                self.trace.record(
+                    self.now,
+                    TraceEvent::Note(format!(
+                        "n{id} persists entries {}..={}",
+                        entries.first().map_or(0, |e| e.index.get()),
+                        entries.last().map_or(0, |e| e.index.get())
+                    )),
+                );
+                self.slot_mut(id).storage.entries.extend(entries);
+                self.log_changed = true;
+            }
+            Output::TruncateLog { from } => {
+                let role = self.node(id).map_or(Role::Follower, |node| node.role());
+                let removed = self
+                    .slot(id)
+                    .storage
+                    .entries
+                    .get((from.get() - 1) as usize..)
+                    .unwrap_or(&[]);
+                if let Err(violation) = self.checker.check_truncate(id, from, role, removed) {
+                    self.fail(violation);
+                }
+                self.trace.record(
+                    self.now,
+                    TraceEvent::Note(format!("n{id} truncates its log from {from}")),
+                );
+                self.slot_mut(id)
+                    .storage
+                    .entries
+                    .truncate((from.get() - 1) as usize);
+                self.log_changed = true;
+            }
+            Output::Apply(entry) => {
+                if entry.index.get() > self.slot(id).storage.entries.len() as u64 {
+                    self.fail(format!(
+                        "n{id} applied entry {} before persisting it",
+                        entry.index
+                    ));
+                }
+                if let Err(violation) = self.checker.check_apply(id, &entry) {
+                    self.fail(violation);
+                }
+                self.applied.push(Applied { node: id, entry });
+            }
             Output::Send { to, message } => self.send(id, to, message),
             Output::SetTimer { deadline } => self.slot_mut(id).timer = Some(deadline),
             Output::RoleChanged { role, term, leader } => {
@@ -574,6 +673,13 @@ impl Cluster {
                     if let Err(violation) = self.checker.check_leader(id, term) {
                         self.fail(violation);
                     }
+                    let log = self
+                        .node(id)
+                        .map(|node| node.entries().to_vec())
+                        .unwrap_or_default();
+                    if let Err(violation) = self.checker.check_leader_log(id, term, &log) {
+                        self.fail(violation);
+                    }
                 }
             }
             other => self.fail(format!(
@@ -583,8 +689,8 @@ impl Cluster {
     }
 
     fn send(&mut self, from: NodeId, to: NodeId, message: Message) {
-        let durable = self.slot(from).storage.hard_state;
-        if let Err(violation) = self.checker.check_send(from, to, &message, durable) {
+        let storage = &self.slots[(from.get() - 1) as usize].storage;
+        if let Err(violation) = self.checker.check_send(from, to, &message, storage) {
             self.fail(violation);
         }
         // Every message crosses the wire format, as it would between
@@ -645,6 +751,42 @@ impl Cluster {
             }
             if let Err(violation) = self.checker.check_node(id, term, role) {
                 self.fail(violation);
+            }
+            let storage = &slot.storage.entries;
+            if node.last_log_index().get() != storage.len() as u64
+                || node.entries().last() != storage.last()
+            {
+                self.fail(format!(
+                    "n{id} holds a log ending at {} but persisted one ending at {}",
+                    node.last_log_index(),
+                    storage.len()
+                ));
+            }
+            let (commit, applied, last) = (
+                node.commit_index(),
+                node.applied_index(),
+                node.last_log_index(),
+            );
+            if let Err(violation) = self.checker.check_commit(id, commit, applied, last) {
+                self.fail(violation);
+            }
+        }
+        if std::mem::take(&mut self.log_changed) {
+            self.check_log_matching();
+        }
+    }
+
+    /// Log matching between every pair of persisted logs.
+    fn check_log_matching(&self) {
+        for a in 0..self.slots.len() {
+            for b in a + 1..self.slots.len() {
+                let (left, right) = (&self.slots[a], &self.slots[b]);
+                if let Err(violation) = check_log_matching(
+                    (left.id, &left.storage.entries),
+                    (right.id, &right.storage.entries),
+                ) {
+                    self.fail(violation);
+                }
             }
         }
     }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use kontiki::{HardState, Message, NodeId, Role, Term};
+use kontiki::{Entry, HardState, LogIndex, Message, NodeId, PersistedState, Role, Term};
 
 /// What the checker remembers of the whole run, across crashes.
 #[derive(Default)]
@@ -15,6 +15,13 @@ pub struct Checker {
     votes: BTreeMap<(NodeId, Term), NodeId>,
     /// The highest term each node was seen at, across restarts.
     highest_term: BTreeMap<NodeId, Term>,
+    /// The one history every state machine applies a prefix of: entry
+    /// `i` is the first entry any node applied at index `i + 1`.
+    applied_history: Vec<Entry>,
+    /// Per node: the last index it applied in its current life, and its
+    /// commit index as last seen in that life.
+    applied_upto: BTreeMap<NodeId, LogIndex>,
+    commit_seen: BTreeMap<NodeId, LogIndex>,
 }
 
 impl Checker {
@@ -49,6 +56,115 @@ impl Checker {
         *highest = term;
         if role == Role::Leader {
             self.check_leader(node, term)?;
+        }
+        Ok(())
+    }
+
+    /// The entries every state machine agrees on, in order.
+    pub fn applied_history(&self) -> &[Entry] {
+        &self.applied_history
+    }
+
+    /// A node starts a new life: its state machine starts from scratch.
+    pub(crate) fn restarted(&mut self, node: NodeId) {
+        self.applied_upto.remove(&node);
+        self.commit_seen.remove(&node);
+    }
+
+    /// A node applies `entry`: the next index of its life, and the same
+    /// entry every other state machine applied there (state machine safety).
+    pub(crate) fn check_apply(&mut self, node: NodeId, entry: &Entry) -> Result<(), String> {
+        let upto = self.applied_upto.entry(node).or_default();
+        if entry.index != upto.next() {
+            return Err(format!(
+                "n{node} applied entry {} after {}: applies must be in order, once each",
+                entry.index, upto
+            ));
+        }
+        *upto = entry.index;
+        let position = (entry.index.get() - 1) as usize;
+        match self.applied_history.get(position) {
+            Some(agreed) if agreed != entry => Err(format!(
+                "state machine safety: n{node} applied {entry:?} at {} where another applied {agreed:?}",
+                entry.index
+            )),
+            Some(_) => Ok(()),
+            None => {
+                self.applied_history.push(entry.clone());
+                Ok(())
+            }
+        }
+    }
+
+    /// A running node's commit and applied indices after a step.
+    pub(crate) fn check_commit(
+        &mut self,
+        node: NodeId,
+        commit: LogIndex,
+        applied: LogIndex,
+        last: LogIndex,
+    ) -> Result<(), String> {
+        let seen = self.commit_seen.entry(node).or_default();
+        if commit < *seen {
+            return Err(format!(
+                "n{node}'s commit index went back from {seen} to {commit}"
+            ));
+        }
+        *seen = commit;
+        if applied > commit || commit > last {
+            return Err(format!(
+                "n{node} has applied {applied}, committed {commit}, last log index {last}: \
+                 must be applied <= committed <= last"
+            ));
+        }
+        Ok(())
+    }
+
+    /// A node in `role` truncates its persisted log from `from`, removing
+    /// `removed`: a leader never does, nor below the commit index the node
+    /// had before this step, and no removed entry may be one that was
+    /// committed.
+    pub(crate) fn check_truncate(
+        &self,
+        node: NodeId,
+        from: LogIndex,
+        role: Role,
+        removed: &[Entry],
+    ) -> Result<(), String> {
+        let commit = self.commit_seen.get(&node).copied().unwrap_or_default();
+        if role == Role::Leader {
+            return Err(format!(
+                "leader append-only: leader n{node} truncated its log from {from}"
+            ));
+        }
+        if from <= commit {
+            return Err(format!(
+                "n{node} truncated from {from} below its commit index {commit}"
+            ));
+        }
+        for entry in removed {
+            if self.applied_history.get((entry.index.get() - 1) as usize) == Some(entry) {
+                return Err(format!("n{node} truncated committed entry {}", entry.index));
+            }
+        }
+        Ok(())
+    }
+
+    /// A node became leader with `log`: it must hold every entry applied
+    /// anywhere so far (leader completeness).
+    pub(crate) fn check_leader_log(
+        &self,
+        node: NodeId,
+        term: Term,
+        log: &[Entry],
+    ) -> Result<(), String> {
+        for (position, agreed) in self.applied_history.iter().enumerate() {
+            if log.get(position) != Some(agreed) {
+                return Err(format!(
+                    "leader completeness: n{node}, leader of term {term}, lacks committed entry {}",
+                    agreed.index
+                ));
+            }
         }
         Ok(())
     }
@@ -94,8 +210,9 @@ impl Checker {
         from: NodeId,
         to: NodeId,
         message: &Message,
-        durable: HardState,
+        storage: &PersistedState,
     ) -> Result<(), String> {
+        let durable = storage.hard_state;
         let unpersisted = |what: &str| {
             Err(format!(
                 "n{from} sent {what} to n{to} before persisting it (durable: term {}, vote {:?})",
@@ -123,6 +240,24 @@ impl Checker {
             Message::RequestVoteResponse(response) if response.granted => {
                 // A granted pre-vote carries the requester's proposed term.
             }
+            Message::AppendEntries(append) => {
+                if append.term > durable.term {
+                    return unpersisted("a message of a newer term");
+                }
+                for entry in &append.entries {
+                    if storage.entries.get((entry.index.get() - 1) as usize) != Some(entry) {
+                        return unpersisted("an entry");
+                    }
+                }
+            }
+            Message::AppendEntriesResponse(response) if response.success => {
+                if response.term > durable.term {
+                    return unpersisted("a message of a newer term");
+                }
+                if response.index.get() > storage.entries.len() as u64 {
+                    return unpersisted("an acknowledgement of entries");
+                }
+            }
             other => {
                 if other.term() > durable.term {
                     return unpersisted("a message of a newer term");
@@ -131,4 +266,29 @@ impl Checker {
         }
         Ok(())
     }
+}
+
+/// Log matching (§5.3): if two logs hold an entry with the same index and
+/// term, they are identical up to that index.
+pub(crate) fn check_log_matching(
+    a: (NodeId, &[Entry]),
+    b: (NodeId, &[Entry]),
+) -> Result<(), String> {
+    let shared = a.1.len().min(b.1.len());
+    let Some(last_agreeing) = (0..shared).rev().find(|&i| a.1[i].term == b.1[i].term) else {
+        return Ok(());
+    };
+    if a.1[..=last_agreeing] != b.1[..=last_agreeing] {
+        let first_difference = (0..=last_agreeing)
+            .find(|&i| a.1[i] != b.1[i])
+            .expect("prefixes differ somewhere");
+        return Err(format!(
+            "log matching: n{} and n{} agree on the term of entry {} but differ at entry {}",
+            a.0,
+            b.0,
+            last_agreeing + 1,
+            first_difference + 1
+        ));
+    }
+    Ok(())
 }

@@ -5,7 +5,7 @@ mod invariants;
 mod network;
 mod trace;
 
-pub use cluster::{Cluster, ClusterConfig, RoleChange, SimNode, Traffic};
+pub use cluster::{Applied, Cluster, ClusterConfig, RoleChange, SimNode, Traffic};
 pub use invariants::Checker;
 pub use network::{Loss, NetworkConfig};
 pub use trace::{ShowMessage, Trace, TraceEvent};

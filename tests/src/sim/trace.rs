@@ -78,14 +78,28 @@ impl fmt::Display for ShowMessage<'_> {
             ),
             Message::AppendEntries(m) => write!(
                 f,
-                "AppendEntries(t{} prev {}@t{})",
-                m.term, m.prev_log_index, m.prev_log_term
+                "AppendEntries(t{} prev {}@t{} commit {} +{} entries)",
+                m.term,
+                m.prev_log_index,
+                m.prev_log_term,
+                m.leader_commit,
+                m.entries.len()
             ),
             Message::AppendEntriesResponse(m) => write!(
                 f,
-                "AppendEntriesResponse(t{} {})",
+                "AppendEntriesResponse(t{} {} {}{})",
                 m.term,
-                if m.success { "ok" } else { "mismatch" }
+                if m.success {
+                    "ok to"
+                } else {
+                    "mismatch, retry from"
+                },
+                m.index,
+                if m.success || m.conflict_term.get() == 0 {
+                    String::new()
+                } else {
+                    format!(" conflict t{}", m.conflict_term)
+                }
             ),
             other => write!(f, "{other:?}"),
         }
