@@ -60,6 +60,7 @@ impl<R: RngCore> Node<R> {
     /// send, so the follower hears from its leader and learns the commit
     /// index.
     pub(crate) fn send_append(&mut self, peer: NodeId, heartbeat: bool) {
+        let now = self.now;
         let log = &self.log;
         let last_index = log.last_index();
         let RoleState::Leader { followers } = &mut self.role else {
@@ -86,6 +87,11 @@ impl<R: RngCore> Node<R> {
             match &mut progress.state {
                 ReplicationState::Probe { paused } => *paused = true,
                 ReplicationState::Replicate { in_flight } => {
+                    if progress.match_index.next() == progress.next_index {
+                        // The follower was caught up: the stall clock
+                        // starts with this append, not at its last progress.
+                        progress.last_progress_at = now;
+                    }
                     *in_flight += 1;
                     progress.next_index = entries
                         .last()
@@ -259,6 +265,22 @@ impl<R: RngCore> Node<R> {
             }
             self.maybe_commit();
         } else {
+            // A follower whose log merely ends early (no conflicting term)
+            // is worth probing only if that end lies between what it is
+            // known to hold and what is being probed. Otherwise the answer
+            // is stale: the follower has since received more, or (when
+            // streaming) the missing entries are on their way because
+            // appends overtook each other. Lost appends are caught by the
+            // stall check at the next heartbeat.
+            let short_log_is_news = match progress.state {
+                ReplicationState::Replicate { .. } => false,
+                ReplicationState::Probe { .. } => {
+                    response.index > progress.match_index && response.index < progress.next_index
+                }
+            };
+            if response.conflict_term == Term(0) && !short_log_is_news {
+                return Ok(());
+            }
             let lowest = progress.match_index.next();
             progress.next_index = retry_from.max(lowest).min(last_index.next());
             progress.state = ReplicationState::Probe { paused: false };

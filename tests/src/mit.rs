@@ -176,3 +176,50 @@ pub fn one(
         "one({command:?}) failed to reach agreement after {starts} submissions"
     ))
 }
+
+/// The lab's `wait(index, n, startTerm)`: runs until `n` nodes have
+/// applied `index` (up to ten seconds), and returns its command. Returns
+/// `None` early if some node moved past `start_term` (the caller retries).
+pub fn wait(
+    cluster: &mut Cluster,
+    index: kontiki::LogIndex,
+    n: usize,
+    start_term: Option<Term>,
+) -> Option<Vec<u8>> {
+    let mut term_moved = false;
+    cluster.run_until_condition(Duration::from_secs(10), |cluster| {
+        if n_committed(cluster, index).0 >= n {
+            return true;
+        }
+        if let Some(start_term) = start_term {
+            term_moved = cluster.ids().iter().any(|&id| {
+                cluster
+                    .node(id)
+                    .is_some_and(|node| node.term() > start_term)
+            });
+        }
+        term_moved
+    });
+    let (count, command) = n_committed(cluster, index);
+    if count >= n {
+        return command;
+    }
+    if term_moved {
+        return None;
+    }
+    cluster.fail(format!(
+        "only {count} decided for index {index}; wanted {n}"
+    ))
+}
+
+/// The lab's `start1(i)` on a running or crashed node: crash it (if
+/// running) and start it again from what it persisted.
+pub fn start1(cluster: &mut Cluster, id: NodeId) {
+    cluster.crash(id);
+    cluster.restart(id);
+}
+
+/// A command as the lab writes them: an integer.
+pub fn int_command(value: u64) -> Vec<u8> {
+    value.to_be_bytes().to_vec()
+}
