@@ -47,9 +47,8 @@ impl<R: RngCore> Node<R> {
         self.term = self.term.next();
         self.voted_for = Some(self.id);
         self.mark_hard_state_dirty();
-        self.role = RoleState::Candidate {
-            votes: VoteTally::default(),
-        };
+        self.role = RoleState::Candidate;
+        self.election_votes = VoteTally::default();
         self.leader_contact_at = None;
         self.reset_election_deadline(now);
         // `broadcast` persists the new term and self-vote before the first request.
@@ -92,23 +91,38 @@ impl<R: RngCore> Node<R> {
 
     fn record_own_vote(&mut self, now: Instant) {
         let id = self.id;
-        self.record_vote(now, id, true);
+        match self.role {
+            RoleState::PreCandidate { .. } => self.record_pre_vote(now, id, true),
+            _ => self.record_election_vote(now, id, true),
+        }
     }
 
-    /// Counts one answer of the current (pre-)election and acts on the
-    /// outcome.
-    fn record_vote(&mut self, now: Instant, voter: NodeId, granted: bool) {
+    /// Counts one answer of the current pre-vote round and acts on it.
+    fn record_pre_vote(&mut self, now: Instant, voter: NodeId, granted: bool) {
         let voter_count = self.voter_count();
-        let (outcome, pre_vote) = match &mut self.role {
-            RoleState::PreCandidate { votes } => (votes.record(voter, granted, voter_count), true),
-            RoleState::Candidate { votes } => (votes.record(voter, granted, voter_count), false),
-            RoleState::Follower { .. } | RoleState::Leader { .. } => return,
+        let RoleState::PreCandidate { votes } = &mut self.role else {
+            return;
         };
-        match (outcome, pre_vote) {
-            (VoteOutcome::Won, true) => self.become_candidate(now),
-            (VoteOutcome::Won, false) => self.become_leader(now),
-            (VoteOutcome::Lost, _) => self.become_follower(now, self.term, None),
-            (VoteOutcome::Pending, _) => {}
+        match votes.record(voter, granted, voter_count) {
+            VoteOutcome::Won => self.become_candidate(now),
+            VoteOutcome::Lost => self.become_follower(now, self.term, None),
+            VoteOutcome::Pending => {}
+        }
+    }
+
+    /// Counts one vote of this node's election in the current term. Votes
+    /// belong to the term, not to the candidate role: a candidate whose
+    /// timer ran out went back to pre-voting in the same term, and a
+    /// majority for that term still makes it leader of it (votes held back
+    /// by a slow network are not wasted).
+    fn record_election_vote(&mut self, now: Instant, voter: NodeId, granted: bool) {
+        let voter_count = self.voter_count();
+        match self.election_votes.record(voter, granted, voter_count) {
+            VoteOutcome::Won => self.become_leader(now),
+            VoteOutcome::Lost if self.role == RoleState::Candidate => {
+                self.become_follower(now, self.term, None)
+            }
+            VoteOutcome::Lost | VoteOutcome::Pending => {}
         }
     }
 
@@ -181,17 +195,26 @@ impl<R: RngCore> Node<R> {
         from: NodeId,
         response: RequestVoteResponse,
     ) {
-        let counts = match self.role {
+        if response.pre_vote {
             // A granted pre-vote names the term we would campaign in; any
             // other term answers a request we did not send.
-            RoleState::PreCandidate { .. } if response.pre_vote => {
-                !response.granted || response.term == self.term.next()
+            let counts = matches!(self.role, RoleState::PreCandidate { .. })
+                && (!response.granted || response.term == self.term.next());
+            if counts {
+                self.record_pre_vote(now, from, response.granted);
             }
-            RoleState::Candidate { .. } if !response.pre_vote => response.term == self.term,
-            _ => false,
-        };
-        if counts {
-            self.record_vote(now, from, response.granted);
+        } else {
+            // Our own election in this term: we voted for ourselves in it
+            // and have not since lost it to a leader or a newer term.
+            let counts = response.term == self.term
+                && self.voted_for == Some(self.id)
+                && matches!(
+                    self.role,
+                    RoleState::Candidate | RoleState::PreCandidate { .. }
+                );
+            if counts {
+                self.record_election_vote(now, from, response.granted);
+            }
         }
     }
 }

@@ -13,7 +13,7 @@ use crate::config::{Config, ConfigError};
 use crate::log::{Entry, Log, LogError};
 use crate::message::{AppendEntriesResponse, InvalidMessage, Message, RequestVoteResponse};
 use crate::output::{HardState, Output, Role};
-use crate::role::RoleState;
+use crate::role::{RoleState, VoteTally};
 use crate::time::{duration_as_micros, Instant};
 use crate::types::{LogIndex, NodeId, Term};
 
@@ -250,6 +250,9 @@ pub struct Node<R> {
     /// On a leader: payload bytes of its log entries above `commit_index`.
     pub(crate) uncommitted_bytes: usize,
     pub(crate) role: RoleState,
+    /// Votes for this node's own election in the current term. Counted
+    /// only while `voted_for` is this node; reset when it campaigns.
+    pub(crate) election_votes: VoteTally,
     /// When a follower or candidate starts an election; unused by a leader.
     pub(crate) election_deadline: Instant,
     /// When a leader next sends heartbeats; unused by other roles.
@@ -289,6 +292,7 @@ impl<R> Node<R> {
             applied_index,
             uncommitted_bytes,
             role,
+            election_votes,
             election_deadline,
             heartbeat_deadline,
             leader_contact_at,
@@ -302,7 +306,12 @@ impl<R> Node<R> {
         } = self;
         (
             (id, voters, config, term, voted_for, log, role),
-            (commit_index, applied_index, uncommitted_bytes),
+            (
+                commit_index,
+                applied_index,
+                uncommitted_bytes,
+                election_votes,
+            ),
             (
                 election_deadline,
                 heartbeat_deadline,
@@ -374,6 +383,7 @@ impl<R: RngCore> Node<R> {
             applied_index: LogIndex(0),
             uncommitted_bytes: 0,
             role: RoleState::Follower { leader: None },
+            election_votes: VoteTally::default(),
             election_deadline: now,
             heartbeat_deadline: now,
             leader_contact_at: None,
@@ -454,7 +464,7 @@ impl<R: RngCore> Node<R> {
         match &self.role {
             RoleState::Leader { .. } => Some(self.id),
             RoleState::Follower { leader } => *leader,
-            RoleState::PreCandidate { .. } | RoleState::Candidate { .. } => None,
+            RoleState::PreCandidate { .. } | RoleState::Candidate => None,
         }
     }
 

@@ -98,9 +98,9 @@ pub(crate) enum RoleState {
     PreCandidate {
         votes: VoteTally,
     },
-    Candidate {
-        votes: VoteTally,
-    },
+    /// Votes of a candidate live in `Node::election_votes`: they belong
+    /// to the term, and outlast a return to pre-voting within it.
+    Candidate,
     Leader {
         /// One entry per peer (every voter but the leader), sorted by id.
         followers: Vec<(NodeId, Progress)>,
@@ -123,7 +123,7 @@ impl RoleState {
         match self {
             RoleState::Follower { .. } => Role::Follower,
             RoleState::PreCandidate { .. } => Role::PreCandidate,
-            RoleState::Candidate { .. } => Role::Candidate,
+            RoleState::Candidate => Role::Candidate,
             RoleState::Leader { .. } => Role::Leader,
         }
     }

@@ -1,8 +1,8 @@
 //! MIT 6.824 (2022) Lab 2B and 2C, on the simulator, with the lab's
 //! constants, in virtual time: BasicAgree, RPCBytes, FailAgree,
 //! FailNoAgree, ConcurrentStarts, Rejoin, Backup, Count, Persist1-3,
-//! Figure8 and UnreliableAgree. (Figure8Unreliable and the churn tests,
-//! which need labrpc's long reordering of replies, come next.)
+//! Figure8, UnreliableAgree and Figure8Unreliable (with labrpc's long
+//! reordering of replies). The churn tests come next.
 
 use std::time::Duration;
 
@@ -12,6 +12,7 @@ use kontiki_tests::mit::{
     ELECTION_TIMEOUT_UNIT,
 };
 use kontiki_tests::seeds::seeds;
+use kontiki_tests::sim::NetworkConfig;
 use rand::Rng;
 
 fn command(cluster: &mut kontiki_tests::sim::Cluster) -> Vec<u8> {
@@ -521,5 +522,57 @@ fn unreliable_agree_2c() {
         }
         cluster.set_network(kontiki_tests::sim::NetworkConfig::reliable());
         one(&mut cluster, int_command(100), servers, true);
+    }
+}
+
+/// Lab 2C's Figure 8 (unreliable): as Figure 8, on the unreliable network,
+/// with labrpc's long reordering of replies from the 200th iteration on;
+/// leaders are disconnected rather than crashed.
+#[test]
+fn figure_8_unreliable_2c() {
+    for seed in seeds(100) {
+        let servers = 5;
+        let mut cluster = lab_cluster(seed, servers, true);
+        let c = int_command(cluster.rng().gen_range(0..10_000));
+        one(&mut cluster, c, 1, true);
+        let mut up = servers;
+        for iteration in 0..1000 {
+            if iteration == 200 {
+                cluster.set_network(NetworkConfig::unreliable().with_long_reordering());
+            }
+            let mut leader = None;
+            for id in cluster.ids().to_vec() {
+                let c = int_command(cluster.rng().gen_range(0..10_000));
+                if cluster.propose(id, c).is_ok() && !cluster.is_isolated(id) {
+                    leader = Some(id);
+                }
+            }
+            let pause = if cluster.rng().gen_range(0..1000) < 100 {
+                Duration::from_millis(
+                    cluster
+                        .rng()
+                        .gen_range(0..ELECTION_TIMEOUT_UNIT.as_millis() as u64 / 2),
+                )
+            } else {
+                Duration::from_millis(cluster.rng().gen_range(0..13))
+            };
+            cluster.run_for(pause);
+            if let Some(leader) = leader {
+                if cluster.rng().gen_range(0..1000) < ELECTION_TIMEOUT_UNIT.as_millis() as u64 / 2 {
+                    cluster.isolate(leader);
+                    up -= 1;
+                }
+            }
+            if up < 3 {
+                let candidate = NodeId(cluster.rng().gen_range(1..=servers as u64));
+                if cluster.is_isolated(candidate) {
+                    cluster.reconnect(candidate);
+                    up += 1;
+                }
+            }
+        }
+        cluster.heal();
+        let c = int_command(cluster.rng().gen_range(0..10_000));
+        one(&mut cluster, c, servers, true);
     }
 }

@@ -383,3 +383,34 @@ fn a_restarted_single_node_cluster_elects_itself_in_a_new_term() {
     assert_eq!(probe.node.role(), Role::Leader);
     assert_eq!(probe.node.term(), Term(2));
 }
+
+// Votes belong to the term, not to the candidate role: a candidate whose
+// timer ran out before its votes arrived (a slow network) and went back to
+// pre-voting in the same term still wins that term with them.
+#[test]
+fn late_votes_of_the_current_term_still_elect_a_returning_pre_candidate() {
+    let config = kontiki::Config {
+        pre_vote: true,
+        ..plain_config()
+    };
+    let mut probe = Probe::new(3, config);
+    probe.fire_timer();
+    probe.receive(2, vote_response(1, true, true)).unwrap();
+    assert_eq!(probe.node.role(), Role::Candidate);
+    probe.fire_timer_until(Role::PreCandidate);
+    assert_eq!(probe.node.term(), Term(1));
+    probe.receive(3, vote_response(1, true, false)).unwrap();
+    assert_eq!(probe.node.role(), Role::Leader);
+    assert_eq!(probe.node.term(), Term(1));
+}
+
+#[test]
+fn votes_of_an_earlier_term_do_not_count() {
+    let mut probe = Probe::new(3, plain_config());
+    probe.fire_timer();
+    while probe.node.term() < Term(2) {
+        probe.fire_timer();
+    }
+    probe.receive(2, vote_response(1, true, false)).unwrap();
+    assert_eq!(probe.node.role(), Role::Candidate);
+}

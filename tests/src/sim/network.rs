@@ -29,6 +29,11 @@ pub struct NetworkConfig {
     pub long_delay_min: Duration,
     /// Longest long delay.
     pub long_delay_max: Duration,
+    /// Probability that a response (not a request) is held back for a
+    /// long delay: labrpc's "long reordering" of replies. The delay is
+    /// drawn as labrpc draws it: 200 ms plus a uniform delay up to a
+    /// uniform bound of at most 2000 ms (so 200–2200 ms, mostly short).
+    pub reply_long_delay_probability: f64,
 }
 
 impl NetworkConfig {
@@ -43,6 +48,16 @@ impl NetworkConfig {
             long_delay_probability: 0.0,
             long_delay_min: Duration::ZERO,
             long_delay_max: Duration::ZERO,
+            reply_long_delay_probability: 0.0,
+        }
+    }
+
+    /// This network with labrpc's long reordering: two thirds of the
+    /// responses are delayed 200–2200 ms.
+    pub fn with_long_reordering(self) -> NetworkConfig {
+        NetworkConfig {
+            reply_long_delay_probability: 2.0 / 3.0,
+            ..self
         }
     }
 
@@ -67,6 +82,7 @@ impl NetworkConfig {
             long_delay_probability: 0.05,
             long_delay_min: Duration::from_millis(100),
             long_delay_max: Duration::from_millis(1_000),
+            ..NetworkConfig::reliable()
         }
     }
 }
@@ -190,19 +206,26 @@ impl Network {
         if chance(rng, self.config.loss_probability) {
             return Err(Loss::Dropped);
         }
+        let is_reply = matches!(
+            envelope.message,
+            Message::RequestVoteResponse(_) | Message::AppendEntriesResponse(_)
+        );
         let mut copies = 1;
         if chance(rng, self.config.duplicate_probability) {
-            let delay = self.random_delay(rng);
+            let delay = self.random_delay(rng, is_reply);
             self.schedule(now + delay, envelope.clone());
             copies += 1;
         }
-        let delay = self.random_delay(rng);
+        let delay = self.random_delay(rng, is_reply);
         self.schedule(now + delay, envelope);
         Ok(copies)
     }
 
-    fn random_delay(&self, rng: &mut ChaCha8Rng) -> Duration {
-        if chance(rng, self.config.long_delay_probability) {
+    fn random_delay(&self, rng: &mut ChaCha8Rng, is_reply: bool) -> Duration {
+        if is_reply && chance(rng, self.config.reply_long_delay_probability) {
+            let bound = uniform(rng, Duration::ZERO, Duration::from_millis(2000));
+            Duration::from_millis(200) + uniform(rng, Duration::ZERO, bound)
+        } else if chance(rng, self.config.long_delay_probability) {
             uniform(rng, self.config.long_delay_min, self.config.long_delay_max)
         } else {
             uniform(rng, self.config.delay_min, self.config.delay_max)
