@@ -165,15 +165,7 @@ pub fn encoded_len(message: &Message) -> usize {
                 + varint_len(m.prev_log_term.get())
                 + varint_len(m.leader_commit.get())
                 + varint_len(m.entries.len() as u64)
-                + m.entries
-                    .iter()
-                    .map(|entry| {
-                        varint_len(entry.term.get())
-                            + 1
-                            + varint_len(entry.data.len() as u64)
-                            + entry.data.len()
-                    })
-                    .sum::<usize>()
+                + m.entries.iter().map(entry_encoded_len).sum::<usize>()
         }
         Message::AppendEntriesResponse(m) => {
             varint_len(m.term.get())
@@ -182,6 +174,13 @@ pub fn encoded_len(message: &Message) -> usize {
                 + varint_len(m.conflict_term.get())
         }
     }
+}
+
+/// The bytes one entry takes inside an AppendEntries (its index is
+/// implied). Also a fair measure of an entry's persisted size.
+#[must_use]
+pub fn entry_encoded_len(entry: &Entry) -> usize {
+    varint_len(entry.term.get()) + 1 + varint_len(entry.data.len() as u64) + entry.data.len()
 }
 
 /// Decodes one message from exactly `bytes`.

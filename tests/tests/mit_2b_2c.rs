@@ -417,6 +417,14 @@ fn rpc_bytes_2b() {
             one(&mut cluster, command, servers, false);
         }
         let got = cluster.total_traffic().bytes - bytes0;
+        // Every node persisted the commands, and little else.
+        for id in cluster.ids().to_vec() {
+            let persisted = cluster.persisted_bytes(id) as u64;
+            cluster.check(
+                (sent..sent + 1_000).contains(&persisted),
+                format!("n{id} persisted {persisted} bytes for {sent} bytes of commands"),
+            );
+        }
         let expected = servers as u64 * sent;
         cluster.check(
             got <= expected + 50_000,

@@ -184,6 +184,21 @@ impl Cluster {
         &self.slot(id).storage
     }
 
+    /// The size of what node `id` has persisted, in bytes: its hard state
+    /// as a fixed record (term, vote flag, voted-for id: 17 bytes) plus each
+    /// log entry as the wire format writes it. Raft's "persisted state
+    /// size", for budgets such as 6.824's snapshot tests.
+    pub fn persisted_bytes(&self, id: NodeId) -> usize {
+        const HARD_STATE_BYTES: usize = 8 + 1 + 8;
+        HARD_STATE_BYTES
+            + self
+                .storage(id)
+                .entries
+                .iter()
+                .map(wire::entry_encoded_len)
+                .sum::<usize>()
+    }
+
     /// Whether node `id` is running.
     pub fn is_running(&self, id: NodeId) -> bool {
         self.node(id).is_some()
