@@ -1,8 +1,8 @@
 //! MIT 6.824 (2022) Lab 2B and 2C, on the simulator, with the lab's
 //! constants, in virtual time: BasicAgree, RPCBytes, FailAgree,
 //! FailNoAgree, ConcurrentStarts, Rejoin, Backup, Count, Persist1-3,
-//! Figure8, UnreliableAgree and Figure8Unreliable (with labrpc's long
-//! reordering of replies). The churn tests come next.
+//! Figure8, UnreliableAgree, Figure8Unreliable (with labrpc's long
+//! reordering of replies), ReliableChurn and UnreliableChurn.
 
 use std::time::Duration;
 
@@ -582,5 +582,165 @@ fn figure_8_unreliable_2c() {
         cluster.heal();
         let c = int_command(cluster.rng().gen_range(0..10_000));
         one(&mut cluster, c, servers, true);
+    }
+}
+
+/// One of the lab's churn clients: submits a random value to every node,
+/// then checks with backoff whether it committed.
+enum ChurnClient {
+    Idle {
+        until: kontiki::Instant,
+    },
+    Waiting {
+        index: LogIndex,
+        value: Vec<u8>,
+        checks_done: usize,
+        next_check: kontiki::Instant,
+    },
+}
+
+/// The lab's backoff between commit checks, in milliseconds.
+const CHURN_BACKOFF_MS: [u64; 5] = [10, 20, 50, 100, 200];
+
+fn churn_client_step(
+    cluster: &mut kontiki_tests::sim::Cluster,
+    me: u64,
+    client: &mut ChurnClient,
+    values: &mut Vec<Vec<u8>>,
+) {
+    let now = cluster.now();
+    match client {
+        ChurnClient::Idle { until } if now >= *until => {
+            let value = int_command(cluster.rng().gen::<u32>() as u64);
+            let mut submitted = None;
+            for id in cluster.ids().to_vec() {
+                if let Ok((index, _)) = cluster.propose(id, value.clone()) {
+                    submitted = Some(index);
+                }
+            }
+            *client = match submitted {
+                Some(index) => ChurnClient::Waiting {
+                    index,
+                    value,
+                    checks_done: 0,
+                    next_check: now,
+                },
+                None => ChurnClient::Idle {
+                    until: now + Duration::from_millis(79 + me * 17),
+                },
+            };
+        }
+        ChurnClient::Waiting {
+            index,
+            value,
+            checks_done,
+            next_check,
+        } if now >= *next_check => {
+            let (count, command) = n_committed(cluster, *index);
+            if count > 0 {
+                if command.as_deref() == Some(&value[..]) {
+                    values.push(value.clone());
+                }
+                *client = ChurnClient::Idle { until: now };
+            } else if *checks_done == CHURN_BACKOFF_MS.len() {
+                *client = ChurnClient::Idle { until: now };
+            } else {
+                *next_check = now + Duration::from_millis(CHURN_BACKOFF_MS[*checks_done]);
+                *checks_done += 1;
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The lab's internalChurn: three clients write all the time while nodes
+/// are disconnected, crashed and restarted at random; every value a client
+/// saw committed must be in the final log.
+fn churn(seed: u64, unreliable: bool) {
+    let servers = 5;
+    let mut cluster = lab_cluster(seed, servers, unreliable);
+    let mut clients: Vec<ChurnClient> = (0..3)
+        .map(|_| ChurnClient::Idle {
+            until: cluster.now(),
+        })
+        .collect();
+    let mut values = Vec::new();
+    let run_clients = |cluster: &mut kontiki_tests::sim::Cluster,
+                       clients: &mut Vec<ChurnClient>,
+                       values: &mut Vec<Vec<u8>>,
+                       duration: Duration| {
+        let end = cluster.now() + duration;
+        while cluster.now() < end {
+            for (me, client) in clients.iter_mut().enumerate() {
+                churn_client_step(cluster, me as u64, client, values);
+            }
+            cluster.run_for(Duration::from_millis(1));
+        }
+    };
+    for _ in 0..20 {
+        if cluster.rng().gen_range(0..1000) < 200 {
+            let id = NodeId(cluster.rng().gen_range(1..=servers as u64));
+            cluster.isolate(id);
+        }
+        if cluster.rng().gen_range(0..1000) < 500 {
+            let id = NodeId(cluster.rng().gen_range(1..=servers as u64));
+            if !cluster.is_running(id) {
+                cluster.restart(id);
+            }
+            cluster.reconnect(id);
+        }
+        if cluster.rng().gen_range(0..1000) < 200 {
+            let id = NodeId(cluster.rng().gen_range(1..=servers as u64));
+            if cluster.is_running(id) {
+                cluster.crash(id);
+                cluster.isolate(id);
+            }
+        }
+        run_clients(
+            &mut cluster,
+            &mut clients,
+            &mut values,
+            ELECTION_TIMEOUT_UNIT * 7 / 10,
+        );
+    }
+    run_clients(
+        &mut cluster,
+        &mut clients,
+        &mut values,
+        ELECTION_TIMEOUT_UNIT,
+    );
+    cluster.set_network(NetworkConfig::reliable());
+    for id in cluster.ids().to_vec() {
+        cluster.restart(id);
+        cluster.reconnect(id);
+    }
+    let c = int_command(cluster.rng().gen::<u32>() as u64);
+    let last_index = one(&mut cluster, c, servers, true);
+    let mut really = Vec::new();
+    for index in 1..=last_index.get() {
+        if let Some(command) = wait(&mut cluster, LogIndex(index), servers, None) {
+            really.push(command);
+        }
+    }
+    for value in &values {
+        cluster.check(
+            really.contains(value),
+            format!("didn't find a value {value:?}"),
+        );
+    }
+    cluster.check(!values.is_empty(), "no client saw anything commit");
+}
+
+#[test]
+fn reliable_churn_2c() {
+    for seed in seeds(30) {
+        churn(seed, false);
+    }
+}
+
+#[test]
+fn unreliable_churn_2c() {
+    for seed in seeds(30) {
+        churn(seed, true);
     }
 }
