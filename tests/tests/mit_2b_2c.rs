@@ -103,7 +103,7 @@ fn fail_no_agree_2b() {
 /// never be counted committed by replicas alone (Raft Figure 8).
 #[test]
 fn figure_8_2c() {
-    for seed in seeds(30) {
+    for seed in seeds(100) {
         let servers = 5;
         let mut cluster = lab_cluster(seed, servers, false);
         let c = command(&mut cluster);
@@ -519,7 +519,7 @@ fn persist_3_2c() {
 
 #[test]
 fn unreliable_agree_2c() {
-    for seed in seeds(50) {
+    for seed in seeds(100) {
         let servers = 5;
         let mut cluster = lab_cluster(seed, servers, true);
         for iteration in 1..50 {
@@ -733,14 +733,14 @@ fn churn(seed: u64, unreliable: bool) {
 
 #[test]
 fn reliable_churn_2c() {
-    for seed in seeds(30) {
+    for seed in seeds(100) {
         churn(seed, false);
     }
 }
 
 #[test]
 fn unreliable_churn_2c() {
-    for seed in seeds(30) {
+    for seed in seeds(100) {
         churn(seed, true);
     }
 }
