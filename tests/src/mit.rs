@@ -28,8 +28,13 @@ pub fn lab_node_config() -> Config {
 
 /// The lab's `make_config(t, servers, unreliable, ...)`.
 pub fn lab_cluster(seed: u64, servers: usize, unreliable: bool) -> Cluster {
+    lab_cluster_with(seed, servers, unreliable, lab_node_config())
+}
+
+/// [`lab_cluster`] with another node config.
+pub fn lab_cluster_with(seed: u64, servers: usize, unreliable: bool, node: Config) -> Cluster {
     let config = ClusterConfig {
-        node: lab_node_config(),
+        node,
         network: if unreliable {
             NetworkConfig::unreliable()
         } else {

@@ -152,20 +152,11 @@ fn lab_cluster_without_noop(
     servers: usize,
     unreliable: bool,
 ) -> kontiki_tests::sim::Cluster {
-    use kontiki_tests::sim::{Cluster, ClusterConfig, NetworkConfig};
-    let config = ClusterConfig {
-        node: kontiki::Config {
-            noop_on_election: false,
-            ..kontiki_tests::mit::lab_node_config()
-        },
-        network: if unreliable {
-            NetworkConfig::unreliable()
-        } else {
-            NetworkConfig::reliable()
-        },
-        ..ClusterConfig::new(servers)
+    let node = kontiki::Config {
+        noop_on_election: false,
+        ..kontiki_tests::mit::lab_node_config()
     };
-    Cluster::new(seed, config)
+    kontiki_tests::mit::lab_cluster_with(seed, servers, unreliable, node)
 }
 
 /// The lab's server `i` (from 0, taken modulo `servers`) as a node id.
