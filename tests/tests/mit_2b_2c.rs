@@ -117,16 +117,7 @@ fn figure_8_2c() {
                     leader = Some(id);
                 }
             }
-            let pause = if cluster.rng().gen_range(0..1000) < 100 {
-                Duration::from_millis(
-                    cluster
-                        .rng()
-                        .gen_range(0..ELECTION_TIMEOUT_UNIT.as_millis() as u64 / 2),
-                )
-            } else {
-                Duration::from_millis(cluster.rng().gen_range(0..13))
-            };
-            cluster.run_for(pause);
+            figure_8_pause(&mut cluster);
             if let Some(leader) = leader {
                 cluster.crash(leader);
                 up -= 1;
@@ -546,16 +537,7 @@ fn figure_8_unreliable_2c() {
                     leader = Some(id);
                 }
             }
-            let pause = if cluster.rng().gen_range(0..1000) < 100 {
-                Duration::from_millis(
-                    cluster
-                        .rng()
-                        .gen_range(0..ELECTION_TIMEOUT_UNIT.as_millis() as u64 / 2),
-                )
-            } else {
-                Duration::from_millis(cluster.rng().gen_range(0..13))
-            };
-            cluster.run_for(pause);
+            figure_8_pause(&mut cluster);
             if let Some(leader) = leader {
                 if cluster.rng().gen_range(0..1000) < ELECTION_TIMEOUT_UNIT.as_millis() as u64 / 2 {
                     cluster.isolate(leader);
@@ -734,4 +716,16 @@ fn unreliable_churn_2c() {
     for seed in seeds(100) {
         churn(seed, true);
     }
+}
+
+/// Figure 8's pause between rounds: mostly a few milliseconds, one time in
+/// ten up to half an election timeout.
+fn figure_8_pause(cluster: &mut kontiki_tests::sim::Cluster) {
+    let half_timeout = ELECTION_TIMEOUT_UNIT.as_millis() as u64 / 2;
+    let millis = if cluster.rng().gen_range(0..1000) < 100 {
+        cluster.rng().gen_range(0..half_timeout)
+    } else {
+        cluster.rng().gen_range(0..13)
+    };
+    cluster.run_for(Duration::from_millis(millis));
 }
