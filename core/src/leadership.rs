@@ -26,12 +26,7 @@ impl<R: RngCore> Node<R> {
     /// send, otherwise an empty heartbeat carrying the commit index.
     pub(crate) fn broadcast_heartbeat(&mut self, now: Instant) {
         self.heartbeat_deadline = now + self.config.heartbeat_interval;
-        for position in 0..self.voters.len() {
-            let peer = self.voters[position];
-            if peer != self.id {
-                self.send_append(peer, true);
-            }
-        }
+        self.send_appends_to_followers(true);
     }
 
     /// A follower in the streaming state whose match index has not moved for

@@ -7,6 +7,8 @@
 use alloc::vec::Vec;
 use core::fmt;
 
+use bytes::Bytes;
+
 use crate::types::{LogIndex, Term};
 
 /// One log entry: an opaque command stamped with the term of the leader
@@ -20,7 +22,11 @@ pub struct Entry {
     /// What the entry is for.
     pub kind: EntryKind,
     /// The command, opaque to the core; empty for other kinds.
-    pub data: Vec<u8>,
+    ///
+    /// A shared, immutable buffer: the copies of an entry that go to the
+    /// log, the persist output, every follower's append and the apply
+    /// output all point at the one allocation made for the proposal.
+    pub data: Bytes,
 }
 
 /// What a log entry is for.
@@ -35,14 +41,15 @@ pub enum EntryKind {
 }
 
 impl Entry {
-    /// An application command entry.
+    /// An application command entry. `data` may be a `Vec<u8>`, a
+    /// `&'static [u8]` or [`Bytes`]; a `Vec` is taken over without copying.
     #[must_use]
-    pub fn command(index: LogIndex, term: Term, data: Vec<u8>) -> Entry {
+    pub fn command(index: LogIndex, term: Term, data: impl Into<Bytes>) -> Entry {
         Entry {
             index,
             term,
             kind: EntryKind::Command,
-            data,
+            data: data.into(),
         }
     }
 
@@ -53,7 +60,7 @@ impl Entry {
             index,
             term,
             kind: EntryKind::Noop,
-            data: Vec::new(),
+            data: Bytes::new(),
         }
     }
 }
@@ -232,26 +239,23 @@ impl Log {
     /// The first index of the run of entries with `term` that contains
     /// `index` (which must be in the log).
     pub(crate) fn first_index_of_term_run(&self, index: LogIndex) -> LogIndex {
-        let Some(term) = self.term_at(index) else {
+        let Some(term) = self.term_at(index).filter(|_| index != LogIndex(0)) else {
             return index;
         };
-        let mut first = index;
-        while first.0 > 1 && self.term_at(LogIndex(first.0 - 1)) == Some(term) {
-            first = LogIndex(first.0 - 1);
-        }
-        first
+        // Terms never decrease along the log: the run starts right after
+        // the last entry of a lower term (a binary search, so a long log
+        // costs no more than a short one).
+        let before_run = self.entries.partition_point(|entry| entry.term < term);
+        LogIndex(before_run as u64 + 1)
     }
 
     /// The index of the last entry with `term`, if the log has one.
     pub(crate) fn last_index_of_term(&self, term: Term) -> Option<LogIndex> {
-        // Terms never decrease along the log: search from the end.
-        self.entries
-            .iter()
-            .rev()
-            .skip_while(|entry| entry.term > term)
-            .take_while(|entry| entry.term == term)
-            .map(|entry| entry.index)
-            .next()
+        // Terms never decrease along the log: binary search for the end of
+        // the entries at or below `term`.
+        let end = self.entries.partition_point(|entry| entry.term <= term);
+        let last = self.entries.get(end.checked_sub(1)?)?;
+        (last.term == term).then_some(last.index)
     }
 }
 
@@ -291,6 +295,9 @@ mod tests {
         assert_eq!(log.last_index_of_term(Term(2)), Some(LogIndex(4)));
         assert_eq!(log.last_index_of_term(Term(3)), None);
         assert_eq!(log.last_index_of_term(Term(4)), Some(LogIndex(5)));
+        assert_eq!(log.last_index_of_term(Term(0)), None);
+        assert_eq!(log.first_index_of_term_run(LogIndex(0)), LogIndex(0));
+        assert_eq!(log.first_index_of_term_run(LogIndex(6)), LogIndex(6));
     }
 
     #[test]

@@ -44,8 +44,11 @@ pub enum Command {
     /// Append this command to the replicated log (leader only). On
     /// success [`Node::handle`] returns [`Handled::Proposed`] with the
     /// position the entry will have if it commits; an
-    /// [`Output::Apply`] of that index and term means it did.
-    Propose(Vec<u8>),
+    /// [`Output::Apply`] of that index and term means it did. The entry is
+    /// sent to followers when the outputs are next drained, together with
+    /// every other proposal handled before then. A `Vec<u8>` becomes
+    /// [`Bytes`](bytes::Bytes) without copying: `Propose(vec.into())`.
+    Propose(bytes::Bytes),
 }
 
 /// What [`Node::handle`] did with an accepted input.
@@ -266,6 +269,10 @@ pub struct Node<R> {
     pub(crate) match_scratch: Vec<LogIndex>,
     /// Term or vote changed since the last `PersistHardState` output.
     hard_state_dirty: bool,
+    /// A leader appended proposals that are sent to followers when the
+    /// outputs are next drained, so proposals handled between two drains
+    /// travel in one AppendEntries per follower.
+    pub(crate) appends_pending: bool,
     /// The deadline of the caller's timer as last set, until it fires.
     armed_timer: Option<Instant>,
     /// The (role, term, leader) last reported through `RoleChanged`.
@@ -300,6 +307,7 @@ impl<R> Node<R> {
             outputs: _,
             match_scratch: _,
             hard_state_dirty,
+            appends_pending,
             armed_timer,
             reported,
             stats: _,
@@ -318,6 +326,7 @@ impl<R> Node<R> {
                 leader_contact_at,
                 now,
                 hard_state_dirty,
+                appends_pending,
                 armed_timer,
                 reported,
             ),
@@ -391,6 +400,7 @@ impl<R: RngCore> Node<R> {
             outputs: Vec::new(),
             match_scratch: Vec::new(),
             hard_state_dirty: false,
+            appends_pending: false,
             armed_timer: None,
             reported: (Role::Follower, term, None),
             stats: NodeStats::default(),
@@ -433,10 +443,18 @@ impl<R: RngCore> Node<R> {
 
     /// Takes the pending outputs, in the order they must be performed.
     ///
+    /// A leader sends the entries proposed since the last drain here, so
+    /// every proposal handled between two drains travels to a follower in
+    /// one AppendEntries: a caller with many commands waiting batches them
+    /// by handling them all before draining.
+    ///
     /// The queue's memory is kept for the next input, so a steady state
     /// allocates nothing here.
     #[must_use = "outputs must be performed, in order"]
     pub fn drain_outputs(&mut self) -> alloc::vec::Drain<'_, Output> {
+        if core::mem::take(&mut self.appends_pending) {
+            self.send_appends_to_followers(false);
+        }
         self.outputs.drain(..)
     }
 

@@ -6,6 +6,7 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
+use bytes::Bytes;
 use rand_core::RngCore;
 
 use crate::log::Entry;
@@ -19,7 +20,7 @@ use crate::types::{LogIndex, NodeId, Term};
 
 impl<R: RngCore> Node<R> {
     /// Appends a client's command to the leader's log and sends it on.
-    pub(crate) fn handle_propose(&mut self, data: Vec<u8>) -> Result<Handled, HandleError> {
+    pub(crate) fn handle_propose(&mut self, data: Bytes) -> Result<Handled, HandleError> {
         if !matches!(self.role, RoleState::Leader { .. }) {
             return Err(HandleError::NotLeader {
                 leader_hint: self.leader(),
@@ -35,23 +36,44 @@ impl<R: RngCore> Node<R> {
         let index = self.log.last_index().next();
         let term = self.term;
         self.append_to_own_log(Entry::command(index, term, data));
+        // Sent when the outputs are drained, together with any proposals
+        // that follow before then.
+        self.appends_pending = true;
+        // A single-node cluster commits at once; otherwise nothing new is
+        // replicated yet, so there is nothing to count.
+        if self.voters.len() == 1 {
+            self.maybe_commit();
+        }
+        Ok(Handled::Proposed { index, term })
+    }
+
+    /// Sends every follower what it is missing, as flow control allows
+    /// (see [`Node::send_append`] for `heartbeat`).
+    pub(crate) fn send_appends_to_followers(&mut self, heartbeat: bool) {
         for position in 0..self.voters.len() {
             let peer = self.voters[position];
             if peer != self.id {
-                self.send_append(peer, false);
+                self.send_append(peer, heartbeat);
             }
         }
-        // A single-node cluster commits at once.
-        self.maybe_commit();
-        Ok(Handled::Proposed { index, term })
     }
 
     /// Appends `entry` to the leader's own log and asks to persist it.
     pub(crate) fn append_to_own_log(&mut self, entry: Entry) {
         self.uncommitted_bytes += entry.data.len();
         self.flush_hard_state();
-        self.outputs
-            .push(Output::PersistEntries(vec![entry.clone()]));
+        // Proposals handled one after another share one persist output (a
+        // single write for the caller), as long as nothing came between.
+        match self.outputs.last_mut() {
+            Some(Output::PersistEntries(pending))
+                if pending.last().map(|last| last.index.next()) == Some(entry.index) =>
+            {
+                pending.push(entry.clone());
+            }
+            _ => self
+                .outputs
+                .push(Output::PersistEntries(vec![entry.clone()])),
+        }
         self.log.push(entry);
     }
 
@@ -160,8 +182,9 @@ impl<R: RngCore> Node<R> {
         }
         let last_new = LogIndex(prev.get() + append.entries.len() as u64);
         if let Some(position) = first_new {
-            let mut entries = append.entries;
-            let new_entries = entries.split_off(position);
+            let mut new_entries = append.entries;
+            // In place: the entries already held are dropped from the front.
+            new_entries.drain(..position);
             let from_index = new_entries[0].index;
             if from_index <= self.log.last_index() {
                 self.log.truncate_from(from_index);
@@ -234,7 +257,7 @@ impl<R: RngCore> Node<R> {
         }
         // The leader's next index after a rejection: past the leader's own
         // entries of the conflicting term if it has any, else the hint.
-        let retry_from = match self.log.last_index_of_term(response.conflict_term) {
+        let retry_from = || match self.log.last_index_of_term(response.conflict_term) {
             Some(last_of_term) if response.conflict_term != Term(0) => last_of_term.next(),
             _ => response.index,
         };
@@ -282,7 +305,7 @@ impl<R: RngCore> Node<R> {
                 return Ok(());
             }
             let lowest = progress.match_index.next();
-            progress.next_index = retry_from.max(lowest).min(last_index.next());
+            progress.next_index = retry_from().max(lowest).min(last_index.next());
             progress.state = ReplicationState::Probe { paused: false };
         }
         self.send_append(from, false);

@@ -8,10 +8,14 @@
 //! this version.
 //!
 //! Framing (where one message ends on a stream) is the transport's job; a
-//! transport hands [`decode`] one whole frame.
+//! transport hands [`decode`] one whole frame, or [`decode_shared`] a frame
+//! it holds as [`Bytes`], whose entries then share the frame's memory
+//! instead of being copied out of it.
 
 use alloc::vec::Vec;
 use core::fmt;
+
+use bytes::Bytes;
 
 use crate::log::{Entry, EntryKind};
 use crate::message::{
@@ -189,10 +193,23 @@ pub fn entry_encoded_len(entry: &Entry) -> usize {
 /// result is only well-formed; whether its fields make sense is checked by
 /// [`Node::handle`](crate::Node::handle) (see [`Message::validate`]).
 pub fn decode(bytes: &[u8]) -> Result<Message, DecodeError> {
-    if bytes.len() > MAX_MESSAGE_LEN {
+    decode_from(Reader { bytes, frame: None })
+}
+
+/// Decodes one message from exactly `frame`, as [`decode`] does, but
+/// without copying entry payloads: each entry's data is a slice of `frame`
+/// (which stays allocated while any entry refers to it).
+pub fn decode_shared(frame: &Bytes) -> Result<Message, DecodeError> {
+    decode_from(Reader {
+        bytes: frame,
+        frame: Some(frame),
+    })
+}
+
+fn decode_from(mut reader: Reader<'_>) -> Result<Message, DecodeError> {
+    if reader.bytes.len() > MAX_MESSAGE_LEN {
         return Err(DecodeError::TooLong);
     }
-    let mut reader = Reader { bytes };
     let version = reader.byte()?;
     if version != WIRE_VERSION {
         return Err(DecodeError::UnsupportedVersion(version));
@@ -266,7 +283,10 @@ fn varint_len(value: u64) -> usize {
 }
 
 struct Reader<'a> {
+    /// What is left to read.
     bytes: &'a [u8],
+    /// The whole input, when payloads may be slices of it.
+    frame: Option<&'a Bytes>,
 }
 
 impl Reader<'_> {
@@ -312,11 +332,15 @@ impl Reader<'_> {
             }
             let (data, rest) = self.bytes.split_at(len as usize);
             self.bytes = rest;
+            let data = match self.frame {
+                Some(frame) => frame.slice_ref(data),
+                None => Bytes::copy_from_slice(data),
+            };
             entries.push(Entry {
                 index,
                 term,
                 kind,
-                data: data.to_vec(),
+                data,
             });
         }
         Ok(entries)
@@ -354,8 +378,30 @@ mod tests {
         let mut bytes = Vec::new();
         encode(&message, &mut bytes);
         assert_eq!(bytes.len(), encoded_len(&message), "{message:?}");
-        assert_eq!(decode(&bytes), Ok(message));
+        assert_eq!(decode(&bytes), Ok(message.clone()));
+        assert_eq!(decode_shared(&Bytes::from(bytes.clone())), Ok(message));
         bytes
+    }
+
+    #[test]
+    fn shared_decoding_points_entries_into_the_frame() {
+        let message = Message::AppendEntries(AppendEntries {
+            term: Term(2),
+            prev_log_index: LogIndex(0),
+            prev_log_term: Term(0),
+            leader_commit: LogIndex(0),
+            entries: vec![
+                Entry::command(LogIndex(1), Term(2), vec![7; 100]),
+                Entry::noop(LogIndex(2), Term(2)),
+            ],
+        });
+        let frame = Bytes::from(round_trip(message));
+        let Ok(Message::AppendEntries(append)) = decode_shared(&frame) else {
+            panic!("the frame decodes to an append");
+        };
+        let frame_range = frame.as_ptr_range();
+        assert!(frame_range.contains(&append.entries[0].data.as_ptr()));
+        assert!(append.entries[1].data.is_empty());
     }
 
     #[test]

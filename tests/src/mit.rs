@@ -133,7 +133,7 @@ pub fn n_committed(cluster: &Cluster, index: kontiki::LogIndex) -> (usize, Optio
         .applied_history()
         .get((index.get().max(1) - 1) as usize)
         .filter(|_| index.get() >= 1)
-        .map(|entry| entry.data.clone());
+        .map(|entry| entry.data.to_vec());
     (count, command)
 }
 

@@ -26,7 +26,7 @@ fn restored(term: u64, terms: &[u64]) -> PersistedState {
 }
 
 fn propose(probe: &mut Probe, data: &[u8]) -> Result<Handled, HandleError> {
-    probe.input(Input::Command(Command::Propose(data.to_vec())))
+    probe.input(Input::Command(Command::Propose(data.to_vec().into())))
 }
 
 fn appends(probe: &Probe) -> Vec<(NodeId, kontiki::AppendEntries)> {

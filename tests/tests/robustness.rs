@@ -303,7 +303,7 @@ proptest! {
                 Event::Message { from, message } => probe.receive(from, message),
                 Event::Timer => probe.input(Input::Timer),
                 Event::Campaign => probe.campaign(),
-                Event::Propose(byte) => probe.input(Input::Command(kontiki::Command::Propose(vec![byte]))),
+                Event::Propose(byte) => probe.input(Input::Command(kontiki::Command::Propose(vec![byte].into()))),
                 Event::Advance(micros) => {
                     probe.advance(Duration::from_micros(micros));
                     Ok(kontiki::Handled::Done)
@@ -328,12 +328,15 @@ proptest! {
         let mut bytes = Vec::new();
         kontiki::wire::encode(&message, &mut bytes);
         prop_assert_eq!(bytes.len(), kontiki::wire::encoded_len(&message));
-        prop_assert_eq!(kontiki::wire::decode(&bytes), Ok(message));
+        prop_assert_eq!(kontiki::wire::decode(&bytes), Ok(message.clone()));
+        prop_assert_eq!(kontiki::wire::decode_shared(&bytes.into()), Ok(message));
     }
 
     #[test]
     fn any_bytes_decode_to_a_message_or_an_error(bytes in plausible_or_random_bytes()) {
-        if let Ok(message) = kontiki::wire::decode(&bytes) {
+        let decoded = kontiki::wire::decode(&bytes);
+        prop_assert_eq!(&decoded, &kontiki::wire::decode_shared(&bytes.clone().into()));
+        if let Ok(message) = decoded {
             let mut encoded = Vec::new();
             kontiki::wire::encode(&message, &mut encoded);
             prop_assert_eq!(encoded, bytes, "only canonical encodings are accepted");

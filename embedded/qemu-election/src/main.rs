@@ -197,7 +197,7 @@ fn main() -> ! {
     for command in 0..10u8 {
         let now = cluster.now;
         if let Some(node) = cluster.peers[leader_position].node.as_mut() {
-            let _ = node.handle(now, Input::Command(Command::Propose(alloc::vec![command; 16])));
+            let _ = node.handle(now, Input::Command(Command::Propose(alloc::vec![command; 16].into())));
         }
         cluster.perform(leader_position);
         for _ in 0..50 {

@@ -368,7 +368,7 @@ impl Cluster {
         let Some(node) = self.slot_mut(id).node.as_mut() else {
             return Err(HandleError::NotLeader { leader_hint: None });
         };
-        let result = node.handle(now, Input::Command(Command::Propose(data)));
+        let result = node.handle(now, Input::Command(Command::Propose(data.into())));
         self.perform_outputs(id);
         self.check_invariants();
         match result {
