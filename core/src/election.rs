@@ -48,7 +48,7 @@ impl<R: RngCore> Node<R> {
         self.voted_for = Some(self.id);
         self.mark_hard_state_dirty();
         self.role = RoleState::Candidate;
-        self.election_votes = VoteTally::default();
+        self.election_votes = Some(VoteTally::default());
         self.leader_contact_at = None;
         self.reset_election_deadline(now);
         // `broadcast` persists the new term and self-vote before the first request.
@@ -62,6 +62,10 @@ impl<R: RngCore> Node<R> {
     }
 
     pub(crate) fn become_leader(&mut self, now: Instant) {
+        // The election is decided: should this node step down within the
+        // term (check-quorum), late or duplicated answers to it must not
+        // make it leader again.
+        self.election_votes = None;
         // A fresh leader has just heard from a majority (its votes): count
         // every follower as in contact now, so check-quorum measures from
         // here. `voters` is sorted, so the follower list is too. Probing
@@ -117,7 +121,10 @@ impl<R: RngCore> Node<R> {
     /// by a slow network are not wasted).
     fn record_election_vote(&mut self, now: Instant, voter: NodeId, granted: bool) {
         let voter_count = self.voter_count();
-        match self.election_votes.record(voter, granted, voter_count) {
+        let Some(votes) = &mut self.election_votes else {
+            return;
+        };
+        match votes.record(voter, granted, voter_count) {
             VoteOutcome::Won => self.become_leader(now),
             VoteOutcome::Lost if self.role == RoleState::Candidate => {
                 self.become_follower(now, self.term, None)

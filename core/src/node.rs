@@ -253,9 +253,11 @@ pub struct Node<R> {
     /// On a leader: payload bytes of its log entries above `commit_index`.
     pub(crate) uncommitted_bytes: usize,
     pub(crate) role: RoleState,
-    /// Votes for this node's own election in the current term. Counted
-    /// only while `voted_for` is this node; reset when it campaigns.
-    pub(crate) election_votes: VoteTally,
+    /// Votes for this node's own election in the current term, while that
+    /// election is undecided: opened when it campaigns, closed (`None`)
+    /// once it wins, so that no later answer can make it leader of the
+    /// same term a second time. Counted only while `voted_for` is this node.
+    pub(crate) election_votes: Option<VoteTally>,
     /// When a follower or candidate starts an election; unused by a leader.
     pub(crate) election_deadline: Instant,
     /// When a leader next sends heartbeats; unused by other roles.
@@ -273,6 +275,10 @@ pub struct Node<R> {
     /// outputs are next drained, so proposals handled between two drains
     /// travel in one AppendEntries per follower.
     pub(crate) appends_pending: bool,
+    /// The first of the leader's own new entries not yet handed out in a
+    /// `PersistEntries` output. They go out in one output, before anything
+    /// else is sent, applied or handled (see `flush_own_entries`).
+    pub(crate) unpersisted_from: Option<LogIndex>,
     /// The deadline of the caller's timer as last set, until it fires.
     armed_timer: Option<Instant>,
     /// The (role, term, leader) last reported through `RoleChanged`.
@@ -308,6 +314,7 @@ impl<R> Node<R> {
             match_scratch: _,
             hard_state_dirty,
             appends_pending,
+            unpersisted_from,
             armed_timer,
             reported,
             stats: _,
@@ -327,6 +334,7 @@ impl<R> Node<R> {
                 now,
                 hard_state_dirty,
                 appends_pending,
+                unpersisted_from,
                 armed_timer,
                 reported,
             ),
@@ -392,7 +400,7 @@ impl<R: RngCore> Node<R> {
             applied_index: LogIndex(0),
             uncommitted_bytes: 0,
             role: RoleState::Follower { leader: None },
-            election_votes: VoteTally::default(),
+            election_votes: None,
             election_deadline: now,
             heartbeat_deadline: now,
             leader_contact_at: None,
@@ -401,6 +409,7 @@ impl<R: RngCore> Node<R> {
             match_scratch: Vec::new(),
             hard_state_dirty: false,
             appends_pending: false,
+            unpersisted_from: None,
             armed_timer: None,
             reported: (Role::Follower, term, None),
             stats: NodeStats::default(),
@@ -422,6 +431,11 @@ impl<R: RngCore> Node<R> {
         // In release builds a clock that stepped back is treated as standing still.
         let now = now.max(self.now);
         self.now = now;
+        // Only another proposal may join the leader's unpersisted entries:
+        // anything else could change the log, so they go out first.
+        if !matches!(input, Input::Command(Command::Propose(_))) {
+            self.flush_own_entries();
+        }
         let result = match input {
             Input::Message { from, message } => self
                 .handle_message(now, from, message)
@@ -452,6 +466,7 @@ impl<R: RngCore> Node<R> {
     /// allocates nothing here.
     #[must_use = "outputs must be performed, in order"]
     pub fn drain_outputs(&mut self) -> alloc::vec::Drain<'_, Output> {
+        self.flush_own_entries();
         if core::mem::take(&mut self.appends_pending) {
             self.send_appends_to_followers(false);
         }
@@ -669,6 +684,7 @@ impl<R: RngCore> Node<R> {
     /// Queues `message` for `to`, after any hard-state change it depends on.
     pub(crate) fn send(&mut self, to: NodeId, message: Message) {
         self.flush_hard_state();
+        self.flush_own_entries();
         self.outputs.push(Output::Send { to, message });
     }
 

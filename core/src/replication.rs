@@ -3,7 +3,6 @@
 //! conflict backtracking, commitment (only by counting replicas of the
 //! current term, Figure 8) and applying committed entries.
 
-use alloc::vec;
 use alloc::vec::Vec;
 
 use bytes::Bytes;
@@ -58,23 +57,25 @@ impl<R: RngCore> Node<R> {
         }
     }
 
-    /// Appends `entry` to the leader's own log and asks to persist it.
+    /// Appends `entry` to the leader's own log; it is asked to be persisted
+    /// by [`Node::flush_own_entries`].
     pub(crate) fn append_to_own_log(&mut self, entry: Entry) {
         self.uncommitted_bytes += entry.data.len();
         self.flush_hard_state();
-        // Proposals handled one after another share one persist output (a
-        // single write for the caller), as long as nothing came between.
-        match self.outputs.last_mut() {
-            Some(Output::PersistEntries(pending))
-                if pending.last().map(|last| last.index.next()) == Some(entry.index) =>
-            {
-                pending.push(entry.clone());
-            }
-            _ => self
-                .outputs
-                .push(Output::PersistEntries(vec![entry.clone()])),
-        }
+        self.unpersisted_from.get_or_insert(entry.index);
         self.log.push(entry);
+    }
+
+    /// Emits one `PersistEntries` for the leader's own entries appended
+    /// since the last one. Called before anything is sent or applied, before
+    /// any input but a proposal, and when outputs are drained: so
+    /// proposals handled back to back become one write, and the ordering
+    /// rule (persist before any later send or apply) holds.
+    pub(crate) fn flush_own_entries(&mut self) {
+        if let Some(from) = self.unpersisted_from.take() {
+            let entries = self.log.slice(from, self.log.last_index()).to_vec();
+            self.outputs.push(Output::PersistEntries(entries));
+        }
     }
 
     /// Sends `peer` the entries it is missing, if flow control allows; with
@@ -349,6 +350,9 @@ impl<R: RngCore> Node<R> {
                 .entry(self.applied_index)
                 .expect("invariant: committed entries are in the log")
                 .clone();
+            // Only a single-node cluster commits its own entries before
+            // they were sent anywhere; they must be persisted first.
+            self.flush_own_entries();
             self.outputs.push(Output::Apply(entry));
         }
     }

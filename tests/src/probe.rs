@@ -170,19 +170,25 @@ impl Probe {
             .collect()
     }
 
+    fn vote_requests_sent(&self) -> Vec<(NodeId, RequestVote)> {
+        self.sent()
+            .into_iter()
+            .filter_map(|(to, message)| match message {
+                Message::RequestVote(request) => Some((to, request)),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Makes node 1 leader of term `term` (pre-vote and check-quorum as
     /// configured) by campaigning and granting votes from every peer.
     pub fn elect(&mut self) {
         self.campaign().expect("a follower may campaign");
+        // Requests of the pre-vote round, if any, then of the election: each
+        // round's requests leave with the answer that ended the last one.
+        let mut requests = self.vote_requests_sent();
         for _round in 0..2 {
-            let requests: Vec<(NodeId, RequestVote)> = self
-                .sent()
-                .into_iter()
-                .filter_map(|(to, message)| match message {
-                    Message::RequestVote(request) => Some((to, request)),
-                    _ => None,
-                })
-                .collect();
+            let mut next_round = Vec::new();
             for (to, request) in requests {
                 if self.node.role() == Role::Leader {
                     break;
@@ -193,7 +199,9 @@ impl Probe {
                     pre_vote: request.pre_vote,
                 });
                 self.receive(to.get(), response).expect("valid vote");
+                next_round.extend(self.vote_requests_sent());
             }
+            requests = next_round;
         }
         assert_eq!(
             self.node.role(),

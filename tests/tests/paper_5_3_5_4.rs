@@ -70,6 +70,93 @@ fn leader_appends_the_command_then_sends_it_to_every_follower() {
     }
 }
 
+// Beyond the paper: a caller that hands the leader several proposals
+// before draining gets one write and one AppendEntries per follower for
+// all of them, with the write ordered before the sends.
+#[test]
+fn proposals_handled_between_two_drains_travel_together() {
+    let mut probe = Probe::new(3, plain_config());
+    probe.elect();
+    probe.receive(2, append_response(1, true, 0, 0)).unwrap();
+    probe.receive(3, append_response(1, true, 0, 0)).unwrap();
+    for data in [b"a", b"b", b"c"] {
+        probe
+            .node
+            .handle(
+                probe.now,
+                Input::Command(Command::Propose(data.to_vec().into())),
+            )
+            .unwrap();
+    }
+    // The fourth goes through the probe, which then drains the outputs.
+    probe
+        .input(Input::Command(Command::Propose(b"d".to_vec().into())))
+        .unwrap();
+    let persisted: Vec<usize> = probe
+        .outputs
+        .iter()
+        .filter_map(|output| match output {
+            Output::PersistEntries(entries) => Some(entries.len()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(persisted, vec![4], "one write for four proposals");
+    let first_send = probe
+        .outputs
+        .iter()
+        .position(|output| matches!(output, Output::Send { .. }))
+        .unwrap();
+    let persist_at = probe
+        .outputs
+        .iter()
+        .position(|output| matches!(output, Output::PersistEntries(_)))
+        .unwrap();
+    assert!(persist_at < first_send, "persist before any send");
+    let sent = appends(&probe);
+    assert_eq!(sent.len(), 2, "one append per follower");
+    for (_, append) in sent {
+        let data: Vec<&[u8]> = append.entries.iter().map(|e| &e.data[..]).collect();
+        assert_eq!(data, vec![&b"a"[..], b"b", b"c", b"d"]);
+    }
+}
+
+// Any input other than a proposal first hands out the leader's unpersisted
+// entries, so nothing it does next can outrun their persist output: here a
+// new leader's append overwrites an entry the deposed leader had not yet
+// handed out for persisting.
+#[test]
+fn pending_proposals_are_persisted_before_the_next_message_is_handled() {
+    let mut probe = Probe::new(3, plain_config());
+    probe.elect();
+    probe
+        .node
+        .handle(
+            probe.now,
+            Input::Command(Command::Propose(b"a".to_vec().into())),
+        )
+        .unwrap();
+    probe.receive(2, append(2, 0, 0, 0, &[2])).unwrap();
+    let log_changes: Vec<&Output> = probe
+        .outputs
+        .iter()
+        .filter(|output| {
+            matches!(
+                output,
+                Output::PersistEntries(_) | Output::TruncateLog { .. }
+            )
+        })
+        .collect();
+    assert_eq!(
+        log_changes,
+        vec![
+            &Output::PersistEntries(vec![Entry::command(LogIndex(1), Term(1), b"a".to_vec())]),
+            &Output::TruncateLog { from: LogIndex(1) },
+            &Output::PersistEntries(vec![Entry::command(LogIndex(1), Term(2), vec![1])]),
+        ]
+    );
+    assert_eq!(probe.durable_log, probe.node.entries());
+}
+
 // §5.3 "A log entry is committed once the leader that created the entry
 // has replicated it on a majority of the servers ... the leader applies
 // the entry to its state machine."

@@ -25,6 +25,14 @@ fn with_check_quorum() -> Config {
     }
 }
 
+fn with_pre_vote_and_check_quorum() -> Config {
+    Config {
+        pre_vote: true,
+        check_quorum: true,
+        ..plain_config()
+    }
+}
+
 // ----- pre-vote on one node ---------------------------------------------
 
 #[test]
@@ -158,6 +166,24 @@ fn leader_steps_down_when_a_majority_is_silent_for_an_election_timeout() {
     );
     assert_eq!(probe.node.term(), Term(1), "stepping down keeps the term");
     assert_eq!(probe.node.leader(), None);
+}
+
+// Found by the soak: a leader that stepped down kept its election's
+// votes, and any late answer to that election (even a refusal) made it
+// leader of the same term again.
+#[test]
+fn a_leader_that_stepped_down_is_not_made_leader_again_by_late_votes() {
+    let mut probe = Probe::new(5, with_pre_vote_and_check_quorum());
+    probe.elect();
+    probe.fire_timer_until(Role::Follower);
+    probe.fire_timer_until(Role::PreCandidate);
+    assert_eq!(probe.node.term(), Term(1));
+    for (voter, granted) in [(2, false), (3, true), (4, true), (5, true)] {
+        probe
+            .receive(voter, vote_response(1, granted, false))
+            .unwrap();
+        assert_ne!(probe.node.role(), Role::Leader, "re-elected by n{voter}");
+    }
 }
 
 #[test]

@@ -43,12 +43,21 @@ fn soak(seed: u64) -> Duration {
     while cluster.steps() < STEPS {
         if cluster.rng().gen_bool(0.02) {
             // Clients write to whichever node they think leads; most land
-            // on a follower or a crashed node and are refused.
+            // on a follower or a crashed node and are refused. Sometimes
+            // several writes arrive before the node's outputs are
+            // performed, and travel together.
             let id = NodeId(cluster.rng().gen_range(1..=nodes as u64));
-            proposals += 1;
-            let command = format!("s{seed}-p{proposals}").into_bytes();
-            if let Ok((index, term)) = cluster.propose(id, command.clone()) {
-                pending.push((id, index, term, command));
+            let batch: Vec<Vec<u8>> = (0..cluster.rng().gen_range(1..=3))
+                .map(|_| {
+                    proposals += 1;
+                    format!("s{seed}-p{proposals}").into_bytes()
+                })
+                .collect();
+            let results = cluster.propose_batch(id, batch.clone());
+            for (command, result) in batch.into_iter().zip(results) {
+                if let Ok((index, term)) = result {
+                    pending.push((id, index, term, command));
+                }
             }
         }
         acknowledge(&mut cluster, &mut pending, &mut acknowledged);

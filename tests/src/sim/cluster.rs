@@ -364,18 +364,40 @@ impl Cluster {
     /// Hands node `id` a proposal; returns where it will land if it
     /// commits, or why it was refused (a crashed node refuses as not leader).
     pub fn propose(&mut self, id: NodeId, data: Vec<u8>) -> Result<(LogIndex, Term), HandleError> {
+        self.propose_batch(id, vec![data])
+            .pop()
+            .expect("one result per proposal")
+    }
+
+    /// Hands node `id` every proposal in `batch`, one input each, before
+    /// performing its outputs once (as a driver with several client
+    /// writes waiting does); one result per proposal.
+    pub fn propose_batch(
+        &mut self,
+        id: NodeId,
+        batch: Vec<Vec<u8>>,
+    ) -> Vec<Result<(LogIndex, Term), HandleError>> {
         let now = self.now;
         let Some(node) = self.slot_mut(id).node.as_mut() else {
-            return Err(HandleError::NotLeader { leader_hint: None });
+            return batch
+                .iter()
+                .map(|_| Err(HandleError::NotLeader { leader_hint: None }))
+                .collect();
         };
-        let result = node.handle(now, Input::Command(Command::Propose(data.into())));
+        let results: Vec<_> = batch
+            .into_iter()
+            .map(|data| node.handle(now, Input::Command(Command::Propose(data.into()))))
+            .collect();
         self.perform_outputs(id);
         self.check_invariants();
-        match result {
-            Ok(Handled::Proposed { index, term }) => Ok((index, term)),
-            Ok(other) => self.fail(format!("a proposal was handled as {other:?}")),
-            Err(error) => Err(error),
-        }
+        results
+            .into_iter()
+            .map(|result| match result {
+                Ok(Handled::Proposed { index, term }) => Ok((index, term)),
+                Ok(other) => self.fail(format!("a proposal was handled as {other:?}")),
+                Err(error) => Err(error),
+            })
+            .collect()
     }
 
     /// Every entry applied so far by any node, in order of applying.
@@ -660,7 +682,8 @@ impl Cluster {
                         entry.index
                     ));
                 }
-                if let Err(violation) = self.checker.check_apply(id, &entry) {
+                let term = self.node(id).map_or(Term(0), |node| node.term());
+                if let Err(violation) = self.checker.check_apply(id, term, &entry) {
                     self.fail(violation);
                 }
                 self.applied.push(Applied { node: id, entry });

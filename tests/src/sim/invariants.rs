@@ -18,6 +18,10 @@ pub struct Checker {
     /// The one history every state machine applies a prefix of: entry
     /// `i` is the first entry any node applied at index `i + 1`.
     applied_history: Vec<Entry>,
+    /// For each entry of `applied_history`: the lowest term any node was in
+    /// when it applied it. The entry was committed in that term or an
+    /// earlier one, so every leader of a later term must hold it.
+    committed_by: Vec<Term>,
     /// Per node: the last index it applied in its current life, and its
     /// commit index as last seen in that life.
     applied_upto: BTreeMap<NodeId, LogIndex>,
@@ -73,7 +77,12 @@ impl Checker {
 
     /// A node applies `entry`: the next index of its life, and the same
     /// entry every other state machine applied there (state machine safety).
-    pub(crate) fn check_apply(&mut self, node: NodeId, entry: &Entry) -> Result<(), String> {
+    pub(crate) fn check_apply(
+        &mut self,
+        node: NodeId,
+        node_term: Term,
+        entry: &Entry,
+    ) -> Result<(), String> {
         let upto = self.applied_upto.entry(node).or_default();
         if entry.index != upto.next() {
             return Err(format!(
@@ -88,9 +97,14 @@ impl Checker {
                 "state machine safety: n{node} applied {entry:?} at {} where another applied {agreed:?}",
                 entry.index
             )),
-            Some(_) => Ok(()),
+            Some(_) => {
+                let committed_by = &mut self.committed_by[position];
+                *committed_by = (*committed_by).min(node_term);
+                Ok(())
+            }
             None => {
                 self.applied_history.push(entry.clone());
+                self.committed_by.push(node_term);
                 Ok(())
             }
         }
@@ -150,16 +164,19 @@ impl Checker {
         Ok(())
     }
 
-    /// A node became leader with `log`: it must hold every entry applied
-    /// anywhere so far (leader completeness).
+    /// A node became leader of `term` with `log`: it must hold every entry
+    /// committed in an earlier term (leader completeness, §5.4). An entry
+    /// committed only in a later term need not be there: a candidate whose
+    /// last vote arrives late may still lead its own, older term.
     pub(crate) fn check_leader_log(
         &self,
         node: NodeId,
         term: Term,
         log: &[Entry],
     ) -> Result<(), String> {
-        for (position, agreed) in self.applied_history.iter().enumerate() {
-            if log.get(position) != Some(agreed) {
+        let history = self.applied_history.iter().zip(&self.committed_by);
+        for (position, (agreed, &committed_by)) in history.enumerate() {
+            if committed_by < term && log.get(position) != Some(agreed) {
                 return Err(format!(
                     "leader completeness: n{node}, leader of term {term}, lacks committed entry {}",
                     agreed.index
