@@ -7,10 +7,11 @@ use core::fmt;
 use core::hash::{Hash, Hasher};
 use core::time::Duration;
 
+use bytes::Bytes;
 use rand_core::RngCore;
 
 use crate::config::{Config, ConfigError};
-use crate::log::{Entry, Log, LogError};
+use crate::log::{Entry, EntryKind, Log, LogError};
 use crate::message::{AppendEntriesResponse, InvalidMessage, Message, RequestVoteResponse};
 use crate::output::{HardState, Output, Role};
 use crate::role::{RoleState, VoteTally};
@@ -49,6 +50,13 @@ pub enum Command {
     /// every other proposal handled before then. A `Vec<u8>` becomes
     /// [`Bytes`](bytes::Bytes) without copying: `Propose(vec.into())`.
     Propose(bytes::Bytes),
+    /// Append a no-op entry (leader only), as [`Propose`](Command::Propose)
+    /// does a command: once an [`Output::Apply`] of the returned index and
+    /// term appears, every entry committed before this command was handled
+    /// has been applied. That makes it a linearizable read point: a read
+    /// of the state machine after the barrier is applied sees every write
+    /// acknowledged before the barrier was asked for.
+    Barrier,
 }
 
 /// What [`Node::handle`] did with an accepted input.
@@ -433,7 +441,10 @@ impl<R: RngCore> Node<R> {
         self.now = now;
         // Only another proposal may join the leader's unpersisted entries:
         // anything else could change the log, so they go out first.
-        if !matches!(input, Input::Command(Command::Propose(_))) {
+        if !matches!(
+            input,
+            Input::Command(Command::Propose(_) | Command::Barrier)
+        ) {
             self.flush_own_entries();
         }
         let result = match input {
@@ -446,7 +457,8 @@ impl<R: RngCore> Node<R> {
                 Ok(Handled::Done)
             }
             Input::Command(Command::Campaign) => self.handle_campaign(now).map(|()| Handled::Done),
-            Input::Command(Command::Propose(data)) => self.handle_propose(data),
+            Input::Command(Command::Propose(data)) => self.handle_propose(EntryKind::Command, data),
+            Input::Command(Command::Barrier) => self.handle_propose(EntryKind::Noop, Bytes::new()),
         };
         if let Err(HandleError::Dropped(_)) = result {
             self.stats.messages_dropped += 1;

@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 use bytes::Bytes;
 use rand_core::RngCore;
 
-use crate::log::Entry;
+use crate::log::{Entry, EntryKind};
 use crate::message::{AppendEntries, AppendEntriesResponse, Message};
 use crate::node::{DropReason, HandleError, Handled, Node};
 use crate::output::Output;
@@ -19,7 +19,11 @@ use crate::types::{LogIndex, NodeId, Term};
 
 impl<R: RngCore> Node<R> {
     /// Appends a client's command to the leader's log and sends it on.
-    pub(crate) fn handle_propose(&mut self, data: Bytes) -> Result<Handled, HandleError> {
+    pub(crate) fn handle_propose(
+        &mut self,
+        kind: EntryKind,
+        data: Bytes,
+    ) -> Result<Handled, HandleError> {
         if !matches!(self.role, RoleState::Leader { .. }) {
             return Err(HandleError::NotLeader {
                 leader_hint: self.leader(),
@@ -34,7 +38,12 @@ impl<R: RngCore> Node<R> {
         }
         let index = self.log.last_index().next();
         let term = self.term;
-        self.append_to_own_log(Entry::command(index, term, data));
+        self.append_to_own_log(Entry {
+            index,
+            term,
+            kind,
+            data,
+        });
         // Sent when the outputs are drained, together with any proposals
         // that follow before then.
         self.appends_pending = true;

@@ -58,6 +58,7 @@ fuzz_target!(|data: &[u8]| {
             }
             1 => Input::Timer,
             2 => Input::Command(Command::Campaign),
+            3 if kind & 0x10 == 0 => Input::Command(Command::Barrier),
             3 => Input::Command(Command::Propose(vec![kind].into())),
             _ => {
                 let Some((&step, tail)) = rest.split_first() else {

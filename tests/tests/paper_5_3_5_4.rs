@@ -2,8 +2,8 @@
 //! sentence, on one node whose peers are played by the test.
 
 use kontiki::{
-    Command, Entry, HandleError, Handled, HardState, Input, LogIndex, Message, NodeId, Output,
-    PersistedState, Term,
+    Command, Entry, EntryKind, HandleError, Handled, HardState, Input, LogIndex, Message, NodeId,
+    Output, PersistedState, Term,
 };
 use kontiki_tests::probe::{append, append_response, plain_config, Probe};
 
@@ -118,6 +118,48 @@ fn proposals_handled_between_two_drains_travel_together() {
         let data: Vec<&[u8]> = append.entries.iter().map(|e| &e.data[..]).collect();
         assert_eq!(data, vec![&b"a"[..], b"b", b"c", b"d"]);
     }
+}
+
+// Beyond the paper: a barrier is a no-op entry proposed like a command;
+// once it is applied, everything committed before it has been applied
+// (the driver's linearizable read point). A follower refuses it.
+#[test]
+fn a_barrier_commits_as_a_no_op_after_the_commands_before_it() {
+    let mut probe = Probe::new(3, plain_config());
+    probe.elect();
+    probe.receive(2, append_response(1, true, 0, 0)).unwrap();
+    propose(&mut probe, b"x").unwrap();
+    let handled = probe.input(Input::Command(Command::Barrier)).unwrap();
+    assert_eq!(
+        handled,
+        Handled::Proposed {
+            index: LogIndex(2),
+            term: Term(1)
+        }
+    );
+    assert!(probe.applied.is_empty());
+    probe.receive(2, append_response(1, true, 2, 0)).unwrap();
+    let applied: Vec<(LogIndex, EntryKind)> = probe
+        .applied
+        .iter()
+        .map(|entry| (entry.index, entry.kind))
+        .collect();
+    assert_eq!(
+        applied,
+        vec![
+            (LogIndex(1), EntryKind::Command),
+            (LogIndex(2), EntryKind::Noop)
+        ]
+    );
+
+    let mut follower = Probe::new(3, plain_config());
+    follower.receive(2, append(1, 0, 0, 0, &[])).unwrap();
+    assert_eq!(
+        follower.input(Input::Command(Command::Barrier)),
+        Err(HandleError::NotLeader {
+            leader_hint: Some(NodeId(2))
+        })
+    );
 }
 
 // Any input other than a proposal first hands out the leader's unpersisted

@@ -273,6 +273,7 @@ enum Event {
     Timer,
     Campaign,
     Propose(u8),
+    Barrier,
     Advance(u64),
 }
 
@@ -282,6 +283,7 @@ fn any_event() -> impl Strategy<Value = Event> {
         1 => Just(Event::Timer),
         1 => Just(Event::Campaign),
         2 => any::<u8>().prop_map(Event::Propose),
+        1 => Just(Event::Barrier),
         2 => (0u64..400_000).prop_map(Event::Advance),
     ]
 }
@@ -304,6 +306,7 @@ proptest! {
                 Event::Timer => probe.input(Input::Timer),
                 Event::Campaign => probe.campaign(),
                 Event::Propose(byte) => probe.input(Input::Command(kontiki::Command::Propose(vec![byte].into()))),
+                Event::Barrier => probe.input(Input::Command(kontiki::Command::Barrier)),
                 Event::Advance(micros) => {
                     probe.advance(Duration::from_micros(micros));
                     Ok(kontiki::Handled::Done)
