@@ -10,8 +10,12 @@
 //! from one `u64` seed, and Raft's safety invariants are checked after every
 //! event. A failure panics with the seed and the latest events; set
 //! `KONTIKI_SEED=<seed>` to replay exactly that run.
+//!
+//! [`live`] holds the scenarios real nodes must pass on every async
+//! runtime over loopback TCP.
 
 pub mod chaos;
+pub mod live;
 pub mod mit;
 pub mod probe;
 pub mod seeds;

@@ -1,0 +1,44 @@
+//! # kontiki-smol — kontiki Raft nodes on smol
+//!
+//! [`start`] runs a node on smol's global executor, with async-io's
+//! timers and TCP (shared with `kontiki-async-std` through
+//! `kontiki-async-io`). Everything else is re-exported from
+//! `kontiki-driver`; see `kontiki-tokio` for a complete example — the API
+//! is the same.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+use std::future::Future;
+
+use kontiki_async_io::{AsyncIoRuntime, Spawner};
+
+pub use kontiki_driver::*;
+
+/// Spawns onto smol's global executor.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SmolSpawner;
+
+impl Spawner for SmolSpawner {
+    fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+        smol::spawn(task).detach();
+    }
+}
+
+/// The driver's [`Runtime`] on smol.
+pub type SmolRuntime = AsyncIoRuntime<SmolSpawner>;
+
+/// The smol runtime.
+#[must_use]
+pub fn runtime() -> SmolRuntime {
+    AsyncIoRuntime::new(SmolSpawner)
+}
+
+/// Starts a node on smol (see [`kontiki_driver::start`]).
+pub async fn start<S: Storage, M: StateMachine>(
+    config: NodeConfig,
+    storage: S,
+    state_machine: M,
+) -> Result<Handle<M>, StartError> {
+    kontiki_driver::start(runtime(), config, storage, state_machine).await
+}

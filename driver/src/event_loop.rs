@@ -1,0 +1,347 @@
+//! The node's task: it owns the core, feeds it events and performs its
+//! outputs — persisting before sending or applying what follows.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Instant as StdInstant;
+
+use futures::channel::{mpsc, oneshot};
+use futures::{future, FutureExt, StreamExt};
+use kontiki::{
+    Command, Entry, EntryKind, HandleError, Handled, Input, LogIndex, Message, Node, NodeId,
+    Output, Term,
+};
+use rand_chacha::ChaCha8Rng;
+use tracing::{debug, error, info};
+
+use crate::handle::{LeaderChange, ProposeError, Published, Request, StateMachine, Status};
+use crate::runtime::Runtime;
+use crate::shutdown::ShutdownTrigger;
+use crate::storage::{LogWrite, Storage};
+use crate::transport::{Inbound, PeerLinks};
+
+/// Inputs handled before the outputs are performed: the batch that makes
+/// one durable write and one message per peer out of many proposals.
+const MAX_INPUTS_PER_BATCH: usize = 512;
+
+/// Maps the runtime's clock to the core's.
+#[derive(Clone, Copy)]
+pub(crate) struct Clock {
+    start: StdInstant,
+}
+
+impl Clock {
+    pub(crate) fn new(start: StdInstant) -> Clock {
+        Clock { start }
+    }
+
+    pub(crate) fn to_core(self, now: StdInstant) -> kontiki::Instant {
+        let micros = now.saturating_duration_since(self.start).as_micros();
+        kontiki::Instant::from_micros(u64::try_from(micros).unwrap_or(u64::MAX))
+    }
+
+    fn to_runtime(self, deadline: kontiki::Instant) -> StdInstant {
+        self.start + std::time::Duration::from_micros(deadline.as_micros())
+    }
+}
+
+/// A proposer waiting for its entry.
+pub(crate) enum Waiter<T> {
+    Command(Term, oneshot::Sender<Result<T, ProposeError>>),
+    Barrier(Term, oneshot::Sender<Result<(), ProposeError>>),
+}
+
+type Sleep = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+enum Event<M: StateMachine> {
+    Request(Option<Request<M>>),
+    Message(Inbound),
+    Timer,
+}
+
+/// Everything the node's task owns.
+pub(crate) struct EventLoop<R: Runtime, S: Storage, M: StateMachine> {
+    pub(crate) runtime: R,
+    pub(crate) clock: Clock,
+    pub(crate) node: Node<ChaCha8Rng>,
+    /// `None` only while a blocking write has it.
+    pub(crate) storage: Option<S>,
+    pub(crate) state_machine: M,
+    pub(crate) links: PeerLinks,
+    pub(crate) inbound: mpsc::Receiver<Inbound>,
+    pub(crate) requests: mpsc::Receiver<Request<M>>,
+    pub(crate) published: Arc<Published>,
+    pub(crate) shutdown: Option<ShutdownTrigger>,
+    pub(crate) timer: Option<(StdInstant, Sleep)>,
+    pub(crate) waiters: BTreeMap<LogIndex, Waiter<M::Output>>,
+    pub(crate) last_leader: LeaderChange,
+}
+
+impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
+    /// Runs until shutdown, the last handle is dropped, or storage fails.
+    pub(crate) async fn run(mut self) {
+        let mut stopped_by: Option<oneshot::Sender<()>> = None;
+        if let Err(error) = self.perform_outputs().await {
+            error!(%error, "storage failed; stopping the node");
+        } else {
+            'running: loop {
+                let event = self.next_event().await;
+                let mut stop = self.handle_event(event);
+                // Take whatever else is already waiting, so that it shares
+                // this round's durable write and messages.
+                for _ in 0..MAX_INPUTS_PER_BATCH {
+                    if stop.is_some() {
+                        break;
+                    }
+                    match self.ready_event() {
+                        Some(event) => stop = self.handle_event(event),
+                        None => break,
+                    }
+                }
+                if let Err(error) = self.perform_outputs().await {
+                    error!(%error, "storage failed; stopping the node");
+                    break 'running;
+                }
+                self.publish_status();
+                if let Some(stop) = stop {
+                    stopped_by = stop;
+                    break 'running;
+                }
+            }
+        }
+        self.stop(stopped_by);
+    }
+
+    /// Stops every task of the node and fails whoever still waits.
+    fn stop(mut self, stopped_by: Option<oneshot::Sender<()>>) {
+        info!(node = %self.node.id(), "node stopping");
+        drop(self.shutdown.take());
+        for (_, waiter) in std::mem::take(&mut self.waiters) {
+            match waiter {
+                Waiter::Command(_, reply) => drop(reply.send(Err(ProposeError::Stopped))),
+                Waiter::Barrier(_, reply) => drop(reply.send(Err(ProposeError::Stopped))),
+            }
+        }
+        self.requests.close();
+        while let Ok(request) = self.requests.try_recv() {
+            refuse(request, ProposeError::Stopped);
+        }
+        if let Some(stopped_by) = stopped_by {
+            let _ = stopped_by.send(());
+        }
+    }
+
+    /// Waits for the next request, message or timer.
+    async fn next_event(&mut self) -> Event<M> {
+        future::poll_fn(|cx| {
+            if let Poll::Ready(request) = self.requests.poll_next_unpin(cx) {
+                return Poll::Ready(Event::Request(request));
+            }
+            if let Poll::Ready(Some(message)) = self.inbound.poll_next_unpin(cx) {
+                return Poll::Ready(Event::Message(message));
+            }
+            if let Some((_, sleep)) = &mut self.timer {
+                if sleep.poll_unpin(cx).is_ready() {
+                    return Poll::Ready(Event::Timer);
+                }
+            }
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// An event that is ready now, if any.
+    fn ready_event(&mut self) -> Option<Event<M>> {
+        match self.requests.try_recv() {
+            Ok(request) => return Some(Event::Request(Some(request))),
+            Err(error) if error.is_closed() => return Some(Event::Request(None)),
+            Err(_) => {}
+        }
+        self.inbound.try_recv().ok().map(Event::Message)
+    }
+
+    /// Hands one event to the core; `Some` when the node must stop
+    /// (carrying whom to tell once it has).
+    fn handle_event(&mut self, event: Event<M>) -> Option<Option<oneshot::Sender<()>>> {
+        let now = self.clock.to_core(self.runtime.now());
+        match event {
+            Event::Request(None) => return Some(None),
+            Event::Request(Some(Request::Shutdown(reply))) => return Some(Some(reply)),
+            Event::Request(Some(Request::Propose(command, reply))) => {
+                let result = self
+                    .node
+                    .handle(now, Input::Command(Command::Propose(command)));
+                match proposed(result) {
+                    Ok((index, term)) => {
+                        self.waiters.insert(index, Waiter::Command(term, reply));
+                    }
+                    Err(refused) => drop(reply.send(Err(refused))),
+                }
+            }
+            Event::Request(Some(Request::Barrier(reply))) => {
+                let result = self.node.handle(now, Input::Command(Command::Barrier));
+                match proposed(result) {
+                    Ok((index, term)) => {
+                        self.waiters.insert(index, Waiter::Barrier(term, reply));
+                    }
+                    Err(refused) => drop(reply.send(Err(refused))),
+                }
+            }
+            Event::Message((from, message)) => {
+                if let Err(refused) = self.node.handle(now, Input::Message { from, message }) {
+                    debug!(%from, %refused, "message refused");
+                }
+            }
+            Event::Timer => {
+                let deadline = self.timer.as_ref().map(|(deadline, _)| *deadline);
+                self.timer = None;
+                // A timer may fire early (or the runtime's budget may have
+                // delayed it): the clock decides, not the timer.
+                match deadline {
+                    Some(deadline) if self.runtime.now() < deadline => self.arm_timer(deadline),
+                    _ => {
+                        let _ = self.node.handle(now, Input::Timer);
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    fn arm_timer(&mut self, deadline: StdInstant) {
+        let sleep = self.runtime.sleep_until(deadline);
+        self.timer = Some((deadline, Box::pin(sleep)));
+    }
+
+    /// Performs the core's outputs: every persist first, as one durable
+    /// write, then the sends and applies (which may follow a persist, and
+    /// so must wait for it; sends that came earlier merely wait a little).
+    async fn perform_outputs(&mut self) -> io::Result<()> {
+        let mut writes = Vec::new();
+        let mut sends: Vec<(NodeId, Message)> = Vec::new();
+        let mut applies: Vec<Entry> = Vec::new();
+        let mut timer = None;
+        for output in self.node.drain_outputs() {
+            match output {
+                Output::PersistHardState(hard_state) => {
+                    writes.push(LogWrite::HardState(hard_state))
+                }
+                Output::PersistEntries(entries) => writes.push(LogWrite::Append(entries)),
+                Output::TruncateLog { from } => writes.push(LogWrite::TruncateFrom(from)),
+                Output::Send { to, message } => sends.push((to, message)),
+                Output::Apply(entry) => applies.push(entry),
+                Output::SetTimer { deadline } => timer = Some(deadline),
+                Output::RoleChanged { role, term, leader } => {
+                    debug!(%role, %term, ?leader, "role changed");
+                }
+                _ => {}
+            }
+        }
+        if let Some(deadline) = timer {
+            self.arm_timer(self.clock.to_runtime(deadline));
+        }
+        if !writes.is_empty() {
+            self.write(writes).await?;
+        }
+        for (to, message) in sends {
+            self.links.send(to, message);
+        }
+        for entry in applies {
+            self.apply(entry);
+        }
+        Ok(())
+    }
+
+    async fn write(&mut self, writes: Vec<LogWrite>) -> io::Result<()> {
+        let mut storage = self.storage.take().expect("storage is home between writes");
+        if storage.blocks() {
+            let (storage, result) = self
+                .runtime
+                .run_blocking(move || {
+                    let result = storage.write(&writes);
+                    (storage, result)
+                })
+                .await;
+            self.storage = Some(storage);
+            result
+        } else {
+            let result = storage.write(&writes);
+            self.storage = Some(storage);
+            result
+        }
+    }
+
+    /// Applies a committed entry and answers whoever proposed it here.
+    fn apply(&mut self, entry: Entry) {
+        let answer = match entry.kind {
+            EntryKind::Command => Some(self.state_machine.apply(entry.index, &entry.data)),
+            _ => None,
+        };
+        let Some(waiter) = self.waiters.remove(&entry.index) else {
+            return;
+        };
+        match (waiter, answer) {
+            (Waiter::Command(term, reply), Some(answer)) if term == entry.term => {
+                let _ = reply.send(Ok(answer));
+            }
+            (Waiter::Barrier(term, reply), None) if term == entry.term => {
+                let _ = reply.send(Ok(()));
+            }
+            (Waiter::Command(_, reply), _) => drop(reply.send(Err(ProposeError::Superseded))),
+            (Waiter::Barrier(_, reply), _) => drop(reply.send(Err(ProposeError::Superseded))),
+        }
+    }
+
+    fn publish_status(&mut self) {
+        let status = Status {
+            id: self.node.id(),
+            role: self.node.role(),
+            term: self.node.term(),
+            leader: self.node.leader(),
+            commit_index: self.node.commit_index(),
+            applied_index: self.node.applied_index(),
+            last_log_index: self.node.last_log_index(),
+        };
+        *self.published.status.lock().expect("status lock") = status;
+        let change = LeaderChange {
+            term: status.term,
+            leader: status.leader,
+        };
+        if change != self.last_leader {
+            self.last_leader = change;
+            if let Some(leader) = change.leader {
+                info!(term = %change.term, %leader, "leader known");
+            }
+            self.published.announce(change);
+        }
+    }
+}
+
+/// Where a proposal landed, or why it was refused.
+fn proposed(result: Result<Handled, HandleError>) -> Result<(LogIndex, Term), ProposeError> {
+    match result {
+        Ok(Handled::Proposed { index, term }) => Ok((index, term)),
+        Err(HandleError::NotLeader { leader_hint }) => Err(ProposeError::NotLeader {
+            leader: leader_hint,
+        }),
+        Err(HandleError::TooManyUncommittedBytes) => Err(ProposeError::Busy),
+        other => {
+            // The core has no other answer to a proposal today; should one
+            // appear, the proposer hears "not leader" rather than nothing.
+            debug_assert!(false, "unexpected answer to a proposal: {other:?}");
+            Err(ProposeError::NotLeader { leader: None })
+        }
+    }
+}
+
+fn refuse<M: StateMachine>(request: Request<M>, error: ProposeError) {
+    match request {
+        Request::Propose(_, reply) => drop(reply.send(Err(error))),
+        Request::Barrier(reply) => drop(reply.send(Err(error))),
+        Request::Shutdown(reply) => drop(reply.send(())),
+    }
+}

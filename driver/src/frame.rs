@@ -1,0 +1,288 @@
+//! Framing on a peer connection, and the handshake that opens it.
+//!
+//! A frame is a 4-byte big-endian length and that many bytes. The first
+//! frame each way is a [`Hello`]; every later frame is one message in the
+//! core's wire format (`kontiki::wire`).
+
+use std::fmt;
+use std::io;
+
+use bytes::Bytes;
+use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use kontiki::{Message, NodeId};
+
+/// The peer protocol version this build speaks (framing and handshake;
+/// the wire format of messages carries its own version).
+pub const PROTOCOL_VERSION: u8 = 1;
+
+const HELLO_MAGIC: &[u8; 4] = b"KNTK";
+const REFUSAL_MAGIC: &[u8; 4] = b"KNTR";
+const LENGTH_BYTES: usize = 4;
+/// Handshake frames are small; a longer one is refused unread.
+pub(crate) const MAX_HANDSHAKE_BYTES: usize = 512;
+
+/// Reads one frame: `Ok(None)` when the peer closed the connection
+/// cleanly between frames. A frame longer than `max_bytes` is refused
+/// before its body is read, and the body is read as it arrives rather than
+/// reserved up front, so a peer that only announces a large frame costs
+/// nothing.
+pub(crate) async fn read_frame(
+    reader: &mut (impl AsyncRead + Unpin),
+    max_bytes: usize,
+) -> io::Result<Option<Bytes>> {
+    let mut header = [0u8; LENGTH_BYTES];
+    let mut filled = 0;
+    while filled < LENGTH_BYTES {
+        let read = reader.read(&mut header[filled..]).await?;
+        if read == 0 {
+            if filled == 0 {
+                return Ok(None);
+            }
+            return Err(invalid(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed inside a frame header",
+            ));
+        }
+        filled += read;
+    }
+    let length = u32::from_be_bytes(header) as usize;
+    if length > max_bytes {
+        return Err(invalid(
+            io::ErrorKind::InvalidData,
+            format!("frame of {length} bytes exceeds the limit of {max_bytes}"),
+        ));
+    }
+    let mut body = Vec::new();
+    reader.take(length as u64).read_to_end(&mut body).await?;
+    if body.len() != length {
+        return Err(invalid(
+            io::ErrorKind::UnexpectedEof,
+            format!(
+                "connection closed after {} of a {length}-byte frame",
+                body.len()
+            ),
+        ));
+    }
+    Ok(Some(Bytes::from(body)))
+}
+
+/// Appends `message` to `buffer` as one frame.
+pub(crate) fn encode_message_frame(message: &Message, buffer: &mut Vec<u8>) {
+    let start = buffer.len();
+    buffer.extend_from_slice(&[0; LENGTH_BYTES]);
+    kontiki::wire::encode(message, buffer);
+    let length = (buffer.len() - start - LENGTH_BYTES) as u32;
+    buffer[start..start + LENGTH_BYTES].copy_from_slice(&length.to_be_bytes());
+}
+
+/// Writes `body` as one frame and flushes.
+pub(crate) async fn write_frame(
+    writer: &mut (impl AsyncWrite + Unpin),
+    body: &[u8],
+) -> io::Result<()> {
+    let mut frame = Vec::with_capacity(LENGTH_BYTES + body.len());
+    frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    frame.extend_from_slice(body);
+    writer.write_all(&frame).await?;
+    writer.flush().await
+}
+
+/// How a peer introduces itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hello {
+    /// The peer protocol version it speaks.
+    pub version: u8,
+    /// Its node id.
+    pub node: NodeId,
+    /// The cluster it belongs to.
+    pub cluster_id: String,
+}
+
+/// Why a handshake failed. The text is what gets logged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HandshakeError(pub String);
+
+impl fmt::Display for HandshakeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for HandshakeError {}
+
+impl Hello {
+    /// The handshake body.
+    #[must_use]
+    pub fn encode(&self) -> Vec<u8> {
+        let cluster = self.cluster_id.as_bytes();
+        let cluster = &cluster[..cluster.len().min(255)];
+        let mut body = Vec::with_capacity(14 + cluster.len());
+        body.extend_from_slice(HELLO_MAGIC);
+        body.push(self.version);
+        body.extend_from_slice(&self.node.get().to_be_bytes());
+        body.push(cluster.len() as u8);
+        body.extend_from_slice(cluster);
+        body
+    }
+
+    /// Reads a handshake body; a refusal from the other side comes back
+    /// as an error carrying its reason.
+    pub fn decode(body: &[u8]) -> Result<Hello, HandshakeError> {
+        if let Some(reason) = body.strip_prefix(REFUSAL_MAGIC) {
+            return Err(HandshakeError(format!(
+                "refused by the peer: {}",
+                String::from_utf8_lossy(reason)
+            )));
+        }
+        let Some(rest) = body.strip_prefix(HELLO_MAGIC) else {
+            return Err(HandshakeError(String::from(
+                "not a kontiki peer (bad magic)",
+            )));
+        };
+        let [version, rest @ ..] = rest else {
+            return Err(truncated());
+        };
+        let (node, rest) = rest.split_at_checked(8).ok_or_else(truncated)?;
+        let node = NodeId(u64::from_be_bytes(node.try_into().expect("eight bytes")));
+        let [length, cluster @ ..] = rest else {
+            return Err(truncated());
+        };
+        if cluster.len() != usize::from(*length) {
+            return Err(HandshakeError(String::from(
+                "malformed handshake (cluster id length)",
+            )));
+        }
+        let cluster_id = String::from_utf8(cluster.to_vec())
+            .map_err(|_| HandshakeError(String::from("cluster id is not UTF-8")))?;
+        Ok(Hello {
+            version: *version,
+            node,
+            cluster_id,
+        })
+    }
+
+    /// Checks a peer's hello against what this node expects: the same
+    /// protocol version and cluster, and a node it knows.
+    pub fn check(
+        &self,
+        cluster_id: &str,
+        is_known: impl Fn(NodeId) -> bool,
+    ) -> Result<(), HandshakeError> {
+        if self.version != PROTOCOL_VERSION {
+            return Err(HandshakeError(format!(
+                "unsupported protocol version {} (this node speaks {PROTOCOL_VERSION})",
+                self.version
+            )));
+        }
+        if self.cluster_id != cluster_id {
+            return Err(HandshakeError(format!(
+                "peer belongs to cluster {:?}, this node to {cluster_id:?}",
+                self.cluster_id
+            )));
+        }
+        if !is_known(self.node) {
+            return Err(HandshakeError(format!(
+                "node {} is not a peer of this node",
+                self.node
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The body of a refusal frame.
+pub(crate) fn refusal(reason: &HandshakeError) -> Vec<u8> {
+    let mut body = REFUSAL_MAGIC.to_vec();
+    body.extend_from_slice(reason.0.as_bytes());
+    body.truncate(MAX_HANDSHAKE_BYTES);
+    body
+}
+
+fn truncated() -> HandshakeError {
+    HandshakeError(String::from("truncated handshake"))
+}
+
+fn invalid(kind: io::ErrorKind, message: impl Into<String>) -> io::Error {
+    io::Error::new(kind, message.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::executor::block_on;
+    use futures::io::Cursor;
+
+    fn hello(node: u64, cluster: &str) -> Hello {
+        Hello {
+            version: PROTOCOL_VERSION,
+            node: NodeId(node),
+            cluster_id: cluster.into(),
+        }
+    }
+
+    #[test]
+    fn hello_round_trips_and_is_checked() {
+        let sent = hello(3, "prod");
+        let received = Hello::decode(&sent.encode()).unwrap();
+        assert_eq!(received, sent);
+        assert!(received.check("prod", |id| id == NodeId(3)).is_ok());
+        assert!(received
+            .check("test", |_| true)
+            .unwrap_err()
+            .0
+            .contains("cluster"));
+        assert!(received
+            .check("prod", |_| false)
+            .unwrap_err()
+            .0
+            .contains("not a peer"));
+        let old = Hello { version: 0, ..sent };
+        assert!(old
+            .check("prod", |_| true)
+            .unwrap_err()
+            .0
+            .contains("version"));
+    }
+
+    #[test]
+    fn garbage_and_refusals_are_errors_not_panics() {
+        for body in [
+            &b""[..],
+            b"KNTK",
+            b"KNTK\x01\x00",
+            b"GET / HTTP/1.1",
+            b"KNTK\x01\0\0\0\0\0\0\0\x01\x09ab",
+        ] {
+            assert!(Hello::decode(body).is_err(), "{body:?}");
+        }
+        let refused = Hello::decode(&refusal(&HandshakeError("wrong cluster".into()))).unwrap_err();
+        assert!(refused.0.contains("wrong cluster"));
+    }
+
+    #[test]
+    fn frames_are_read_back_and_limits_enforced() {
+        let mut stream = Vec::new();
+        block_on(write_frame(&mut stream, b"hello")).unwrap();
+        block_on(write_frame(&mut stream, b"")).unwrap();
+        let mut reader = Cursor::new(stream);
+        assert_eq!(
+            block_on(read_frame(&mut reader, 16)).unwrap().unwrap(),
+            &b"hello"[..]
+        );
+        assert_eq!(
+            block_on(read_frame(&mut reader, 16)).unwrap().unwrap(),
+            &b""[..]
+        );
+        assert!(block_on(read_frame(&mut reader, 16)).unwrap().is_none());
+
+        let oversized = [0u8, 0, 1, 0];
+        let error = block_on(read_frame(&mut Cursor::new(oversized), 16)).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+        let truncated = [0u8, 0, 0, 9, 1, 2];
+        let error = block_on(read_frame(&mut Cursor::new(truncated), 16)).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::UnexpectedEof);
+        let half_header = [0u8, 0];
+        let error = block_on(read_frame(&mut Cursor::new(half_header), 16)).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::UnexpectedEof);
+    }
+}

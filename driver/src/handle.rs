@@ -1,0 +1,194 @@
+//! What the application holds: a handle to propose, read, watch and stop
+//! a running node.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use futures::channel::{mpsc, oneshot};
+use futures::{SinkExt, Stream};
+use kontiki::{LogIndex, NodeId, Role, Term};
+
+/// The application's replicated state machine. The driver applies every
+/// committed command to it, in log order, exactly once per start of the
+/// node: a restarted node applies its log again from index 1, so build the
+/// state machine empty at every start.
+pub trait StateMachine: Send + 'static {
+    /// What applying a command answers to its proposer.
+    type Output: Send + 'static;
+
+    /// Applies the committed command at `index`.
+    fn apply(&mut self, index: LogIndex, command: &Bytes) -> Self::Output;
+}
+
+/// A node's view of itself, as of its latest event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Status {
+    /// The node's id.
+    pub id: NodeId,
+    /// Its role.
+    pub role: Role,
+    /// Its current term.
+    pub term: Term,
+    /// The leader it knows for `term`, if any.
+    pub leader: Option<NodeId>,
+    /// The highest index it knows committed.
+    pub commit_index: LogIndex,
+    /// The highest index applied to the state machine.
+    pub applied_index: LogIndex,
+    /// The last index of its log.
+    pub last_log_index: LogIndex,
+}
+
+/// A change of the known leader (or of the term).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeaderChange {
+    /// The term.
+    pub term: Term,
+    /// Its leader, once known.
+    pub leader: Option<NodeId>,
+}
+
+/// Why a proposal or a read barrier did not succeed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProposeError {
+    /// This node does not lead; `leader` is the one it knows, if any.
+    NotLeader {
+        /// The leader this node knows.
+        leader: Option<NodeId>,
+    },
+    /// Too many proposed bytes are not yet committed; try again later.
+    Busy,
+    /// The entry was overwritten by a new leader's log: it did not commit.
+    Superseded,
+    /// The node stopped before the outcome was known.
+    Stopped,
+}
+
+impl fmt::Display for ProposeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProposeError::NotLeader {
+                leader: Some(leader),
+            } => {
+                write!(f, "not the leader; node {leader} leads")
+            }
+            ProposeError::NotLeader { leader: None } => {
+                f.write_str("not the leader; no leader known")
+            }
+            ProposeError::Busy => f.write_str("too many uncommitted proposals; try again"),
+            ProposeError::Superseded => f.write_str("the entry was overwritten by a new leader"),
+            ProposeError::Stopped => f.write_str("the node stopped"),
+        }
+    }
+}
+
+impl std::error::Error for ProposeError {}
+
+/// A request to the node's task.
+pub(crate) enum Request<M: StateMachine> {
+    Propose(Bytes, oneshot::Sender<Result<M::Output, ProposeError>>),
+    Barrier(oneshot::Sender<Result<(), ProposeError>>),
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// State the node's task publishes for its handles.
+pub(crate) struct Published {
+    pub(crate) status: Mutex<Status>,
+    pub(crate) watchers: Mutex<Vec<mpsc::UnboundedSender<LeaderChange>>>,
+    pub(crate) local_addr: SocketAddr,
+}
+
+impl Published {
+    /// Tells every watcher about `change`, forgetting those gone.
+    pub(crate) fn announce(&self, change: LeaderChange) {
+        let mut watchers = self.watchers.lock().expect("watcher lock");
+        watchers.retain(|watcher| watcher.unbounded_send(change).is_ok());
+    }
+}
+
+/// A running node. Clones are cheap and talk to the same node. The node
+/// runs until [`shutdown`](Handle::shutdown) or until every handle is
+/// dropped.
+pub struct Handle<M: StateMachine> {
+    pub(crate) requests: mpsc::Sender<Request<M>>,
+    pub(crate) published: Arc<Published>,
+}
+
+impl<M: StateMachine> Clone for Handle<M> {
+    fn clone(&self) -> Self {
+        Handle {
+            requests: self.requests.clone(),
+            published: Arc::clone(&self.published),
+        }
+    }
+}
+
+impl<M: StateMachine> Handle<M> {
+    /// Replicates `command`; completes with the state machine's answer
+    /// once the command is committed and applied on this node.
+    pub async fn propose(&self, command: impl Into<Bytes>) -> Result<M::Output, ProposeError> {
+        let (reply, answer) = oneshot::channel();
+        self.request(Request::Propose(command.into(), reply))
+            .await?;
+        answer.await.unwrap_or(Err(ProposeError::Stopped))
+    }
+
+    /// A linearizable read point: completes once this node, as leader,
+    /// has applied every entry committed before the call. A read of the
+    /// state machine afterwards sees every write acknowledged before the
+    /// call. (Implemented by committing a no-op entry through the log.)
+    pub async fn read_barrier(&self) -> Result<(), ProposeError> {
+        let (reply, answer) = oneshot::channel();
+        self.request(Request::Barrier(reply)).await?;
+        answer.await.unwrap_or(Err(ProposeError::Stopped))
+    }
+
+    /// The node's state as of its latest event.
+    #[must_use]
+    pub fn status(&self) -> Status {
+        *self.published.status.lock().expect("status lock")
+    }
+
+    /// The address the node accepts peer connections on.
+    #[must_use]
+    pub fn local_addr(&self) -> SocketAddr {
+        self.published.local_addr
+    }
+
+    /// Every later change of term or leader, starting with the current one.
+    pub fn leader_changes(&self) -> impl Stream<Item = LeaderChange> + Send + Unpin + 'static {
+        let (sender, receiver) = mpsc::unbounded();
+        let status = self.status();
+        let _ = sender.unbounded_send(LeaderChange {
+            term: status.term,
+            leader: status.leader,
+        });
+        self.published
+            .watchers
+            .lock()
+            .expect("watcher lock")
+            .push(sender);
+        receiver
+    }
+
+    /// Stops the node: pending proposals fail with
+    /// [`ProposeError::Stopped`], connections close. Everything the node
+    /// acknowledged is already durable. Completes when the node stopped.
+    pub async fn shutdown(&self) {
+        let (reply, done) = oneshot::channel();
+        if self.request(Request::Shutdown(reply)).await.is_ok() {
+            let _ = done.await;
+        }
+    }
+
+    async fn request(&self, request: Request<M>) -> Result<(), ProposeError> {
+        self.requests
+            .clone()
+            .send(request)
+            .await
+            .map_err(|_| ProposeError::Stopped)
+    }
+}

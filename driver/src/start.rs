@@ -1,0 +1,174 @@
+//! Starting a node: check the configuration, load storage, bind, and
+//! spawn the node's tasks.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use futures::channel::mpsc;
+use kontiki::{LogIndex, Node};
+use rand_chacha::ChaCha8Rng;
+use rand_core::SeedableRng;
+use tracing::info;
+
+use crate::config::NodeConfig;
+use crate::event_loop::{Clock, EventLoop};
+use crate::handle::{Handle, LeaderChange, Published, StateMachine, Status};
+use crate::runtime::Runtime;
+use crate::shutdown::shutdown_signal;
+use crate::storage::Storage;
+use crate::transport::LinkContext;
+
+/// Requests waiting for the node's task before callers wait in turn.
+const REQUEST_QUEUE: usize = 4096;
+/// Peer messages waiting for the node's task before connections pause.
+const INBOUND_QUEUE: usize = 4096;
+
+/// Why a node could not start.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The configuration is inconsistent.
+    Config(String),
+    /// The core refused the configuration or the persisted state.
+    Core(kontiki::StartError),
+    /// Reading the persisted state failed.
+    Storage(io::Error),
+    /// The peer address could not be bound.
+    Bind {
+        /// The address.
+        address: SocketAddr,
+        /// Why.
+        error: io::Error,
+    },
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::Config(problem) => write!(f, "invalid node configuration: {problem}"),
+            StartError::Core(error) => write!(f, "cannot start the Raft core: {error}"),
+            StartError::Storage(error) => write!(f, "cannot read the persisted state: {error}"),
+            StartError::Bind { address, error } => write!(f, "cannot listen on {address}: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// Starts a node on `runtime`: loads what `storage` holds, listens for
+/// peers on `config.listen`, connects to every peer, and runs until the
+/// returned handle (and all its clones) is dropped or shut down.
+pub async fn start<R: Runtime, S: Storage, M: StateMachine>(
+    runtime: R,
+    config: NodeConfig,
+    mut storage: S,
+    state_machine: M,
+) -> Result<Handle<M>, StartError> {
+    if config.peers.contains_key(&config.id) {
+        return Err(StartError::Config(format!(
+            "node {} is listed among its own peers",
+            config.id
+        )));
+    }
+    let persisted = if storage.blocks() {
+        let (returned, loaded) = runtime
+            .run_blocking(move || {
+                let loaded = storage.load();
+                (storage, loaded)
+            })
+            .await;
+        storage = returned;
+        loaded
+    } else {
+        storage.load()
+    }
+    .map_err(StartError::Storage)?;
+    let clock = Clock::new(runtime.now());
+    // Nodes may share a seed: each mixes in its id, so their timeouts differ.
+    let seed = config
+        .seed
+        .unwrap_or_else(seed_from_clock)
+        .wrapping_add(config.id.get().wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let node = Node::new(
+        config.id,
+        &config.voters(),
+        config.raft.clone(),
+        ChaCha8Rng::seed_from_u64(seed),
+        persisted,
+        clock.to_core(runtime.now()),
+    )
+    .map_err(StartError::Core)?;
+    let listener = runtime
+        .bind(config.listen)
+        .await
+        .map_err(|error| StartError::Bind {
+            address: config.listen,
+            error,
+        })?;
+    let local_addr = R::local_addr(&listener).map_err(|error| StartError::Bind {
+        address: config.listen,
+        error,
+    })?;
+
+    let (trigger, shutdown) = shutdown_signal();
+    let context = LinkContext {
+        runtime: runtime.clone(),
+        id: config.id,
+        cluster_id: Arc::from(config.cluster_id.as_str()),
+        peers: Arc::new(config.peers.clone()),
+        limits: Arc::new(config.transport.clone()),
+        shutdown,
+    };
+    let (inbound_sender, inbound) = mpsc::channel(INBOUND_QUEUE);
+    context.start_inbound(listener, inbound_sender);
+    let links = context.start_outbound(seed);
+
+    let status = Status {
+        id: config.id,
+        role: node.role(),
+        term: node.term(),
+        leader: node.leader(),
+        commit_index: node.commit_index(),
+        applied_index: LogIndex(0),
+        last_log_index: node.last_log_index(),
+    };
+    let published = Arc::new(Published {
+        status: Mutex::new(status),
+        watchers: Mutex::new(Vec::new()),
+        local_addr,
+    });
+    let (request_sender, requests) = mpsc::channel(REQUEST_QUEUE);
+    info!(node = %config.id, %local_addr, peers = config.peers.len(), "node started");
+    let event_loop = EventLoop {
+        runtime: runtime.clone(),
+        clock,
+        node,
+        storage: Some(storage),
+        state_machine,
+        links,
+        inbound,
+        requests,
+        published: Arc::clone(&published),
+        shutdown: Some(trigger),
+        timer: None,
+        waiters: Default::default(),
+        last_leader: LeaderChange {
+            term: status.term,
+            leader: status.leader,
+        },
+    };
+    runtime.spawn(event_loop.run());
+    Ok(Handle {
+        requests: request_sender,
+        published,
+    })
+}
+
+fn seed_from_clock() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_nanos() as u64)
+}

@@ -1,0 +1,151 @@
+//! Where a node keeps its hard state and log, and the in-memory store.
+
+use std::io;
+use std::sync::{Arc, Mutex};
+
+use kontiki::{Entry, HardState, LogIndex, PersistedState};
+
+/// One change to the persisted state, as the core asks for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LogWrite {
+    /// Replace the hard state.
+    HardState(HardState),
+    /// Append these entries to the log.
+    Append(Vec<Entry>),
+    /// Remove the entries at this index and after.
+    TruncateFrom(LogIndex),
+}
+
+/// Durable storage for one node.
+///
+/// The driver hands over every change a batch of core outputs asked for,
+/// in order, and performs no send or apply that follows them until
+/// [`write`](Storage::write) returned: so one call is one durable group
+/// commit, however many proposals it covers.
+pub trait Storage: Send + 'static {
+    /// Everything persisted so far (the default state when empty).
+    fn load(&mut self) -> io::Result<PersistedState>;
+
+    /// Performs `writes` in order and makes them durable before returning.
+    /// An error stops the node: it can no longer keep its promises.
+    fn write(&mut self, writes: &[LogWrite]) -> io::Result<()>;
+
+    /// Whether [`write`](Storage::write) blocks the thread (disk IO). A
+    /// blocking store runs on the runtime's blocking pool.
+    fn blocks(&self) -> bool {
+        true
+    }
+}
+
+/// A store in memory, for tests and examples: "durable" for as long as the
+/// process lives. Clones share the same state, so a test can drop a node
+/// and start it again on what it had persisted.
+#[derive(Clone, Debug, Default)]
+pub struct MemoryStorage {
+    state: Arc<Mutex<PersistedState>>,
+}
+
+impl MemoryStorage {
+    /// An empty store.
+    #[must_use]
+    pub fn new() -> MemoryStorage {
+        MemoryStorage::default()
+    }
+
+    /// A copy of what is stored.
+    #[must_use]
+    pub fn snapshot(&self) -> PersistedState {
+        self.state.lock().expect("storage lock").clone()
+    }
+}
+
+impl Storage for MemoryStorage {
+    fn load(&mut self) -> io::Result<PersistedState> {
+        Ok(self.snapshot())
+    }
+
+    fn write(&mut self, writes: &[LogWrite]) -> io::Result<()> {
+        let mut state = self.state.lock().expect("storage lock");
+        for write in writes {
+            apply_write(&mut state, write)?;
+        }
+        Ok(())
+    }
+
+    fn blocks(&self) -> bool {
+        false
+    }
+}
+
+/// Applies one change to a persisted state held in memory; refuses an
+/// append that does not continue the log.
+pub fn apply_write(state: &mut PersistedState, write: &LogWrite) -> io::Result<()> {
+    match write {
+        LogWrite::HardState(hard_state) => state.hard_state = *hard_state,
+        LogWrite::Append(entries) => {
+            if let Some(first) = entries.first() {
+                let expected = state.entries.len() as u64 + 1;
+                if first.index.get() != expected {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!(
+                            "append at index {} does not continue a log of {} entries",
+                            first.index,
+                            expected - 1
+                        ),
+                    ));
+                }
+            }
+            state.entries.extend(entries.iter().cloned());
+        }
+        LogWrite::TruncateFrom(from) => {
+            state
+                .entries
+                .truncate(from.get().saturating_sub(1) as usize);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kontiki::{NodeId, Term};
+
+    #[test]
+    fn clones_share_what_was_written() {
+        let mut store = MemoryStorage::new();
+        let other = store.clone();
+        let hard_state = HardState {
+            term: Term(3),
+            voted_for: Some(NodeId(2)),
+        };
+        store
+            .write(&[
+                LogWrite::HardState(hard_state),
+                LogWrite::Append(vec![
+                    Entry::command(LogIndex(1), Term(1), vec![1]),
+                    Entry::command(LogIndex(2), Term(3), vec![2]),
+                ]),
+                LogWrite::TruncateFrom(LogIndex(2)),
+            ])
+            .unwrap();
+        let loaded = other.clone().load().unwrap();
+        assert_eq!(loaded.hard_state, hard_state);
+        assert_eq!(loaded.entries.len(), 1);
+    }
+
+    #[test]
+    fn an_append_with_a_gap_is_refused() {
+        let mut store = MemoryStorage::new();
+        let error = store
+            .write(&[LogWrite::Append(vec![Entry::command(
+                LogIndex(2),
+                Term(1),
+                vec![],
+            )])])
+            .unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
+    }
+}

@@ -1,0 +1,317 @@
+//! Peer connections over TCP.
+//!
+//! Messages to a peer travel on one outbound connection this node dials
+//! and keeps (reconnecting with jittered exponential backoff); messages
+//! from a peer arrive on the connection the peer dialed. Each direction
+//! opens with a handshake. Whatever a connection does wrong — garbage,
+//! an oversized or truncated frame, silence, a flood of connections —
+//! costs that connection only.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::channel::mpsc;
+use futures::future::{self, Either};
+use futures::io::{AsyncWriteExt, BufReader};
+use futures::{FutureExt, SinkExt, StreamExt};
+use kontiki::{Message, NodeId};
+use rand_chacha::ChaCha8Rng;
+use rand_core::{RngCore, SeedableRng};
+use tracing::{debug, info, warn};
+
+use crate::config::TransportConfig;
+use crate::frame::{self, HandshakeError, Hello, MAX_HANDSHAKE_BYTES, PROTOCOL_VERSION};
+use crate::runtime::Runtime;
+use crate::shutdown::Shutdown;
+
+/// A message that arrived from a peer.
+pub(crate) type Inbound = (NodeId, Message);
+
+/// The sending side of every peer link.
+pub(crate) struct PeerLinks {
+    queues: BTreeMap<NodeId, mpsc::Sender<Message>>,
+    /// Messages dropped because a peer's queue was full.
+    pub(crate) dropped: u64,
+}
+
+impl PeerLinks {
+    /// Queues `message` for `to`; drops it when the queue is full (the
+    /// peer is down or slow). Raft retransmits what matters.
+    pub(crate) fn send(&mut self, to: NodeId, message: Message) {
+        let Some(queue) = self.queues.get_mut(&to) else {
+            warn!(peer = %to, "no link to a node the core wants to reach");
+            return;
+        };
+        if queue.try_send(message).is_err() {
+            self.dropped += 1;
+            if self.dropped.is_power_of_two() {
+                debug!(peer = %to, dropped = self.dropped, "peer queue full, message dropped");
+            }
+        }
+    }
+}
+
+/// Everything a link task needs to know about its own node.
+#[derive(Clone)]
+pub(crate) struct LinkContext<R> {
+    pub(crate) runtime: R,
+    pub(crate) id: NodeId,
+    pub(crate) cluster_id: Arc<str>,
+    pub(crate) peers: Arc<BTreeMap<NodeId, SocketAddr>>,
+    pub(crate) limits: Arc<TransportConfig>,
+    pub(crate) shutdown: Shutdown,
+}
+
+impl<R: Runtime> LinkContext<R> {
+    fn hello(&self) -> Hello {
+        Hello {
+            version: PROTOCOL_VERSION,
+            node: self.id,
+            cluster_id: self.cluster_id.to_string(),
+        }
+    }
+
+    fn check(&self, hello: &Hello) -> Result<(), HandshakeError> {
+        hello.check(&self.cluster_id, |node| self.peers.contains_key(&node))
+    }
+
+    /// Starts one outbound link task per peer and returns their queues.
+    pub(crate) fn start_outbound(&self, seed: u64) -> PeerLinks {
+        let mut queues = BTreeMap::new();
+        for (&peer, &address) in self.peers.iter() {
+            let (sender, receiver) = mpsc::channel(self.limits.peer_queue_messages);
+            queues.insert(peer, sender);
+            let rng = ChaCha8Rng::seed_from_u64(seed ^ peer.get().rotate_left(32));
+            let task = run_outbound(self.clone(), peer, address, receiver, rng);
+            self.runtime.spawn(self.shutdown.clone().stop(task));
+        }
+        PeerLinks { queues, dropped: 0 }
+    }
+
+    /// Starts the accept loop on `listener`; messages go to `inbound`.
+    pub(crate) fn start_inbound(&self, listener: R::Listener, inbound: mpsc::Sender<Inbound>) {
+        let task = accept_loop(self.clone(), listener, inbound);
+        self.runtime.spawn(self.shutdown.clone().stop(task));
+    }
+}
+
+/// Dials `peer` and sends it what is queued, reconnecting with backoff.
+async fn run_outbound<R: Runtime>(
+    context: LinkContext<R>,
+    peer: NodeId,
+    address: SocketAddr,
+    mut queue: mpsc::Receiver<Message>,
+    mut rng: ChaCha8Rng,
+) {
+    let mut backoff = context.limits.reconnect_backoff_min;
+    let mut failures = 0u32;
+    loop {
+        match open_outbound(&context, peer, address).await {
+            Ok(stream) => {
+                info!(%peer, %address, "connected to peer");
+                failures = 0;
+                backoff = context.limits.reconnect_backoff_min;
+                match send_queued(stream, &mut queue).await {
+                    // The node dropped its link: it is shutting down.
+                    Ok(()) => return,
+                    Err(error) => info!(%peer, %error, "connection to peer lost"),
+                }
+            }
+            Err(error) => {
+                failures += 1;
+                // A peer that is down is normal; say so once, then quietly.
+                if failures == 1 {
+                    info!(%peer, %address, %error, "cannot reach peer; retrying");
+                } else {
+                    debug!(%peer, %address, %error, failures, "cannot reach peer");
+                }
+            }
+        }
+        let wait = jittered(backoff, &mut rng);
+        backoff = (backoff * 2).min(context.limits.reconnect_backoff_max);
+        // Messages queued while the peer is unreachable are stale by the
+        // time it comes back; Raft will send what is still needed.
+        while queue.try_recv().is_ok() {}
+        let deadline = context.runtime.now() + wait;
+        context.runtime.sleep_until(deadline).await;
+    }
+}
+
+/// A wait of `backoff` ± 50%, so that nodes do not reconnect in lockstep.
+fn jittered(backoff: Duration, rng: &mut ChaCha8Rng) -> Duration {
+    let micros = backoff.as_micros() as u64;
+    let spread = micros.max(2);
+    Duration::from_micros(micros / 2 + rng.next_u64() % spread)
+}
+
+/// Connects to `peer` and completes the handshake both ways.
+async fn open_outbound<R: Runtime>(
+    context: &LinkContext<R>,
+    peer: NodeId,
+    address: SocketAddr,
+) -> Result<R::Stream, String> {
+    let deadline = context.runtime.now() + context.limits.handshake_timeout;
+    let handshake = async {
+        let mut stream = context
+            .runtime
+            .connect(address)
+            .await
+            .map_err(|error| error.to_string())?;
+        frame::write_frame(&mut stream, &context.hello().encode())
+            .await
+            .map_err(|error| error.to_string())?;
+        let reply = frame::read_frame(&mut stream, MAX_HANDSHAKE_BYTES)
+            .await
+            .map_err(|error| error.to_string())?
+            .ok_or("peer closed the connection during the handshake")?;
+        let hello = Hello::decode(&reply).map_err(|error| error.0)?;
+        context.check(&hello).map_err(|error| error.0)?;
+        if hello.node != peer {
+            return Err(format!(
+                "expected node {peer} at {address}, found node {}",
+                hello.node
+            ));
+        }
+        Ok(stream)
+    };
+    let timeout = context.runtime.sleep_until(deadline);
+    match future::select(Box::pin(handshake), Box::pin(timeout)).await {
+        Either::Left((result, _)) => result,
+        Either::Right(((), _)) => Err(String::from("handshake timed out")),
+    }
+}
+
+/// Writes queued messages until the queue closes (`Ok`) or the connection
+/// fails. Whatever is queued when a write starts goes out in one write.
+async fn send_queued<S: futures::io::AsyncWrite + Unpin>(
+    mut stream: S,
+    queue: &mut mpsc::Receiver<Message>,
+) -> std::io::Result<()> {
+    const MAX_BATCH_BYTES: usize = 1 << 20;
+    let mut buffer = Vec::new();
+    while let Some(message) = queue.next().await {
+        buffer.clear();
+        frame::encode_message_frame(&message, &mut buffer);
+        while buffer.len() < MAX_BATCH_BYTES {
+            match queue.try_recv() {
+                Ok(message) => frame::encode_message_frame(&message, &mut buffer),
+                Err(_) => break,
+            }
+        }
+        stream.write_all(&buffer).await?;
+        stream.flush().await?;
+    }
+    stream.close().await.ok();
+    Ok(())
+}
+
+/// Accepts peer connections, each served by its own task, up to the limit.
+async fn accept_loop<R: Runtime>(
+    context: LinkContext<R>,
+    listener: R::Listener,
+    inbound: mpsc::Sender<Inbound>,
+) {
+    let active = Arc::new(AtomicUsize::new(0));
+    loop {
+        let (stream, remote) = match R::accept(&listener).await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // Out of file descriptors and the like: back off briefly.
+                warn!(%error, "accepting a peer connection failed");
+                let deadline = context.runtime.now() + Duration::from_millis(50);
+                context.runtime.sleep_until(deadline).await;
+                continue;
+            }
+        };
+        if active.load(Ordering::Relaxed) >= context.limits.max_inbound_connections {
+            warn!(%remote, limit = context.limits.max_inbound_connections, "too many peer connections; closing the new one");
+            drop(stream);
+            continue;
+        }
+        active.fetch_add(1, Ordering::Relaxed);
+        let active = Arc::clone(&active);
+        let serve =
+            serve_inbound(context.clone(), stream, remote, inbound.clone()).map(move |()| {
+                active.fetch_sub(1, Ordering::Relaxed);
+            });
+        context.runtime.spawn(context.shutdown.clone().stop(serve));
+    }
+}
+
+/// Reads one peer's connection: the handshake, then message frames.
+async fn serve_inbound<R: Runtime>(
+    context: LinkContext<R>,
+    stream: R::Stream,
+    remote: SocketAddr,
+    mut inbound: mpsc::Sender<Inbound>,
+) {
+    let mut reader = BufReader::new(stream);
+    let peer = match accept_handshake(&context, &mut reader).await {
+        Ok(peer) => peer,
+        Err(reason) => {
+            warn!(%remote, %reason, "peer connection refused");
+            return;
+        }
+    };
+    debug!(%peer, %remote, "peer connected");
+    loop {
+        let frame = match frame::read_frame(&mut reader, context.limits.max_frame_bytes).await {
+            Ok(Some(frame)) => frame,
+            Ok(None) => {
+                debug!(%peer, "peer closed its connection");
+                return;
+            }
+            Err(error) => {
+                warn!(%peer, %remote, %error, "closing peer connection");
+                return;
+            }
+        };
+        let message = match kontiki::wire::decode_shared(&frame) {
+            Ok(message) => message,
+            Err(error) => {
+                warn!(%peer, %remote, %error, "undecodable message; closing peer connection");
+                return;
+            }
+        };
+        if inbound.send((peer, message)).await.is_err() {
+            return; // the node stopped
+        }
+    }
+}
+
+/// Reads and checks the peer's hello within the handshake timeout and
+/// answers with ours (or a refusal carrying the reason).
+async fn accept_handshake<R: Runtime>(
+    context: &LinkContext<R>,
+    reader: &mut BufReader<R::Stream>,
+) -> Result<NodeId, String> {
+    let deadline = context.runtime.now() + context.limits.handshake_timeout;
+    let timeout = context.runtime.sleep_until(deadline);
+    let read = frame::read_frame(reader, MAX_HANDSHAKE_BYTES);
+    let body = match future::select(Box::pin(read), Box::pin(timeout)).await {
+        Either::Left((Ok(Some(body)), _)) => body,
+        Either::Left((Ok(None), _)) => return Err(String::from("closed before the handshake")),
+        Either::Left((Err(error), _)) => return Err(format!("bad handshake frame: {error}")),
+        Either::Right(((), _)) => return Err(String::from("no handshake within the timeout")),
+    };
+    let checked = Hello::decode(&body).and_then(|hello| {
+        context.check(&hello)?;
+        Ok(hello.node)
+    });
+    let stream = reader.get_mut();
+    match checked {
+        Ok(peer) => {
+            frame::write_frame(stream, &context.hello().encode())
+                .await
+                .map_err(|error| format!("answering the handshake: {error}"))?;
+            Ok(peer)
+        }
+        Err(reason) => {
+            let _ = frame::write_frame(stream, &frame::refusal(&reason)).await;
+            Err(reason.0)
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! Real nodes on a real runtime over loopback TCP: the scenarios every
+//! adapter must pass, written once against the driver's `Runtime` trait.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::{self, BoxFuture, Either};
+use kontiki::{LogIndex, NodeId, Role};
+use kontiki_driver::{
+    Bytes, Handle, MemoryStorage, NodeConfig, ProposeError, Runtime, StartError, StateMachine,
+    Status,
+};
+
+/// A state machine that records every command it applies and answers
+/// with the command's index.
+#[derive(Clone, Default)]
+pub struct Recorder {
+    applied: Arc<Mutex<Vec<(LogIndex, Bytes)>>>,
+}
+
+impl Recorder {
+    /// Every command applied so far, in order.
+    #[must_use]
+    pub fn applied(&self) -> Vec<(LogIndex, Bytes)> {
+        self.applied.lock().expect("recorder lock").clone()
+    }
+}
+
+impl StateMachine for Recorder {
+    type Output = LogIndex;
+
+    fn apply(&mut self, index: LogIndex, command: &Bytes) -> LogIndex {
+        self.applied
+            .lock()
+            .expect("recorder lock")
+            .push((index, command.clone()));
+        index
+    }
+}
+
+/// `count` loopback addresses that were free a moment ago.
+#[must_use]
+pub fn free_addresses(count: usize) -> Vec<SocketAddr> {
+    let listeners: Vec<TcpListener> = (0..count)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind a loopback port"))
+        .collect();
+    listeners
+        .iter()
+        .map(|listener| listener.local_addr().expect("bound address"))
+        .collect()
+}
+
+/// Configurations for a cluster of nodes `1..=addresses.len()`.
+#[must_use]
+pub fn cluster_configs(addresses: &[SocketAddr], cluster_id: &str) -> Vec<NodeConfig> {
+    let ids: Vec<NodeId> = (1..=addresses.len() as u64).map(NodeId).collect();
+    ids.iter()
+        .zip(addresses)
+        .map(|(&id, &listen)| {
+            let peers: BTreeMap<NodeId, SocketAddr> = ids
+                .iter()
+                .zip(addresses)
+                .filter(|(&peer, _)| peer != id)
+                .map(|(&peer, &address)| (peer, address))
+                .collect();
+            let mut config = NodeConfig::new(id, listen, peers);
+            config.cluster_id = cluster_id.to_string();
+            config.seed = Some(7);
+            config
+        })
+        .collect()
+}
+
+/// `work`, or `Err` with `what` once `limit` has passed.
+pub async fn within<R: Runtime, T>(
+    runtime: &R,
+    limit: Duration,
+    what: &str,
+    work: impl Future<Output = T>,
+) -> Result<T, String> {
+    let deadline = runtime.now() + limit;
+    match future::select(Box::pin(work), Box::pin(runtime.sleep_until(deadline))).await {
+        Either::Left((result, _)) => Ok(result),
+        Either::Right(((), _)) => Err(format!("timed out after {limit:?}: {what}")),
+    }
+}
+
+/// Polls `nodes` until they all follow one leader other than `not`, then
+/// returns its position in `nodes`.
+pub async fn agreed_leader<R: Runtime, M: StateMachine>(
+    runtime: &R,
+    nodes: &[Handle<M>],
+    not: Option<NodeId>,
+) -> Result<usize, String> {
+    let wait = async {
+        loop {
+            let statuses: Vec<Status> = nodes.iter().map(Handle::status).collect();
+            let leader = statuses
+                .iter()
+                .position(|status| status.role == Role::Leader && Some(status.id) != not);
+            if let Some(position) = leader {
+                let id = statuses[position].id;
+                if statuses.iter().all(|status| status.leader == Some(id)) {
+                    return position;
+                }
+            }
+            let deadline = runtime.now() + Duration::from_millis(10);
+            runtime.sleep_until(deadline).await;
+        }
+    };
+    within(
+        runtime,
+        Duration::from_secs(10),
+        "a leader every node follows",
+        wait,
+    )
+    .await
+}
+
+/// Waits until every node in `nodes` applied up to `index`.
+pub async fn all_applied<R: Runtime, M: StateMachine>(
+    runtime: &R,
+    nodes: &[Handle<M>],
+    index: LogIndex,
+) -> Result<(), String> {
+    let wait = async {
+        while nodes.iter().any(|node| node.status().applied_index < index) {
+            let deadline = runtime.now() + Duration::from_millis(5);
+            runtime.sleep_until(deadline).await;
+        }
+    };
+    within(runtime, Duration::from_secs(10), "every node applies", wait).await
+}
+
+/// Proposes `commands` concurrently through `leader`; returns the index
+/// each landed at.
+pub async fn propose_all<M: StateMachine<Output = LogIndex>>(
+    leader: &Handle<M>,
+    commands: impl Iterator<Item = Vec<u8>>,
+) -> Result<Vec<LogIndex>, ProposeError> {
+    let proposals = commands.map(|command| leader.propose(command));
+    future::join_all(proposals).await.into_iter().collect()
+}
+
+/// Starts one node (on whichever runtime the starter was made for).
+pub type Starter = Box<
+    dyn FnOnce(NodeConfig, Recorder) -> BoxFuture<'static, Result<Handle<Recorder>, StartError>>,
+>;
+
+/// A starter for nodes on `runtime`, with in-memory storage.
+pub fn starter<R: Runtime>(runtime: R) -> Starter {
+    Box::new(move |config, recorder| {
+        Box::pin(kontiki_driver::start(
+            runtime,
+            config,
+            MemoryStorage::new(),
+            recorder,
+        ))
+    })
+}
+
+/// The adapter scenario: three nodes on loopback elect a leader and
+/// replicate 1,000 proposals; the leader shuts down; the other two elect a
+/// new leader and keep committing; both applied the same commands in the
+/// same order, every acknowledged one included. Each node is started by
+/// its own starter (so one cluster can mix runtimes); `runtime` keeps the
+/// test's time.
+pub async fn elect_replicate_fail_over<R: Runtime>(
+    runtime: R,
+    starters: Vec<Starter>,
+    cluster_id: &str,
+) -> Result<(), String> {
+    let addresses = free_addresses(starters.len());
+    let recorders: Vec<Recorder> = starters.iter().map(|_| Recorder::default()).collect();
+    let mut nodes = Vec::new();
+    let configs = cluster_configs(&addresses, cluster_id);
+    for ((config, recorder), start) in configs.into_iter().zip(&recorders).zip(starters) {
+        let node = start(config, recorder.clone())
+            .await
+            .map_err(|error| error.to_string())?;
+        nodes.push(node);
+    }
+    let first = agreed_leader(&runtime, &nodes, None).await?;
+    let acknowledged = within(
+        &runtime,
+        Duration::from_secs(20),
+        "1000 proposals commit",
+        propose_all(
+            &nodes[first],
+            (0..1000u32).map(|n| format!("first-{n}").into_bytes()),
+        ),
+    )
+    .await?
+    .map_err(|error| format!("a proposal failed: {error}"))?;
+    let last = *acknowledged.iter().max().expect("1000 indices");
+    all_applied(&runtime, &nodes, last).await?;
+
+    let old_leader = nodes[first].status().id;
+    nodes[first].shutdown().await;
+    let survivors: Vec<Handle<Recorder>> = nodes
+        .iter()
+        .enumerate()
+        .filter(|&(position, _)| position != first)
+        .map(|(_, node)| node.clone())
+        .collect();
+    let second = agreed_leader(&runtime, &survivors, Some(old_leader)).await?;
+    let more = within(
+        &runtime,
+        Duration::from_secs(20),
+        "100 proposals commit after failover",
+        propose_all(
+            &survivors[second],
+            (0..100u32).map(|n| format!("second-{n}").into_bytes()),
+        ),
+    )
+    .await?
+    .map_err(|error| format!("a proposal after failover failed: {error}"))?;
+    let last = *more.iter().max().expect("100 indices");
+    all_applied(&runtime, &survivors, last).await?;
+
+    let histories: Vec<Vec<(LogIndex, Bytes)>> = recorders
+        .iter()
+        .enumerate()
+        .filter(|&(position, _)| position != first)
+        .map(|(_, recorder)| recorder.applied())
+        .collect();
+    if histories[0] != histories[1] {
+        return Err(String::from(
+            "the two survivors applied different histories",
+        ));
+    }
+    for index in acknowledged.iter().chain(&more) {
+        if !histories[0].iter().any(|(applied, _)| applied == index) {
+            return Err(format!("acknowledged entry {index} is missing"));
+        }
+    }
+    if histories[0].len() != 1100 {
+        return Err(format!(
+            "expected 1100 commands applied, found {}",
+            histories[0].len()
+        ));
+    }
+    for node in &survivors {
+        node.shutdown().await;
+    }
+    Ok(())
+}
