@@ -106,7 +106,6 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
                     error!(%error, "storage failed; stopping the node");
                     break 'running;
                 }
-                self.publish_status();
                 if let Some(stop) = stop {
                     stopped_by = stop;
                     break 'running;
@@ -250,6 +249,8 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
         for (to, message) in sends {
             self.links.send(to, message);
         }
+        // Before proposers hear back, so that they see their entry applied.
+        self.publish_status();
         for entry in applies {
             self.apply(entry);
         }

@@ -1,0 +1,145 @@
+//! The client handle's promises, on a live cluster (tokio).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures::StreamExt;
+use kontiki::{NodeId, Role};
+use kontiki_tests::live::{agreed_leader, cluster_configs, free_addresses, within, Recorder};
+use kontiki_tokio::{Handle, MemoryStorage, NodeConfig, ProposeError, TokioRuntime};
+
+async fn cluster(size: usize, name: &str) -> (Vec<Handle<Recorder>>, Vec<Recorder>) {
+    let addresses = free_addresses(size);
+    let mut nodes = Vec::new();
+    let mut recorders = Vec::new();
+    for config in cluster_configs(&addresses, name) {
+        let recorder = Recorder::default();
+        let node = kontiki_tokio::start(config, MemoryStorage::new(), recorder.clone())
+            .await
+            .unwrap();
+        nodes.push(node);
+        recorders.push(recorder);
+    }
+    (nodes, recorders)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn followers_refuse_with_the_leader_and_barriers_make_reads_linearizable() {
+    let runtime = TokioRuntime::current();
+    let (nodes, recorders) = cluster(3, "api").await;
+    let leader = agreed_leader(&runtime, &nodes, None).await.unwrap();
+    let leader_id = nodes[leader].status().id;
+    let follower = (leader + 1) % 3;
+
+    assert_eq!(
+        nodes[follower].propose(&b"x"[..]).await,
+        Err(ProposeError::NotLeader {
+            leader: Some(leader_id)
+        })
+    );
+    assert_eq!(
+        nodes[follower].read_barrier().await,
+        Err(ProposeError::NotLeader {
+            leader: Some(leader_id)
+        })
+    );
+
+    let index = nodes[leader].propose(&b"written"[..]).await.unwrap();
+    nodes[leader].read_barrier().await.unwrap();
+    // After the barrier, the leader's state machine holds the write.
+    assert!(recorders[leader]
+        .applied()
+        .iter()
+        .any(|(applied, command)| *applied == index && command == &b"written"[..]));
+    let status = nodes[leader].status();
+    assert_eq!(status.role, Role::Leader);
+    assert!(
+        status.applied_index > index,
+        "the barrier itself was applied"
+    );
+
+    for node in &nodes {
+        node.shutdown().await;
+    }
+    assert_eq!(
+        nodes[leader].propose(&b"late"[..]).await,
+        Err(ProposeError::Stopped)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_changes_are_announced_to_watchers() {
+    let runtime = TokioRuntime::current();
+    let (nodes, _) = cluster(3, "watch").await;
+    let first = agreed_leader(&runtime, &nodes, None).await.unwrap();
+    let first_id = nodes[first].status().id;
+    let watcher_position = (first + 1) % 3;
+    let mut changes = nodes[watcher_position].leader_changes();
+    let current = changes.next().await.unwrap();
+    assert_eq!(current.leader, Some(first_id));
+
+    nodes[first].shutdown().await;
+    let next = within(
+        &runtime,
+        Duration::from_secs(10),
+        "a new leader is announced",
+        async {
+            loop {
+                let change = changes.next().await.expect("the node is running");
+                if let Some(leader) = change.leader {
+                    if leader != first_id {
+                        return change;
+                    }
+                }
+            }
+        },
+    )
+    .await
+    .unwrap();
+    assert!(next.term > current.term);
+    for node in &nodes {
+        node.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_single_node_leads_at_once_and_commits_alone() {
+    let address = free_addresses(1)[0];
+    let config = NodeConfig::new(NodeId(1), address, BTreeMap::new());
+    let recorder = Recorder::default();
+    let node = kontiki_tokio::start(config, MemoryStorage::new(), recorder.clone())
+        .await
+        .unwrap();
+    let index = node.propose(&b"alone"[..]).await.unwrap();
+    assert_eq!(node.status().role, Role::Leader);
+    assert_eq!(recorder.applied().last().unwrap().0, index);
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_restarted_node_reapplies_what_it_persisted() {
+    let address = free_addresses(1)[0];
+    let storage = MemoryStorage::new();
+    let config = NodeConfig::new(NodeId(1), address, BTreeMap::new());
+    let node = kontiki_tokio::start(config.clone(), storage.clone(), Recorder::default())
+        .await
+        .unwrap();
+    for n in 0..5u8 {
+        node.propose(vec![n]).await.unwrap();
+    }
+    node.shutdown().await;
+    drop(node);
+
+    let recorder = Recorder::default();
+    let node = kontiki_tokio::start(config, storage, recorder.clone())
+        .await
+        .unwrap();
+    node.read_barrier().await.unwrap();
+    let commands: Vec<u8> = recorder
+        .applied()
+        .iter()
+        .map(|(_, command)| command[0])
+        .collect();
+    assert_eq!(commands, vec![0, 1, 2, 3, 4]);
+    node.shutdown().await;
+}

@@ -1,0 +1,164 @@
+//! Bad input on a peer port costs only its own connection: a node under
+//! attack closes (or refuses, with the reason) every bad connection and
+//! its cluster keeps committing.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use kontiki::NodeId;
+use kontiki_tests::live::{agreed_leader, cluster_configs, free_addresses, propose_all, Recorder};
+use kontiki_tokio::{Handle, Hello, MemoryStorage, TokioRuntime, PROTOCOL_VERSION};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_millis(300);
+const MAX_INBOUND: usize = 8;
+
+async fn cluster() -> Vec<Handle<Recorder>> {
+    let addresses = free_addresses(3);
+    let mut nodes = Vec::new();
+    for mut config in cluster_configs(&addresses, "attacked") {
+        config.transport.handshake_timeout = HANDSHAKE_TIMEOUT;
+        config.transport.max_inbound_connections = MAX_INBOUND;
+        config.transport.max_frame_bytes = 64 * 1024;
+        let node = kontiki_tokio::start(config, MemoryStorage::new(), Recorder::default())
+            .await
+            .unwrap();
+        nodes.push(node);
+    }
+    nodes
+}
+
+fn frame(body: &[u8]) -> Vec<u8> {
+    let mut frame = (body.len() as u32).to_be_bytes().to_vec();
+    frame.extend_from_slice(body);
+    frame
+}
+
+fn hello(node: u64, cluster: &str, version: u8) -> Vec<u8> {
+    frame(
+        &Hello {
+            version,
+            node: NodeId(node),
+            cluster_id: cluster.to_string(),
+        }
+        .encode(),
+    )
+}
+
+/// Everything the node sends until it closes the connection (fails if it
+/// stays open for two seconds).
+async fn until_closed(stream: &mut TcpStream) -> Vec<u8> {
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(2), stream.read_to_end(&mut received));
+    match read.await {
+        Ok(_) => received,
+        Err(_) => panic!("the node kept a bad connection open"),
+    }
+}
+
+async fn connect(address: SocketAddr) -> TcpStream {
+    TcpStream::connect(address).await.unwrap()
+}
+
+/// A connection that completed the handshake as node 2.
+async fn introduced(address: SocketAddr) -> TcpStream {
+    let mut stream = connect(address).await;
+    stream
+        .write_all(&hello(2, "attacked", PROTOCOL_VERSION))
+        .await
+        .unwrap();
+    let mut header = [0u8; 4];
+    stream.read_exact(&mut header).await.unwrap();
+    let mut body = vec![0u8; u32::from_be_bytes(header) as usize];
+    stream.read_exact(&mut body).await.unwrap();
+    assert_eq!(Hello::decode(&body).unwrap().node, NodeId(1));
+    stream
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_peer_connections_are_closed_and_the_cluster_keeps_serving() {
+    let runtime = TokioRuntime::current();
+    let nodes = cluster().await;
+    let leader = agreed_leader(&runtime, &nodes, None).await.unwrap();
+    let target = nodes[0].local_addr();
+
+    // Handshakes the node refuses, with the reason.
+    for (bytes, reason) in [
+        (hello(2, "elsewhere", PROTOCOL_VERSION), "cluster"),
+        (hello(99, "attacked", PROTOCOL_VERSION), "not a peer"),
+        (hello(2, "attacked", PROTOCOL_VERSION + 8), "version"),
+        (frame(b"KNTK"), "truncated handshake"),
+    ] {
+        let mut stream = connect(target).await;
+        stream.write_all(&bytes).await.unwrap();
+        let answer = until_closed(&mut stream).await;
+        let text = String::from_utf8_lossy(&answer);
+        assert!(
+            text.contains(reason),
+            "expected a refusal naming {reason:?}, got {text:?}"
+        );
+    }
+
+    // Garbage, a peer that never speaks, bad frames after a good handshake.
+    let mut garbage = connect(target).await;
+    garbage
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    until_closed(&mut garbage).await;
+
+    let mut silent = connect(target).await;
+    let started = tokio::time::Instant::now();
+    until_closed(&mut silent).await;
+    assert!(started.elapsed() >= HANDSHAKE_TIMEOUT);
+
+    let mut oversized = introduced(target).await;
+    oversized
+        .write_all(&(1u32 << 20).to_be_bytes())
+        .await
+        .unwrap();
+    until_closed(&mut oversized).await;
+
+    let mut undecodable = introduced(target).await;
+    undecodable
+        .write_all(&frame(b"\x01\x09nonsense"))
+        .await
+        .unwrap();
+    until_closed(&mut undecodable).await;
+
+    let mut truncated = introduced(target).await;
+    truncated.write_all(&[0, 0, 0, 100, 1, 2, 3]).await.unwrap();
+    truncated.shutdown().await.unwrap();
+    until_closed(&mut truncated).await;
+
+    // A flood: connections beyond the limit are closed at once.
+    let mut flood = Vec::new();
+    for _ in 0..MAX_INBOUND + 4 {
+        flood.push(connect(target).await);
+    }
+    let mut closed_early = 0;
+    for stream in &mut flood {
+        let mut byte = [0u8; 1];
+        if let Ok(Ok(0)) =
+            tokio::time::timeout(Duration::from_millis(100), stream.read(&mut byte)).await
+        {
+            closed_early += 1;
+        }
+    }
+    assert!(
+        closed_early >= 4,
+        "only {closed_early} flood connections were turned away"
+    );
+    drop(flood);
+
+    // The cluster still commits, through the same leader.
+    let committed = propose_all(&nodes[leader], (0..10u8).map(|n| vec![n]))
+        .await
+        .unwrap();
+    assert_eq!(committed.len(), 10);
+    assert_eq!(agreed_leader(&runtime, &nodes, None).await.unwrap(), leader);
+    for node in &nodes {
+        node.shutdown().await;
+    }
+}
