@@ -20,6 +20,8 @@
 #![warn(missing_docs)]
 
 mod config;
+#[cfg(feature = "disk")]
+mod disk;
 mod event_loop;
 mod frame;
 mod handle;
@@ -30,6 +32,8 @@ mod storage;
 mod transport;
 
 pub use config::{NodeConfig, TransportConfig};
+#[cfg(feature = "disk")]
+pub use disk::DiskStorage;
 pub use frame::{HandshakeError, Hello, PROTOCOL_VERSION};
 pub use handle::{Handle, LeaderChange, ProposeError, StateMachine, Status};
 pub use runtime::Runtime;
