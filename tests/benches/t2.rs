@@ -7,7 +7,9 @@
 //! `cargo bench -p kontiki-tests --bench t2` runs every runtime and writer
 //! count; arguments filter by runtime name (`tokio-ct`, `tokio-mt`,
 //! `smol`, `async-std`). `KONTIKI_BENCH_WRITES` sets N (default 100,000;
-//! a single writer does a fifth of that).
+//! a single writer does a fifth of that). `KONTIKI_BENCH_STORAGE=disk`
+//! puts each node on a `DiskStorage` (one fsync per round) in a temporary
+//! directory instead of memory.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -15,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use futures::channel::oneshot;
 use futures::future::join_all;
-use kontiki_driver::{Handle, MemoryStorage, Runtime};
+use kontiki_driver::{DiskStorage, Handle, MemoryStorage, Runtime};
 use kontiki_tests::live::{agreed_leader, cluster_configs, free_addresses, Recorder};
 use kontiki_tokio::TokioRuntime;
 
@@ -80,15 +82,23 @@ struct Result {
 
 async fn run_one<R: Runtime>(runtime: R, writers: usize, total: usize) -> Result {
     let addresses = free_addresses(3);
+    let on_disk = std::env::var("KONTIKI_BENCH_STORAGE").is_ok_and(|storage| storage == "disk");
+    let data = tempfile::tempdir().expect("a temporary directory");
     let mut nodes: Vec<Handle<Recorder>> = Vec::new();
     for config in cluster_configs(&addresses, "t2") {
-        let node = kontiki_driver::start(
-            runtime.clone(),
-            config,
-            MemoryStorage::new(),
-            Recorder::default(),
-        )
-        .await
+        let node = if on_disk {
+            let store =
+                DiskStorage::open(data.path().join(config.id.to_string())).expect("store opens");
+            kontiki_driver::start(runtime.clone(), config, store, Recorder::default()).await
+        } else {
+            kontiki_driver::start(
+                runtime.clone(),
+                config,
+                MemoryStorage::new(),
+                Recorder::default(),
+            )
+            .await
+        }
         .expect("node starts");
         nodes.push(node);
     }
