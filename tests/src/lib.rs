@@ -15,6 +15,7 @@
 //! runtime over loopback TCP.
 
 pub mod chaos;
+pub mod in_process;
 pub mod live;
 pub mod mit;
 pub mod probe;

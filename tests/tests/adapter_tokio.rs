@@ -28,3 +28,12 @@ async fn three_nodes_elect_replicate_and_fail_over_on_tokio_multi_thread() {
     .await
     .unwrap();
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn three_nodes_elect_replicate_and_fail_over_in_process() {
+    let network = kontiki_tests::in_process::InProcess::new(TokioRuntime::current());
+    let starters = (0..3).map(|_| starter(network.clone())).collect();
+    elect_replicate_fail_over(network, starters, "in-process")
+        .await
+        .unwrap();
+}
