@@ -88,7 +88,17 @@ fn sigkill_of_a_busy_leader_loses_no_acknowledged_write() {
         drop(child.stdin.take());
     }
     for child in &mut children {
-        let status = child.wait().expect("the node exits");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("the node's status") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("a node did not stop within 20 s of its input closing");
+            }
+            thread::sleep(Duration::from_millis(10));
+        };
         assert!(status.success(), "a node exited with {status}");
     }
 

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use kontiki::{LogIndex, NodeId, Role};
-use kontiki_driver::{Bytes, DiskStorage, NodeConfig, StateMachine};
+use kontiki_driver::{Bytes, DiskStorage, NodeConfig, ProposeError, StateMachine};
 
 struct Indices;
 
@@ -63,8 +63,13 @@ fn main() {
                     }
                     sequence += 1;
                     let command = format!("n{id}-w{writer}-{sequence}");
-                    if let Ok(index) = node.propose(command.clone().into_bytes()).await {
-                        println!("ACK {index} {command}");
+                    match node.propose(command.clone().into_bytes()).await {
+                        Ok(index) => println!("ACK {index} {command}"),
+                        // The node is shutting down: stop writing.
+                        Err(ProposeError::Stopped) => return,
+                        // Leadership moved: wait for the status to catch up
+                        // rather than spin.
+                        Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
                     }
                 }
             });
