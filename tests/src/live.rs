@@ -145,6 +145,31 @@ pub async fn propose_all<M: StateMachine<Output = LogIndex>>(
     future::join_all(proposals).await.into_iter().collect()
 }
 
+/// Proposes `count` commands named `<prefix>-<n>` through `nodes[leader]`
+/// and waits until every node in `nodes` applied them; returns where each
+/// landed.
+async fn commit_on_all<R: Runtime>(
+    runtime: &R,
+    nodes: &[Handle<Recorder>],
+    leader: usize,
+    prefix: &str,
+    count: u32,
+) -> Result<Vec<LogIndex>, String> {
+    let commands = (0..count).map(|n| format!("{prefix}-{n}").into_bytes());
+    let what = format!("{count} {prefix} proposals commit");
+    let indices = within(
+        runtime,
+        Duration::from_secs(20),
+        &what,
+        propose_all(&nodes[leader], commands),
+    )
+    .await?
+    .map_err(|error| format!("a {prefix} proposal failed: {error}"))?;
+    let last = *indices.iter().max().ok_or("no proposals")?;
+    all_applied(runtime, nodes, last).await?;
+    Ok(indices)
+}
+
 /// Starts one node (on whichever runtime the starter was made for).
 pub type Starter = Box<
     dyn FnOnce(NodeConfig, Recorder) -> BoxFuture<'static, Result<Handle<Recorder>, StartError>>,
@@ -184,19 +209,7 @@ pub async fn elect_replicate_fail_over<R: Runtime>(
         nodes.push(node);
     }
     let first = agreed_leader(&runtime, &nodes, None).await?;
-    let acknowledged = within(
-        &runtime,
-        Duration::from_secs(20),
-        "1000 proposals commit",
-        propose_all(
-            &nodes[first],
-            (0..1000u32).map(|n| format!("first-{n}").into_bytes()),
-        ),
-    )
-    .await?
-    .map_err(|error| format!("a proposal failed: {error}"))?;
-    let last = *acknowledged.iter().max().expect("1000 indices");
-    all_applied(&runtime, &nodes, last).await?;
+    let acknowledged = commit_on_all(&runtime, &nodes, first, "first", 1000).await?;
 
     let old_leader = nodes[first].status().id;
     nodes[first].shutdown().await;
@@ -207,19 +220,7 @@ pub async fn elect_replicate_fail_over<R: Runtime>(
         .map(|(_, node)| node.clone())
         .collect();
     let second = agreed_leader(&runtime, &survivors, Some(old_leader)).await?;
-    let more = within(
-        &runtime,
-        Duration::from_secs(20),
-        "100 proposals commit after failover",
-        propose_all(
-            &survivors[second],
-            (0..100u32).map(|n| format!("second-{n}").into_bytes()),
-        ),
-    )
-    .await?
-    .map_err(|error| format!("a proposal after failover failed: {error}"))?;
-    let last = *more.iter().max().expect("100 indices");
-    all_applied(&runtime, &survivors, last).await?;
+    let more = commit_on_all(&runtime, &survivors, second, "second", 100).await?;
 
     let histories: Vec<Vec<(LogIndex, Bytes)>> = recorders
         .iter()

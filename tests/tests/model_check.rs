@@ -207,6 +207,13 @@ impl Election {
         }
     }
 
+    /// Hands `to` the message `from` sent as `bytes`.
+    fn deliver(&self, state: &mut State, from: u64, to: u64, bytes: &[u8]) {
+        let message = wire::decode(bytes).expect("the core only sends decodable messages");
+        let from = NodeId(from);
+        self.handle(state, to, Input::Message { from, message });
+    }
+
     fn handle(&self, state: &mut State, id: u64, input: Input) {
         let position = (id - 1) as usize;
         let clock = state.peers[position].clock;
@@ -283,28 +290,12 @@ impl Model for Election {
         match action {
             Action::Deliver(index) => {
                 let (from, to, bytes) = state.network.remove(index);
-                let message = wire::decode(&bytes).expect("the core only sends decodable messages");
-                self.handle(
-                    &mut state,
-                    to,
-                    Input::Message {
-                        from: NodeId(from),
-                        message,
-                    },
-                );
+                self.deliver(&mut state, from, to, &bytes);
             }
             Action::Duplicate(index) => {
                 state.duplicates += 1;
                 let (from, to, bytes) = state.network[index].clone();
-                let message = wire::decode(&bytes).expect("the core only sends decodable messages");
-                self.handle(
-                    &mut state,
-                    to,
-                    Input::Message {
-                        from: NodeId(from),
-                        message,
-                    },
-                );
+                self.deliver(&mut state, from, to, &bytes);
             }
             Action::Lose(index) => {
                 state.network.remove(index);
