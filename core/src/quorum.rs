@@ -38,7 +38,17 @@ pub fn majority_match_index(match_indices: &mut [crate::LogIndex]) -> crate::Log
     if match_indices.is_empty() {
         return crate::LogIndex(0);
     }
-    match_indices.sort_unstable_by(|a, b| b.cmp(a));
+    // Insertion sort, highest first. Voter sets are a handful of nodes, for
+    // which it is as fast as the standard library's sort, and it is a few
+    // dozen bytes of code where `sort_unstable` costs about 5 KB of flash
+    // on a Cortex-M (measured with examples/cortex-m3/sizes.sh).
+    for sorted in 1..match_indices.len() {
+        let mut position = sorted;
+        while position > 0 && match_indices[position - 1] < match_indices[position] {
+            match_indices.swap(position - 1, position);
+            position -= 1;
+        }
+    }
     match_indices[majority(match_indices.len()) - 1]
 }
 
@@ -54,6 +64,15 @@ mod tests {
         assert_eq!(super::majority_match_index(&mut four), LogIndex(2));
         let mut one = [LogIndex(3)];
         assert_eq!(super::majority_match_index(&mut one), LogIndex(3));
+        let mut five = [
+            LogIndex(2),
+            LogIndex(8),
+            LogIndex(8),
+            LogIndex(1),
+            LogIndex(5),
+        ];
+        assert_eq!(super::majority_match_index(&mut five), LogIndex(5));
+        assert_eq!(five, [8, 8, 5, 2, 1].map(LogIndex));
     }
 
     use super::*;
