@@ -1,6 +1,9 @@
 //! Node 1 of a three-node cluster fed whatever the fuzzer makes up: each
-//! chunk is a peer id and a wire frame, a timer firing, a campaign or
-//! propose command, or a jump of the clock. The node must never panic, its
+//! step is a well-typed message from any sender (built field by field, so
+//! nothing is wasted on frames the decoder would refuse; terms and indexes
+//! are mostly small so that they meet the node's own, sometimes extreme),
+//! a timer firing, a campaign, barrier or propose command, or a jump of
+//! the clock. The node must never panic, its
 //! term must never go backwards, every hard-state and log change must be
 //! followed by persist outputs before the next input, and entries are
 //! applied once each, in order, never beyond the commit index.
@@ -9,13 +12,17 @@
 
 use core::time::Duration;
 
-use kontiki::{Command, Config, Input, Instant, Node, NodeId, Output, PersistedState};
+use kontiki::{
+    AppendEntries, AppendEntriesResponse, Command, Config, Entry, Input, Instant, LogIndex,
+    Message, Node, NodeId, Output, PersistedState, RequestVote, RequestVoteResponse, Term,
+};
+use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&options, mut rest)) = data.split_first() else {
+    let Some((&options, rest)) = data.split_first() else {
         return;
     };
     let config = Config {
@@ -39,33 +46,27 @@ fuzz_target!(|data: &[u8]| {
     let mut term = node.term();
     let mut durable_log = Vec::new();
     let mut applied = 0u64;
-    while let Some((&kind, tail)) = rest.split_first() {
-        rest = tail;
-        let input = match kind % 5 {
-            0 => {
-                // A frame: sender byte, length byte, then that many bytes.
-                let [from, len, tail @ ..] = rest else { return };
-                let len = usize::from(*len).min(tail.len());
-                let (frame, tail) = tail.split_at(len);
-                rest = tail;
-                match kontiki::wire::decode(frame) {
-                    Ok(message) => Input::Message {
-                        from: NodeId(u64::from(*from % 5)),
-                        message,
-                    },
-                    Err(_) => continue,
-                }
-            }
-            1 => Input::Timer,
-            2 => Input::Command(Command::Campaign),
-            3 if kind & 0x10 == 0 => Input::Command(Command::Barrier),
-            3 => Input::Command(Command::Propose(vec![kind].into())),
+    let mut input_bytes = Unstructured::new(rest);
+    // An exhausted `Unstructured` keeps answering with defaults: stop when
+    // the fuzzer's bytes run out.
+    while !input_bytes.is_empty() {
+        let Ok(kind) = input_bytes.int_in_range(0u8..=6) else {
+            return;
+        };
+        let input = match kind {
+            0 | 1 => match message(&mut input_bytes) {
+                Ok((from, message)) => Input::Message { from, message },
+                Err(_) => return,
+            },
+            2 => Input::Timer,
+            3 => Input::Command(Command::Campaign),
+            4 => Input::Command(Command::Barrier),
+            5 => Input::Command(Command::Propose(vec![kind].into())),
             _ => {
-                let Some((&step, tail)) = rest.split_first() else {
+                let Ok(step) = input_bytes.int_in_range(0u64..=400) else {
                     return;
                 };
-                rest = tail;
-                now = now + Duration::from_millis(u64::from(step) * 4);
+                now = now + Duration::from_millis(step);
                 continue;
             }
         };
@@ -97,3 +98,73 @@ fuzz_target!(|data: &[u8]| {
         );
     }
 });
+
+/// A message from one of the node's peers, itself, or a stranger.
+fn message(input: &mut Unstructured) -> Result<(NodeId, Message)> {
+    let from = NodeId(input.int_in_range(0..=4)?);
+    let term = term(input)?;
+    let message = match input.int_in_range(0u8..=3)? {
+        0 => Message::RequestVote(RequestVote {
+            term,
+            last_log_index: index(input)?,
+            last_log_term: self::term(input)?,
+            pre_vote: input.arbitrary()?,
+        }),
+        1 => Message::RequestVoteResponse(RequestVoteResponse {
+            term,
+            granted: input.arbitrary()?,
+            pre_vote: input.arbitrary()?,
+        }),
+        2 => {
+            let prev_log_index = index(input)?;
+            let mut entries = Vec::new();
+            // Usually consecutive entries after prev_log_index, as a leader
+            // sends them; sometimes with any index and term at all.
+            let consistent: bool = input.arbitrary()?;
+            for offset in 1..=input.int_in_range(0u64..=4)? {
+                let index = if consistent {
+                    LogIndex(prev_log_index.get().saturating_add(offset))
+                } else {
+                    self::index(input)?
+                };
+                let term = self::term(input)?;
+                entries.push(if input.arbitrary()? {
+                    Entry::noop(index, term)
+                } else {
+                    Entry::command(index, term, vec![offset as u8])
+                });
+            }
+            Message::AppendEntries(AppendEntries {
+                term,
+                prev_log_index,
+                prev_log_term: self::term(input)?,
+                leader_commit: index(input)?,
+                entries,
+            })
+        }
+        _ => Message::AppendEntriesResponse(AppendEntriesResponse {
+            term,
+            success: input.arbitrary()?,
+            index: index(input)?,
+            conflict_term: self::term(input)?,
+        }),
+    };
+    Ok((from, message))
+}
+
+/// Mostly a small number, near what the node holds; sometimes huge.
+fn small_or_extreme(input: &mut Unstructured) -> Result<u64> {
+    Ok(match input.int_in_range(0u8..=15)? {
+        0 => u64::MAX,
+        1 => input.arbitrary()?,
+        _ => input.int_in_range(0u64..=8)?,
+    })
+}
+
+fn term(input: &mut Unstructured) -> Result<Term> {
+    small_or_extreme(input).map(Term)
+}
+
+fn index(input: &mut Unstructured) -> Result<LogIndex> {
+    small_or_extreme(input).map(LogIndex)
+}

@@ -15,7 +15,9 @@
 //! runtime over loopback TCP.
 
 pub mod chaos;
+#[cfg(feature = "live")]
 pub mod in_process;
+#[cfg(feature = "live")]
 pub mod live;
 pub mod mit;
 pub mod probe;

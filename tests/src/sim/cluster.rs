@@ -448,13 +448,69 @@ impl Cluster {
                 .min()
                 .map(|(_, position)| position)
                 .expect("an event was pending");
-            let id = self.slots[position].id;
-            self.slots[position].timer = None;
-            self.trace.record(self.now, TraceEvent::Timer { node: id });
-            self.handle(id, Input::Timer);
+            self.fire_timer_at(position);
         }
         self.check_invariants();
         true
+    }
+
+    fn fire_timer_at(&mut self, position: usize) {
+        let id = self.slots[position].id;
+        self.slots[position].timer = None;
+        self.trace.record(self.now, TraceEvent::Timer { node: id });
+        self.handle(id, Input::Timer);
+    }
+
+    // ----- an adversary's scheduling (the fuzzer's) --------------------
+
+    /// Delivers message `position` of those in flight (modulo their
+    /// number) now, whatever its delay, then checks every invariant.
+    /// Returns false if nothing was in flight.
+    pub fn deliver_any(&mut self, position: usize) -> bool {
+        let Some(envelope) = self.network.take_any(position) else {
+            return false;
+        };
+        self.steps += 1;
+        self.deliver(envelope);
+        self.check_invariants();
+        true
+    }
+
+    /// Loses message `position` of those in flight (modulo their number).
+    pub fn drop_any(&mut self, position: usize) -> bool {
+        let Some(Envelope { from, to, .. }) = self.network.take_any(position) else {
+            return false;
+        };
+        let why = Loss::Dropped.as_str();
+        self.trace
+            .record(self.now, TraceEvent::Lost { from, to, why });
+        true
+    }
+
+    /// Puts a second copy of message `position` in flight.
+    pub fn duplicate_any(&mut self, position: usize) -> bool {
+        self.network.duplicate_any(position)
+    }
+
+    /// Fires node `id`'s timer now, moving the clock to its deadline if
+    /// that is later, then checks every invariant. Returns false if the
+    /// node is down or has no timer armed.
+    pub fn fire_timer(&mut self, id: NodeId) -> bool {
+        let position = (id.get() - 1) as usize;
+        let Some(deadline) = self.slots[position].timer else {
+            return false;
+        };
+        self.now = self.now.max(deadline);
+        self.steps += 1;
+        self.fire_timer_at(position);
+        self.check_invariants();
+        true
+    }
+
+    /// Moves the clock forward by `by` without processing anything that
+    /// falls due: everything pending is simply late.
+    pub fn advance_clock(&mut self, by: Duration) {
+        self.now = self.now + by;
     }
 
     /// Processes events until the clock reaches `deadline`.

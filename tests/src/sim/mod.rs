@@ -3,9 +3,11 @@
 mod cluster;
 mod invariants;
 mod network;
+mod schedule;
 mod trace;
 
 pub use cluster::{Applied, Cluster, ClusterConfig, RoleChange, SimNode, Traffic};
 pub use invariants::Checker;
 pub use network::{Loss, NetworkConfig};
+pub use schedule::run_schedule;
 pub use trace::{ShowMessage, Trace, TraceEvent};

@@ -259,6 +259,38 @@ impl Network {
     pub(crate) fn in_flight_count(&self) -> usize {
         self.in_flight.len()
     }
+
+    /// Takes message `position` (modulo the number in flight, in a
+    /// deterministic order) whenever it is due: an adversary choosing what
+    /// arrives next.
+    pub(crate) fn take_any(&mut self, position: usize) -> Option<Envelope> {
+        self.take_scheduled(position)
+            .map(|scheduled| scheduled.envelope)
+    }
+
+    /// Adds a second copy of message `position` (counted as
+    /// [`take_any`](Network::take_any) counts), due when the original is;
+    /// returns whether any message was in flight.
+    pub(crate) fn duplicate_any(&mut self, position: usize) -> bool {
+        let Some(original) = self.take_scheduled(position) else {
+            return false;
+        };
+        self.schedule(original.deliver_at, original.envelope.clone());
+        self.in_flight.push(original);
+        true
+    }
+
+    fn take_scheduled(&mut self, position: usize) -> Option<Scheduled> {
+        if self.in_flight.is_empty() {
+            return None;
+        }
+        let mut all = std::mem::take(&mut self.in_flight).into_vec();
+        // `into_vec` order depends only on the pushes and pops made, so
+        // the choice is deterministic.
+        let taken = all.swap_remove(position % all.len());
+        self.in_flight = BinaryHeap::from(all);
+        Some(taken)
+    }
 }
 
 /// True with probability `probability`.
