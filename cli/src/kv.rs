@@ -1,0 +1,258 @@
+//! The replicated key-value store: the state machine every `kontiki node`
+//! runs, and the encoding of its commands in log entries.
+//!
+//! A log entry holds one command: a tag byte, then its arguments. `SET`
+//! is `1, key length (u32, big-endian), key, value`; `DEL` is `2`, then
+//! each key as `length (u32, big-endian), key`; `INCR` is `3, key`.
+//! Reads never enter the log: they wait for a read barrier and then look
+//! at the store directly.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kontiki::LogIndex;
+use kontiki_driver::StateMachine;
+
+const SET: u8 = 1;
+const DEL: u8 = 2;
+const INCR: u8 = 3;
+
+/// A write, as proposed to the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Write {
+    /// Sets `key` to `value`.
+    Set {
+        /// The key.
+        key: Bytes,
+        /// Its new value.
+        value: Bytes,
+    },
+    /// Removes each key.
+    Del(Vec<Bytes>),
+    /// Adds one to the integer stored at the key (missing counts as 0).
+    Incr(Bytes),
+}
+
+impl Write {
+    /// The log entry for this write.
+    pub fn encode(&self) -> Bytes {
+        let mut out = BytesMut::new();
+        match self {
+            Write::Set { key, value } => {
+                out.put_u8(SET);
+                put_key(&mut out, key);
+                out.extend_from_slice(value);
+            }
+            Write::Del(keys) => {
+                out.put_u8(DEL);
+                for key in keys {
+                    put_key(&mut out, key);
+                }
+            }
+            Write::Incr(key) => {
+                out.put_u8(INCR);
+                out.extend_from_slice(key);
+            }
+        }
+        out.freeze()
+    }
+
+    /// Reads a log entry back; `None` if it is not a command of this store.
+    pub fn decode(entry: &Bytes) -> Option<Write> {
+        let (&tag, _) = entry.split_first()?;
+        let mut rest = entry.slice(1..);
+        match tag {
+            SET => {
+                let key = take_key(&mut rest)?;
+                Some(Write::Set { key, value: rest })
+            }
+            DEL => {
+                let mut keys = Vec::new();
+                while !rest.is_empty() {
+                    keys.push(take_key(&mut rest)?);
+                }
+                Some(Write::Del(keys))
+            }
+            INCR => Some(Write::Incr(rest)),
+            _ => None,
+        }
+    }
+}
+
+fn put_key(out: &mut BytesMut, key: &Bytes) {
+    // Keys are bounded by the client port's request limit, far below 4 GiB.
+    out.put_u32(key.len() as u32);
+    out.extend_from_slice(key);
+}
+
+fn take_key(rest: &mut Bytes) -> Option<Bytes> {
+    let length = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+    let key = rest.get(4..4 + length).map(|_| rest.slice(4..4 + length))?;
+    *rest = rest.slice(4 + length..);
+    Some(key)
+}
+
+/// What applying a write answers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// `SET` done.
+    Ok,
+    /// `DEL`: how many of the keys existed.
+    Removed(i64),
+    /// `INCR`: the new value.
+    Value(i64),
+    /// `INCR` on a value that is not a 64-bit integer, or would overflow.
+    NotAnInteger,
+    /// An entry this store does not understand (never proposed by a
+    /// kontiki node; applied as a no-op so that every node stays equal).
+    Unknown,
+}
+
+/// The store's data, shared between the state machine (writes) and the
+/// client connections (reads after a barrier).
+#[derive(Clone, Default)]
+pub struct Store {
+    data: Arc<Mutex<HashMap<Bytes, Bytes>>>,
+}
+
+impl Store {
+    /// The data, locked.
+    pub fn lock(&self) -> MutexGuard<'_, HashMap<Bytes, Bytes>> {
+        // A panic while holding the lock would be a bug in this module; the
+        // map itself is never left half-updated, so keep serving.
+        self.data
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The state machine: applies committed writes to a [`Store`].
+pub struct KvStateMachine {
+    store: Store,
+}
+
+impl KvStateMachine {
+    /// A state machine writing into `store`, which must start empty: the
+    /// node applies its whole log again at every start.
+    pub fn new(store: Store) -> KvStateMachine {
+        KvStateMachine { store }
+    }
+}
+
+impl StateMachine for KvStateMachine {
+    type Output = Applied;
+
+    fn apply(&mut self, _index: LogIndex, command: &Bytes) -> Applied {
+        let Some(write) = Write::decode(command) else {
+            return Applied::Unknown;
+        };
+        let mut data = self.store.lock();
+        match write {
+            Write::Set { key, value } => {
+                data.insert(key, value);
+                Applied::Ok
+            }
+            Write::Del(keys) => {
+                let removed = keys
+                    .iter()
+                    .filter(|key| data.remove(*key).is_some())
+                    .count();
+                Applied::Removed(removed as i64)
+            }
+            Write::Incr(key) => {
+                let current = match data.get(&key) {
+                    None => Some(0),
+                    Some(value) => std::str::from_utf8(value)
+                        .ok()
+                        .and_then(|text| text.parse::<i64>().ok()),
+                };
+                match current.and_then(|value| value.checked_add(1)) {
+                    Some(next) => {
+                        data.insert(key, Bytes::from(next.to_string()));
+                        Applied::Value(next)
+                    }
+                    None => Applied::NotAnInteger,
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn apply(machine: &mut KvStateMachine, write: Write) -> Applied {
+        machine.apply(LogIndex(1), &write.encode())
+    }
+
+    #[test]
+    fn writes_survive_their_encoding() {
+        for write in [
+            Write::Set {
+                key: Bytes::from_static(b"k"),
+                value: Bytes::from_static(b"v\r\n\0"),
+            },
+            Write::Set {
+                key: Bytes::new(),
+                value: Bytes::new(),
+            },
+            Write::Del(vec![Bytes::from_static(b"a"), Bytes::from_static(b"")]),
+            Write::Incr(Bytes::from_static(b"counter")),
+        ] {
+            assert_eq!(Write::decode(&write.encode()), Some(write));
+        }
+    }
+
+    #[test]
+    fn foreign_or_damaged_entries_decode_to_nothing() {
+        assert_eq!(Write::decode(&Bytes::new()), None);
+        assert_eq!(Write::decode(&Bytes::from_static(&[9, 1])), None);
+        assert_eq!(
+            Write::decode(&Bytes::from_static(&[SET, 0, 0, 0, 5, b'k'])),
+            None
+        );
+        assert_eq!(Write::decode(&Bytes::from_static(&[DEL, 0, 0])), None);
+    }
+
+    #[test]
+    fn set_del_and_incr_behave_like_redis() {
+        let store = Store::default();
+        let mut machine = KvStateMachine::new(store.clone());
+        let key = Bytes::from_static(b"n");
+        assert_eq!(
+            apply(&mut machine, Write::Incr(key.clone())),
+            Applied::Value(1)
+        );
+        assert_eq!(
+            apply(&mut machine, Write::Incr(key.clone())),
+            Applied::Value(2)
+        );
+        let set = Write::Set {
+            key: key.clone(),
+            value: Bytes::from_static(b"x"),
+        };
+        assert_eq!(apply(&mut machine, set), Applied::Ok);
+        assert_eq!(
+            apply(&mut machine, Write::Incr(key.clone())),
+            Applied::NotAnInteger
+        );
+        let max = Write::Set {
+            key: key.clone(),
+            value: Bytes::from(i64::MAX.to_string()),
+        };
+        apply(&mut machine, max);
+        assert_eq!(
+            apply(&mut machine, Write::Incr(key.clone())),
+            Applied::NotAnInteger
+        );
+        let del = Write::Del(vec![key.clone(), Bytes::from_static(b"missing")]);
+        assert_eq!(apply(&mut machine, del), Applied::Removed(1));
+        assert!(store.lock().is_empty());
+        assert_eq!(
+            machine.apply(LogIndex(9), &Bytes::from_static(b"\x07")),
+            Applied::Unknown
+        );
+    }
+}

@@ -1,0 +1,140 @@
+//! The `kontiki` command: a local cluster demo, one node of a real
+//! replicated key-value store that Redis clients use, and a status probe.
+
+#![forbid(unsafe_code)]
+
+mod commands;
+mod kv;
+mod node;
+mod resp;
+mod server;
+mod settings;
+mod status;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::settings::{FileSettings, NodeSettings, PeerSpec, RuntimeChoice};
+
+/// kontiki: Raft consensus you can run.
+#[derive(Parser)]
+#[command(name = "kontiki", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one node of a replicated key-value store that speaks the Redis
+    /// protocol (redis-cli, redis-benchmark and Redis client libraries work).
+    ///
+    /// Writes (SET, DEL, INCR) are acknowledged once committed by a majority
+    /// and applied; reads (GET, EXISTS, DBSIZE) are linearizable. A node
+    /// that does not lead answers -MOVED 0 <leader's client address>, or
+    /// -TRYAGAIN while no leader is known. SIGTERM or SIGINT stops the
+    /// node gracefully; after SIGKILL it restarts from DIR with every
+    /// acknowledged write.
+    Node(NodeArgs),
+    /// Print one JSON object per node: id, role, term, leader, commit and
+    /// applied index (asked over each node's client address). Exits 1 if
+    /// any node did not answer.
+    Status {
+        /// Client addresses (host:port) of the nodes to ask.
+        #[arg(required = true, value_name = "ADDR")]
+        addresses: Vec<String>,
+    },
+}
+
+#[derive(Args)]
+struct NodeArgs {
+    /// Read settings from this TOML file (keys as the flags, with `_` for
+    /// `-`, and peers as [[peer]] tables with id, addr and client); flags
+    /// given too win over it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// This node's id: a positive integer, unique in the cluster.
+    #[arg(long)]
+    id: Option<u64>,
+    /// Where to accept connections from the other nodes (host:port).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// Another node of the cluster: its id, its --listen address, and
+    /// optionally its --client address (used to redirect clients to it
+    /// when it leads). Repeat for every other node.
+    #[arg(long = "peer", value_name = "ID=PEER_ADDR[,CLIENT_ADDR]")]
+    peers: Vec<PeerSpec>,
+    /// Where to serve Redis clients (host:port).
+    #[arg(long, value_name = "ADDR")]
+    client: Option<String>,
+    /// Where the node keeps its log and vote (created if missing).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// The async runtime to run on [default: tokio].
+    #[arg(long, value_enum)]
+    runtime: Option<RuntimeChoice>,
+    /// A name all nodes of the cluster share; nodes of another cluster are
+    /// refused [default: kontiki].
+    #[arg(long, value_name = "NAME")]
+    cluster_id: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) if !error.use_stderr() => {
+            // --help and --version.
+            let _ = error.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(error) => {
+            let rendered = error.render().to_string();
+            let first = rendered.lines().next().unwrap_or("invalid arguments");
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            eprintln!("kontiki: {first} (see kontiki --help)");
+            return ExitCode::from(2);
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let outcome = match cli.command {
+        Command::Node(args) => run_node(args),
+        Command::Status { addresses } => {
+            if status::run(&addresses) {
+                Ok(())
+            } else {
+                return ExitCode::FAILURE;
+            }
+        }
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("kontiki: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_node(args: NodeArgs) -> Result<(), String> {
+    let file = match &args.config {
+        Some(path) => FileSettings::load(path)?,
+        None => FileSettings::default(),
+    };
+    let flags = FileSettings {
+        id: args.id,
+        listen: args.listen,
+        client: args.client,
+        data_dir: args.data_dir,
+        runtime: args.runtime,
+        cluster_id: args.cluster_id,
+        peer: args.peers,
+    };
+    node::run(NodeSettings::resolve(flags, file)?)
+}

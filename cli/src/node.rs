@@ -1,0 +1,110 @@
+//! `kontiki node`: one durable node of a real cluster, serving the
+//! replicated store to Redis clients until SIGTERM or SIGINT.
+
+use std::sync::Arc;
+
+use futures::channel::oneshot;
+use kontiki_driver::{DiskStorage, NodeConfig, Runtime};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+use crate::kv::{KvStateMachine, Store};
+use crate::server::{self, Service};
+use crate::settings::{NodeSettings, RuntimeChoice};
+
+/// Runs the node until a termination signal; an error is one line.
+pub fn run(settings: NodeSettings) -> Result<(), String> {
+    let directory = settings.data_dir.display().to_string();
+    std::fs::create_dir_all(&settings.data_dir)
+        .map_err(|error| format!("cannot create the data directory {directory}: {error}"))?;
+    let storage = DiskStorage::open(&settings.data_dir)
+        .map_err(|error| format!("cannot open the store in {directory}: {error}"))?;
+    let stop = termination_signal()?;
+    match settings.runtime {
+        RuntimeChoice::Tokio => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|error| format!("cannot start tokio: {error}"))?
+            .block_on(async {
+                serve(
+                    kontiki_tokio::TokioRuntime::current(),
+                    settings,
+                    storage,
+                    stop,
+                )
+                .await
+            }),
+        RuntimeChoice::Smol => {
+            smol::block_on(serve(kontiki_smol::runtime(), settings, storage, stop))
+        }
+        RuntimeChoice::AsyncStd => {
+            async_std::task::block_on(serve(kontiki_async_std::runtime(), settings, storage, stop))
+        }
+    }
+}
+
+/// Completes on the first SIGTERM or SIGINT; a second one ends the
+/// process at once, for an operator who will not wait (what was
+/// acknowledged is durable either way).
+fn termination_signal() -> Result<oneshot::Receiver<()>, String> {
+    let mut signals = Signals::new([SIGTERM, SIGINT])
+        .map_err(|error| format!("cannot install the signal handlers: {error}"))?;
+    let (sender, receiver) = oneshot::channel();
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let mut arrivals = signals.forever();
+            if arrivals.next().is_some() {
+                let _ = sender.send(());
+            }
+            if arrivals.next().is_some() {
+                eprintln!("kontiki: second signal; exiting without a graceful shutdown");
+                std::process::exit(1);
+            }
+        })
+        .map_err(|error| format!("cannot start the signal thread: {error}"))?;
+    Ok(receiver)
+}
+
+async fn serve<R: Runtime>(
+    runtime: R,
+    settings: NodeSettings,
+    storage: DiskStorage,
+    stop: oneshot::Receiver<()>,
+) -> Result<(), String> {
+    // The client port first: if it is taken, fail before joining the
+    // cluster.
+    let client_listener = runtime
+        .bind(settings.client)
+        .await
+        .map_err(|error| format!("cannot listen for clients on {}: {error}", settings.client))?;
+    let mut config = NodeConfig::new(settings.id, settings.listen, settings.peers);
+    config.cluster_id = settings.cluster_id;
+    let store = Store::default();
+    let handle = kontiki_driver::start(
+        runtime.clone(),
+        config,
+        storage,
+        KvStateMachine::new(store.clone()),
+    )
+    .await
+    .map_err(|error| error.to_string())?;
+    tracing::info!(
+        node = settings.id.get(),
+        peers = %settings.listen,
+        clients = %settings.client,
+        data = %settings.data_dir.display(),
+        "node started"
+    );
+    let service = Arc::new(Service {
+        handle: handle.clone(),
+        store,
+        client_addresses: settings.client_addresses,
+    });
+    runtime.spawn(server::serve(runtime.clone(), client_listener, service));
+    let _ = stop.await;
+    tracing::info!(node = settings.id.get(), "shutting down");
+    handle.shutdown().await;
+    tracing::info!(node = settings.id.get(), "stopped");
+    Ok(())
+}

@@ -1,0 +1,360 @@
+//! The client port: a RESP2 server over any runtime, serving the
+//! replicated store.
+//!
+//! Each connection reads what has arrived, parses every whole request in
+//! it, and answers them in order. Consecutive writes are proposed together
+//! (so a pipelined batch shares log appends and fsyncs), and consecutive
+//! reads share one read barrier, taken after every earlier request of the
+//! connection is answered: a connection always reads its own writes.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures::future::join_all;
+use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use kontiki::{NodeId, Role};
+use kontiki_driver::{Handle, ProposeError, Runtime, Status};
+
+use crate::commands::{self, Command, Read};
+use crate::kv::{Applied, KvStateMachine, Store};
+use crate::resp::{self, Parsed, Replies};
+
+/// What every connection of one node shares.
+pub struct Service {
+    /// The node.
+    pub handle: Handle<KvStateMachine>,
+    /// Its store, read after barriers.
+    pub store: Store,
+    /// Every node's client address this node knows, its own included.
+    pub client_addresses: BTreeMap<NodeId, SocketAddr>,
+}
+
+/// Accepts clients on `listener` until the process ends.
+pub async fn serve<R: Runtime>(runtime: R, listener: R::Listener, service: Arc<Service>) {
+    loop {
+        match R::accept(&listener).await {
+            Ok((stream, _)) => runtime.spawn(serve_connection(stream, Arc::clone(&service))),
+            Err(error) => {
+                // Out of file descriptors, usually: wait rather than spin.
+                tracing::warn!(%error, "cannot accept a client connection");
+                runtime
+                    .sleep_until(runtime.now() + Duration::from_millis(50))
+                    .await;
+            }
+        }
+    }
+}
+
+/// Whether to keep a connection open after a batch.
+#[derive(PartialEq, Eq)]
+enum Next {
+    Continue,
+    Close,
+}
+
+async fn serve_connection<S>(mut stream: S, service: Arc<Service>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut received = BytesMut::with_capacity(16 * 1024);
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut replies = Replies::new();
+    let mut connection = Connection::default();
+    loop {
+        let read = match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(read) => read,
+        };
+        received.extend_from_slice(&chunk[..read]);
+        let (requests, mut next) = take_requests(&mut received);
+        if service
+            .answer(requests, &mut connection, &mut replies)
+            .await
+            == Next::Close
+        {
+            next = Next::Close;
+        }
+        if !replies.is_empty() && stream.write_all(&replies.take()).await.is_err() {
+            return;
+        }
+        if next == Next::Close {
+            let _ = stream.flush().await;
+            return;
+        }
+    }
+}
+
+/// What one connection has asked for.
+#[derive(Default)]
+struct Connection {
+    /// After `READONLY`: reads skip the barrier.
+    stale_reads: bool,
+}
+
+/// Every whole request at the front of `received`, each parsed or the
+/// protocol error to answer it with.
+fn take_requests(received: &mut BytesMut) -> (Vec<Result<Command, String>>, Next) {
+    let mut requests = Vec::new();
+    loop {
+        match resp::parse(received) {
+            Parsed::Request(ranges, used) => {
+                let request = received.split_to(used).freeze();
+                let arguments: Vec<Bytes> = ranges.into_iter().map(|r| request.slice(r)).collect();
+                // An empty line or array is no request at all.
+                if !arguments.is_empty() {
+                    requests.push(commands::parse(arguments));
+                }
+            }
+            Parsed::Incomplete => return (requests, Next::Continue),
+            Parsed::Malformed(problem, skip) => {
+                let _ = received.split_to(skip);
+                requests.push(Err(format!("ERR {problem}")));
+            }
+            Parsed::TooLarge => {
+                requests.push(Err(format!(
+                    "ERR Protocol error: request larger than {} bytes or {} arguments",
+                    resp::MAX_REQUEST_BYTES,
+                    resp::MAX_ARGUMENTS
+                )));
+                return (requests, Next::Close);
+            }
+        }
+    }
+}
+
+impl Service {
+    /// Answers `requests` in order, in runs of writes and reads.
+    async fn answer(
+        &self,
+        requests: Vec<Result<Command, String>>,
+        connection: &mut Connection,
+        replies: &mut Replies,
+    ) -> Next {
+        let mut requests = requests.into_iter().peekable();
+        while let Some(request) = requests.next() {
+            match request {
+                Err(error) => replies.error(&error),
+                Ok(Command::Write(write)) => {
+                    let mut run = vec![write];
+                    while let Some(Ok(Command::Write(_))) = requests.peek() {
+                        if let Some(Ok(Command::Write(write))) = requests.next() {
+                            run.push(write);
+                        }
+                    }
+                    let proposals = run.iter().map(|write| self.handle.propose(write.encode()));
+                    for outcome in join_all(proposals).await {
+                        match outcome {
+                            Ok(applied) => reply_applied(applied, replies),
+                            Err(error) => replies.error(&self.refusal(error)),
+                        }
+                    }
+                }
+                Ok(Command::Read(read)) => {
+                    let mut run = vec![read];
+                    while let Some(Ok(Command::Read(_))) = requests.peek() {
+                        if let Some(Ok(Command::Read(read))) = requests.next() {
+                            run.push(read);
+                        }
+                    }
+                    let barrier = if connection.stale_reads {
+                        Ok(())
+                    } else {
+                        self.handle.read_barrier().await
+                    };
+                    match barrier {
+                        Ok(()) => {
+                            let data = self.store.lock();
+                            for read in run {
+                                match read {
+                                    Read::Get(key) => match data.get(&key) {
+                                        Some(value) => replies.bulk(value),
+                                        None => replies.null(),
+                                    },
+                                    Read::Exists(keys) => replies.integer(
+                                        keys.iter().filter(|key| data.contains_key(*key)).count()
+                                            as i64,
+                                    ),
+                                    Read::DbSize => replies.integer(data.len() as i64),
+                                }
+                            }
+                        }
+                        Err(error) => {
+                            let refusal = self.refusal(error);
+                            run.iter().for_each(|_| replies.error(&refusal));
+                        }
+                    }
+                }
+                Ok(Command::Ping(None)) => replies.simple("PONG"),
+                Ok(Command::Ping(Some(message)) | Command::Echo(message)) => replies.bulk(&message),
+                Ok(Command::Info(section)) => {
+                    replies.bulk(self.info(section.as_deref()).as_bytes())
+                }
+                Ok(Command::Role) => self.role(replies),
+                Ok(Command::ConfigGet) => replies.array(0),
+                Ok(Command::ReadOnly) => {
+                    connection.stale_reads = true;
+                    replies.simple("OK");
+                }
+                Ok(Command::ReadWrite) => {
+                    connection.stale_reads = false;
+                    replies.simple("OK");
+                }
+                Ok(Command::Quit) => {
+                    replies.simple("OK");
+                    return Next::Close;
+                }
+            }
+        }
+        Next::Continue
+    }
+
+    /// The reply (without `-`) for a write or read this node cannot do.
+    fn refusal(&self, error: ProposeError) -> String {
+        match error {
+            ProposeError::NotLeader {
+                leader: Some(leader),
+            } => match self.client_addresses.get(&leader) {
+                // Redis Cluster's redirect: cluster-aware clients follow it.
+                Some(address) => format!("MOVED 0 {address}"),
+                None => format!(
+                    "TRYAGAIN node {leader} leads, but its client address was not given to this \
+                     node (--peer {leader}=PEER_ADDR,CLIENT_ADDR)"
+                ),
+            },
+            ProposeError::NotLeader { leader: None } => {
+                "TRYAGAIN no leader is known yet; retry shortly".into()
+            }
+            ProposeError::Busy => "TRYAGAIN too many writes are waiting to commit".into(),
+            ProposeError::Superseded => {
+                "TRYAGAIN a new leader overwrote the write before it committed: it did not happen"
+                    .into()
+            }
+            ProposeError::Stopped => "ERR the node is shutting down".into(),
+            _ => format!("ERR {error}"),
+        }
+    }
+
+    fn leader_address(&self, status: &Status) -> Option<SocketAddr> {
+        status
+            .leader
+            .and_then(|leader| self.client_addresses.get(&leader).copied())
+    }
+
+    /// `INFO`: a `# Server` and a `# Raft` section (or the one asked for).
+    fn info(&self, section: Option<&[u8]>) -> String {
+        let section = section.map(|s| String::from_utf8_lossy(s).to_ascii_lowercase());
+        let wanted = |name: &str| {
+            matches!(
+                section.as_deref(),
+                None | Some("all" | "everything" | "default")
+            ) || section.as_deref() == Some(name)
+        };
+        let mut text = String::new();
+        if wanted("server") {
+            text.push_str("# Server\r\n");
+            text.push_str(&format!(
+                "kontiki_version:{}\r\n",
+                env!("CARGO_PKG_VERSION")
+            ));
+            text.push_str(&format!("process_id:{}\r\n", std::process::id()));
+            text.push_str("\r\n");
+        }
+        if wanted("raft") {
+            let status = self.handle.status();
+            let fields = raft_fields(&status, self.leader_address(&status));
+            text.push_str("# Raft\r\n");
+            for (name, value) in fields {
+                text.push_str(&format!("{name}:{value}\r\n"));
+            }
+        }
+        text
+    }
+
+    /// `ROLE`, in the spirit of Redis': the leader answers `master`, its
+    /// commit index and the other nodes' client addresses; a follower or
+    /// candidate answers `slave`, the leader's host and port, whether a
+    /// leader is known, and its applied index.
+    fn role(&self, replies: &mut Replies) {
+        let status = self.handle.status();
+        if status.role == Role::Leader {
+            let others: Vec<&SocketAddr> = self
+                .client_addresses
+                .iter()
+                .filter(|(id, _)| **id != status.id)
+                .map(|(_, address)| address)
+                .collect();
+            replies.array(3);
+            replies.bulk(b"master");
+            replies.integer(status.commit_index.get() as i64);
+            replies.array(others.len());
+            for address in others {
+                replies.array(2);
+                replies.bulk(address.ip().to_string().as_bytes());
+                replies.bulk(address.port().to_string().as_bytes());
+            }
+        } else {
+            let leader = self.leader_address(&status);
+            replies.array(5);
+            replies.bulk(b"slave");
+            match leader {
+                Some(address) => {
+                    replies.bulk(address.ip().to_string().as_bytes());
+                    replies.integer(i64::from(address.port()));
+                }
+                None => {
+                    replies.bulk(b"?");
+                    replies.integer(-1);
+                }
+            }
+            let state = if status.leader.is_some() {
+                "connected"
+            } else {
+                "connect"
+            };
+            replies.bulk(state.as_bytes());
+            replies.integer(status.applied_index.get() as i64);
+        }
+    }
+}
+
+/// The `# Raft` fields of `INFO`, in order; `kontiki status` reads them.
+pub fn raft_fields(
+    status: &Status,
+    leader_address: Option<SocketAddr>,
+) -> Vec<(&'static str, String)> {
+    let role = match status.role {
+        Role::Leader => "leader",
+        Role::Candidate | Role::PreCandidate => "candidate",
+        _ => "follower",
+    };
+    vec![
+        ("node_id", status.id.get().to_string()),
+        ("role", role.to_string()),
+        ("term", status.term.get().to_string()),
+        (
+            "leader_id",
+            status
+                .leader
+                .map_or(String::new(), |id| id.get().to_string()),
+        ),
+        (
+            "leader_addr",
+            leader_address.map_or(String::new(), |a| a.to_string()),
+        ),
+        ("commit_index", status.commit_index.get().to_string()),
+        ("applied_index", status.applied_index.get().to_string()),
+        ("last_log_index", status.last_log_index.get().to_string()),
+    ]
+}
+
+fn reply_applied(applied: Applied, replies: &mut Replies) {
+    match applied {
+        Applied::Ok => replies.simple("OK"),
+        Applied::Removed(count) | Applied::Value(count) => replies.integer(count),
+        Applied::NotAnInteger => replies.error("ERR value is not an integer or out of range"),
+        Applied::Unknown => replies.error("ERR the store did not understand the command"),
+    }
+}

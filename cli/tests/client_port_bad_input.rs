@@ -1,0 +1,106 @@
+//! Bad input on the client port: malformed RESP, unknown commands and
+//! wrong arity get an error reply and the connection keeps working; an
+//! oversized request closes only its own connection.
+
+mod common;
+
+use std::io::Read;
+use std::time::Duration;
+
+use common::{Client, ProcessCluster, Reply};
+
+fn is_error(reply: &Reply, starting: &str) -> bool {
+    matches!(reply, Reply::Error(text) if text.starts_with(starting))
+}
+
+#[test]
+fn bad_requests_cost_only_themselves() {
+    // One node is a whole cluster: it elects itself.
+    let cluster = ProcessCluster::start(&["tokio"]);
+    cluster.wait_for_leader(None, Duration::from_secs(20));
+    let address = cluster.client_addresses()[0];
+    let mut client = Client::connect(address).unwrap();
+
+    assert!(is_error(
+        &client.command("FLUSHALL").unwrap(),
+        "ERR unknown command 'FLUSHALL'"
+    ));
+    assert!(is_error(
+        &client.command("GET").unwrap(),
+        "ERR wrong number of arguments for 'get'"
+    ));
+    assert!(is_error(
+        &client.command("SET k").unwrap(),
+        "ERR wrong number of arguments"
+    ));
+    assert!(is_error(
+        &client.command("SET k v EX 1").unwrap(),
+        "ERR syntax error"
+    ));
+    client.send_raw(b"*1\r\n$x\r\n").unwrap();
+    assert!(is_error(
+        &client.read_reply().unwrap(),
+        "ERR Protocol error: invalid bulk length"
+    ));
+    client.send_raw(b"*1\r\n$2\r\nabcd\r\n").unwrap();
+    assert!(is_error(
+        &client.read_reply().unwrap(),
+        "ERR Protocol error"
+    ));
+    // What follows the bad bytes on that line is read as an inline command.
+    assert!(is_error(
+        &client.read_reply().unwrap(),
+        "ERR unknown command 'cd'"
+    ));
+    assert_eq!(
+        client.command("PING").unwrap(),
+        Reply::Simple("PONG".into())
+    );
+    // Inline commands, as typed into telnet.
+    client
+        .send_raw(b"SET typed by-hand\r\nGET typed\r\n")
+        .unwrap();
+    assert_eq!(client.read_reply().unwrap(), Reply::Simple("OK".into()));
+    assert_eq!(
+        client.read_reply().unwrap(),
+        Reply::Bulk(Some(b"by-hand".to_vec()))
+    );
+
+    // An oversized request closes its connection, and only that one.
+    let mut bystander = Client::connect(address).unwrap();
+    let mut greedy = Client::connect(address).unwrap();
+    greedy
+        .send_raw(b"*2\r\n$3\r\nGET\r\n$999999999\r\n")
+        .unwrap();
+    assert!(is_error(
+        &greedy.read_reply().unwrap(),
+        "ERR Protocol error: request larger"
+    ));
+    let mut rest = Vec::new();
+    let mut raw = std::net::TcpStream::connect(address).unwrap();
+    raw.write_all_ignoring(b"*9999999999\r\n");
+    raw.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let _ = raw.read_to_end(&mut rest);
+    assert!(String::from_utf8_lossy(&rest).starts_with("-ERR Protocol error: request larger"));
+    assert!(
+        greedy.command("PING").is_err(),
+        "the oversized request's connection is closed"
+    );
+    assert_eq!(
+        bystander.command("GET typed").unwrap(),
+        Reply::Bulk(Some(b"by-hand".to_vec()))
+    );
+    assert_eq!(client.command("DBSIZE").unwrap(), Reply::Integer(1));
+}
+
+/// Writes to a socket, ignoring an early close by the server.
+trait WriteIgnoring {
+    fn write_all_ignoring(&mut self, bytes: &[u8]);
+}
+
+impl WriteIgnoring for std::net::TcpStream {
+    fn write_all_ignoring(&mut self, bytes: &[u8]) {
+        use std::io::Write;
+        let _ = self.write_all(bytes);
+    }
+}

@@ -1,0 +1,96 @@
+//! The real Redis tools against a 3-node cluster: redis-cli (following
+//! redirects with -c) sets and gets, and redis-benchmark completes a
+//! SET/GET run with no errors. They come from the Debian package
+//! redis-tools, which `.ci/run` installs; without them this test says so
+//! and passes, unless KONTIKI_REQUIRE_REDIS_TOOLS=1 (CI sets it).
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::ProcessCluster;
+
+fn tool_available(name: &str) -> bool {
+    let found = Command::new(name).arg("--version").output().is_ok();
+    if !found {
+        assert!(
+            std::env::var_os("KONTIKI_REQUIRE_REDIS_TOOLS").is_none(),
+            "{name} is required (apt install redis-tools)"
+        );
+        eprintln!("SKIPPED: {name} is not installed (apt install redis-tools)");
+    }
+    found
+}
+
+fn run(tool: &str, arguments: &[String]) -> String {
+    let output = Command::new(tool).args(arguments).output().unwrap();
+    assert!(
+        output.status.success(),
+        "{tool} {arguments:?} failed: {output:?}"
+    );
+    String::from_utf8_lossy(&output.stdout).to_string()
+}
+
+#[test]
+fn redis_cli_and_redis_benchmark_work_against_a_cluster() {
+    if !tool_available("redis-cli") || !tool_available("redis-benchmark") {
+        return;
+    }
+    let cluster = ProcessCluster::start(&["tokio", "tokio", "tokio"]);
+    let leader = cluster.wait_for_leader(None, Duration::from_secs(20));
+    let follower = if leader == 1 { 2 } else { 1 };
+    let follower = cluster.client_addresses()[follower as usize - 1];
+    let via_follower = |command: &[&str]| {
+        let mut arguments = vec![
+            "-c".to_string(),
+            "-h".into(),
+            follower.ip().to_string(),
+            "-p".into(),
+            follower.port().to_string(),
+        ];
+        arguments.extend(command.iter().map(|s| s.to_string()));
+        run("redis-cli", &arguments).trim().to_string()
+    };
+    // -c follows the follower's -MOVED to the leader.
+    assert_eq!(via_follower(&["SET", "tool", "redis-cli"]), "OK");
+    assert_eq!(via_follower(&["GET", "tool"]), "redis-cli");
+    assert_eq!(via_follower(&["INCR", "n"]), "1");
+
+    let leader = cluster.client_addresses()[leader as usize - 1];
+    let csv = run(
+        "redis-benchmark",
+        &[
+            "-h".into(),
+            leader.ip().to_string(),
+            "-p".into(),
+            leader.port().to_string(),
+            "-t".into(),
+            "set,get".into(),
+            "-n".into(),
+            "2000".into(),
+            "-c".into(),
+            "10".into(),
+            "--csv".into(),
+        ],
+    );
+    // A header, then one line per test with its requests per second.
+    let rows: Vec<&str> = csv
+        .lines()
+        .filter(|line| !line.starts_with("\"test\""))
+        .collect();
+    assert_eq!(rows.len(), 2, "one row per test: {csv}");
+    for row in rows {
+        let rate: f64 = row
+            .split(',')
+            .nth(1)
+            .unwrap()
+            .trim_matches('"')
+            .parse()
+            .unwrap();
+        assert!(rate > 0.0, "{row}");
+    }
+    // The benchmark's writes landed: without -r it sets the one key
+    // "key:__rand_int__" to a 3-byte value (its default -d).
+    assert_eq!(via_follower(&["GET", "key:__rand_int__"]).len(), 3);
+}
