@@ -51,7 +51,7 @@ enum Command {
 #[derive(Args)]
 struct NodeArgs {
     /// Read settings from this TOML file (keys as the flags, with `_` for
-    /// `-`, and peers as [[peer]] tables with id, addr and client); flags
+    /// `-`, and peers as `[[peer]]` tables with id, addr and client); flags
     /// given too win over it.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
