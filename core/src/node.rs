@@ -503,6 +503,16 @@ impl<R: RngCore> Node<R> {
         self.role.role()
     }
 
+    /// When this node, as a follower, last heard from the leader of the
+    /// current term; `None` while it knows no leader, and on the leader.
+    #[must_use]
+    pub fn leader_contact_at(&self) -> Option<Instant> {
+        match self.role {
+            RoleState::Follower { leader: Some(_) } => self.leader_contact_at,
+            _ => None,
+        }
+    }
+
     /// The leader of the current term, if known (this node, when leading).
     #[must_use]
     pub fn leader(&self) -> Option<NodeId> {

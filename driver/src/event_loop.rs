@@ -306,6 +306,10 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
             commit_index: self.node.commit_index(),
             applied_index: self.node.applied_index(),
             last_log_index: self.node.last_log_index(),
+            last_leader_contact: self
+                .node
+                .leader_contact_at()
+                .map(|at| self.clock.to_runtime(at)),
         };
         *self.published.status.lock().expect("status lock") = status;
         let change = LeaderChange {

@@ -134,6 +134,7 @@ pub async fn start<R: Runtime, S: Storage, M: StateMachine>(
         commit_index: node.commit_index(),
         applied_index: LogIndex(0),
         last_log_index: node.last_log_index(),
+        last_leader_contact: None,
     };
     let published = Arc::new(Published {
         status: Mutex::new(status),

@@ -414,3 +414,23 @@ fn votes_of_an_earlier_term_do_not_count() {
     probe.receive(2, vote_response(1, true, false)).unwrap();
     assert_eq!(probe.node.role(), Role::Candidate);
 }
+
+#[test]
+fn a_follower_remembers_when_it_last_heard_from_its_leader() {
+    let mut probe = Probe::new(3, plain_config());
+    assert_eq!(probe.node.leader_contact_at(), None, "no leader known yet");
+    probe.advance(Duration::from_millis(30));
+    probe.receive(2, heartbeat(1, 0, 0)).unwrap();
+    let first = probe.now;
+    assert_eq!(probe.node.leader_contact_at(), Some(first));
+    probe.advance(Duration::from_millis(40));
+    probe.receive(2, heartbeat(1, 0, 0)).unwrap();
+    assert_eq!(probe.node.leader_contact_at(), Some(probe.now));
+    // A new term without a known leader forgets the contact.
+    probe.receive(3, request_vote(2, 0, 0, false)).unwrap();
+    assert_eq!(probe.node.leader_contact_at(), None);
+    // And a leader has no leader to hear from.
+    probe.elect();
+    assert_eq!(probe.node.role(), Role::Leader);
+    assert_eq!(probe.node.leader_contact_at(), None);
+}
