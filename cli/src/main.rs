@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod commands;
+mod demo;
 mod kv;
 mod node;
 mod resp;
@@ -16,6 +17,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::demo::{DemoOptions, DemoRuntime};
 use crate::settings::{FileSettings, NodeSettings, PeerSpec, RuntimeChoice};
 
 /// kontiki: Raft consensus you can run.
@@ -28,6 +30,26 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run a local cluster in this process, over loopback TCP, with no
+    /// setup: a live view of every node while a client writes and the
+    /// leader is stopped every few seconds and brought back; then a
+    /// summary with elections, failover times, and a check that every
+    /// acknowledged write is in every node's log.
+    Demo {
+        /// How many nodes (1 to 9).
+        #[arg(long, default_value_t = 5)]
+        nodes: usize,
+        /// The runtime the nodes run on; `mixed` rotates through all three.
+        #[arg(long, value_enum, default_value_t = DemoRuntime::Tokio)]
+        runtime: DemoRuntime,
+        /// How long to run, such as 30s, 2m or 1500ms.
+        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        duration: std::time::Duration,
+        /// Seeds the nodes' election timeouts and when the leader is
+        /// stopped.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Run one node of a replicated key-value store that speaks the Redis
     /// protocol (redis-cli, redis-benchmark and Redis client libraries work).
     ///
@@ -104,6 +126,24 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let outcome = match cli.command {
+        Command::Demo {
+            nodes,
+            runtime,
+            duration,
+            seed,
+        } => {
+            let options = DemoOptions {
+                nodes,
+                runtime,
+                duration,
+                seed,
+            };
+            match demo::run(options) {
+                Ok(true) => Ok(()),
+                Ok(false) => return ExitCode::FAILURE,
+                Err(error) => Err(error),
+            }
+        }
         Command::Node(args) => run_node(args),
         Command::Status { addresses } => {
             if status::run(&addresses) {

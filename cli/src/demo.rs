@@ -1,0 +1,136 @@
+//! `kontiki demo`: a local cluster over loopback TCP in one process, with
+//! durable stores in a temporary directory. A client writes the whole
+//! time; every few seconds the leader is stopped and brought back a little
+//! later. A live view shows each node; the summary gives elections,
+//! failover times and the check that every acknowledged write is in every
+//! node's final log.
+
+mod cluster;
+mod view;
+
+use std::collections::BTreeSet;
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::ValueEnum;
+use kontiki::{NodeId, Role};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use cluster::{DemoCluster, Writer};
+use view::View;
+
+/// Which runtime the demo's nodes run on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DemoRuntime {
+    /// Every node on tokio.
+    Tokio,
+    /// Every node on async-std.
+    AsyncStd,
+    /// Every node on smol.
+    Smol,
+    /// Node 1 on tokio, node 2 on smol, node 3 on async-std, and so on.
+    Mixed,
+}
+
+/// The demo's settings.
+pub struct DemoOptions {
+    /// How many nodes.
+    pub nodes: usize,
+    /// Their runtime.
+    pub runtime: DemoRuntime,
+    /// How long to run.
+    pub duration: Duration,
+    /// Seeds the nodes' timeouts and the kill schedule.
+    pub seed: u64,
+}
+
+/// How long a stopped leader stays down.
+const DOWN_FOR: Duration = Duration::from_millis(1500);
+/// Stop the leader every 3–6 s (seeded).
+const KILL_EVERY: (u64, u64) = (3000, 6000);
+/// How often the view refreshes on a terminal.
+const REFRESH: Duration = Duration::from_millis(200);
+
+/// Runs the demo; `Ok(false)` when the final check failed.
+pub fn run(options: DemoOptions) -> Result<bool, String> {
+    if !(1..=9).contains(&options.nodes) {
+        return Err(format!("--nodes must be 1 to 9, not {}", options.nodes));
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
+    let mut cluster = DemoCluster::start(&options)?;
+    let live = std::io::stdout().is_terminal();
+    let mut view = View::new(live, &options);
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = Writer::spawn(cluster.handles(), Arc::clone(&stop));
+
+    let started = Instant::now();
+    let deadline = started + options.duration;
+    let mut next_kill = started + Duration::from_millis(rng.gen_range(KILL_EVERY.0..=KILL_EVERY.1));
+    let mut down: Option<(NodeId, Instant)> = None;
+    // A kill waiting for a new leader: when, and the term it happened in.
+    let mut failover: Option<(Instant, kontiki::Term)> = None;
+    let mut failovers = Vec::new();
+    let mut terms_with_leader = BTreeSet::new();
+    let mut last_refresh = started - REFRESH;
+    while Instant::now() < deadline {
+        let statuses = cluster.statuses();
+        for status in statuses.iter().flatten() {
+            if status.role == Role::Leader {
+                if terms_with_leader.insert(status.term) {
+                    view.event(format!("node {} leads term {}", status.id, status.term));
+                }
+                if let Some((at, term)) = failover {
+                    if status.term > term {
+                        failovers.push(at.elapsed());
+                        failover = None;
+                    }
+                }
+            }
+        }
+        let now = Instant::now();
+        if down.is_none() && failover.is_none() && now >= next_kill {
+            let leader = statuses
+                .iter()
+                .flatten()
+                .find(|status| status.role == Role::Leader)
+                .map(|status| (status.id, status.term));
+            if let Some((id, term)) = leader {
+                cluster.stop(id);
+                view.event(format!("stopped node {id}, the leader of term {term}"));
+                failover = Some((Instant::now(), term));
+                down = Some((id, Instant::now()));
+            }
+            next_kill = now + Duration::from_millis(rng.gen_range(KILL_EVERY.0..=KILL_EVERY.1));
+        }
+        if let Some((id, since)) = down {
+            if since.elapsed() >= DOWN_FOR {
+                cluster.restart(id)?;
+                view.event(format!("restarted node {id}"));
+                down = None;
+            }
+        }
+        if now.duration_since(last_refresh) >= REFRESH {
+            view.refresh(&statuses, &cluster, writer.acknowledged_count(), started);
+            last_refresh = now;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let acknowledged = writer.finish();
+    if let Some((id, _)) = down {
+        cluster.restart(id)?;
+    }
+    let check = cluster.check_every_node_holds(&acknowledged, Duration::from_secs(10));
+    view.summary(&view::Summary {
+        elapsed: started.elapsed(),
+        elections: terms_with_leader.len(),
+        failovers,
+        acknowledged: acknowledged.len(),
+        check: check.clone(),
+    });
+    cluster.shutdown();
+    Ok(check.is_ok())
+}
