@@ -119,8 +119,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // The demo draws its own view: only warnings and errors may interrupt
+    // it. A node logs its lifecycle. RUST_LOG overrides either.
+    let default_filter = match cli.command {
+        Command::Demo { .. } => "warn",
+        _ => "info",
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -15,10 +15,15 @@ fn the_demo_fails_over_and_keeps_every_acknowledged_write() {
             "--duration=8s",
             "--seed=3",
         ])
-        .env("RUST_LOG", "off")
+        .env_remove("RUST_LOG")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !stderr.contains("INFO"),
+        "the demo's view is not interleaved with logs: {stderr}"
+    );
     assert!(output.status.success(), "demo failed: {stdout}");
     // Not a terminal: a plain log, then the summary.
     assert!(stdout.contains("stopped node"), "{stdout}");
