@@ -3,22 +3,14 @@
 
 #![forbid(unsafe_code)]
 
-mod commands;
-mod demo;
-mod kv;
-mod node;
-mod resp;
-mod server;
-mod settings;
-mod status;
-
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::demo::{DemoOptions, DemoRuntime};
-use crate::settings::{FileSettings, NodeSettings, PeerSpec, RuntimeChoice};
+use kontiki_cli::demo::{self, DemoOptions, DemoRuntime};
+use kontiki_cli::settings::{FileSettings, NodeSettings, PeerSpec, RuntimeChoice};
+use kontiki_cli::{node, status};
 
 /// kontiki: Raft consensus you can run.
 #[derive(Parser)]

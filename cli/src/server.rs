@@ -49,9 +49,11 @@ pub async fn serve<R: Runtime>(runtime: R, listener: R::Listener, service: Arc<S
 }
 
 /// Whether to keep a connection open after a batch.
-#[derive(PartialEq, Eq)]
-enum Next {
+#[derive(Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Keep reading.
     Continue,
+    /// Answer what is pending, then close.
     Close,
 }
 
@@ -94,9 +96,10 @@ struct Connection {
     stale_reads: bool,
 }
 
-/// Every whole request at the front of `received`, each parsed or the
-/// protocol error to answer it with.
-fn take_requests(received: &mut BytesMut) -> (Vec<Result<Command, String>>, Next) {
+/// Takes every whole request from the front of `received` (what a
+/// connection has read and not yet consumed), each parsed or with the
+/// error to answer it with, and whether the connection must close.
+pub fn take_requests(received: &mut BytesMut) -> (Vec<Result<Command, String>>, Next) {
     let mut requests = Vec::new();
     loop {
         match resp::parse(received) {
