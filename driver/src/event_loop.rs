@@ -129,6 +129,9 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
         while let Ok(request) = self.requests.try_recv() {
             refuse(request, ProposeError::Stopped);
         }
+        // Close the store before saying the node stopped, so that whoever
+        // awaited `shutdown()` can open it again at once.
+        drop(self.storage.take());
         if let Some(stopped_by) = stopped_by {
             let _ = stopped_by.send(());
         }

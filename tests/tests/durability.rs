@@ -185,3 +185,19 @@ fn a_torn_tail_never_loads_a_broken_log() {
         }
     }
 }
+
+/// `shutdown()` completes only once the node has let go of its store, so
+/// a restart on the same directory can open it straight away (no retry).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_opens_again_as_soon_as_shutdown_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = cluster_configs(&free_addresses(1), "reopen").remove(0);
+    for round in 0..20 {
+        let store = DiskStorage::open(dir.path())
+            .unwrap_or_else(|error| panic!("round {round}: the store is still held: {error}"));
+        let node = kontiki_tokio::start(config.clone(), store, Recorder::default())
+            .await
+            .unwrap();
+        node.shutdown().await;
+    }
+}

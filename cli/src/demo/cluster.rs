@@ -142,17 +142,9 @@ impl DemoCluster {
     pub fn restart(&mut self, id: NodeId) -> Result<(), String> {
         let node = self.nodes.get_mut(&id).expect("a demo node");
         node.applied = AppliedLog::default();
-        // The stopped node's store may take a moment to close its file.
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let storage = loop {
-            match DiskStorage::open(&node.data) {
-                Ok(storage) => break storage,
-                Err(_) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(20))
-                }
-                Err(error) => return Err(format!("cannot open node {id}'s store: {error}")),
-            }
-        };
+        // `stop` awaited the shutdown, which releases the store.
+        let storage = DiskStorage::open(&node.data)
+            .map_err(|error| format!("cannot open node {id}'s store: {error}"))?;
         let (config, applied) = (node.config.clone(), node.applied.clone());
         let started = match node.runtime {
             DemoRuntime::Tokio | DemoRuntime::Mixed => {
