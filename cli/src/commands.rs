@@ -51,7 +51,6 @@ pub fn parse(arguments: Vec<Bytes>) -> Result<Command, String> {
     let Some(name) = arguments.next() else {
         return Err("ERR empty command".into());
     };
-    let rest: Vec<Bytes> = arguments.collect();
     let lower = String::from_utf8_lossy(&name).to_ascii_lowercase();
     let arity = |valid: bool| -> Result<(), String> {
         if valid {
@@ -62,7 +61,7 @@ pub fn parse(arguments: Vec<Bytes>) -> Result<Command, String> {
             ))
         }
     };
-    let mut rest = rest.into_iter();
+    let mut rest = arguments;
     let count = rest.len();
     let command = match lower.as_str() {
         "set" => {

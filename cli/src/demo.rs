@@ -113,7 +113,7 @@ pub fn run(options: DemoOptions) -> Result<bool, String> {
             }
         }
         if now.duration_since(last_refresh) >= REFRESH {
-            view.refresh(&statuses, &cluster, writer.acknowledged_count(), started);
+            view.refresh(&statuses, &cluster, writer.acknowledged_count());
             last_refresh = now;
         }
         std::thread::sleep(Duration::from_millis(5));

@@ -237,22 +237,22 @@ mod tests {
 
     #[test]
     fn malformed_requests_name_the_problem_and_the_line_to_skip() {
-        assert_eq!(
-            parse(b"*x\r\nPING\r\n"),
-            Parsed::Malformed("Protocol error: invalid multibulk length", 4)
-        );
-        assert_eq!(
-            parse(b"*1\r\n:3\r\n"),
-            Parsed::Malformed("Protocol error: expected '$'", 8)
-        );
-        assert_eq!(
-            parse(b"*1\r\n$2\r\nabcd\r\n"),
-            Parsed::Malformed("Protocol error: bulk string not ended by CRLF", 10)
-        );
-        assert_eq!(
-            parse(b"*1\r\n$-5\r\n"),
-            Parsed::Malformed("Protocol error: invalid bulk length", 9)
-        );
+        for (wire, problem, skip) in [
+            (
+                &b"*x\r\nPING\r\n"[..],
+                "Protocol error: invalid multibulk length",
+                4,
+            ),
+            (b"*1\r\n:3\r\n", "Protocol error: expected '$'", 8),
+            (
+                b"*1\r\n$2\r\nabcd\r\n",
+                "Protocol error: bulk string not ended by CRLF",
+                10,
+            ),
+            (b"*1\r\n$-5\r\n", "Protocol error: invalid bulk length", 9),
+        ] {
+            assert_eq!(parse(wire), Parsed::Malformed(problem, skip));
+        }
     }
 
     #[test]

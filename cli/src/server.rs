@@ -142,10 +142,10 @@ impl Service {
                 Err(error) => replies.error(&error),
                 Ok(Command::Write(write)) => {
                     let mut run = vec![write];
-                    while let Some(Ok(Command::Write(_))) = requests.peek() {
-                        if let Some(Ok(Command::Write(write))) = requests.next() {
-                            run.push(write);
-                        }
+                    while let Some(Ok(Command::Write(write))) =
+                        requests.next_if(|next| matches!(next, Ok(Command::Write(_))))
+                    {
+                        run.push(write);
                     }
                     let proposals = run.iter().map(|write| self.handle.propose(write.encode()));
                     for outcome in join_all(proposals).await {
@@ -157,10 +157,10 @@ impl Service {
                 }
                 Ok(Command::Read(read)) => {
                     let mut run = vec![read];
-                    while let Some(Ok(Command::Read(_))) = requests.peek() {
-                        if let Some(Ok(Command::Read(read))) = requests.next() {
-                            run.push(read);
-                        }
+                    while let Some(Ok(Command::Read(read))) =
+                        requests.next_if(|next| matches!(next, Ok(Command::Read(_))))
+                    {
+                        run.push(read);
                     }
                     let barrier = if connection.stale_reads {
                         Ok(())

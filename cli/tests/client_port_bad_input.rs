@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::time::Duration;
 
 use common::{Client, ProcessCluster, Reply};
@@ -21,22 +21,15 @@ fn bad_requests_cost_only_themselves() {
     let address = cluster.client_addresses()[0];
     let mut client = Client::connect(address).unwrap();
 
-    assert!(is_error(
-        &client.command("FLUSHALL").unwrap(),
-        "ERR unknown command 'FLUSHALL'"
-    ));
-    assert!(is_error(
-        &client.command("GET").unwrap(),
-        "ERR wrong number of arguments for 'get'"
-    ));
-    assert!(is_error(
-        &client.command("SET k").unwrap(),
-        "ERR wrong number of arguments"
-    ));
-    assert!(is_error(
-        &client.command("SET k v EX 1").unwrap(),
-        "ERR syntax error"
-    ));
+    for (request, error) in [
+        ("FLUSHALL", "ERR unknown command 'FLUSHALL'"),
+        ("GET", "ERR wrong number of arguments for 'get'"),
+        ("SET k", "ERR wrong number of arguments"),
+        ("SET k v EX 1", "ERR syntax error"),
+    ] {
+        let reply = client.command(request).unwrap();
+        assert!(is_error(&reply, error), "{request}: {reply:?}");
+    }
     client.send_raw(b"*1\r\n$x\r\n").unwrap();
     assert!(is_error(
         &client.read_reply().unwrap(),
@@ -78,7 +71,8 @@ fn bad_requests_cost_only_themselves() {
     ));
     let mut rest = Vec::new();
     let mut raw = std::net::TcpStream::connect(address).unwrap();
-    raw.write_all_ignoring(b"*9999999999\r\n");
+    // The server may close before reading it all: only the answer matters.
+    let _ = raw.write_all(b"*9999999999\r\n");
     raw.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let _ = raw.read_to_end(&mut rest);
     assert!(String::from_utf8_lossy(&rest).starts_with("-ERR Protocol error: request larger"));
@@ -91,16 +85,4 @@ fn bad_requests_cost_only_themselves() {
         Reply::Bulk(Some(b"by-hand".to_vec()))
     );
     assert_eq!(client.command("DBSIZE").unwrap(), Reply::Integer(1));
-}
-
-/// Writes to a socket, ignoring an early close by the server.
-trait WriteIgnoring {
-    fn write_all_ignoring(&mut self, bytes: &[u8]);
-}
-
-impl WriteIgnoring for std::net::TcpStream {
-    fn write_all_ignoring(&mut self, bytes: &[u8]) {
-        use std::io::Write;
-        let _ = self.write_all(bytes);
-    }
 }

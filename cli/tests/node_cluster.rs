@@ -103,7 +103,6 @@ fn a_mixed_runtime_cluster_survives_sigkill_of_its_leader() {
             );
         }
     }
-    assert!(count() >= 250);
 
     // SIGTERM stops each node gracefully.
     for node in &mut cluster.nodes {

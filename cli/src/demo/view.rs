@@ -94,14 +94,8 @@ impl View {
     }
 
     /// Redraws the table (live) or prints progress now and then (log).
-    pub fn refresh(
-        &mut self,
-        statuses: &[Option<Status>],
-        cluster: &DemoCluster,
-        written: usize,
-        started: Instant,
-    ) {
-        let elapsed = started.elapsed().as_secs_f64();
+    pub fn refresh(&mut self, statuses: &[Option<Status>], cluster: &DemoCluster, written: usize) {
+        let elapsed = self.started.elapsed().as_secs_f64();
         if !self.live {
             if self.last_progress.elapsed() >= PROGRESS_EVERY {
                 self.last_progress = Instant::now();
