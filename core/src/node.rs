@@ -507,10 +507,9 @@ impl<R: RngCore> Node<R> {
     /// current term; `None` while it knows no leader, and on the leader.
     #[must_use]
     pub fn leader_contact_at(&self) -> Option<Instant> {
-        match self.role {
-            RoleState::Follower { leader: Some(_) } => self.leader_contact_at,
-            _ => None,
-        }
+        // Every role change keeps the field so: `None` but on a follower
+        // that knows its leader.
+        self.leader_contact_at
     }
 
     /// The leader of the current term, if known (this node, when leading).
