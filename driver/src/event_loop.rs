@@ -1,7 +1,6 @@
 //! The node's task: it owns the core, feeds it events and performs its
 //! outputs — persisting before sending or applying what follows.
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -9,8 +8,9 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Instant as StdInstant;
 
-use futures::channel::{mpsc, oneshot};
-use futures::{future, FutureExt, StreamExt};
+use async_channel::TryRecvError;
+use futures::channel::oneshot;
+use futures::{future, FutureExt, Stream};
 use kontiki::{
     Command, Entry, EntryKind, HandleError, Handled, Input, LogIndex, Message, Node, NodeId,
     Output, Term,
@@ -23,6 +23,7 @@ use crate::runtime::Runtime;
 use crate::shutdown::ShutdownTrigger;
 use crate::storage::{LogWrite, Storage};
 use crate::transport::{Inbound, PeerLinks};
+use crate::waiters::{Waiter, Waiters};
 
 /// Inputs handled before the outputs are performed: the batch that makes
 /// one durable write and one message per peer out of many proposals.
@@ -49,12 +50,6 @@ impl Clock {
     }
 }
 
-/// A proposer waiting for its entry.
-pub(crate) enum Waiter<T> {
-    Command(Term, oneshot::Sender<Result<T, ProposeError>>),
-    Barrier(Term, oneshot::Sender<Result<(), ProposeError>>),
-}
-
 type Sleep = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 enum Event<M: StateMachine> {
@@ -72,12 +67,13 @@ pub(crate) struct EventLoop<R: Runtime, S: Storage, M: StateMachine> {
     pub(crate) storage: Option<S>,
     pub(crate) state_machine: M,
     pub(crate) links: PeerLinks,
-    pub(crate) inbound: mpsc::Receiver<Inbound>,
-    pub(crate) requests: mpsc::Receiver<Request<M>>,
+    // Boxed because a waiting receiver must stay pinned.
+    pub(crate) inbound: Pin<Box<async_channel::Receiver<Inbound>>>,
+    pub(crate) requests: Pin<Box<async_channel::Receiver<Request<M>>>>,
     pub(crate) published: Arc<Published>,
     pub(crate) shutdown: Option<ShutdownTrigger>,
     pub(crate) timer: Option<(StdInstant, Sleep)>,
-    pub(crate) waiters: BTreeMap<LogIndex, Waiter<M::Output>>,
+    pub(crate) waiters: Waiters<M::Output>,
     pub(crate) last_leader: LeaderChange,
 }
 
@@ -90,7 +86,10 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
         } else {
             'running: loop {
                 let event = self.next_event().await;
-                let mut stop = self.handle_event(event);
+                // One clock reading serves the whole round: the events
+                // of a round are all ready at once.
+                let now = self.runtime.now();
+                let mut stop = self.handle_event(now, event);
                 // Take whatever else is already waiting, so that it shares
                 // this round's durable write and messages.
                 for _ in 0..MAX_INPUTS_PER_BATCH {
@@ -98,7 +97,7 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
                         break;
                     }
                     match self.ready_event() {
-                        Some(event) => stop = self.handle_event(event),
+                        Some(event) => stop = self.handle_event(now, event),
                         None => break,
                     }
                 }
@@ -119,12 +118,7 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
     fn stop(mut self, stopped_by: Option<oneshot::Sender<()>>) {
         info!(node = %self.node.id(), "node stopping");
         drop(self.shutdown.take());
-        for (_, waiter) in std::mem::take(&mut self.waiters) {
-            match waiter {
-                Waiter::Command(_, reply) => drop(reply.send(Err(ProposeError::Stopped))),
-                Waiter::Barrier(_, reply) => drop(reply.send(Err(ProposeError::Stopped))),
-            }
-        }
+        self.waiters.fail_all(ProposeError::Stopped);
         self.requests.close();
         while let Ok(request) = self.requests.try_recv() {
             refuse(request, ProposeError::Stopped);
@@ -140,10 +134,10 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
     /// Waits for the next request, message or timer.
     async fn next_event(&mut self) -> Event<M> {
         future::poll_fn(|cx| {
-            if let Poll::Ready(request) = self.requests.poll_next_unpin(cx) {
+            if let Poll::Ready(request) = self.requests.as_mut().poll_next(cx) {
                 return Poll::Ready(Event::Request(request));
             }
-            if let Poll::Ready(Some(message)) = self.inbound.poll_next_unpin(cx) {
+            if let Poll::Ready(Some(message)) = self.inbound.as_mut().poll_next(cx) {
                 return Poll::Ready(Event::Message(message));
             }
             if let Some((_, sleep)) = &mut self.timer {
@@ -160,16 +154,20 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
     fn ready_event(&mut self) -> Option<Event<M>> {
         match self.requests.try_recv() {
             Ok(request) => return Some(Event::Request(Some(request))),
-            Err(error) if error.is_closed() => return Some(Event::Request(None)),
-            Err(_) => {}
+            Err(TryRecvError::Closed) => return Some(Event::Request(None)),
+            Err(TryRecvError::Empty) => {}
         }
         self.inbound.try_recv().ok().map(Event::Message)
     }
 
     /// Hands one event to the core; `Some` when the node must stop
     /// (carrying whom to tell once it has).
-    fn handle_event(&mut self, event: Event<M>) -> Option<Option<oneshot::Sender<()>>> {
-        let now = self.clock.to_core(self.runtime.now());
+    fn handle_event(
+        &mut self,
+        runtime_now: StdInstant,
+        event: Event<M>,
+    ) -> Option<Option<oneshot::Sender<()>>> {
+        let now = self.clock.to_core(runtime_now);
         match event {
             Event::Request(None) => return Some(None),
             Event::Request(Some(Request::Shutdown(reply))) => return Some(Some(reply)),
@@ -179,7 +177,7 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
                     .handle(now, Input::Command(Command::Propose(command)));
                 match proposed(result) {
                     Ok((index, term)) => {
-                        self.waiters.insert(index, Waiter::Command(term, reply));
+                        self.waiters.add(index, Waiter::Command(term, reply));
                     }
                     Err(refused) => drop(reply.send(Err(refused))),
                 }
@@ -188,7 +186,7 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
                 let result = self.node.handle(now, Input::Command(Command::Barrier));
                 match proposed(result) {
                     Ok((index, term)) => {
-                        self.waiters.insert(index, Waiter::Barrier(term, reply));
+                        self.waiters.add(index, Waiter::Barrier(term, reply));
                     }
                     Err(refused) => drop(reply.send(Err(refused))),
                 }
@@ -204,7 +202,7 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
                 // A timer may fire early (or the runtime's budget may have
                 // delayed it): the clock decides, not the timer.
                 match deadline {
-                    Some(deadline) if self.runtime.now() < deadline => self.arm_timer(deadline),
+                    Some(deadline) if runtime_now < deadline => self.arm_timer(deadline),
                     _ => {
                         let _ = self.node.handle(now, Input::Timer);
                     }
@@ -285,7 +283,7 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
             EntryKind::Command => Some(self.state_machine.apply(entry.index, &entry.data)),
             _ => None,
         };
-        let Some(waiter) = self.waiters.remove(&entry.index) else {
+        let Some(waiter) = self.waiters.take(entry.index) else {
             return;
         };
         match (waiter, answer) {
@@ -295,8 +293,7 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
             (Waiter::Barrier(term, reply), None) if term == entry.term => {
                 let _ = reply.send(Ok(()));
             }
-            (Waiter::Command(_, reply), _) => drop(reply.send(Err(ProposeError::Superseded))),
-            (Waiter::Barrier(_, reply), _) => drop(reply.send(Err(ProposeError::Superseded))),
+            (waiter, _) => waiter.fail(ProposeError::Superseded),
         }
     }
 

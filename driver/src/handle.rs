@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use futures::channel::{mpsc, oneshot};
-use futures::{SinkExt, Stream};
+use futures::Stream;
 use kontiki::{LogIndex, NodeId, Role, Term};
 
 /// The application's replicated state machine. The driver applies every
@@ -116,7 +116,7 @@ impl Published {
 /// runs until [`shutdown`](Handle::shutdown) or until every handle is
 /// dropped.
 pub struct Handle<M: StateMachine> {
-    pub(crate) requests: mpsc::Sender<Request<M>>,
+    pub(crate) requests: async_channel::Sender<Request<M>>,
     pub(crate) published: Arc<Published>,
 }
 
@@ -189,7 +189,6 @@ impl<M: StateMachine> Handle<M> {
 
     async fn request(&self, request: Request<M>) -> Result<(), ProposeError> {
         self.requests
-            .clone()
             .send(request)
             .await
             .map_err(|_| ProposeError::Stopped)

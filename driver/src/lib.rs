@@ -25,19 +25,22 @@ mod disk;
 mod event_loop;
 mod frame;
 mod handle;
+mod local;
 mod runtime;
 mod shutdown;
 mod start;
 mod storage;
 mod transport;
+mod waiters;
 
 pub use config::{NodeConfig, TransportConfig};
 #[cfg(feature = "disk")]
 pub use disk::DiskStorage;
 pub use frame::{HandshakeError, Hello, PROTOCOL_VERSION};
 pub use handle::{Handle, LeaderChange, ProposeError, StateMachine, Status};
+pub use local::LocalNetwork;
 pub use runtime::Runtime;
-pub use start::{start, StartError};
+pub use start::{start, start_local, StartError};
 pub use storage::{apply_write, LogWrite, MemoryStorage, Storage};
 
 pub use bytes::Bytes;

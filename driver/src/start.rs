@@ -7,7 +7,6 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use futures::channel::mpsc;
 use kontiki::{LogIndex, Node};
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
@@ -16,10 +15,11 @@ use tracing::info;
 use crate::config::NodeConfig;
 use crate::event_loop::{Clock, EventLoop};
 use crate::handle::{Handle, LeaderChange, Published, StateMachine, Status};
+use crate::local::LocalNetwork;
 use crate::runtime::Runtime;
 use crate::shutdown::shutdown_signal;
 use crate::storage::Storage;
-use crate::transport::LinkContext;
+use crate::transport::{LinkContext, PeerLinks};
 
 /// Requests waiting for the node's task before callers wait in turn.
 const REQUEST_QUEUE: usize = 4096;
@@ -64,6 +64,46 @@ impl std::error::Error for StartError {}
 pub async fn start<R: Runtime, S: Storage, M: StateMachine>(
     runtime: R,
     config: NodeConfig,
+    storage: S,
+    state_machine: M,
+) -> Result<Handle<M>, StartError> {
+    start_on(Network::Tcp, runtime, config, storage, state_machine).await
+}
+
+/// Starts a node like [`start`], but on `network` rather than TCP: its
+/// peers are the nodes of `config.peers` started on the same network (the
+/// addresses are not used and nothing listens). Messages travel through
+/// in-process channels without being encoded; timers, tasks and the blocking
+/// pool still come from `runtime`. A peer that has not started yet, or has
+/// stopped, is unreachable, as it would be on TCP. A node may restart on the
+/// network once its earlier incarnation has stopped.
+pub async fn start_local<R: Runtime, S: Storage, M: StateMachine>(
+    runtime: R,
+    network: &LocalNetwork,
+    config: NodeConfig,
+    storage: S,
+    state_machine: M,
+) -> Result<Handle<M>, StartError> {
+    start_on(
+        Network::Local(network),
+        runtime,
+        config,
+        storage,
+        state_machine,
+    )
+    .await
+}
+
+/// How the node reaches its peers.
+enum Network<'a> {
+    Tcp,
+    Local(&'a LocalNetwork),
+}
+
+async fn start_on<R: Runtime, S: Storage, M: StateMachine>(
+    network: Network<'_>,
+    runtime: R,
+    config: NodeConfig,
     mut storage: S,
     state_machine: M,
 ) -> Result<Handle<M>, StartError> {
@@ -101,30 +141,40 @@ pub async fn start<R: Runtime, S: Storage, M: StateMachine>(
         clock.to_core(runtime.now()),
     )
     .map_err(StartError::Core)?;
-    let listener = runtime
-        .bind(config.listen)
-        .await
-        .map_err(|error| StartError::Bind {
-            address: config.listen,
-            error,
-        })?;
-    let local_addr = R::local_addr(&listener).map_err(|error| StartError::Bind {
-        address: config.listen,
-        error,
-    })?;
-
     let (trigger, shutdown) = shutdown_signal();
-    let context = LinkContext {
-        runtime: runtime.clone(),
-        id: config.id,
-        cluster_id: Arc::from(config.cluster_id.as_str()),
-        peers: Arc::new(config.peers.clone()),
-        limits: Arc::new(config.transport.clone()),
-        shutdown,
+    let (inbound_sender, inbound) = async_channel::bounded(INBOUND_QUEUE);
+    let (links, local_addr) = match network {
+        Network::Tcp => {
+            let listener = runtime
+                .bind(config.listen)
+                .await
+                .map_err(|error| StartError::Bind {
+                    address: config.listen,
+                    error,
+                })?;
+            let local_addr = R::local_addr(&listener).map_err(|error| StartError::Bind {
+                address: config.listen,
+                error,
+            })?;
+            let context = LinkContext {
+                runtime: runtime.clone(),
+                id: config.id,
+                cluster_id: Arc::from(config.cluster_id.as_str()),
+                peers: Arc::new(config.peers.clone()),
+                limits: Arc::new(config.transport.clone()),
+                shutdown,
+            };
+            context.start_inbound(listener, inbound_sender);
+            (context.start_outbound(seed), local_addr)
+        }
+        Network::Local(network) => {
+            network
+                .join(config.id, inbound_sender)
+                .map_err(StartError::Config)?;
+            let links = PeerLinks::local(config.id, config.peers.keys().copied(), network);
+            (links, config.listen)
+        }
     };
-    let (inbound_sender, inbound) = mpsc::channel(INBOUND_QUEUE);
-    context.start_inbound(listener, inbound_sender);
-    let links = context.start_outbound(seed);
 
     let status = Status {
         id: config.id,
@@ -141,7 +191,7 @@ pub async fn start<R: Runtime, S: Storage, M: StateMachine>(
         watchers: Mutex::new(Vec::new()),
         local_addr,
     });
-    let (request_sender, requests) = mpsc::channel(REQUEST_QUEUE);
+    let (request_sender, requests) = async_channel::bounded(REQUEST_QUEUE);
     info!(node = %config.id, %local_addr, peers = config.peers.len(), "node started");
     let event_loop = EventLoop {
         runtime: runtime.clone(),
@@ -150,8 +200,8 @@ pub async fn start<R: Runtime, S: Storage, M: StateMachine>(
         storage: Some(storage),
         state_machine,
         links,
-        inbound,
-        requests,
+        inbound: Box::pin(inbound),
+        requests: Box::pin(requests),
         published: Arc::clone(&published),
         shutdown: Some(trigger),
         timer: None,

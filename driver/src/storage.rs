@@ -38,6 +38,21 @@ pub trait Storage: Send + 'static {
     }
 }
 
+/// A store chosen at run time (say, memory or disk by a flag).
+impl<S: Storage + ?Sized> Storage for Box<S> {
+    fn load(&mut self) -> io::Result<PersistedState> {
+        (**self).load()
+    }
+
+    fn write(&mut self, writes: &[LogWrite]) -> io::Result<()> {
+        (**self).write(writes)
+    }
+
+    fn blocks(&self) -> bool {
+        (**self).blocks()
+    }
+}
+
 /// A store in memory, for tests and examples: "durable" for as long as the
 /// process lives. Clones share the same state, so a test can drop a node
 /// and start it again on what it had persisted.

@@ -13,10 +13,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::channel::mpsc;
 use futures::future::{self, Either};
 use futures::io::{AsyncWriteExt, BufReader};
-use futures::{FutureExt, SinkExt, StreamExt};
+use futures::FutureExt;
 use kontiki::{Message, NodeId};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -24,6 +23,7 @@ use tracing::{debug, info, warn};
 
 use crate::config::TransportConfig;
 use crate::frame::{self, HandshakeError, Hello, MAX_HANDSHAKE_BYTES, PROTOCOL_VERSION};
+use crate::local::LocalNetwork;
 use crate::runtime::Runtime;
 use crate::shutdown::Shutdown;
 
@@ -32,23 +32,72 @@ pub(crate) type Inbound = (NodeId, Message);
 
 /// The sending side of every peer link.
 pub(crate) struct PeerLinks {
-    queues: BTreeMap<NodeId, mpsc::Sender<Message>>,
+    /// This node, the sender of everything sent.
+    id: NodeId,
+    routes: BTreeMap<NodeId, Route>,
     /// Messages dropped because a peer's queue was full.
     pub(crate) dropped: u64,
 }
 
+/// How messages reach one peer.
+enum Route {
+    /// Through the queue of the link task that owns the TCP connection.
+    Tcp(async_channel::Sender<Message>),
+    /// Straight into the peer's inbox on a [`LocalNetwork`]; the inbox is
+    /// looked up again whenever the peer (re)starts.
+    Local {
+        network: LocalNetwork,
+        inbox: Option<async_channel::Sender<Inbound>>,
+    },
+}
+
 impl PeerLinks {
+    /// Links to each of `peers` on `network`.
+    pub(crate) fn local(
+        id: NodeId,
+        peers: impl Iterator<Item = NodeId>,
+        network: &LocalNetwork,
+    ) -> PeerLinks {
+        let routes = peers
+            .map(|peer| {
+                let route = Route::Local {
+                    network: network.clone(),
+                    inbox: None,
+                };
+                (peer, route)
+            })
+            .collect();
+        PeerLinks {
+            id,
+            routes,
+            dropped: 0,
+        }
+    }
+
     /// Queues `message` for `to`; drops it when the queue is full (the
     /// peer is down or slow). Raft retransmits what matters.
     pub(crate) fn send(&mut self, to: NodeId, message: Message) {
-        let Some(queue) = self.queues.get_mut(&to) else {
+        let Some(route) = self.routes.get_mut(&to) else {
             warn!(peer = %to, "no link to a node the core wants to reach");
             return;
         };
-        if queue.try_send(message).is_err() {
+        let sent = match route {
+            Route::Tcp(queue) => queue.try_send(message).is_ok(),
+            Route::Local { network, inbox } => {
+                if inbox.as_ref().is_none_or(async_channel::Sender::is_closed) {
+                    *inbox = network.inbox(to);
+                }
+                // A peer that has not started, or has stopped, loses the
+                // message, as a peer that is down on TCP would.
+                inbox
+                    .as_mut()
+                    .is_some_and(|inbox| inbox.try_send((self.id, message)).is_ok())
+            }
+        };
+        if !sent {
             self.dropped += 1;
             if self.dropped.is_power_of_two() {
-                debug!(peer = %to, dropped = self.dropped, "peer queue full, message dropped");
+                debug!(peer = %to, dropped = self.dropped, "peer unreachable or its queue full, message dropped");
             }
         }
     }
@@ -80,19 +129,27 @@ impl<R: Runtime> LinkContext<R> {
 
     /// Starts one outbound link task per peer and returns their queues.
     pub(crate) fn start_outbound(&self, seed: u64) -> PeerLinks {
-        let mut queues = BTreeMap::new();
+        let mut routes = BTreeMap::new();
         for (&peer, &address) in self.peers.iter() {
-            let (sender, receiver) = mpsc::channel(self.limits.peer_queue_messages);
-            queues.insert(peer, sender);
+            let (sender, receiver) = async_channel::bounded(self.limits.peer_queue_messages);
+            routes.insert(peer, Route::Tcp(sender));
             let rng = ChaCha8Rng::seed_from_u64(seed ^ peer.get().rotate_left(32));
             let task = run_outbound(self.clone(), peer, address, receiver, rng);
             self.runtime.spawn(self.shutdown.clone().stop(task));
         }
-        PeerLinks { queues, dropped: 0 }
+        PeerLinks {
+            id: self.id,
+            routes,
+            dropped: 0,
+        }
     }
 
     /// Starts the accept loop on `listener`; messages go to `inbound`.
-    pub(crate) fn start_inbound(&self, listener: R::Listener, inbound: mpsc::Sender<Inbound>) {
+    pub(crate) fn start_inbound(
+        &self,
+        listener: R::Listener,
+        inbound: async_channel::Sender<Inbound>,
+    ) {
         let task = accept_loop(self.clone(), listener, inbound);
         self.runtime.spawn(self.shutdown.clone().stop(task));
     }
@@ -103,7 +160,7 @@ async fn run_outbound<R: Runtime>(
     context: LinkContext<R>,
     peer: NodeId,
     address: SocketAddr,
-    mut queue: mpsc::Receiver<Message>,
+    queue: async_channel::Receiver<Message>,
     mut rng: ChaCha8Rng,
 ) {
     let mut backoff = context.limits.reconnect_backoff_min;
@@ -114,7 +171,7 @@ async fn run_outbound<R: Runtime>(
                 info!(%peer, %address, "connected to peer");
                 failures = 0;
                 backoff = context.limits.reconnect_backoff_min;
-                match send_queued(stream, &mut queue).await {
+                match send_queued(stream, &queue).await {
                     // The node dropped its link: it is shutting down.
                     Ok(()) => return,
                     Err(error) => info!(%peer, %error, "connection to peer lost"),
@@ -188,11 +245,11 @@ async fn open_outbound<R: Runtime>(
 /// fails. Whatever is queued when a write starts goes out in one write.
 async fn send_queued<S: futures::io::AsyncWrite + Unpin>(
     mut stream: S,
-    queue: &mut mpsc::Receiver<Message>,
+    queue: &async_channel::Receiver<Message>,
 ) -> std::io::Result<()> {
     const MAX_BATCH_BYTES: usize = 1 << 20;
     let mut buffer = Vec::new();
-    while let Some(message) = queue.next().await {
+    while let Ok(message) = queue.recv().await {
         buffer.clear();
         frame::encode_message_frame(&message, &mut buffer);
         while buffer.len() < MAX_BATCH_BYTES {
@@ -212,7 +269,7 @@ async fn send_queued<S: futures::io::AsyncWrite + Unpin>(
 async fn accept_loop<R: Runtime>(
     context: LinkContext<R>,
     listener: R::Listener,
-    inbound: mpsc::Sender<Inbound>,
+    inbound: async_channel::Sender<Inbound>,
 ) {
     let active = Arc::new(AtomicUsize::new(0));
     loop {
@@ -246,7 +303,7 @@ async fn serve_inbound<R: Runtime>(
     context: LinkContext<R>,
     stream: R::Stream,
     remote: SocketAddr,
-    mut inbound: mpsc::Sender<Inbound>,
+    inbound: async_channel::Sender<Inbound>,
 ) {
     let mut reader = BufReader::new(stream);
     let peer = match accept_handshake(&context, &mut reader).await {

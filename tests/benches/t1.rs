@@ -1,6 +1,6 @@
 //! T1 of BENCH.md: three nodes in one process on each runtime, connected
-//! in-process (in-memory pipes carrying the real frames and wire format,
-//! so the driver's whole path runs but the kernel's network does not).
+//! by in-process channels (`kontiki_driver::LocalNetwork`: the core's
+//! messages are handed over without sockets or encoding).
 //!
 //! `cargo bench -p kontiki-tests --bench t1 [-- RUNTIME...]`; see
 //! `common/mod.rs` for the workload and its settings.
@@ -8,8 +8,5 @@
 mod common;
 
 fn main() {
-    common::run(
-        "T1: 3 nodes connected in-process",
-        common::Network::InProcess,
-    );
+    common::run("T1: 3 nodes on in-process channels", common::Network::Local);
 }

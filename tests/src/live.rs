@@ -10,8 +10,8 @@ use std::time::Duration;
 use futures::future::{self, BoxFuture, Either};
 use kontiki::{LogIndex, NodeId, Role};
 use kontiki_driver::{
-    Bytes, Handle, MemoryStorage, NodeConfig, ProposeError, Runtime, StartError, StateMachine,
-    Status,
+    Bytes, Handle, LocalNetwork, MemoryStorage, NodeConfig, ProposeError, Runtime, StartError,
+    StateMachine, Status,
 };
 
 /// A state machine that records every command it applies and answers
@@ -184,6 +184,18 @@ pub fn starter<R: Runtime>(runtime: R) -> Starter {
             MemoryStorage::new(),
             recorder,
         ))
+    })
+}
+
+/// A starter for nodes on `network` (in-process channels), with timers
+/// and tasks from `runtime` and in-memory storage.
+pub fn local_starter<R: Runtime>(runtime: R, network: &LocalNetwork) -> Starter {
+    let network = network.clone();
+    Box::new(move |config, recorder| {
+        Box::pin(async move {
+            kontiki_driver::start_local(runtime, &network, config, MemoryStorage::new(), recorder)
+                .await
+        })
     })
 }
 

@@ -7,20 +7,38 @@
 //! `async-std`). `KONTIKI_BENCH_WRITES` sets N (default 100,000; a single
 //! writer does a fifth of that). `KONTIKI_BENCH_STORAGE=disk` puts each
 //! node on a `DiskStorage` (one fsync per round) in a temporary directory
-//! instead of memory.
+//! instead of memory. `KONTIKI_BENCH_WRITERS=1,64` picks the writer
+//! counts (default 1, 64 and 256).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::channel::oneshot;
 use futures::future::join_all;
-use kontiki_driver::{DiskStorage, Handle, MemoryStorage, Runtime};
-use kontiki_tests::in_process::InProcess;
-use kontiki_tests::live::{agreed_leader, cluster_configs, free_addresses, Recorder};
+use kontiki_driver::kontiki::LogIndex;
+use kontiki_driver::{Bytes, StateMachine};
+use kontiki_driver::{DiskStorage, Handle, LocalNetwork, MemoryStorage, Runtime, Storage};
+use kontiki_tests::live::{agreed_leader, cluster_configs, free_addresses};
 use kontiki_tokio::TokioRuntime;
 
 const WRITERS: [usize; 3] = [1, 64, 256];
+
+/// The writer counts to run: `KONTIKI_BENCH_WRITERS`, or all of `WRITERS`.
+fn writer_counts() -> Vec<usize> {
+    match std::env::var("KONTIKI_BENCH_WRITERS") {
+        Ok(list) => list
+            .split(',')
+            .map(|count| {
+                count
+                    .trim()
+                    .parse()
+                    .expect("KONTIKI_BENCH_WRITERS: numbers")
+            })
+            .collect(),
+        Err(_) => WRITERS.to_vec(),
+    }
+}
 
 /// How the nodes of a run reach each other.
 // Each bench binary compiles this module and uses one variant.
@@ -29,8 +47,8 @@ const WRITERS: [usize; 3] = [1, 64, 256];
 pub enum Network {
     /// Loopback TCP (T2).
     Tcp,
-    /// In-memory pipes (T1).
-    InProcess,
+    /// In-process channels carrying the core's messages (T1).
+    Local,
 }
 
 /// Runs the workload on every chosen runtime and prints a table.
@@ -80,16 +98,9 @@ pub fn run(title: &str, network: Network) {
 }
 
 async fn run_all<R: Runtime>(name: &str, runtime: R, writes: usize, network: Network) {
-    match network {
-        Network::Tcp => run_writer_counts(name, runtime, writes).await,
-        Network::InProcess => run_writer_counts(name, InProcess::new(runtime), writes).await,
-    }
-}
-
-async fn run_writer_counts<R: Runtime>(name: &str, runtime: R, writes: usize) {
-    for writers in WRITERS {
+    for writers in writer_counts() {
         let total = if writers == 1 { writes / 5 } else { writes };
-        let result = run_one(runtime.clone(), writers, total).await;
+        let result = run_one(runtime.clone(), network, writers, total).await;
         println!(
             "| {name} | {writers} | {:.0} | {:.1} µs | {:.1} µs | {:.0} ms |",
             result.writes_per_second,
@@ -100,6 +111,27 @@ async fn run_writer_counts<R: Runtime>(name: &str, runtime: R, writes: usize) {
     }
 }
 
+/// The workload's state machine: it counts the commands it applies and
+/// reads each one (a running sum of their bytes), keeping none of them, so
+/// the figures are the replication path's rather than an application's.
+#[derive(Clone, Default)]
+struct Tally {
+    applied: Arc<AtomicU64>,
+    checksum: u64,
+}
+
+impl StateMachine for Tally {
+    type Output = LogIndex;
+
+    fn apply(&mut self, index: LogIndex, command: &Bytes) -> LogIndex {
+        self.checksum = command.iter().fold(self.checksum, |sum, &byte| {
+            sum.wrapping_add(u64::from(byte))
+        });
+        self.applied.fetch_add(1, Ordering::Relaxed);
+        index
+    }
+}
+
 struct Result {
     writes_per_second: f64,
     p50: Duration,
@@ -107,24 +139,29 @@ struct Result {
     failover: Duration,
 }
 
-async fn run_one<R: Runtime>(runtime: R, writers: usize, total: usize) -> Result {
+async fn run_one<R: Runtime>(runtime: R, network: Network, writers: usize, total: usize) -> Result {
     let addresses = free_addresses(3);
     let on_disk = std::env::var("KONTIKI_BENCH_STORAGE").is_ok_and(|storage| storage == "disk");
     let data = tempfile::tempdir().expect("a temporary directory");
-    let mut nodes: Vec<Handle<Recorder>> = Vec::new();
+    let local = LocalNetwork::new();
+    let mut nodes: Vec<Handle<Tally>> = Vec::new();
+    let mut tallies = Vec::new();
     for config in cluster_configs(&addresses, "t2") {
-        let node = if on_disk {
+        let tally = Tally::default();
+        tallies.push(tally.clone());
+        let store: Box<dyn Storage> = if on_disk {
             let store =
                 DiskStorage::open(data.path().join(config.id.to_string())).expect("store opens");
-            kontiki_driver::start(runtime.clone(), config, store, Recorder::default()).await
+            Box::new(store)
         } else {
-            kontiki_driver::start(
-                runtime.clone(),
-                config,
-                MemoryStorage::new(),
-                Recorder::default(),
-            )
-            .await
+            Box::new(MemoryStorage::new())
+        };
+        let node = match network {
+            Network::Tcp => kontiki_driver::start(runtime.clone(), config, store, tally).await,
+            Network::Local => {
+                let runtime = runtime.clone();
+                kontiki_driver::start_local(runtime, &local, config, store, tally).await
+            }
         }
         .expect("node starts");
         nodes.push(node);
@@ -167,6 +204,11 @@ async fn run_one<R: Runtime>(runtime: R, writers: usize, total: usize) -> Result
         .collect();
     let elapsed = started.elapsed();
     assert_eq!(latencies.len(), total, "every write acknowledged");
+    let applied = tallies[leader].applied.load(Ordering::Relaxed);
+    assert_eq!(
+        applied, total as u64,
+        "every write applied on the leader, once"
+    );
     latencies.sort_unstable();
     let percentile =
         |p: f64| latencies[((p * latencies.len() as f64) as usize).min(latencies.len() - 1)];
@@ -174,7 +216,7 @@ async fn run_one<R: Runtime>(runtime: R, writers: usize, total: usize) -> Result
     let old_leader = nodes[leader].status().id;
     let cut = Instant::now();
     nodes[leader].shutdown().await;
-    let survivors: Vec<Handle<Recorder>> = nodes
+    let survivors: Vec<Handle<Tally>> = nodes
         .iter()
         .enumerate()
         .filter(|&(position, _)| position != leader)

@@ -1,0 +1,135 @@
+//! Proposers waiting for their entries, in log order.
+
+use std::collections::VecDeque;
+
+use futures::channel::oneshot;
+use kontiki::{LogIndex, Term};
+
+use crate::handle::ProposeError;
+
+/// A proposer waiting for its entry.
+pub(crate) enum Waiter<T> {
+    Command(Term, oneshot::Sender<Result<T, ProposeError>>),
+    Barrier(Term, oneshot::Sender<Result<(), ProposeError>>),
+}
+
+impl<T> Waiter<T> {
+    /// Tells the proposer its entry will never be applied as proposed.
+    pub(crate) fn fail(self, error: ProposeError) {
+        match self {
+            Waiter::Command(_, reply) => drop(reply.send(Err(error))),
+            Waiter::Barrier(_, reply) => drop(reply.send(Err(error))),
+        }
+    }
+}
+
+/// The waiters of one node, ordered by index. A leader appends at the end
+/// of its log and entries are applied in index order, so a queue serves:
+/// new waiters join at the back and applied ones leave from the front.
+pub(crate) struct Waiters<T> {
+    queue: VecDeque<(LogIndex, Waiter<T>)>,
+}
+
+impl<T> Default for Waiters<T> {
+    fn default() -> Self {
+        Waiters {
+            queue: VecDeque::new(),
+        }
+    }
+}
+
+impl<T> Waiters<T> {
+    /// Adds the waiter for the entry just appended at `index`. Waiters at
+    /// `index` or beyond are for entries an earlier term wrote and this
+    /// append overwrote: they hear that their entry was superseded.
+    pub(crate) fn add(&mut self, index: LogIndex, waiter: Waiter<T>) {
+        while self.queue.back().is_some_and(|(last, _)| *last >= index) {
+            if let Some((_, overwritten)) = self.queue.pop_back() {
+                overwritten.fail(ProposeError::Superseded);
+            }
+        }
+        self.queue.push_back((index, waiter));
+    }
+
+    /// The waiter for the entry being applied at `index`, if any.
+    pub(crate) fn take(&mut self, index: LogIndex) -> Option<Waiter<T>> {
+        // Entries are applied once each, in order: a waiter before `index`
+        // cannot remain, but should one, it must not wait forever.
+        while self.queue.front().is_some_and(|(first, _)| *first < index) {
+            if let Some((_, skipped)) = self.queue.pop_front() {
+                skipped.fail(ProposeError::Superseded);
+            }
+        }
+        match self.queue.front() {
+            Some((first, _)) if *first == index => self.queue.pop_front().map(|(_, waiter)| waiter),
+            _ => None,
+        }
+    }
+
+    /// Fails every waiter with `error`.
+    pub(crate) fn fail_all(&mut self, error: ProposeError) {
+        for (_, waiter) in self.queue.drain(..) {
+            waiter.fail(error);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::executor::block_on;
+
+    type Answer = oneshot::Receiver<Result<u64, ProposeError>>;
+
+    fn command(term: u64) -> (Waiter<u64>, Answer) {
+        let (reply, answer) = oneshot::channel();
+        (Waiter::Command(Term(term), reply), answer)
+    }
+
+    #[test]
+    fn waiters_leave_in_index_order() {
+        let mut waiters = Waiters::default();
+        let (first, _first_answer) = command(1);
+        let (second, _second_answer) = command(1);
+        waiters.add(LogIndex(3), first);
+        waiters.add(LogIndex(4), second);
+        assert!(waiters.take(LogIndex(2)).is_none());
+        assert!(matches!(
+            waiters.take(LogIndex(3)),
+            Some(Waiter::Command(..))
+        ));
+        assert!(matches!(
+            waiters.take(LogIndex(4)),
+            Some(Waiter::Command(..))
+        ));
+        assert!(waiters.take(LogIndex(5)).is_none());
+    }
+
+    #[test]
+    fn an_overwritten_entry_s_proposer_hears_superseded_not_stopped() {
+        let mut waiters = Waiters::default();
+        let (old_five, old_five_answer) = command(2);
+        let (old_six, old_six_answer) = command(2);
+        waiters.add(LogIndex(5), old_five);
+        waiters.add(LogIndex(6), old_six);
+        // Leader again in term 4, with its log cut back to index 4.
+        let (new_five, _new_five_answer) = command(4);
+        waiters.add(LogIndex(5), new_five);
+        assert_eq!(block_on(old_five_answer), Ok(Err(ProposeError::Superseded)));
+        assert_eq!(block_on(old_six_answer), Ok(Err(ProposeError::Superseded)));
+        assert!(matches!(
+            waiters.take(LogIndex(5)),
+            Some(Waiter::Command(Term(4), _))
+        ));
+    }
+
+    #[test]
+    fn stopping_fails_every_waiter() {
+        let mut waiters = Waiters::default();
+        let (waiter, answer) = command(1);
+        waiters.add(LogIndex(1), waiter);
+        waiters.fail_all(ProposeError::Stopped);
+        assert_eq!(block_on(answer), Ok(Err(ProposeError::Stopped)));
+        assert!(waiters.take(LogIndex(1)).is_none());
+    }
+}
