@@ -9,6 +9,11 @@
 //! `kontiki-async-std`) supplies a [`Runtime`] — clock, timers, tasks,
 //! TCP — and re-exports this API.
 //!
+//! Nodes can also run in one process on a [`LocalNetwork`]
+//! ([`start_local`]): the core's messages then travel through in-process
+//! channels, without sockets or encoding — for tests, examples and
+//! benchmarks of whole clusters.
+//!
 //! Batching is built in: the node handles every request and message that
 //! is already waiting before it performs outputs, so concurrent proposals
 //! share one durable write and one AppendEntries per follower.

@@ -23,6 +23,7 @@ use kontiki::{
     wire, Command, Config, Entry, EntryKind, Input, Instant, Message, Node, NodeId, Output,
     PersistedState, Role,
 };
+use kontiki_tests::rss::peak_rss_kib;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -236,16 +237,6 @@ fn percentile(values: &mut [f64], p: f64) -> f64 {
     values.sort_by(f64::total_cmp);
     let rank = ((p / 100.0) * values.len() as f64).ceil() as usize;
     values[rank.clamp(1, values.len()) - 1]
-}
-
-/// VmHWM of this process, in KiB (0 where /proc is missing).
-fn peak_rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }
 
 /// Three cores, one message queue, and the minimal driver around them: it

@@ -21,5 +21,6 @@ pub mod in_process;
 pub mod live;
 pub mod mit;
 pub mod probe;
+pub mod rss;
 pub mod seeds;
 pub mod sim;

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use futures::channel::oneshot;
 use futures::future::join_all;
+use futures::{AsyncReadExt, AsyncWriteExt};
 use kontiki_driver::kontiki::LogIndex;
 use kontiki_driver::{Bytes, StateMachine};
 use kontiki_driver::{DiskStorage, Handle, LocalNetwork, MemoryStorage, Runtime, Storage};
@@ -95,9 +96,24 @@ pub fn run(title: &str, network: Network) {
             network,
         ));
     }
+    // Logs are not compacted yet: every entry stays in memory on all
+    // three nodes, in the core's log and in the store.
+    println!(
+        "\npeak RSS of the process (the largest run): {:.0} MB",
+        kontiki_tests::rss::peak_rss_kib() as f64 / 1024.0
+    );
 }
 
 async fn run_all<R: Runtime>(name: &str, runtime: R, writes: usize, network: Network) {
+    if network == Network::Tcp {
+        let round_trip = loopback_round_trip(&runtime).await;
+        println!(
+            "| {name} | loopback round trip (64 bytes, this runtime): {:.1} µs, \
+             so one sequential writer's floor is {:.0} writes/s |",
+            round_trip.as_secs_f64() * 1e6,
+            1.0 / round_trip.as_secs_f64()
+        );
+    }
     for writers in writer_counts() {
         let total = if writers == 1 { writes / 5 } else { writes };
         let result = run_one(runtime.clone(), network, writers, total).await;
@@ -109,6 +125,42 @@ async fn run_all<R: Runtime>(name: &str, runtime: R, writes: usize, network: Net
             result.failover.as_secs_f64() * 1e3
         );
     }
+}
+
+/// The median time of a 64-byte ping-pong between two connected loopback
+/// sockets on `runtime`: BENCH.md's round-trip floor, measured in the same
+/// process as the workload so that T2 can be compared with it.
+async fn loopback_round_trip<R: Runtime>(runtime: &R) -> Duration {
+    const ROUNDS: usize = 20_000;
+    let listener = runtime
+        .bind("127.0.0.1:0".parse().expect("an address"))
+        .await
+        .expect("bind loopback");
+    let address = R::local_addr(&listener).expect("bound address");
+    let (echoed, echo_done) = oneshot::channel();
+    runtime.spawn(async move {
+        let (mut stream, _) = R::accept(&listener).await.expect("accept");
+        let mut ball = [0u8; 64];
+        while stream.read_exact(&mut ball).await.is_ok() {
+            if stream.write_all(&ball).await.is_err() {
+                break;
+            }
+        }
+        let _ = echoed.send(());
+    });
+    let mut stream = runtime.connect(address).await.expect("connect");
+    let mut ball = [7u8; 64];
+    let mut round_trips = Vec::with_capacity(ROUNDS);
+    for _ in 0..ROUNDS {
+        let sent = Instant::now();
+        stream.write_all(&ball).await.expect("ping");
+        stream.read_exact(&mut ball).await.expect("pong");
+        round_trips.push(sent.elapsed());
+    }
+    drop(stream);
+    let _ = echo_done.await;
+    round_trips.sort_unstable();
+    round_trips[ROUNDS / 2]
 }
 
 /// The workload's state machine: it counts the commands it applies and
