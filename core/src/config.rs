@@ -52,6 +52,14 @@ pub struct Config {
     /// Payload bytes of entries proposed but not yet committed, at most: a
     /// leader refuses further proposals beyond it (back-pressure).
     pub max_uncommitted_bytes: usize,
+    /// A leader sends its new entries to followers before its own
+    /// `PersistEntries` output, so that its disk write and theirs overlap
+    /// (dissertation §10.2.1). It then counts its own log toward a
+    /// majority only up to what the caller has reported durable with
+    /// [`Input::Persisted`](crate::Input::Persisted), which the caller must
+    /// send after performing each `PersistEntries`. Off, a leader persists
+    /// first and counts its whole log, and no report is needed.
+    pub leader_persists_in_parallel: bool,
 }
 
 impl Default for Config {
@@ -66,6 +74,7 @@ impl Default for Config {
             max_append_bytes: 64 * 1024,
             max_inflight_appends: 64,
             max_uncommitted_bytes: 16 * 1024 * 1024,
+            leader_persists_in_parallel: false,
         }
     }
 }

@@ -33,6 +33,17 @@ pub enum Input {
     Timer,
     /// A request from the local application.
     Command(Command),
+    /// The caller made this node's log durable up to `index`, whose entry
+    /// has `term`: send it after performing a `PersistEntries` output,
+    /// naming that output's last entry. Only needed (and only heeded by
+    /// the commit rule) with [`Config::leader_persists_in_parallel`]; a
+    /// report about an entry the log no longer holds is ignored.
+    Persisted {
+        /// The last index made durable.
+        index: LogIndex,
+        /// The term of the entry at `index`.
+        term: Term,
+    },
 }
 
 /// A request from the local application.
@@ -287,6 +298,10 @@ pub struct Node<R> {
     /// `PersistEntries` output. They go out in one output, before anything
     /// else is sent, applied or handled (see `flush_own_entries`).
     pub(crate) unpersisted_from: Option<LogIndex>,
+    /// How far the caller has reported the log durable (see
+    /// [`Input::Persisted`]); what a leader counts as its own replica when
+    /// it persists in parallel.
+    pub(crate) durable_index: LogIndex,
     /// The deadline of the caller's timer as last set, until it fires.
     armed_timer: Option<Instant>,
     /// The (role, term, leader) last reported through `RoleChanged`.
@@ -323,6 +338,7 @@ impl<R> Node<R> {
             hard_state_dirty,
             appends_pending,
             unpersisted_from,
+            durable_index,
             armed_timer,
             reported,
             stats: _,
@@ -343,6 +359,7 @@ impl<R> Node<R> {
                 hard_state_dirty,
                 appends_pending,
                 unpersisted_from,
+                durable_index,
                 armed_timer,
                 reported,
             ),
@@ -396,6 +413,8 @@ impl<R: RngCore> Node<R> {
             return Err(StartError::LogTermAboveCurrentTerm);
         }
         let term = persisted.hard_state.term;
+        // What was loaded is durable.
+        let durable_index = log.last_index();
         let mut node = Node {
             id,
             voters,
@@ -418,6 +437,7 @@ impl<R: RngCore> Node<R> {
             hard_state_dirty: false,
             appends_pending: false,
             unpersisted_from: None,
+            durable_index,
             armed_timer: None,
             reported: (Role::Follower, term, None),
             stats: NodeStats::default(),
@@ -459,6 +479,10 @@ impl<R: RngCore> Node<R> {
             Input::Command(Command::Campaign) => self.handle_campaign(now).map(|()| Handled::Done),
             Input::Command(Command::Propose(data)) => self.handle_propose(EntryKind::Command, data),
             Input::Command(Command::Barrier) => self.handle_propose(EntryKind::Noop, Bytes::new()),
+            Input::Persisted { index, term } => {
+                self.handle_persisted(index, term);
+                Ok(Handled::Done)
+            }
         };
         if let Err(HandleError::Dropped(_)) = result {
             self.stats.messages_dropped += 1;
@@ -478,9 +502,18 @@ impl<R: RngCore> Node<R> {
     /// allocates nothing here.
     #[must_use = "outputs must be performed, in order"]
     pub fn drain_outputs(&mut self) -> alloc::vec::Drain<'_, Output> {
-        self.flush_own_entries();
-        if core::mem::take(&mut self.appends_pending) {
-            self.send_appends_to_followers(false);
+        let appends_pending = core::mem::take(&mut self.appends_pending);
+        if self.config.leader_persists_in_parallel {
+            // The followers' writes start while the leader's own runs.
+            if appends_pending {
+                self.send_appends_to_followers(false);
+            }
+            self.flush_own_entries();
+        } else {
+            self.flush_own_entries();
+            if appends_pending {
+                self.send_appends_to_followers(false);
+            }
         }
         self.outputs.drain(..)
     }
@@ -702,10 +735,15 @@ impl<R: RngCore> Node<R> {
         self.voters.len()
     }
 
-    /// Queues `message` for `to`, after any hard-state change it depends on.
+    /// Queues `message` for `to`, after any hard-state change it depends on
+    /// (and after the leader's own new entries, unless it persists them in
+    /// parallel: then only its appends can follow them within one drain,
+    /// since any other input flushes them first).
     pub(crate) fn send(&mut self, to: NodeId, message: Message) {
         self.flush_hard_state();
-        self.flush_own_entries();
+        if !self.config.leader_persists_in_parallel {
+            self.flush_own_entries();
+        }
         self.outputs.push(Output::Send { to, message });
     }
 

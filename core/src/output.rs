@@ -75,7 +75,12 @@ pub enum Output {
     PersistHardState(HardState),
     /// Make these entries durable at the end of the log. They continue the
     /// log as persisted (after any [`TruncateLog`](Output::TruncateLog)
-    /// drained before them).
+    /// drained before them). With
+    /// [`Config::leader_persists_in_parallel`](crate::Config::leader_persists_in_parallel),
+    /// report each once it is durable with
+    /// [`Input::Persisted`](crate::Input::Persisted) naming its last entry;
+    /// a leader's appends of these entries may then come before it in the
+    /// outputs.
     PersistEntries(Vec<Entry>),
     /// Remove the persisted entries at `from` and after: a new leader
     /// overwrote them. Never reaches a committed entry.

@@ -198,6 +198,7 @@ impl<R: RngCore> Node<R> {
             let from_index = new_entries[0].index;
             if from_index <= self.log.last_index() {
                 self.log.truncate_from(from_index);
+                self.durable_index = self.durable_index.min(LogIndex(from_index.get() - 1));
                 self.outputs.push(Output::TruncateLog { from: from_index });
             }
             self.flush_hard_state();
@@ -322,6 +323,15 @@ impl<R: RngCore> Node<R> {
         Ok(())
     }
 
+    /// Notes that the log is durable up to `index` (if the entry there is
+    /// still the one written) and commits what that completes.
+    pub(crate) fn handle_persisted(&mut self, index: LogIndex, term: Term) {
+        if index > self.durable_index && self.log.term_at(index) == Some(term) {
+            self.durable_index = index;
+            self.maybe_commit();
+        }
+    }
+
     /// Commits the highest index a majority holds, if it is of the current
     /// term (§5.4.2: older entries commit only with a current one).
     pub(crate) fn maybe_commit(&mut self) {
@@ -330,7 +340,15 @@ impl<R: RngCore> Node<R> {
         };
         let mut match_indices = core::mem::take(&mut self.match_scratch);
         match_indices.clear();
-        match_indices.push(self.log.last_index());
+        // The leader's own replica: what is durable, when it persists in
+        // parallel with its followers; else its whole log, which it
+        // persisted before sending any of it.
+        let own = if self.config.leader_persists_in_parallel {
+            self.durable_index.min(self.log.last_index())
+        } else {
+            self.log.last_index()
+        };
+        match_indices.push(own);
         match_indices.extend(followers.iter().map(|(_, progress)| progress.match_index));
         let candidate = majority_match_index(&mut match_indices);
         self.match_scratch = match_indices;

@@ -31,7 +31,9 @@ pub struct NodeConfig {
 }
 
 impl NodeConfig {
-    /// A configuration with default Raft options and limits.
+    /// A configuration with default Raft options and limits; the leader
+    /// writes its log in parallel with its followers
+    /// (`raft.leader_persists_in_parallel`), which the driver supports.
     #[must_use]
     pub fn new(id: NodeId, listen: SocketAddr, peers: BTreeMap<NodeId, SocketAddr>) -> NodeConfig {
         NodeConfig {
@@ -39,7 +41,10 @@ impl NodeConfig {
             listen,
             peers,
             cluster_id: String::from("kontiki"),
-            raft: kontiki::Config::default(),
+            raft: kontiki::Config {
+                leader_persists_in_parallel: true,
+                ..kontiki::Config::default()
+            },
             transport: TransportConfig::default(),
             seed: None,
         }

@@ -217,45 +217,67 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
         self.timer = Some((deadline, Box::pin(sleep)));
     }
 
-    /// Performs the core's outputs: every persist first, as one durable
-    /// write, then the sends and applies (which may follow a persist, and
-    /// so must wait for it; sends that came earlier merely wait a little).
+    /// Performs the core's outputs: the sends that come before any
+    /// persist (a leader's appends, when it persists in parallel with its
+    /// followers), then every persist as one durable write, then the
+    /// sends and applies that follow (which must wait for it; later sends
+    /// that came before some persist merely wait a little). A write of
+    /// entries is reported back to the core, which may commit on it.
     async fn perform_outputs(&mut self) -> io::Result<()> {
-        let mut writes = Vec::new();
-        let mut sends: Vec<(NodeId, Message)> = Vec::new();
-        let mut applies: Vec<Entry> = Vec::new();
-        let mut timer = None;
-        for output in self.node.drain_outputs() {
-            match output {
-                Output::PersistHardState(hard_state) => {
-                    writes.push(LogWrite::HardState(hard_state))
+        loop {
+            let mut writes = Vec::new();
+            let mut early_sends: Vec<(NodeId, Message)> = Vec::new();
+            let mut sends: Vec<(NodeId, Message)> = Vec::new();
+            let mut applies: Vec<Entry> = Vec::new();
+            let mut timer = None;
+            let mut written: Option<(LogIndex, Term)> = None;
+            for output in self.node.drain_outputs() {
+                match output {
+                    Output::PersistHardState(hard_state) => {
+                        writes.push(LogWrite::HardState(hard_state))
+                    }
+                    Output::PersistEntries(entries) => {
+                        if let Some(last) = entries.last() {
+                            written = Some((last.index, last.term));
+                        }
+                        writes.push(LogWrite::Append(entries));
+                    }
+                    Output::TruncateLog { from } => writes.push(LogWrite::TruncateFrom(from)),
+                    Output::Send { to, message } if writes.is_empty() => {
+                        early_sends.push((to, message))
+                    }
+                    Output::Send { to, message } => sends.push((to, message)),
+                    Output::Apply(entry) => applies.push(entry),
+                    Output::SetTimer { deadline } => timer = Some(deadline),
+                    Output::RoleChanged { role, term, leader } => {
+                        debug!(%role, %term, ?leader, "role changed");
+                    }
+                    _ => {}
                 }
-                Output::PersistEntries(entries) => writes.push(LogWrite::Append(entries)),
-                Output::TruncateLog { from } => writes.push(LogWrite::TruncateFrom(from)),
-                Output::Send { to, message } => sends.push((to, message)),
-                Output::Apply(entry) => applies.push(entry),
-                Output::SetTimer { deadline } => timer = Some(deadline),
-                Output::RoleChanged { role, term, leader } => {
-                    debug!(%role, %term, ?leader, "role changed");
-                }
-                _ => {}
             }
+            if let Some(deadline) = timer {
+                self.arm_timer(self.clock.to_runtime(deadline));
+            }
+            for (to, message) in early_sends {
+                self.links.send(to, message);
+            }
+            if !writes.is_empty() {
+                self.write(writes).await?;
+            }
+            for (to, message) in sends {
+                self.links.send(to, message);
+            }
+            // Before proposers hear back, so that they see their entry applied.
+            self.publish_status();
+            for entry in applies {
+                self.apply(entry);
+            }
+            let Some((index, term)) = written else {
+                return Ok(());
+            };
+            let now = self.clock.to_core(self.runtime.now());
+            let _ = self.node.handle(now, Input::Persisted { index, term });
         }
-        if let Some(deadline) = timer {
-            self.arm_timer(self.clock.to_runtime(deadline));
-        }
-        if !writes.is_empty() {
-            self.write(writes).await?;
-        }
-        for (to, message) in sends {
-            self.links.send(to, message);
-        }
-        // Before proposers hear back, so that they see their entry applied.
-        self.publish_status();
-        for entry in applies {
-            self.apply(entry);
-        }
-        Ok(())
     }
 
     async fn write(&mut self, writes: Vec<LogWrite>) -> io::Result<()> {

@@ -2,8 +2,10 @@
 //! step is a well-typed message from any sender (built field by field, so
 //! nothing is wasted on frames the decoder would refuse; terms and indexes
 //! are mostly small so that they meet the node's own, sometimes extreme),
-//! a timer firing, a campaign, barrier or propose command, or a jump of
-//! the clock. The node must never panic, its
+//! a timer firing, a campaign, barrier or propose command, a report that
+//! the log is durable (true or not), or a jump of the clock. The options
+//! byte turns on pre-vote, check-quorum and a leader that persists in
+//! parallel with its followers. The node must never panic, its
 //! term must never go backwards, every hard-state and log change must be
 //! followed by persist outputs before the next input, and entries are
 //! applied once each, in order, never beyond the commit index.
@@ -28,6 +30,7 @@ fuzz_target!(|data: &[u8]| {
     let config = Config {
         pre_vote: options & 1 != 0,
         check_quorum: options & 2 != 0,
+        leader_persists_in_parallel: options & 4 != 0,
         ..Config::default()
     };
     let voters = [NodeId(1), NodeId(2), NodeId(3)];
@@ -50,7 +53,7 @@ fuzz_target!(|data: &[u8]| {
     // An exhausted `Unstructured` keeps answering with defaults: stop when
     // the fuzzer's bytes run out.
     while !input_bytes.is_empty() {
-        let Ok(kind) = input_bytes.int_in_range(0u8..=6) else {
+        let Ok(kind) = input_bytes.int_in_range(0u8..=7) else {
             return;
         };
         let input = match kind {
@@ -62,6 +65,10 @@ fuzz_target!(|data: &[u8]| {
             3 => Input::Command(Command::Campaign),
             4 => Input::Command(Command::Barrier),
             5 => Input::Command(Command::Propose(vec![kind].into())),
+            6 => match (index(&mut input_bytes), self::term(&mut input_bytes)) {
+                (Ok(index), Ok(term)) => Input::Persisted { index, term },
+                _ => return,
+            },
             _ => {
                 let Ok(step) = input_bytes.int_in_range(0u64..=400) else {
                     return;

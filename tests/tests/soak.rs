@@ -32,6 +32,15 @@ type Proposal = (NodeId, LogIndex, Term, Vec<u8>);
 fn soak(seed: u64) -> Duration {
     let nodes = 3 + (seed % 3) as usize; // 3, 4 and 5 nodes
     let config = ClusterConfig {
+        // A quarter of the seeds each: instant or 1 ms disk writes (with
+        // the node handling inputs while its outputs wait behind a write),
+        // and leaders that persist before sending or in parallel with
+        // their followers.
+        node: kontiki::Config {
+            leader_persists_in_parallel: seed % 2 == 1,
+            ..kontiki::Config::default()
+        },
+        write_latency: (seed % 4 >= 2).then_some(Duration::from_millis(1)),
         network: NetworkConfig::chaotic(),
         crash_during_outputs_probability: 0.002,
         ..ClusterConfig::new(nodes)

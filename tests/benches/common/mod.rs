@@ -8,7 +8,9 @@
 //! writer does a fifth of that). `KONTIKI_BENCH_STORAGE=disk` puts each
 //! node on a `DiskStorage` (one fsync per round) in a temporary directory
 //! instead of memory. `KONTIKI_BENCH_WRITERS=1,64` picks the writer
-//! counts (default 1, 64 and 256).
+//! counts (default 1, 64 and 256). `KONTIKI_BENCH_LEADER_PERSISTS_FIRST=1`
+//! makes leaders persist before sending (the core's default) instead of
+//! in parallel with their followers (the driver's), for comparison.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -194,11 +196,14 @@ struct Result {
 async fn run_one<R: Runtime>(runtime: R, network: Network, writers: usize, total: usize) -> Result {
     let addresses = free_addresses(3);
     let on_disk = std::env::var("KONTIKI_BENCH_STORAGE").is_ok_and(|storage| storage == "disk");
+    let persists_first =
+        std::env::var("KONTIKI_BENCH_LEADER_PERSISTS_FIRST").is_ok_and(|on| on == "1");
     let data = tempfile::tempdir().expect("a temporary directory");
     let local = LocalNetwork::new();
     let mut nodes: Vec<Handle<Tally>> = Vec::new();
     let mut tallies = Vec::new();
-    for config in cluster_configs(&addresses, "t2") {
+    for mut config in cluster_configs(&addresses, "t2") {
+        config.raft.leader_persists_in_parallel = !persists_first;
         let tally = Tally::default();
         tallies.push(tally.clone());
         let store: Box<dyn Storage> = if on_disk {

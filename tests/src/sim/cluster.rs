@@ -2,7 +2,7 @@
 //! the simulated network, with crashes and restarts. One `u64` seed decides
 //! every random choice, so a seed replays a whole run exactly.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use kontiki::{
@@ -29,6 +29,12 @@ pub struct ClusterConfig {
     /// outputs of one input (after a random number of them), which tests
     /// that the core orders persists before the sends that depend on them.
     pub crash_during_outputs_probability: f64,
+    /// How long each disk write takes. `None`: writes are instant and a
+    /// node's outputs are performed as they are drained. `Some`: a node's
+    /// outputs queue behind each write until it completes, while the node
+    /// goes on handling inputs (a pipelined driver); a crash loses the
+    /// write in flight and everything queued behind it.
+    pub write_latency: Option<Duration>,
 }
 
 impl ClusterConfig {
@@ -40,6 +46,7 @@ impl ClusterConfig {
             node: Config::default(),
             network: NetworkConfig::reliable(),
             crash_during_outputs_probability: 0.0,
+            write_latency: None,
         }
     }
 }
@@ -59,6 +66,13 @@ struct Slot {
     /// Increments on every crash, so messages to a dead incarnation are not
     /// delivered to its successor.
     incarnation: u64,
+    /// This node's disk write latency (see `ClusterConfig::write_latency`).
+    write_latency: Option<Duration>,
+    /// Outputs drained but not yet performed (with a write latency only),
+    /// each with the node's commit index before the step that drained it.
+    queue: VecDeque<(Output, LogIndex)>,
+    /// When the write at the head of `queue` completes, once started.
+    write_done_at: Option<Instant>,
 }
 
 /// Messages and bytes a node has put on the wire.
@@ -134,6 +148,9 @@ impl Cluster {
                     storage: PersistedState::default(),
                     timer: None,
                     incarnation: 0,
+                    write_latency: config.write_latency,
+                    queue: VecDeque::new(),
+                    write_done_at: None,
                 })
                 .collect(),
             network: Network::new(config.network.clone()),
@@ -328,6 +345,12 @@ impl Cluster {
         self.config.crash_during_outputs_probability = probability;
     }
 
+    /// Gives node `id` a disk whose writes take `latency` from now on
+    /// (`None`: instant, once what is queued has been performed).
+    pub fn set_write_latency(&mut self, id: NodeId, latency: Option<Duration>) {
+        self.slot_mut(id).write_latency = latency;
+    }
+
     /// Crashes node `id`: its in-memory state is lost, its storage kept.
     pub fn crash(&mut self, id: NodeId) {
         if self.drop_node(id) {
@@ -349,6 +372,8 @@ impl Cluster {
         if was_running {
             slot.timer = None;
             slot.incarnation += 1;
+            slot.queue.clear();
+            slot.write_done_at = None;
         }
         was_running
     }
@@ -419,10 +444,13 @@ impl Cluster {
 
     // ----- running -------------------------------------------------------
 
-    /// When the next event (delivery or timer) happens, if any is pending.
+    /// When the next event (delivery, timer or completed write) happens,
+    /// if any is pending.
     pub fn next_event_at(&self) -> Option<Instant> {
-        let timer = self.slots.iter().filter_map(|slot| slot.timer).min();
-        match (self.network.next_delivery_at(), timer) {
+        let timers = self.slots.iter().filter_map(|slot| slot.timer);
+        let writes = self.slots.iter().filter_map(|slot| slot.write_done_at);
+        let local = timers.chain(writes).min();
+        match (self.network.next_delivery_at(), local) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -436,7 +464,14 @@ impl Cluster {
         };
         self.now = self.now.max(at);
         self.steps += 1;
-        if let Some(envelope) = self.network.pop_due(self.now) {
+        let completed_write = self
+            .slots
+            .iter()
+            .position(|slot| slot.write_done_at.is_some_and(|done| done <= self.now));
+        if let Some(position) = completed_write {
+            let id = self.slots[position].id;
+            self.perform_queued(id);
+        } else if let Some(envelope) = self.network.pop_due(self.now) {
             self.deliver(envelope);
         } else {
             // Earliest timer, lowest id first on ties.
@@ -650,11 +685,21 @@ impl Cluster {
             return;
         };
         let outputs: Vec<Output> = node.drain_outputs().collect();
+        let slot = self.slot(id);
+        if slot.write_latency.is_some() || !slot.queue.is_empty() {
+            let commit_before = self.checker.commit_seen(id);
+            let queued = outputs.into_iter().map(|output| (output, commit_before));
+            self.slot_mut(id).queue.extend(queued);
+            self.perform_queued(id);
+            return;
+        }
         let crash_after = (!outputs.is_empty()
             && chance(&mut self.rng, self.config.crash_during_outputs_probability))
         .then(|| self.rng.gen_range(0..outputs.len()));
         let pending = outputs.len();
+        let mut wrote_entries = false;
         for (performed, output) in outputs.into_iter().enumerate() {
+            wrote_entries |= matches!(output, Output::PersistEntries(_));
             if crash_after == Some(performed) {
                 self.drop_node(id);
                 self.trace.record(
@@ -667,11 +712,94 @@ impl Cluster {
                 );
                 return;
             }
-            self.perform(id, output);
+            let commit_before = self.checker.commit_seen(id);
+            self.perform(id, output, commit_before);
+        }
+        // The write is done: say so, as a driver does (the core heeds it
+        // when its leader persists in parallel).
+        if wrote_entries {
+            if let Some(input) = self.persisted_report(id) {
+                self.handle(id, input);
+            }
         }
     }
 
-    fn perform(&mut self, id: NodeId, output: Output) {
+    /// The report of node `id`'s durable log, for after a write.
+    fn persisted_report(&self, id: NodeId) -> Option<Input> {
+        let last = self.slot(id).storage.entries.last()?;
+        Some(Input::Persisted {
+            index: last.index,
+            term: last.term,
+        })
+    }
+
+    /// Performs node `id`'s queued outputs in order up to the next write
+    /// that has not completed (starting it, if it has not started).
+    fn perform_queued(&mut self, id: NodeId) {
+        let latency = self.slot(id).write_latency.unwrap_or(Duration::ZERO);
+        let is_persist = |output: &Output| {
+            matches!(
+                output,
+                Output::PersistHardState(_)
+                    | Output::PersistEntries(_)
+                    | Output::TruncateLog { .. }
+            )
+        };
+        while self.slot(id).node.is_some() {
+            let Some((front, _)) = self.slot(id).queue.front() else {
+                return;
+            };
+            if !is_persist(front) {
+                let (output, commit_before) = self.slot_mut(id).queue.pop_front().expect("a front");
+                self.perform(id, output, commit_before);
+                continue;
+            }
+            match self.slot(id).write_done_at {
+                None => {
+                    self.slot_mut(id).write_done_at = Some(self.now + latency);
+                    return;
+                }
+                Some(done) if done > self.now => return,
+                Some(_) => {}
+            }
+            // Every persist at the head makes one write, now complete.
+            self.slot_mut(id).write_done_at = None;
+            let mut wrote_entries = false;
+            while self
+                .slot(id)
+                .queue
+                .front()
+                .is_some_and(|(output, _)| is_persist(output))
+            {
+                let (output, commit_before) = self.slot_mut(id).queue.pop_front().expect("a front");
+                wrote_entries |= matches!(output, Output::PersistEntries(_));
+                self.perform(id, output, commit_before);
+            }
+            if wrote_entries {
+                self.report_persisted_queued(id);
+            }
+        }
+    }
+
+    /// Tells node `id` its log is durable and queues what that produces.
+    fn report_persisted_queued(&mut self, id: NodeId) {
+        let Some(input) = self.persisted_report(id) else {
+            return;
+        };
+        let now = self.now;
+        let Some(node) = self.slot_mut(id).node.as_mut() else {
+            return;
+        };
+        let _ = node.handle(now, input);
+        let outputs: Vec<Output> = node.drain_outputs().collect();
+        let commit_before = self.checker.commit_seen(id);
+        let queued = outputs.into_iter().map(|output| (output, commit_before));
+        self.slot_mut(id).queue.extend(queued);
+    }
+
+    /// Performs one output of node `id`; `commit_before` is the node's
+    /// commit index before the step that drained it.
+    fn perform(&mut self, id: NodeId, output: Output, commit_before: LogIndex) {
         match output {
             Output::PersistHardState(hard_state) => {
                 let old = self.slot(id).storage.hard_state;
@@ -718,7 +846,10 @@ impl Cluster {
                     .entries
                     .get((from.get() - 1) as usize..)
                     .unwrap_or(&[]);
-                if let Err(violation) = self.checker.check_truncate(id, from, role, removed) {
+                if let Err(violation) =
+                    self.checker
+                        .check_truncate(id, from, role, removed, commit_before)
+                {
                     self.fail(violation);
                 }
                 self.trace.record(
@@ -784,7 +915,11 @@ impl Cluster {
 
     fn send(&mut self, from: NodeId, to: NodeId, message: Message) {
         let storage = &self.slots[(from.get() - 1) as usize].storage;
-        if let Err(violation) = self.checker.check_send(from, to, &message, storage) {
+        let entries_may_precede_persist = self.config.node.leader_persists_in_parallel;
+        if let Err(violation) =
+            self.checker
+                .check_send(from, to, &message, storage, entries_may_precede_persist)
+        {
             self.fail(violation);
         }
         // Every message crosses the wire format, as it would between
@@ -836,19 +971,23 @@ impl Cluster {
             let slot = &self.slots[position];
             let Some(node) = &slot.node else { continue };
             let (id, term, role) = (slot.id, node.term(), node.role());
-            if node.hard_state() != slot.storage.hard_state {
+            // While outputs wait behind a write, the node is ahead of its
+            // storage by design.
+            let settled = slot.queue.is_empty();
+            if settled && node.hard_state() != slot.storage.hard_state {
                 self.fail(format!(
                     "n{id} holds {:?} but asked to persist only {:?}",
                     node.hard_state(),
                     slot.storage.hard_state
                 ));
             }
-            if let Err(violation) = self.checker.check_node(id, term, role) {
+            if let Err(violation) = self.checker.check_node(id, term, role, settled) {
                 self.fail(violation);
             }
             let storage = &slot.storage.entries;
-            if node.last_log_index().get() != storage.len() as u64
-                || node.entries().last() != storage.last()
+            if settled
+                && (node.last_log_index().get() != storage.len() as u64
+                    || node.entries().last() != storage.last())
             {
                 self.fail(format!(
                     "n{id} holds a log ending at {} but persisted one ending at {}",
@@ -867,6 +1006,37 @@ impl Cluster {
         }
         if std::mem::take(&mut self.log_changed) {
             self.check_log_matching();
+        }
+        self.check_commits_are_durable();
+    }
+
+    /// Whatever any node counts as committed is durable on a majority:
+    /// the property persist-before-send protects, and the one a leader
+    /// that persists in parallel must keep by its commit rule alone.
+    fn check_commits_are_durable(&self) {
+        for slot in &self.slots {
+            let Some(node) = &slot.node else { continue };
+            let commit = node.commit_index();
+            if commit.get() == 0 {
+                continue;
+            }
+            let Some(entry) = node.entries().get((commit.get() - 1) as usize) else {
+                continue;
+            };
+            let durable_on = self
+                .slots
+                .iter()
+                .filter(|other| {
+                    other.storage.entries.get((commit.get() - 1) as usize) == Some(entry)
+                })
+                .count();
+            if durable_on * 2 <= self.slots.len() {
+                self.fail(format!(
+                    "n{} committed entry {commit} but only {durable_on} of {} nodes hold it durably",
+                    slot.id,
+                    self.slots.len()
+                ));
+            }
         }
     }
 

@@ -44,20 +44,27 @@ impl Checker {
         }
     }
 
-    /// A node (at the end of a step) is in `term` with role `role`.
+    /// A node (at the end of a step) is in `term` with role `role`;
+    /// `durable` when its storage holds everything it asked for.
     pub(crate) fn check_node(
         &mut self,
         node: NodeId,
         term: Term,
         role: Role,
+        durable: bool,
     ) -> Result<(), String> {
-        let highest = self.highest_term.entry(node).or_default();
-        if term < *highest {
-            return Err(format!(
-                "term went backwards on n{node}: from {highest} to {term}"
-            ));
+        // Only a term the node made durable counts: one adopted while its
+        // write is still in flight may be lost to a crash, harmlessly, as
+        // nothing that depends on it has left the node.
+        if durable {
+            let highest = self.highest_term.entry(node).or_default();
+            if term < *highest {
+                return Err(format!(
+                    "term went backwards on n{node}: from {highest} to {term}"
+                ));
+            }
+            *highest = term;
         }
-        *highest = term;
         if role == Role::Leader {
             self.check_leader(node, term)?;
         }
@@ -134,18 +141,23 @@ impl Checker {
         Ok(())
     }
 
+    /// The commit index node `node` had at the end of the latest step.
+    pub(crate) fn commit_seen(&self, node: NodeId) -> LogIndex {
+        self.commit_seen.get(&node).copied().unwrap_or_default()
+    }
+
     /// A node in `role` truncates its persisted log from `from`, removing
-    /// `removed`: a leader never does, nor below the commit index the node
-    /// had before this step, and no removed entry may be one that was
-    /// committed.
+    /// `removed`: a leader never does, nor below `commit`, the commit index
+    /// the node had before the step that decided the truncation, and no
+    /// removed entry may be one that was committed.
     pub(crate) fn check_truncate(
         &self,
         node: NodeId,
         from: LogIndex,
         role: Role,
         removed: &[Entry],
+        commit: LogIndex,
     ) -> Result<(), String> {
-        let commit = self.commit_seen.get(&node).copied().unwrap_or_default();
         if role == Role::Leader {
             return Err(format!(
                 "leader append-only: leader n{node} truncated its log from {from}"
@@ -221,13 +233,16 @@ impl Checker {
     }
 
     /// A node sends `message` to `to` while its storage holds `durable`:
-    /// whatever the message vouches for must already be durable.
+    /// whatever the message vouches for must already be durable — but for
+    /// the entries of an append, with `entries_may_precede_persist` (a
+    /// leader that persists in parallel with its followers).
     pub(crate) fn check_send(
         &mut self,
         from: NodeId,
         to: NodeId,
         message: &Message,
         storage: &PersistedState,
+        entries_may_precede_persist: bool,
     ) -> Result<(), String> {
         let durable = storage.hard_state;
         let unpersisted = |what: &str| {
@@ -261,7 +276,12 @@ impl Checker {
                 if append.term > durable.term {
                     return unpersisted("a message of a newer term");
                 }
-                for entry in &append.entries {
+                let entries = if entries_may_precede_persist {
+                    &[][..]
+                } else {
+                    &append.entries[..]
+                };
+                for entry in entries {
                     if storage.entries.get((entry.index.get() - 1) as usize) != Some(entry) {
                         return unpersisted("an entry");
                     }

@@ -13,7 +13,8 @@ use super::{Cluster, ClusterConfig};
 ///
 /// The options byte: bit 0 pre-vote, bit 1 check-quorum, bit 2 five nodes
 /// instead of three, bit 3 crashes part-way through a node's outputs (5%
-/// of the time), so persists must precede whatever depends on them.
+/// of the time), so persists must precede whatever depends on them; bit 4
+/// leaders that persist in parallel with their followers.
 pub fn run_schedule(schedule: &[u8]) -> Option<Cluster> {
     let [options, seed, ref operations @ ..] = *schedule else {
         return None;
@@ -23,6 +24,7 @@ pub fn run_schedule(schedule: &[u8]) -> Option<Cluster> {
         node: Config {
             pre_vote: options & 1 != 0,
             check_quorum: options & 2 != 0,
+            leader_persists_in_parallel: options & 16 != 0,
             ..Config::default()
         },
         crash_during_outputs_probability: if options & 8 != 0 { 0.05 } else { 0.0 },
