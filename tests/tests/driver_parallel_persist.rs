@@ -1,0 +1,121 @@
+//! The driver's side of a leader that writes in parallel with its
+//! followers: its appends leave before its own write completes, and a
+//! proposal that needs the leader's copy for a majority completes only
+//! once that write does. The leader's disk is a gate the test holds shut.
+
+use std::io;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use futures::FutureExt;
+use kontiki::PersistedState;
+use kontiki_driver::{LocalNetwork, LogWrite, MemoryStorage, Storage};
+use kontiki_tests::live::{agreed_leader, cluster_configs, free_addresses, Recorder};
+use kontiki_tokio::TokioRuntime;
+
+/// A memory store whose writes wait while its gate is shut.
+#[derive(Clone, Default)]
+struct GatedStorage {
+    store: MemoryStorage,
+    shut: Arc<(Mutex<bool>, Condvar)>,
+}
+
+impl GatedStorage {
+    fn set_shut(&self, shut: bool) {
+        let (lock, changed) = &*self.shut;
+        *lock.lock().unwrap() = shut;
+        changed.notify_all();
+    }
+}
+
+impl Storage for GatedStorage {
+    fn load(&mut self) -> io::Result<PersistedState> {
+        self.store.load()
+    }
+
+    fn write(&mut self, writes: &[LogWrite]) -> io::Result<()> {
+        let (lock, changed) = &*self.shut;
+        let mut shut = lock.lock().unwrap();
+        while *shut {
+            shut = changed.wait(shut).unwrap();
+        }
+        drop(shut);
+        self.store.write(writes)
+    }
+
+    fn blocks(&self) -> bool {
+        // Runs on the blocking pool, so a shut gate stalls only this node.
+        true
+    }
+}
+
+/// Opens the gate when dropped, so that a failing test ends instead of
+/// leaving a blocking thread stuck in a write.
+struct OpenOnDrop(GatedStorage);
+
+impl Drop for OpenOnDrop {
+    fn drop(&mut self) {
+        self.0.set_shut(false);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_leader_sends_before_its_write_and_commits_only_after_it() {
+    let runtime = TokioRuntime::current();
+    let network = LocalNetwork::new();
+    let configs = cluster_configs(&free_addresses(3), "gated");
+    let stores: Vec<GatedStorage> = configs.iter().map(|_| GatedStorage::default()).collect();
+    let mut nodes = Vec::new();
+    for (config, store) in configs.iter().zip(&stores) {
+        let node = kontiki_driver::start_local(
+            runtime.clone(),
+            &network,
+            config.clone(),
+            store.clone(),
+            Recorder::default(),
+        )
+        .await
+        .unwrap();
+        nodes.push(node);
+    }
+    let leader = agreed_leader(&runtime, &nodes, None).await.unwrap();
+    let (up, down) = ((leader + 1) % 3, (leader + 2) % 3);
+    // With one follower gone, a majority needs the leader's own copy.
+    nodes[down].shutdown().await;
+
+    let before = nodes[leader].status().last_log_index;
+    stores[leader].set_shut(true);
+    let _reopen = OpenOnDrop(stores[leader].clone());
+    let proposer = nodes[leader].clone();
+    let mut proposal = tokio::spawn(async move { proposer.propose(b"x".to_vec()).await });
+    let entry_reached_follower = async {
+        loop {
+            let follower_log = stores[up].store.snapshot().entries;
+            if follower_log.iter().any(|entry| entry.data[..] == b"x"[..]) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), entry_reached_follower)
+        .await
+        .expect("the follower holds the entry while the leader's write is stuck");
+    // Well within the election timeout (150 ms), so the follower keeps
+    // its leader although the leader's task is stuck in the write.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        (&mut proposal).now_or_never().is_none(),
+        "committed without the leader's own write"
+    );
+
+    stores[leader].set_shut(false);
+    let committed = tokio::time::timeout(Duration::from_secs(5), proposal)
+        .await
+        .expect("commits once the write completes")
+        .unwrap()
+        .expect("the proposal commits");
+    assert!(committed > before);
+    for node in [&nodes[leader], &nodes[up]] {
+        node.shutdown().await;
+    }
+}
