@@ -11,7 +11,7 @@ use futures::future::{self, BoxFuture, Either};
 use kontiki::{LogIndex, NodeId, Role};
 use kontiki_driver::{
     Bytes, Handle, LocalNetwork, MemoryStorage, NodeConfig, ProposeError, Runtime, StartError,
-    StateMachine, Status,
+    StateMachine, Status, Storage,
 };
 
 /// A state machine that records every command it applies and answers
@@ -197,6 +197,31 @@ pub fn local_starter<R: Runtime>(runtime: R, network: &LocalNetwork) -> Starter 
                 .await
         })
     })
+}
+
+/// Starts one node per config on `network`, each on the store at the same
+/// position (clones, so the caller keeps a view of each), with a fresh
+/// recorder.
+pub async fn start_local_cluster<R: Runtime, S: Storage + Clone>(
+    runtime: &R,
+    network: &LocalNetwork,
+    configs: &[NodeConfig],
+    stores: &[S],
+) -> Vec<Handle<Recorder>> {
+    let mut nodes = Vec::new();
+    for (config, store) in configs.iter().zip(stores) {
+        let node = kontiki_driver::start_local(
+            runtime.clone(),
+            network,
+            config.clone(),
+            store.clone(),
+            Recorder::default(),
+        )
+        .await
+        .expect("node starts");
+        nodes.push(node);
+    }
+    nodes
 }
 
 /// The adapter scenario: three nodes on loopback elect a leader and

@@ -10,7 +10,7 @@ use std::time::Duration;
 use futures::FutureExt;
 use kontiki::PersistedState;
 use kontiki_driver::{LocalNetwork, LogWrite, MemoryStorage, Storage};
-use kontiki_tests::live::{agreed_leader, cluster_configs, free_addresses, Recorder};
+use kontiki_tests::live::{agreed_leader, cluster_configs, free_addresses, start_local_cluster};
 use kontiki_tokio::TokioRuntime;
 
 /// A memory store whose writes wait while its gate is shut.
@@ -65,19 +65,7 @@ async fn the_leader_sends_before_its_write_and_commits_only_after_it() {
     let network = LocalNetwork::new();
     let configs = cluster_configs(&free_addresses(3), "gated");
     let stores: Vec<GatedStorage> = configs.iter().map(|_| GatedStorage::default()).collect();
-    let mut nodes = Vec::new();
-    for (config, store) in configs.iter().zip(&stores) {
-        let node = kontiki_driver::start_local(
-            runtime.clone(),
-            &network,
-            config.clone(),
-            store.clone(),
-            Recorder::default(),
-        )
-        .await
-        .unwrap();
-        nodes.push(node);
-    }
+    let nodes = start_local_cluster(&runtime, &network, &configs, &stores).await;
     let leader = agreed_leader(&runtime, &nodes, None).await.unwrap();
     let (up, down) = ((leader + 1) % 3, (leader + 2) % 3);
     // With one follower gone, a majority needs the leader's own copy.

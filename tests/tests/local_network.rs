@@ -6,7 +6,7 @@ use std::time::Duration;
 use kontiki_driver::{LocalNetwork, MemoryStorage, StartError};
 use kontiki_tests::live::{
     agreed_leader, all_applied, cluster_configs, elect_replicate_fail_over, free_addresses,
-    local_starter, propose_all, Recorder,
+    local_starter, propose_all, start_local_cluster, Recorder,
 };
 use kontiki_tokio::TokioRuntime;
 
@@ -28,19 +28,7 @@ async fn a_stopped_node_restarts_on_its_store_and_catches_up() {
     let runtime = TokioRuntime::current();
     let configs = cluster_configs(&free_addresses(3), "local-restart");
     let stores: Vec<MemoryStorage> = configs.iter().map(|_| MemoryStorage::new()).collect();
-    let mut nodes = Vec::new();
-    for (config, store) in configs.iter().zip(&stores) {
-        let node = kontiki_driver::start_local(
-            runtime.clone(),
-            &network,
-            config.clone(),
-            store.clone(),
-            Recorder::default(),
-        )
-        .await
-        .expect("node starts");
-        nodes.push(node);
-    }
+    let mut nodes = start_local_cluster(&runtime, &network, &configs, &stores).await;
     let leader = agreed_leader(&runtime, &nodes, None).await.unwrap();
     let follower = (leader + 1) % 3;
 
