@@ -60,6 +60,11 @@ pub struct Config {
     /// send after performing each `PersistEntries`. Off, a leader persists
     /// first and counts its whole log, and no report is needed.
     pub leader_persists_in_parallel: bool,
+    /// Log entries a node keeps behind its latest snapshot when it takes
+    /// one ([`Input::SnapshotTaken`](crate::Input::SnapshotTaken)), so
+    /// that a follower slightly behind catches up from the log instead of
+    /// needing the whole snapshot. 0 drops everything the snapshot covers.
+    pub compaction_lag: u64,
 }
 
 impl Default for Config {
@@ -75,6 +80,7 @@ impl Default for Config {
             max_inflight_appends: 64,
             max_uncommitted_bytes: 16 * 1024 * 1024,
             leader_persists_in_parallel: false,
+            compaction_lag: 1000,
         }
     }
 }

@@ -51,6 +51,15 @@ impl<R: RngCore> Node<R> {
                     progress.state = ReplicationState::Probe { paused: false };
                 }
                 ReplicationState::Replicate { .. } => {}
+                // An unanswered snapshot may be lost, or merely large: it is
+                // sent again only after an election timeout.
+                ReplicationState::Snapshot { sent_at, .. }
+                    if now >= sent_at + self.config.election_timeout_max =>
+                {
+                    progress.state = ReplicationState::Probe { paused: false };
+                    progress.next_index = progress.match_index.next();
+                }
+                ReplicationState::Snapshot { .. } => {}
             }
         }
     }

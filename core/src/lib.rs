@@ -76,7 +76,7 @@
 //! - [`Node`]: the peer; [`Input`] in, [`Output`] out.
 //! - [`Config`]: timeouts and protocol options, validated at construction.
 //! - [`Message`]: what peers exchange.
-//! - [`PersistedState`] and [`HardState`]: what survives a crash.
+//! - [`PersistedState`], [`HardState`] and [`Snapshot`]: what survives a crash.
 //! - [`wire`]: the versioned byte encoding of messages.
 
 #![no_std]
@@ -97,6 +97,7 @@ mod output;
 mod quorum;
 mod replication;
 mod role;
+mod snapshot;
 mod time;
 mod types;
 pub mod wire;
@@ -104,12 +105,14 @@ pub mod wire;
 pub use config::{Config, ConfigError};
 pub use log::{Entry, EntryKind, LogError};
 pub use message::{
-    AppendEntries, AppendEntriesResponse, InvalidMessage, Message, RequestVote, RequestVoteResponse,
+    AppendEntries, AppendEntriesResponse, InstallSnapshot, InvalidMessage, Message, RequestVote,
+    RequestVoteResponse,
 };
 pub use node::{
     Command, DropReason, HandleError, Handled, Input, Node, NodeStats, PersistedState, StartError,
 };
 pub use output::{HardState, Output, Role};
 pub use quorum::majority;
+pub use snapshot::Snapshot;
 pub use time::Instant;
 pub use types::{LogIndex, NodeId, Term};

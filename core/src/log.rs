@@ -88,6 +88,12 @@ pub enum LogError {
         /// Index of the offending entry.
         index: LogIndex,
     },
+    /// The log holds the snapshot's last entry with another term, so the
+    /// two come from different histories.
+    SnapshotMismatch {
+        /// The snapshot's index.
+        index: LogIndex,
+    },
 }
 
 impl fmt::Display for LogError {
@@ -100,28 +106,53 @@ impl fmt::Display for LogError {
                 write!(f, "log entry {index} has a lower term than its predecessor")
             }
             LogError::ZeroTerm { index } => write!(f, "log entry {index} has term 0"),
+            LogError::SnapshotMismatch { index } => write!(
+                f,
+                "log entry {index} has another term than the snapshot ending there"
+            ),
         }
     }
 }
 
 impl core::error::Error for LogError {}
 
-/// The log: entries `1..=last_index`, in order.
+/// The log: entries `first_index..=last_index`, in order, after a base
+/// position that a snapshot covers.
 ///
-/// Invariant: `entries[i].index == i + 1`, every term is at least 1, and
-/// terms never decrease along the log.
+/// Invariant: `entries[i].index == base_index + 1 + i`, every term is at
+/// least 1, and terms never decrease along the log, starting from
+/// `base_term`. Entries at or below the base were committed and dropped
+/// (§7): every leader's log agrees with them.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub(crate) struct Log {
+    /// The last index dropped into a snapshot; 0 for a log never compacted.
+    base_index: LogIndex,
+    /// The term of the entry at `base_index` (0 when it is 0).
+    base_term: Term,
     entries: Vec<Entry>,
 }
 
 impl Log {
     /// Adopts `entries` as restored from storage, after checking they could
-    /// have been written by Raft.
-    pub(crate) fn restore(entries: Vec<Entry>) -> Result<Log, LogError> {
-        let mut previous_term = Term(0);
+    /// have been written by Raft: they follow `base` (the position of the
+    /// snapshot, or index 0 term 0 without one), and entries at or below
+    /// it are skipped, as the snapshot covers them. An entry at the base
+    /// itself must have the base's term.
+    pub(crate) fn restore(
+        (base_index, base_term): (LogIndex, Term),
+        entries: Vec<Entry>,
+    ) -> Result<Log, LogError> {
+        let mut entries = entries;
+        let covered = entries.partition_point(|entry| entry.index <= base_index);
+        if let Some(at_base) = entries[..covered].last() {
+            if at_base.index == base_index && at_base.term != base_term {
+                return Err(LogError::SnapshotMismatch { index: base_index });
+            }
+        }
+        entries.drain(..covered);
+        let mut previous_term = base_term;
         for (position, entry) in entries.iter().enumerate() {
-            let expected = LogIndex(position as u64 + 1);
+            let expected = LogIndex(base_index.get() + position as u64 + 1);
             if entry.index != expected {
                 return Err(LogError::NotContiguous {
                     expected,
@@ -136,33 +167,54 @@ impl Log {
             }
             previous_term = entry.term;
         }
-        Ok(Log { entries })
+        Ok(Log {
+            base_index,
+            base_term,
+            entries,
+        })
     }
 
-    /// Index of the last entry, 0 when empty.
+    /// The last index dropped into a snapshot (0 when none was).
+    pub(crate) fn base_index(&self) -> LogIndex {
+        self.base_index
+    }
+
+    /// Index of the last entry, the base's when no entry follows it.
     pub(crate) fn last_index(&self) -> LogIndex {
-        LogIndex(self.entries.len() as u64)
+        LogIndex(self.base_index.get() + self.entries.len() as u64)
     }
 
-    /// Term of the last entry, 0 when empty.
+    /// Term of the last entry, the base's when no entry follows it.
     pub(crate) fn last_term(&self) -> Term {
-        self.entries.last().map_or(Term(0), |entry| entry.term)
+        self.entries
+            .last()
+            .map_or(self.base_term, |entry| entry.term)
     }
 
-    /// Term of the entry at `index`; `Some(0)` for index 0 and `None` past
-    /// the end.
+    /// Where `index` sits in `entries`, if it is there.
+    fn position(&self, index: LogIndex) -> Option<usize> {
+        let offset = index.get().checked_sub(self.base_index.get() + 1)?;
+        let position = usize::try_from(offset).ok()?;
+        (position < self.entries.len()).then_some(position)
+    }
+
+    /// Term of the entry at `index`: the base's at the base (`Some(0)` for
+    /// index 0 of a log never compacted), `None` below the base (dropped)
+    /// and past the end.
     pub(crate) fn term_at(&self, index: LogIndex) -> Option<Term> {
-        if index == LogIndex(0) {
-            return Some(Term(0));
+        if index == self.base_index {
+            return Some(self.base_term);
         }
-        let position = usize::try_from(index.0 - 1).ok()?;
-        self.entries.get(position).map(|entry| entry.term)
+        self.position(index)
+            .map(|position| self.entries[position].term)
     }
 
     /// Whether this log holds an entry at `index` with `term` (the
-    /// AppendEntries consistency check).
+    /// AppendEntries consistency check). Below the base the answer is yes:
+    /// those entries were committed, and a leader holds every committed
+    /// entry (§5.4.1), so its log agrees there.
     pub(crate) fn matches(&self, index: LogIndex, term: Term) -> bool {
-        self.term_at(index) == Some(term)
+        index < self.base_index || self.term_at(index) == Some(term)
     }
 
     /// Whether a log ending at (`last_term`, `last_index`) is at least as
@@ -172,32 +224,29 @@ impl Log {
         (last_term, last_index) >= (self.last_term(), self.last_index())
     }
 
-    /// All entries, in order.
+    /// The entries after the base, in order.
     pub(crate) fn entries(&self) -> &[Entry] {
         &self.entries
     }
 
     /// The entry at `index`, if present.
     pub(crate) fn entry(&self, index: LogIndex) -> Option<&Entry> {
-        let position = usize::try_from(index.0.checked_sub(1)?).ok()?;
-        self.entries.get(position)
+        self.position(index).map(|position| &self.entries[position])
     }
 
     /// Entries from `from` on, as many as fit in `max_bytes` of payload but
     /// at least one (so an oversized entry still travels), at most
-    /// `max_count`.
+    /// `max_count`. Empty when `from` is not in the log.
     pub(crate) fn entries_from(
         &self,
         from: LogIndex,
         max_bytes: usize,
         max_count: usize,
     ) -> &[Entry] {
-        let Some(start) = from.0.checked_sub(1).and_then(|p| usize::try_from(p).ok()) else {
+        let Some(start) = self.position(from) else {
             return &[];
         };
-        let Some(tail) = self.entries.get(start..) else {
-            return &[];
-        };
+        let tail = &self.entries[start..];
         let mut bytes = 0;
         let mut count = 0;
         for entry in tail.iter().take(max_count.max(1)) {
@@ -210,11 +259,14 @@ impl Log {
         &tail[..count]
     }
 
-    /// Entries in `from..=to`, clamped to the log.
+    /// Entries in `from..=to`, clamped to what the log holds.
     pub(crate) fn slice(&self, from: LogIndex, to: LogIndex) -> &[Entry] {
-        let start = (from.0.max(1) - 1) as usize;
-        let end = (to.0 as usize).min(self.entries.len());
-        self.entries.get(start..end).unwrap_or(&[])
+        let first = self.base_index.get() + 1;
+        let start = from.get().max(first) - first;
+        let end = (to.get().saturating_add(1).max(first) - first).min(self.entries.len() as u64);
+        self.entries
+            .get(start as usize..end as usize)
+            .unwrap_or(&[])
     }
 
     /// Appends `entry`, which must continue the log.
@@ -231,31 +283,66 @@ impl Log {
         self.entries.push(entry);
     }
 
-    /// Removes the entries at `from` and after.
+    /// Removes the entries at `from` and after (never the base).
     pub(crate) fn truncate_from(&mut self, from: LogIndex) {
-        self.entries.truncate((from.0.max(1) - 1) as usize);
+        let first = self.base_index.get() + 1;
+        let keep = from.get().max(first) - first;
+        self.entries.truncate(keep as usize);
+    }
+
+    /// Drops the entries up to `through`, which must be in the log (or at
+    /// or below the base, which changes nothing): a snapshot covers them.
+    pub(crate) fn compact_through(&mut self, through: LogIndex) {
+        if through <= self.base_index {
+            return;
+        }
+        let term = self
+            .term_at(through)
+            .expect("compaction stays within the log");
+        let dropped = (through.get() - self.base_index.get()) as usize;
+        self.entries.drain(..dropped);
+        self.base_index = through;
+        self.base_term = term;
+    }
+
+    /// Makes the log start after a snapshot at (`index`, `term`): entries
+    /// after it stay if the log holds that entry, otherwise every entry
+    /// goes (the caller truncated any conflicting suffix first).
+    pub(crate) fn reset_to_snapshot(&mut self, index: LogIndex, term: Term) {
+        if self.term_at(index) == Some(term) {
+            self.compact_through(index);
+        } else {
+            self.entries.clear();
+            self.base_index = index;
+            self.base_term = term;
+        }
     }
 
     /// The first index of the run of entries with `term` that contains
-    /// `index` (which must be in the log).
+    /// `index` (which must be in the log); the run is cut at the base.
     pub(crate) fn first_index_of_term_run(&self, index: LogIndex) -> LogIndex {
-        let Some(term) = self.term_at(index).filter(|_| index != LogIndex(0)) else {
+        let Some(term) = self.term_at(index).filter(|_| index > self.base_index) else {
             return index;
         };
         // Terms never decrease along the log: the run starts right after
         // the last entry of a lower term (a binary search, so a long log
         // costs no more than a short one).
         let before_run = self.entries.partition_point(|entry| entry.term < term);
-        LogIndex(before_run as u64 + 1)
+        LogIndex(self.base_index.get() + before_run as u64 + 1)
     }
 
-    /// The index of the last entry with `term`, if the log has one.
+    /// The index of the last entry with `term`, if the log has one (the
+    /// base counts as an entry).
     pub(crate) fn last_index_of_term(&self, term: Term) -> Option<LogIndex> {
         // Terms never decrease along the log: binary search for the end of
         // the entries at or below `term`.
         let end = self.entries.partition_point(|entry| entry.term <= term);
-        let last = self.entries.get(end.checked_sub(1)?)?;
-        (last.term == term).then_some(last.index)
+        match end.checked_sub(1).map(|last| &self.entries[last]) {
+            Some(last) => (last.term == term).then_some(last.index),
+            None => {
+                (term == self.base_term && self.base_index > LogIndex(0)).then_some(self.base_index)
+            }
+        }
     }
 }
 
@@ -263,6 +350,8 @@ impl Log {
 mod tests {
     use super::*;
     use alloc::vec;
+
+    const NO_BASE: (LogIndex, Term) = (LogIndex(0), Term(0));
 
     fn entry(index: u64, term: u64) -> Entry {
         Entry::command(LogIndex(index), Term(term), vec![index as u8])
@@ -274,7 +363,7 @@ mod tests {
             .enumerate()
             .map(|(i, &term)| entry(i as u64 + 1, term))
             .collect();
-        Log::restore(entries).unwrap()
+        Log::restore((LogIndex(0), Term(0)), entries).unwrap()
     }
 
     #[test]
@@ -321,18 +410,18 @@ mod tests {
     #[test]
     fn restore_refuses_gaps_and_decreasing_terms() {
         assert_eq!(
-            Log::restore(vec![entry(1, 1), entry(3, 1)]).unwrap_err(),
+            Log::restore(NO_BASE, vec![entry(1, 1), entry(3, 1)]).unwrap_err(),
             LogError::NotContiguous {
                 expected: LogIndex(2),
                 found: LogIndex(3)
             }
         );
         assert_eq!(
-            Log::restore(vec![entry(1, 2), entry(2, 1)]).unwrap_err(),
+            Log::restore(NO_BASE, vec![entry(1, 2), entry(2, 1)]).unwrap_err(),
             LogError::TermDecreases { index: LogIndex(2) }
         );
         assert_eq!(
-            Log::restore(vec![entry(1, 0)]).unwrap_err(),
+            Log::restore(NO_BASE, vec![entry(1, 0)]).unwrap_err(),
             LogError::ZeroTerm { index: LogIndex(1) }
         );
     }
@@ -359,5 +448,81 @@ mod tests {
         assert!(log.is_up_to_date(Term(2), LogIndex(3)));
         assert!(log.is_up_to_date(Term(2), LogIndex(4)));
         assert!(!log.is_up_to_date(Term(2), LogIndex(2)));
+    }
+
+    #[test]
+    fn a_compacted_log_answers_from_its_base() {
+        let mut log = log(&[1, 1, 2, 2, 3]);
+        log.compact_through(LogIndex(3));
+        assert_eq!(log.base_index(), LogIndex(3));
+        assert_eq!(log.last_index(), LogIndex(5));
+        assert_eq!(log.term_at(LogIndex(3)), Some(Term(2)));
+        assert_eq!(log.term_at(LogIndex(2)), None);
+        assert!(
+            log.matches(LogIndex(1), Term(7)),
+            "below the base all agree"
+        );
+        assert!(log.matches(LogIndex(3), Term(2)));
+        assert!(!log.matches(LogIndex(3), Term(1)));
+        assert_eq!(log.entry(LogIndex(4)).map(|e| e.index), Some(LogIndex(4)));
+        assert!(log.entry(LogIndex(3)).is_none());
+        assert_eq!(log.entries_from(LogIndex(4), 100, 100).len(), 2);
+        assert!(log.entries_from(LogIndex(3), 100, 100).is_empty());
+        assert_eq!(log.slice(LogIndex(1), LogIndex(4)).len(), 1);
+        assert_eq!(log.first_index_of_term_run(LogIndex(4)), LogIndex(4));
+        assert_eq!(log.last_index_of_term(Term(2)), Some(LogIndex(4)));
+        assert_eq!(log.last_index_of_term(Term(1)), None);
+        log.compact_through(LogIndex(5));
+        assert_eq!((log.last_index(), log.last_term()), (LogIndex(5), Term(3)));
+        assert_eq!(log.last_index_of_term(Term(3)), Some(LogIndex(5)));
+        log.truncate_from(LogIndex(2));
+        assert_eq!(log.last_index(), LogIndex(5), "the base is never truncated");
+    }
+
+    #[test]
+    fn a_snapshot_keeps_the_entries_after_it_only_if_the_log_agrees() {
+        let mut log = log(&[1, 1, 2]);
+        log.reset_to_snapshot(LogIndex(2), Term(1));
+        assert_eq!(
+            (log.base_index(), log.last_index()),
+            (LogIndex(2), LogIndex(3))
+        );
+        let mut other = self::log(&[1, 1, 2]);
+        other.reset_to_snapshot(LogIndex(5), Term(4));
+        assert_eq!(
+            (other.base_index(), other.last_index()),
+            (LogIndex(5), LogIndex(5))
+        );
+        assert_eq!(other.last_term(), Term(4));
+    }
+
+    #[test]
+    fn restore_skips_what_the_snapshot_covers_and_checks_the_seam() {
+        let entries = || vec![entry(3, 1), entry(4, 2), entry(5, 2)];
+        let log = Log::restore((LogIndex(4), Term(2)), entries()).unwrap();
+        assert_eq!(
+            (log.base_index(), log.last_index()),
+            (LogIndex(4), LogIndex(5))
+        );
+        assert_eq!(
+            Log::restore((LogIndex(4), Term(1)), entries()).unwrap_err(),
+            LogError::SnapshotMismatch { index: LogIndex(4) }
+        );
+        assert_eq!(
+            Log::restore((LogIndex(1), Term(1)), entries()).unwrap_err(),
+            LogError::NotContiguous {
+                expected: LogIndex(2),
+                found: LogIndex(3)
+            }
+        );
+        assert_eq!(
+            Log::restore((LogIndex(5), Term(3)), vec![entry(6, 2)]).unwrap_err(),
+            LogError::TermDecreases { index: LogIndex(6) }
+        );
+        let beyond = Log::restore((LogIndex(9), Term(3)), entries()).unwrap();
+        assert_eq!(
+            (beyond.last_index(), beyond.last_term()),
+            (LogIndex(9), Term(3))
+        );
     }
 }

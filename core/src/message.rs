@@ -11,6 +11,7 @@ use core::fmt;
 use alloc::vec::Vec;
 
 use crate::log::Entry;
+use crate::snapshot::Snapshot;
 use crate::types::{LogIndex, Term};
 
 /// A Raft message.
@@ -23,8 +24,11 @@ pub enum Message {
     RequestVoteResponse(RequestVoteResponse),
     /// A leader's append; with no entries it is a heartbeat.
     AppendEntries(AppendEntries),
-    /// The answer to an [`AppendEntries`].
+    /// The answer to an [`AppendEntries`], and to an [`InstallSnapshot`].
     AppendEntriesResponse(AppendEntriesResponse),
+    /// A leader's snapshot, for a follower that needs entries the leader
+    /// has compacted away.
+    InstallSnapshot(InstallSnapshot),
 }
 
 /// A request for a vote (§5.2), or for a pre-vote (dissertation §9.6).
@@ -69,7 +73,19 @@ pub struct AppendEntries {
     pub entries: Vec<Entry>,
 }
 
-/// The answer to an [`AppendEntries`].
+/// A leader's InstallSnapshot (§7), sent whole: the follower replaces its
+/// state machine with the snapshot and keeps only log entries after it
+/// that agree with it. It answers with an [`AppendEntriesResponse`] whose
+/// `index` is the snapshot's.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct InstallSnapshot {
+    /// The leader's term.
+    pub term: Term,
+    /// The snapshot, covering committed entries only.
+    pub snapshot: Snapshot,
+}
+
+/// The answer to an [`AppendEntries`] or an [`InstallSnapshot`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct AppendEntriesResponse {
     /// The follower's current term.
@@ -103,6 +119,8 @@ pub enum InvalidMessage {
     /// Appended entries do not continue the log at `prev_log_index + 1`
     /// one by one, or their terms decrease or exceed the message's term.
     MalformedEntries,
+    /// A snapshot at index 0, which covers nothing.
+    EmptySnapshot,
 }
 
 impl fmt::Display for InvalidMessage {
@@ -116,6 +134,7 @@ impl fmt::Display for InvalidMessage {
             InvalidMessage::MalformedEntries => {
                 "appended entries are not contiguous or their terms are out of order"
             }
+            InvalidMessage::EmptySnapshot => "a snapshot at index 0",
         })
     }
 }
@@ -129,6 +148,7 @@ impl Message {
             Message::RequestVoteResponse(m) => m.term,
             Message::AppendEntries(m) => m.term,
             Message::AppendEntriesResponse(m) => m.term,
+            Message::InstallSnapshot(m) => m.term,
         }
     }
 
@@ -145,6 +165,12 @@ impl Message {
             Message::AppendEntries(m) => {
                 check_log_position(m.term, m.prev_log_index, m.prev_log_term)?;
                 check_entries(m)
+            }
+            Message::InstallSnapshot(m) => {
+                if m.snapshot.index == LogIndex(0) {
+                    return Err(InvalidMessage::EmptySnapshot);
+                }
+                check_log_position(m.term, m.snapshot.index, m.snapshot.term)
             }
             Message::RequestVoteResponse(_) | Message::AppendEntriesResponse(_) => Ok(()),
         }

@@ -15,6 +15,7 @@ use crate::log::{Entry, EntryKind, Log, LogError};
 use crate::message::{AppendEntriesResponse, InvalidMessage, Message, RequestVoteResponse};
 use crate::output::{HardState, Output, Role};
 use crate::role::{RoleState, VoteTally};
+use crate::snapshot::Snapshot;
 use crate::time::{duration_as_micros, Instant};
 use crate::types::{LogIndex, NodeId, Term};
 
@@ -43,6 +44,18 @@ pub enum Input {
         index: LogIndex,
         /// The term of the entry at `index`.
         term: Term,
+    },
+    /// The application captured its state machine as of applied entry
+    /// `index` (at most [`Node::applied_index`]), encoded as `data`. The
+    /// node asks for it to be persisted
+    /// ([`Output::PersistSnapshot`]), sends it to followers that need
+    /// entries it no longer holds, and drops its log entries up to
+    /// `index` less [`Config::compaction_lag`] (§7).
+    SnapshotTaken {
+        /// The last applied index the state covers.
+        index: LogIndex,
+        /// The state, in the application's encoding.
+        data: Bytes,
     },
 }
 
@@ -95,7 +108,10 @@ pub enum Handled {
 pub struct PersistedState {
     /// The last hard state the node asked to persist.
     pub hard_state: HardState,
-    /// The log, from index 1, in order.
+    /// The latest snapshot the node asked to persist, if any.
+    pub snapshot: Option<Snapshot>,
+    /// The log in order: from index 1, or from any index up to just after
+    /// the snapshot's (entries the snapshot covers are skipped).
     pub entries: Vec<Entry>,
 }
 
@@ -115,9 +131,11 @@ pub enum StartError {
     UnknownVote(NodeId),
     /// The persisted log cannot have been written by Raft.
     Log(LogError),
-    /// The persisted log holds an entry of a term above the persisted
-    /// current term, so the hard state and log come from different lives.
+    /// The persisted log or snapshot holds an entry of a term above the
+    /// persisted current term, so they come from different lives.
     LogTermAboveCurrentTerm,
+    /// The persisted snapshot has index 0 or term 0, which no node writes.
+    EmptySnapshot,
 }
 
 impl fmt::Display for StartError {
@@ -136,6 +154,9 @@ impl fmt::Display for StartError {
             StartError::Log(error) => write!(f, "invalid persisted log: {error}"),
             StartError::LogTermAboveCurrentTerm => {
                 f.write_str("the persisted log has a term above the persisted current term")
+            }
+            StartError::EmptySnapshot => {
+                f.write_str("the persisted snapshot has index 0 or term 0")
             }
         }
     }
@@ -162,6 +183,17 @@ pub enum HandleError {
     /// [`Config::max_uncommitted_bytes`] of uncommitted entries; retry
     /// once earlier proposals commit.
     TooManyUncommittedBytes,
+    /// [`Input::SnapshotTaken`] named an index not yet applied.
+    SnapshotBeyondApplied {
+        /// The highest index applied so far.
+        applied_index: LogIndex,
+    },
+    /// [`Input::SnapshotTaken`] named an index the node's snapshot already
+    /// covers.
+    SnapshotNotNewer {
+        /// The index of the node's current snapshot.
+        snapshot_index: LogIndex,
+    },
 }
 
 /// Why a peer's message was dropped.
@@ -216,6 +248,14 @@ impl fmt::Display for HandleError {
             HandleError::TooManyUncommittedBytes => {
                 f.write_str("too many uncommitted bytes; retry when earlier proposals commit")
             }
+            HandleError::SnapshotBeyondApplied { applied_index } => write!(
+                f,
+                "a snapshot must cover applied entries only; {applied_index} is the last applied"
+            ),
+            HandleError::SnapshotNotNewer { snapshot_index } => write!(
+                f,
+                "the node already has a snapshot through index {snapshot_index}"
+            ),
         }
     }
 }
@@ -263,6 +303,10 @@ pub struct Node<R> {
     /// message depending on it was sent.
     pub(crate) voted_for: Option<NodeId>,
     pub(crate) log: Log,
+    /// The latest snapshot, persisted or about to be by a pending output.
+    /// Invariant: covers at least the log's base, and at most the applied
+    /// index.
+    pub(crate) snapshot: Option<Snapshot>,
     /// Highest index known committed. Invariant: never decreases while the
     /// node lives, never above the log's last index.
     pub(crate) commit_index: LogIndex,
@@ -324,6 +368,7 @@ impl<R> Node<R> {
             term,
             voted_for,
             log,
+            snapshot,
             commit_index,
             applied_index,
             uncommitted_bytes,
@@ -344,7 +389,7 @@ impl<R> Node<R> {
             stats: _,
         } = self;
         (
-            (id, voters, config, term, voted_for, log, role),
+            (id, voters, config, term, voted_for, log, snapshot, role),
             (
                 commit_index,
                 applied_index,
@@ -408,10 +453,19 @@ impl<R: RngCore> Node<R> {
                 return Err(StartError::UnknownVote(vote));
             }
         }
-        let log = Log::restore(persisted.entries).map_err(StartError::Log)?;
+        let base = match &persisted.snapshot {
+            None => (LogIndex(0), Term(0)),
+            Some(snapshot) if snapshot.index == LogIndex(0) || snapshot.term == Term(0) => {
+                return Err(StartError::EmptySnapshot);
+            }
+            Some(snapshot) => (snapshot.index, snapshot.term),
+        };
+        let log = Log::restore(base, persisted.entries).map_err(StartError::Log)?;
         if log.last_term() > persisted.hard_state.term {
             return Err(StartError::LogTermAboveCurrentTerm);
         }
+        // Everything the snapshot covers was committed and applied.
+        let applied_index = base.0;
         let term = persisted.hard_state.term;
         // What was loaded is durable.
         let durable_index = log.last_index();
@@ -423,8 +477,9 @@ impl<R: RngCore> Node<R> {
             term,
             voted_for: persisted.hard_state.voted_for,
             log,
-            commit_index: LogIndex(0),
-            applied_index: LogIndex(0),
+            snapshot: None,
+            commit_index: applied_index,
+            applied_index,
             uncommitted_bytes: 0,
             role: RoleState::Follower { leader: None },
             election_votes: None,
@@ -442,6 +497,12 @@ impl<R: RngCore> Node<R> {
             reported: (Role::Follower, term, None),
             stats: NodeStats::default(),
         };
+        if let Some(snapshot) = persisted.snapshot {
+            // The state machine starts from the snapshot, as the Apply
+            // outputs that follow assume.
+            node.outputs.push(Output::RestoreSnapshot(snapshot.clone()));
+            node.snapshot = Some(snapshot);
+        }
         node.reset_election_deadline(now);
         if node.voters.len() == 1 {
             node.start_election(now);
@@ -482,6 +543,9 @@ impl<R: RngCore> Node<R> {
             Input::Persisted { index, term } => {
                 self.handle_persisted(index, term);
                 Ok(Handled::Done)
+            }
+            Input::SnapshotTaken { index, data } => {
+                self.take_snapshot(index, data).map(|()| Handled::Done)
             }
         };
         if let Err(HandleError::Dropped(_)) = result {
@@ -571,10 +635,17 @@ impl<R: RngCore> Node<R> {
         &self.voters
     }
 
-    /// The log's entries, in order from index 1.
+    /// The log's entries in order: from index 1, or from just after the
+    /// last index compacted into a snapshot.
     #[must_use]
     pub fn entries(&self) -> &[Entry] {
         self.log.entries()
+    }
+
+    /// The latest snapshot (taken here or received from a leader), if any.
+    #[must_use]
+    pub fn snapshot(&self) -> Option<&Snapshot> {
+        self.snapshot.as_ref()
     }
 
     /// The highest log index known to be committed.
@@ -634,7 +705,9 @@ impl<R: RngCore> Node<R> {
                 Message::RequestVote(request) if request.pre_vote => {}
                 Message::RequestVoteResponse(response) if response.pre_vote && response.granted => {
                 }
-                Message::AppendEntries(_) => self.become_follower(now, term, Some(from)),
+                Message::AppendEntries(_) | Message::InstallSnapshot(_) => {
+                    self.become_follower(now, term, Some(from))
+                }
                 _ => self.become_follower(now, term, None),
             }
         } else if term < self.term {
@@ -648,6 +721,9 @@ impl<R: RngCore> Node<R> {
                 self.handle_request_vote_response(now, from, response)
             }
             Message::AppendEntries(append) => self.handle_append_entries(now, from, append)?,
+            Message::InstallSnapshot(install) => {
+                self.handle_install_snapshot(now, from, install)?
+            }
             Message::AppendEntriesResponse(response) => {
                 self.handle_append_entries_response(now, from, response)?
             }
@@ -665,12 +741,14 @@ impl<R: RngCore> Node<R> {
                 granted: false,
                 pre_vote: request.pre_vote,
             }),
-            Message::AppendEntries(_) => Message::AppendEntriesResponse(AppendEntriesResponse {
-                term: self.term,
-                success: false,
-                index: self.log.last_index().next(),
-                conflict_term: Term(0),
-            }),
+            Message::AppendEntries(_) | Message::InstallSnapshot(_) => {
+                Message::AppendEntriesResponse(AppendEntriesResponse {
+                    term: self.term,
+                    success: false,
+                    index: self.log.last_index().next(),
+                    conflict_term: Term(0),
+                })
+            }
             Message::RequestVoteResponse(_) | Message::AppendEntriesResponse(_) => {
                 self.stats.stale_responses += 1;
                 return;

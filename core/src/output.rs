@@ -6,6 +6,7 @@ use alloc::vec::Vec;
 
 use crate::log::Entry;
 use crate::message::Message;
+use crate::snapshot::Snapshot;
 use crate::time::Instant;
 use crate::types::LogIndex;
 use crate::types::{NodeId, Term};
@@ -57,8 +58,10 @@ impl fmt::Display for Role {
 /// particular every persist output
 /// ([`PersistHardState`](Output::PersistHardState),
 /// [`PersistEntries`](Output::PersistEntries),
-/// [`TruncateLog`](Output::TruncateLog)) must be durable before any
-/// [`Send`](Output::Send) or [`Apply`](Output::Apply) drained after it is
+/// [`TruncateLog`](Output::TruncateLog),
+/// [`PersistSnapshot`](Output::PersistSnapshot)) must be durable before any
+/// [`Send`](Output::Send), [`Apply`](Output::Apply) or
+/// [`RestoreSnapshot`](Output::RestoreSnapshot) drained after it is
 /// performed: a vote, a term or an entry that reaches a peer or the state
 /// machine must survive a crash of this node. Persist outputs may be
 /// batched into one write (group commit) as long as that write completes
@@ -88,10 +91,21 @@ pub enum Output {
         /// The first index to remove.
         from: LogIndex,
     },
+    /// Make this snapshot durable, replacing any earlier one. The store
+    /// may then drop its log entries up to the snapshot's index: a node
+    /// restarted on it skips them.
+    PersistSnapshot(Snapshot),
+    /// Replace the state machine's state with this snapshot's: it now
+    /// reflects entries `1..=snapshot.index`, and the next
+    /// [`Apply`](Output::Apply) is of the entry after it. Comes first after
+    /// the start of a node that has a snapshot, and when a follower takes
+    /// one from its leader.
+    RestoreSnapshot(Snapshot),
     /// Apply this committed entry to the state machine. Entries arrive
-    /// exactly once each, in index order, starting at index 1 after every
-    /// start of the node: a restarted node applies its log again from the
-    /// beginning, so the state machine is rebuilt (or skips what it has).
+    /// exactly once each, in index order, starting after every start of
+    /// the node at index 1, or after the snapshot it restored: a restarted
+    /// node applies its log again from there, so the state machine is
+    /// rebuilt (or skips what it has).
     Apply(Entry),
     /// Deliver `message` to peer `to`. Delivery may fail, be delayed,
     /// duplicated or reordered: Raft tolerates all of these.

@@ -106,7 +106,13 @@ impl<R: RngCore> Node<R> {
             ReplicationState::Replicate { in_flight } => {
                 in_flight < self.config.max_inflight_appends
             }
+            ReplicationState::Snapshot { .. } => false,
         };
+        if may_send_entries && progress.next_index <= log.base_index() {
+            // What the follower needs next was compacted away.
+            self.send_snapshot(peer);
+            return;
+        }
         let (prev_log_index, entries) = if may_send_entries && progress.next_index <= last_index {
             let entries = log
                 .entries_from(
@@ -129,16 +135,21 @@ impl<R: RngCore> Node<R> {
                         .last()
                         .map_or(progress.next_index, |e| e.index.next());
                 }
+                ReplicationState::Snapshot { .. } => {}
             }
             (prev, entries)
         } else if heartbeat {
             // A streaming follower is known to hold `match_index`; a probed
             // one is asked about the entry before `next_index`.
+            // Never below the log's base, whose term is the oldest known: a
+            // follower that lacks the base answers with a failure, which
+            // changes nothing, but still hears from its leader.
             let prev = match progress.state {
                 ReplicationState::Replicate { .. } => progress.match_index,
                 ReplicationState::Probe { .. } => LogIndex(progress.next_index.get() - 1),
+                ReplicationState::Snapshot { .. } => log.base_index(),
             };
-            (prev, Vec::new())
+            (prev.max(log.base_index()), Vec::new())
         } else {
             return;
         };
@@ -163,17 +174,7 @@ impl<R: RngCore> Node<R> {
         from: NodeId,
         append: AppendEntries,
     ) -> Result<(), HandleError> {
-        match self.role {
-            RoleState::Leader { .. } => {
-                return Err(HandleError::Dropped(DropReason::ConflictingLeader));
-            }
-            RoleState::Follower {
-                leader: Some(leader),
-            } if leader != from => {
-                return Err(HandleError::Dropped(DropReason::ConflictingLeader));
-            }
-            _ => {}
-        }
+        self.check_sender_may_lead(from)?;
         let first_new = self.first_new_entry(&append)?;
         // A (pre-)candidate that hears from this term's leader has lost; a
         // follower notes its leader is alive.
@@ -216,6 +217,18 @@ impl<R: RngCore> Node<R> {
         Ok(())
     }
 
+    /// Refuses a leader's message of the current term from `from` when this
+    /// node leads the term itself or already follows another leader in it.
+    pub(crate) fn check_sender_may_lead(&self, from: NodeId) -> Result<(), HandleError> {
+        match self.role {
+            RoleState::Leader { .. } => Err(HandleError::Dropped(DropReason::ConflictingLeader)),
+            RoleState::Follower {
+                leader: Some(leader),
+            } if leader != from => Err(HandleError::Dropped(DropReason::ConflictingLeader)),
+            _ => Ok(()),
+        }
+    }
+
     /// The position in `append.entries` of the first entry this log does
     /// not already hold, if any; refuses an append that would overwrite a
     /// committed entry. Checked before anything changes.
@@ -227,6 +240,10 @@ impl<R: RngCore> Node<R> {
             return Ok(None);
         }
         for (position, entry) in append.entries.iter().enumerate() {
+            if entry.index <= self.log.base_index() {
+                // Covered by the snapshot: committed, so the leader's agrees.
+                continue;
+            }
             match self.log.term_at(entry.index) {
                 Some(term) if term == entry.term => continue,
                 Some(_) if entry.index <= self.commit_index => {
@@ -279,13 +296,20 @@ impl<R: RngCore> Node<R> {
             return Ok(());
         };
         progress.last_contact_at = now;
+        if let ReplicationState::Snapshot { index, .. } = progress.state {
+            // Only the answer to the snapshot (or a later success) ends the
+            // wait; anything else predates it.
+            if !(response.success && response.index >= index) {
+                return Ok(());
+            }
+        }
         if response.success {
             if response.index > progress.match_index {
                 progress.match_index = response.index;
                 progress.last_progress_at = now;
             }
             match &mut progress.state {
-                ReplicationState::Probe { .. } => {
+                ReplicationState::Probe { .. } | ReplicationState::Snapshot { .. } => {
                     progress.state = ReplicationState::Replicate { in_flight: 0 };
                     progress.next_index = progress.match_index.next();
                     progress.last_progress_at = now;
@@ -307,7 +331,7 @@ impl<R: RngCore> Node<R> {
             // appends overtook each other. Lost appends are caught by the
             // stall check at the next heartbeat.
             let short_log_is_news = match progress.state {
-                ReplicationState::Replicate { .. } => false,
+                ReplicationState::Replicate { .. } | ReplicationState::Snapshot { .. } => false,
                 ReplicationState::Probe { .. } => {
                     response.index > progress.match_index && response.index < progress.next_index
                 }

@@ -72,6 +72,15 @@ pub(crate) enum ReplicationState {
         /// Appends sent and not yet answered.
         in_flight: usize,
     },
+    /// The follower needs entries the leader compacted away: it was sent
+    /// the snapshot through `index`, and nothing else is sent until it
+    /// answers (or the snapshot is sent again, after an election timeout).
+    Snapshot {
+        /// The index of the snapshot sent.
+        index: LogIndex,
+        /// When it was sent.
+        sent_at: Instant,
+    },
 }
 
 impl Progress {

@@ -19,8 +19,10 @@ use bytes::Bytes;
 
 use crate::log::{Entry, EntryKind};
 use crate::message::{
-    AppendEntries, AppendEntriesResponse, Message, RequestVote, RequestVoteResponse,
+    AppendEntries, AppendEntriesResponse, InstallSnapshot, Message, RequestVote,
+    RequestVoteResponse,
 };
+use crate::snapshot::Snapshot;
 use crate::types::{LogIndex, Term};
 
 /// The format version this build writes, and the only one it reads.
@@ -36,6 +38,7 @@ mod tag {
     pub(super) const REQUEST_VOTE_RESPONSE: u8 = 2;
     pub(super) const APPEND_ENTRIES: u8 = 3;
     pub(super) const APPEND_ENTRIES_RESPONSE: u8 = 4;
+    pub(super) const INSTALL_SNAPSHOT: u8 = 5;
 }
 
 /// Entry kinds.
@@ -148,6 +151,14 @@ pub fn encode(message: &Message, buffer: &mut Vec<u8>) {
             put_varint(buffer, m.index.get());
             put_varint(buffer, m.conflict_term.get());
         }
+        Message::InstallSnapshot(m) => {
+            buffer.push(tag::INSTALL_SNAPSHOT);
+            put_varint(buffer, m.term.get());
+            put_varint(buffer, m.snapshot.index.get());
+            put_varint(buffer, m.snapshot.term.get());
+            put_varint(buffer, m.snapshot.data.len() as u64);
+            buffer.extend_from_slice(&m.snapshot.data);
+        }
     }
 }
 
@@ -176,6 +187,13 @@ pub fn encoded_len(message: &Message) -> usize {
                 + 1
                 + varint_len(m.index.get())
                 + varint_len(m.conflict_term.get())
+        }
+        Message::InstallSnapshot(m) => {
+            varint_len(m.term.get())
+                + varint_len(m.snapshot.index.get())
+                + varint_len(m.snapshot.term.get())
+                + varint_len(m.snapshot.data.len() as u64)
+                + m.snapshot.data.len()
         }
     }
 }
@@ -260,6 +278,20 @@ fn decode_from(mut reader: Reader<'_>) -> Result<Message, DecodeError> {
                 conflict_term: Term(reader.varint()?),
             })
         }
+        tag::INSTALL_SNAPSHOT => {
+            let term = Term(reader.varint()?);
+            let index = LogIndex(reader.varint()?);
+            let snapshot_term = Term(reader.varint()?);
+            let data = reader.payload()?;
+            Message::InstallSnapshot(InstallSnapshot {
+                term,
+                snapshot: Snapshot {
+                    index,
+                    term: snapshot_term,
+                    data,
+                },
+            })
+        }
         unknown => return Err(DecodeError::UnknownMessageType(unknown)),
     };
     if !reader.bytes.is_empty() {
@@ -326,16 +358,7 @@ impl Reader<'_> {
                 kind::NOOP => EntryKind::Noop,
                 unknown => return Err(DecodeError::UnknownEntryKind(unknown)),
             };
-            let len = self.varint()?;
-            if len > self.bytes.len() as u64 {
-                return Err(DecodeError::Truncated);
-            }
-            let (data, rest) = self.bytes.split_at(len as usize);
-            self.bytes = rest;
-            let data = match self.frame {
-                Some(frame) => frame.slice_ref(data),
-                None => Bytes::copy_from_slice(data),
-            };
+            let data = self.payload()?;
             entries.push(Entry {
                 index,
                 term,
@@ -344,6 +367,21 @@ impl Reader<'_> {
             });
         }
         Ok(entries)
+    }
+
+    /// A length and that many bytes: a slice of the frame when there is
+    /// one, else a copy.
+    fn payload(&mut self) -> Result<Bytes, DecodeError> {
+        let len = self.varint()?;
+        if len > self.bytes.len() as u64 {
+            return Err(DecodeError::Truncated);
+        }
+        let (data, rest) = self.bytes.split_at(len as usize);
+        self.bytes = rest;
+        Ok(match self.frame {
+            Some(frame) => frame.slice_ref(data),
+            None => Bytes::copy_from_slice(data),
+        })
     }
 
     /// A LEB128 `u64` in its shortest form.
@@ -441,6 +479,18 @@ mod tests {
                         index: LogIndex(index),
                         conflict_term: Term(term / 2),
                     }));
+                    round_trip(Message::InstallSnapshot(InstallSnapshot {
+                        term: Term(term),
+                        snapshot: Snapshot {
+                            index: LogIndex(index),
+                            term: Term(term / 3),
+                            data: if flag {
+                                vec![9; 300].into()
+                            } else {
+                                Bytes::new()
+                            },
+                        },
+                    }));
                 }
             }
         }
@@ -509,23 +559,46 @@ mod tests {
 
     #[test]
     fn every_truncation_is_refused() {
-        let mut bytes = Vec::new();
-        encode(
-            &Message::RequestVote(RequestVote {
+        let messages = [
+            Message::RequestVote(RequestVote {
                 term: Term(1 << 40),
                 last_log_index: LogIndex(99),
                 last_log_term: Term(7),
                 pre_vote: true,
             }),
-            &mut bytes,
-        );
-        for end in 0..bytes.len() {
-            assert_eq!(
-                decode(&bytes[..end]),
-                Err(DecodeError::Truncated),
-                "cut at {end}"
-            );
+            Message::InstallSnapshot(InstallSnapshot {
+                term: Term(4),
+                snapshot: Snapshot {
+                    index: LogIndex(1000),
+                    term: Term(3),
+                    data: Bytes::from_static(b"state"),
+                },
+            }),
+        ];
+        for message in messages {
+            let mut bytes = Vec::new();
+            encode(&message, &mut bytes);
+            for end in 0..bytes.len() {
+                assert_eq!(
+                    decode(&bytes[..end]),
+                    Err(DecodeError::Truncated),
+                    "cut {message:?} at {end}"
+                );
+            }
         }
+    }
+
+    #[test]
+    fn a_snapshot_is_laid_out_as_documented() {
+        let bytes = round_trip(Message::InstallSnapshot(InstallSnapshot {
+            term: Term(4),
+            snapshot: Snapshot {
+                index: LogIndex(300),
+                term: Term(3),
+                data: Bytes::from_static(b"ab"),
+            },
+        }));
+        assert_eq!(bytes, vec![1, 5, 4, 0xac, 0x02, 3, 2, b'a', b'b']);
     }
 
     #[test]

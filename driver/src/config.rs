@@ -24,6 +24,11 @@ pub struct NodeConfig {
     pub raft: kontiki::Config,
     /// Connection and queue limits.
     pub transport: TransportConfig,
+    /// Applied entries between two snapshots of the state machine (and so
+    /// log compactions); 0 never takes one. Only a state machine that
+    /// implements [`StateMachine::snapshot`](crate::StateMachine::snapshot)
+    /// is asked.
+    pub snapshot_interval: u64,
     /// Seeds the node's random choices (election timeouts, reconnect
     /// jitter). `None` takes one from the clock; tests fix it. Nodes of a
     /// cluster may share one: each node mixes in its id.
@@ -46,6 +51,7 @@ impl NodeConfig {
                 ..kontiki::Config::default()
             },
             transport: TransportConfig::default(),
+            snapshot_interval: 10_000,
             seed: None,
         }
     }

@@ -13,16 +13,21 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use kontiki::{Entry, EntryKind, HardState, LogIndex, NodeId, PersistedState, Term};
+use kontiki::{Entry, EntryKind, HardState, LogIndex, NodeId, PersistedState, Snapshot, Term};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 use crate::storage::{LogWrite, Storage};
 
 /// The log: index → `[crc32][term][kind][data]`.
 const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
-/// Small values by name; today only the hard state.
+/// Small values by name: the hard state and the snapshot.
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const HARD_STATE_KEY: &str = "hard_state";
+/// `[crc32][index][term][data]`, the latest snapshot.
+const SNAPSHOT_KEY: &str = "snapshot";
+/// What a snapshot's checksum covers besides its bytes, so that it cannot
+/// pass for a hard state (whose checksum mixes in 0).
+const SNAPSHOT_SALT: u64 = u64::MAX;
 /// The database file inside the data directory.
 const FILE_NAME: &str = "kontiki.redb";
 
@@ -77,6 +82,10 @@ impl Storage for DiskStorage {
             Some(value) => decode_hard_state(value.value())?,
             None => HardState::default(),
         };
+        let snapshot = match meta.get(SNAPSHOT_KEY).map_err(redb_error)? {
+            Some(value) => Some(decode_snapshot(value.value())?),
+            None => None,
+        };
         let log = transaction.open_table(LOG).map_err(redb_error)?;
         let mut entries = Vec::new();
         for record in log.iter().map_err(redb_error)? {
@@ -85,6 +94,7 @@ impl Storage for DiskStorage {
         }
         Ok(PersistedState {
             hard_state,
+            snapshot,
             entries,
         })
     }
@@ -110,6 +120,14 @@ impl Storage for DiskStorage {
                     }
                     LogWrite::TruncateFrom(from) => {
                         log.retain_in(from.get().., |_, _| false)
+                            .map_err(redb_error)?;
+                    }
+                    LogWrite::Snapshot(snapshot) => {
+                        meta.insert(SNAPSHOT_KEY, encode_snapshot(snapshot).as_slice())
+                            .map_err(redb_error)?;
+                        // In the same transaction: the entries go only
+                        // once the snapshot covering them is in.
+                        log.retain_in(..=snapshot.index.get(), |_, _| false)
                             .map_err(redb_error)?;
                     }
                 }
@@ -185,6 +203,30 @@ fn decode_hard_state(record: &[u8]) -> io::Result<HardState> {
     })
 }
 
+/// `[crc32][index][term][data]`, the checksum over all the rest.
+fn encode_snapshot(snapshot: &Snapshot) -> Vec<u8> {
+    let mut record = Vec::with_capacity(20 + snapshot.data.len());
+    record.extend_from_slice(&[0; 4]);
+    record.extend_from_slice(&snapshot.index.get().to_le_bytes());
+    record.extend_from_slice(&snapshot.term.get().to_le_bytes());
+    record.extend_from_slice(&snapshot.data);
+    let crc = checksum(SNAPSHOT_SALT, &record[4..]);
+    record[..4].copy_from_slice(&crc.to_le_bytes());
+    record
+}
+
+fn decode_snapshot(record: &[u8]) -> io::Result<Snapshot> {
+    if record.len() < 20 || record[..4] != checksum(SNAPSHOT_SALT, &record[4..]).to_le_bytes() {
+        return Err(corrupt(String::from("the snapshot is corrupt")));
+    }
+    let word = |at: usize| u64::from_le_bytes(record[at..at + 8].try_into().expect("eight bytes"));
+    Ok(Snapshot {
+        index: LogIndex(word(4)),
+        term: Term(word(12)),
+        data: Bytes::copy_from_slice(&record[20..]),
+    })
+}
+
 /// CRC-32 of a record's index and body: a record copied to the wrong key
 /// fails too.
 fn checksum(index: u64, body: &[u8]) -> u32 {
@@ -202,7 +244,8 @@ fn redb_error(error: impl Into<redb::Error>) -> io::Error {
     io::Error::other(error.into())
 }
 
-fn annotate(error: io::Error, context: String) -> io::Error {
+/// `error` with `context` in front of its message, its kind kept.
+pub(crate) fn annotate(error: io::Error, context: impl std::fmt::Display) -> io::Error {
     io::Error::new(error.kind(), format!("{context}: {error}"))
 }
 
@@ -281,5 +324,46 @@ mod tests {
         damaged[10] ^= 1;
         assert!(decode_hard_state(&damaged).is_err());
         assert_eq!(decode_hard_state(&hard_state).unwrap().term, Term(9));
+        let snapshot = encode_snapshot(&Snapshot {
+            index: LogIndex(5),
+            term: Term(2),
+            data: Bytes::from_static(b"s"),
+        });
+        assert_eq!(decode_snapshot(&snapshot).unwrap().index, LogIndex(5));
+        assert!(
+            decode_hard_state(&snapshot).is_err(),
+            "a snapshot is no hard state"
+        );
+        for position in 0..snapshot.len() {
+            let mut damaged = snapshot.clone();
+            damaged[position] ^= 0x04;
+            assert!(decode_snapshot(&damaged).is_err());
+        }
+    }
+
+    #[test]
+    fn a_snapshot_replaces_the_entries_it_covers() {
+        let dir = tempfile::tempdir().unwrap();
+        let snapshot = Snapshot {
+            index: LogIndex(2),
+            term: Term(1),
+            data: Bytes::from_static(b"state"),
+        };
+        {
+            let mut store = DiskStorage::open(dir.path()).unwrap();
+            store
+                .write(&[LogWrite::Append(vec![
+                    entry(1, 1, b"a"),
+                    entry(2, 1, b"b"),
+                    entry(3, 1, b"c"),
+                ])])
+                .unwrap();
+            store
+                .write(&[LogWrite::Snapshot(snapshot.clone())])
+                .unwrap();
+        }
+        let loaded = DiskStorage::open(dir.path()).unwrap().load().unwrap();
+        assert_eq!(loaded.snapshot, Some(snapshot));
+        assert_eq!(loaded.entries, vec![entry(3, 1, b"c")]);
     }
 }

@@ -13,11 +13,12 @@ use futures::channel::oneshot;
 use futures::{future, FutureExt, Stream};
 use kontiki::{
     Command, Entry, EntryKind, HandleError, Handled, Input, LogIndex, Message, Node, NodeId,
-    Output, Term,
+    Output, Snapshot, Term,
 };
 use rand_chacha::ChaCha8Rng;
 use tracing::{debug, error, info};
 
+use crate::disk::annotate;
 use crate::handle::{LeaderChange, ProposeError, Published, Request, StateMachine, Status};
 use crate::runtime::Runtime;
 use crate::shutdown::ShutdownTrigger;
@@ -52,6 +53,12 @@ impl Clock {
 
 type Sleep = Pin<Box<dyn Future<Output = ()> + Send>>;
 
+/// What the state machine is handed, in log order.
+enum ToApply {
+    Entry(Entry),
+    Snapshot(Snapshot),
+}
+
 enum Event<M: StateMachine> {
     Request(Option<Request<M>>),
     Message(Inbound),
@@ -75,6 +82,9 @@ pub(crate) struct EventLoop<R: Runtime, S: Storage, M: StateMachine> {
     pub(crate) timer: Option<(StdInstant, Sleep)>,
     pub(crate) waiters: Waiters<M::Output>,
     pub(crate) last_leader: LeaderChange,
+    /// Applied entries between snapshots; 0 once the state machine said
+    /// it takes none.
+    pub(crate) snapshot_interval: u64,
 }
 
 impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
@@ -82,7 +92,7 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
     pub(crate) async fn run(mut self) {
         let mut stopped_by: Option<oneshot::Sender<()>> = None;
         if let Err(error) = self.perform_outputs().await {
-            error!(%error, "storage failed; stopping the node");
+            error!(%error, "stopping the node");
         } else {
             'running: loop {
                 let event = self.next_event().await;
@@ -102,7 +112,7 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
                     }
                 }
                 if let Err(error) = self.perform_outputs().await {
-                    error!(%error, "storage failed; stopping the node");
+                    error!(%error, "stopping the node");
                     break 'running;
                 }
                 if let Some(stop) = stop {
@@ -228,7 +238,7 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
             let mut writes = Vec::new();
             let mut early_sends: Vec<(NodeId, Message)> = Vec::new();
             let mut sends: Vec<(NodeId, Message)> = Vec::new();
-            let mut applies: Vec<Entry> = Vec::new();
+            let mut applies: Vec<ToApply> = Vec::new();
             let mut timer = None;
             let mut written: Option<(LogIndex, Term)> = None;
             for output in self.node.drain_outputs() {
@@ -243,11 +253,13 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
                         writes.push(LogWrite::Append(entries));
                     }
                     Output::TruncateLog { from } => writes.push(LogWrite::TruncateFrom(from)),
+                    Output::PersistSnapshot(snapshot) => writes.push(LogWrite::Snapshot(snapshot)),
                     Output::Send { to, message } if writes.is_empty() => {
                         early_sends.push((to, message))
                     }
                     Output::Send { to, message } => sends.push((to, message)),
-                    Output::Apply(entry) => applies.push(entry),
+                    Output::Apply(entry) => applies.push(ToApply::Entry(entry)),
+                    Output::RestoreSnapshot(snapshot) => applies.push(ToApply::Snapshot(snapshot)),
                     Output::SetTimer { deadline } => timer = Some(deadline),
                     Output::RoleChanged { role, term, leader } => {
                         debug!(%role, %term, ?leader, "role changed");
@@ -262,21 +274,70 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
                 self.links.send(to, message);
             }
             if !writes.is_empty() {
-                self.write(writes).await?;
+                self.write(writes)
+                    .await
+                    .map_err(|error| annotate(error, "storage failed"))?;
             }
             for (to, message) in sends {
                 self.links.send(to, message);
             }
             // Before proposers hear back, so that they see their entry applied.
             self.publish_status();
-            for entry in applies {
-                self.apply(entry);
+            for item in applies {
+                match item {
+                    ToApply::Entry(entry) => self.apply(entry),
+                    ToApply::Snapshot(snapshot) => self.restore(&snapshot)?,
+                }
             }
-            let Some((index, term)) = written else {
+            let snapshot_taken = self.take_snapshot_if_due();
+            if let Some((index, term)) = written {
+                let now = self.clock.to_core(self.runtime.now());
+                let _ = self.node.handle(now, Input::Persisted { index, term });
+            } else if !snapshot_taken {
                 return Ok(());
-            };
-            let now = self.clock.to_core(self.runtime.now());
-            let _ = self.node.handle(now, Input::Persisted { index, term });
+            }
+        }
+    }
+
+    /// Replaces the state machine's state with a snapshot's. Proposers of
+    /// entries it covers cannot learn whether theirs committed.
+    fn restore(&mut self, snapshot: &Snapshot) -> io::Result<()> {
+        self.waiters.fail_through(snapshot.index);
+        self.state_machine
+            .restore(snapshot.index, &snapshot.data)
+            .map_err(|error| annotate(error, "restoring a snapshot failed"))
+    }
+
+    /// Hands the core a snapshot of the state machine once
+    /// `snapshot_interval` entries were applied since the last one; true
+    /// when it did (its outputs then wait to be performed).
+    fn take_snapshot_if_due(&mut self) -> bool {
+        if self.snapshot_interval == 0 {
+            return false;
+        }
+        let applied = self.node.applied_index();
+        let covered = self.node.snapshot().map_or(LogIndex(0), |s| s.index);
+        if applied.get() < covered.get().saturating_add(self.snapshot_interval) {
+            return false;
+        }
+        let Some(data) = self.state_machine.snapshot() else {
+            // This state machine takes no snapshots: stop asking.
+            self.snapshot_interval = 0;
+            return false;
+        };
+        let now = self.clock.to_core(self.runtime.now());
+        match self.node.handle(
+            now,
+            Input::SnapshotTaken {
+                index: applied,
+                data,
+            },
+        ) {
+            Ok(_) => true,
+            Err(refused) => {
+                error!(%refused, "snapshot refused");
+                false
+            }
         }
     }
 

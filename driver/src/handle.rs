@@ -2,6 +2,7 @@
 //! a running node.
 
 use std::fmt;
+use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -12,14 +13,38 @@ use kontiki::{LogIndex, NodeId, Role, Term};
 
 /// The application's replicated state machine. The driver applies every
 /// committed command to it, in log order, exactly once per start of the
-/// node: a restarted node applies its log again from index 1, so build the
-/// state machine empty at every start.
+/// node: a restarted node restores its latest snapshot, if it has one, and
+/// applies its log again from there (or from index 1), so build the state
+/// machine empty at every start.
 pub trait StateMachine: Send + 'static {
     /// What applying a command answers to its proposer.
     type Output: Send + 'static;
 
     /// Applies the committed command at `index`.
     fn apply(&mut self, index: LogIndex, command: &Bytes) -> Self::Output;
+
+    /// The state after every command applied so far, encoded for
+    /// [`restore`](StateMachine::restore), or `None` if this state machine
+    /// does not take snapshots (the default): then the node keeps its
+    /// whole log. Asked every
+    /// [`NodeConfig::snapshot_interval`](crate::NodeConfig::snapshot_interval)
+    /// applied entries; the log entries it covers are then dropped.
+    fn snapshot(&mut self) -> Option<Bytes> {
+        None
+    }
+
+    /// Replaces the state with `data` from [`snapshot`](StateMachine::snapshot)
+    /// (on this node or another), as of applied index `index`. Called when a
+    /// node starts on a store holding a snapshot, and when a follower takes
+    /// its leader's. An error stops the node. The default refuses: a state
+    /// machine without snapshots never receives one from a kontiki peer.
+    fn restore(&mut self, index: LogIndex, data: &Bytes) -> io::Result<()> {
+        let _ = data;
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("this state machine cannot restore a snapshot (at index {index})"),
+        ))
+    }
 }
 
 /// A node's view of itself, as of its latest event.
@@ -68,6 +93,9 @@ pub enum ProposeError {
     Superseded,
     /// The node stopped before the outcome was known.
     Stopped,
+    /// The node took a leader's snapshot that covers the entry, so it
+    /// cannot tell whether this entry or another one committed there.
+    OutcomeUnknown,
 }
 
 impl fmt::Display for ProposeError {
@@ -84,6 +112,9 @@ impl fmt::Display for ProposeError {
             ProposeError::Busy => f.write_str("too many uncommitted proposals; try again"),
             ProposeError::Superseded => f.write_str("the entry was overwritten by a new leader"),
             ProposeError::Stopped => f.write_str("the node stopped"),
+            ProposeError::OutcomeUnknown => {
+                f.write_str("a snapshot covers the entry; whether it committed is unknown")
+            }
         }
     }
 }

@@ -210,6 +210,7 @@ async fn start_on<R: Runtime, S: Storage, M: StateMachine>(
             term: status.term,
             leader: status.leader,
         },
+        snapshot_interval: config.snapshot_interval,
     };
     runtime.spawn(event_loop.run());
     Ok(Handle {

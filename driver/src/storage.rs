@@ -3,7 +3,7 @@
 use std::io;
 use std::sync::{Arc, Mutex};
 
-use kontiki::{Entry, HardState, LogIndex, PersistedState};
+use kontiki::{Entry, HardState, LogIndex, PersistedState, Snapshot};
 
 /// One change to the persisted state, as the core asks for it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -15,6 +15,8 @@ pub enum LogWrite {
     Append(Vec<Entry>),
     /// Remove the entries at this index and after.
     TruncateFrom(LogIndex),
+    /// Replace the snapshot; the entries up to its index may go.
+    Snapshot(Snapshot),
 }
 
 /// Durable storage for one node.
@@ -70,14 +72,14 @@ impl MemoryStorage {
 
     /// A copy of what is stored.
     #[must_use]
-    pub fn snapshot(&self) -> PersistedState {
+    pub fn contents(&self) -> PersistedState {
         self.state.lock().expect("storage lock").clone()
     }
 }
 
 impl Storage for MemoryStorage {
     fn load(&mut self) -> io::Result<PersistedState> {
-        Ok(self.snapshot())
+        Ok(self.contents())
     }
 
     fn write(&mut self, writes: &[LogWrite]) -> io::Result<()> {
@@ -100,14 +102,17 @@ pub fn apply_write(state: &mut PersistedState, write: &LogWrite) -> io::Result<(
         LogWrite::HardState(hard_state) => state.hard_state = *hard_state,
         LogWrite::Append(entries) => {
             if let Some(first) = entries.first() {
-                let expected = state.entries.len() as u64 + 1;
-                if first.index.get() != expected {
+                let last = match (state.entries.last(), &state.snapshot) {
+                    (Some(entry), _) => entry.index,
+                    (None, Some(snapshot)) => snapshot.index,
+                    (None, None) => LogIndex(0),
+                };
+                if first.index != last.next() {
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidInput,
                         format!(
-                            "append at index {} does not continue a log of {} entries",
+                            "append at index {} does not continue a log ending at {last}",
                             first.index,
-                            expected - 1
                         ),
                     ));
                 }
@@ -115,9 +120,15 @@ pub fn apply_write(state: &mut PersistedState, write: &LogWrite) -> io::Result<(
             state.entries.extend(entries.iter().cloned());
         }
         LogWrite::TruncateFrom(from) => {
-            state
+            let keep = state.entries.partition_point(|entry| entry.index < *from);
+            state.entries.truncate(keep);
+        }
+        LogWrite::Snapshot(snapshot) => {
+            let covered = state
                 .entries
-                .truncate(from.get().saturating_sub(1) as usize);
+                .partition_point(|entry| entry.index <= snapshot.index);
+            state.entries.drain(..covered);
+            state.snapshot = Some(snapshot.clone());
         }
     }
     Ok(())

@@ -66,6 +66,16 @@ impl<T> Waiters<T> {
         }
     }
 
+    /// Fails the waiters up to `index`, which a snapshot from the leader
+    /// covers: whether their entries committed there is unknown.
+    pub(crate) fn fail_through(&mut self, index: LogIndex) {
+        while self.queue.front().is_some_and(|(first, _)| *first <= index) {
+            if let Some((_, covered)) = self.queue.pop_front() {
+                covered.fail(ProposeError::OutcomeUnknown);
+            }
+        }
+    }
+
     /// Fails every waiter with `error`.
     pub(crate) fn fail_all(&mut self, error: ProposeError) {
         for (_, waiter) in self.queue.drain(..) {

@@ -3,20 +3,24 @@
 //! nothing is wasted on frames the decoder would refuse; terms and indexes
 //! are mostly small so that they meet the node's own, sometimes extreme),
 //! a timer firing, a campaign, barrier or propose command, a report that
-//! the log is durable (true or not), or a jump of the clock. The options
-//! byte turns on pre-vote, check-quorum and a leader that persists in
-//! parallel with its followers. The node must never panic, its
-//! term must never go backwards, every hard-state and log change must be
-//! followed by persist outputs before the next input, and entries are
-//! applied once each, in order, never beyond the commit index.
+//! the log is durable (true or not), a snapshot of the application's state
+//! at any index, or a jump of the clock. The options byte turns on
+//! pre-vote, check-quorum, a leader that persists in parallel with its
+//! followers, and compaction that keeps no entries behind a snapshot. The
+//! node must never panic, its term must never go backwards, every
+//! hard-state, log and snapshot change must be followed by persist outputs
+//! before the next input, and entries are applied once each, in order,
+//! never beyond the commit index (a restored snapshot counts as applying
+//! everything it covers).
 
 #![no_main]
 
 use core::time::Duration;
 
 use kontiki::{
-    AppendEntries, AppendEntriesResponse, Command, Config, Entry, Input, Instant, LogIndex,
-    Message, Node, NodeId, Output, PersistedState, RequestVote, RequestVoteResponse, Term,
+    AppendEntries, AppendEntriesResponse, Command, Config, Entry, Input, InstallSnapshot, Instant,
+    LogIndex, Message, Node, NodeId, Output, PersistedState, RequestVote, RequestVoteResponse,
+    Snapshot, Term,
 };
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
@@ -31,6 +35,7 @@ fuzz_target!(|data: &[u8]| {
         pre_vote: options & 1 != 0,
         check_quorum: options & 2 != 0,
         leader_persists_in_parallel: options & 4 != 0,
+        compaction_lag: if options & 8 != 0 { 0 } else { 3 },
         ..Config::default()
     };
     let voters = [NodeId(1), NodeId(2), NodeId(3)];
@@ -47,13 +52,14 @@ fuzz_target!(|data: &[u8]| {
     let mut persisted = kontiki::HardState::default();
     let mut now = Instant::ZERO;
     let mut term = node.term();
-    let mut durable_log = Vec::new();
+    let mut durable_log: Vec<Entry> = Vec::new();
+    let mut durable_snapshot = LogIndex(0);
     let mut applied = 0u64;
     let mut input_bytes = Unstructured::new(rest);
     // An exhausted `Unstructured` keeps answering with defaults: stop when
     // the fuzzer's bytes run out.
     while !input_bytes.is_empty() {
-        let Ok(kind) = input_bytes.int_in_range(0u8..=7) else {
+        let Ok(kind) = input_bytes.int_in_range(0u8..=8) else {
             return;
         };
         let input = match kind {
@@ -69,6 +75,13 @@ fuzz_target!(|data: &[u8]| {
                 (Ok(index), Ok(term)) => Input::Persisted { index, term },
                 _ => return,
             },
+            7 => match index(&mut input_bytes) {
+                Ok(index) => Input::SnapshotTaken {
+                    index,
+                    data: vec![7].into(),
+                },
+                Err(_) => return,
+            },
             _ => {
                 let Ok(step) = input_bytes.int_in_range(0u64..=400) else {
                     return;
@@ -82,7 +95,19 @@ fuzz_target!(|data: &[u8]| {
             match output {
                 Output::PersistHardState(hard_state) => persisted = hard_state,
                 Output::PersistEntries(entries) => durable_log.extend(entries),
-                Output::TruncateLog { from } => durable_log.truncate((from.get() - 1) as usize),
+                Output::TruncateLog { from } => durable_log.retain(|entry| entry.index < from),
+                Output::PersistSnapshot(snapshot) => {
+                    durable_log.retain(|entry| entry.index > snapshot.index);
+                    durable_snapshot = snapshot.index;
+                }
+                Output::RestoreSnapshot(snapshot) => {
+                    assert!(snapshot.index.get() > applied, "restored an older state");
+                    assert!(
+                        snapshot.index <= durable_snapshot,
+                        "restored before persisting"
+                    );
+                    applied = snapshot.index.get();
+                }
                 Output::Apply(entry) => {
                     assert_eq!(entry.index.get(), applied + 1, "applied out of order");
                     applied += 1;
@@ -90,10 +115,22 @@ fuzz_target!(|data: &[u8]| {
                 _ => {}
             }
         }
-        assert_eq!(
-            &durable_log[..],
-            node.entries(),
+        // The node may keep entries its snapshot covers (the compaction
+        // lag); everything after the durable snapshot must be durable.
+        let after_snapshot: Vec<&Entry> = node
+            .entries()
+            .iter()
+            .filter(|entry| entry.index > durable_snapshot)
+            .collect();
+        assert!(
+            after_snapshot.iter().copied().eq(durable_log.iter()),
             "a log change was not persisted"
+        );
+        let durable_last = durable_log.last().map_or(durable_snapshot, |e| e.index);
+        assert_eq!(
+            node.last_log_index(),
+            durable_last,
+            "the log's end was not persisted"
         );
         assert!(applied <= node.commit_index().get());
         assert!(node.term() >= term, "term went backwards");
@@ -110,7 +147,7 @@ fuzz_target!(|data: &[u8]| {
 fn message(input: &mut Unstructured) -> Result<(NodeId, Message)> {
     let from = NodeId(input.int_in_range(0..=4)?);
     let term = term(input)?;
-    let message = match input.int_in_range(0u8..=3)? {
+    let message = match input.int_in_range(0u8..=4)? {
         0 => Message::RequestVote(RequestVote {
             term,
             last_log_index: index(input)?,
@@ -149,6 +186,14 @@ fn message(input: &mut Unstructured) -> Result<(NodeId, Message)> {
                 entries,
             })
         }
+        3 => Message::InstallSnapshot(InstallSnapshot {
+            term,
+            snapshot: Snapshot {
+                index: index(input)?,
+                term: self::term(input)?,
+                data: vec![9].into(),
+            },
+        }),
         _ => Message::AppendEntriesResponse(AppendEntriesResponse {
             term,
             success: input.arbitrary()?,

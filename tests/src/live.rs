@@ -15,7 +15,8 @@ use kontiki_driver::{
 };
 
 /// A state machine that records every command it applies and answers
-/// with the command's index.
+/// with the command's index. Its snapshot is the whole record, each
+/// command as `index (u64), length (u32), bytes`, little-endian.
 #[derive(Clone, Default)]
 pub struct Recorder {
     applied: Arc<Mutex<Vec<(LogIndex, Bytes)>>>,
@@ -38,6 +39,32 @@ impl StateMachine for Recorder {
             .expect("recorder lock")
             .push((index, command.clone()));
         index
+    }
+
+    fn snapshot(&mut self) -> Option<Bytes> {
+        let mut data = Vec::new();
+        for (index, command) in self.applied() {
+            data.extend_from_slice(&index.get().to_le_bytes());
+            data.extend_from_slice(&(command.len() as u32).to_le_bytes());
+            data.extend_from_slice(&command);
+        }
+        Some(data.into())
+    }
+
+    fn restore(&mut self, _index: LogIndex, data: &Bytes) -> std::io::Result<()> {
+        let malformed = || std::io::Error::new(std::io::ErrorKind::InvalidData, "bad record");
+        let mut record = Vec::new();
+        let mut rest = &data[..];
+        while !rest.is_empty() {
+            let header = rest.get(..12).ok_or_else(malformed)?;
+            let index = u64::from_le_bytes(header[..8].try_into().expect("eight bytes"));
+            let length = u32::from_le_bytes(header[8..].try_into().expect("four bytes")) as usize;
+            let command = rest.get(12..12 + length).ok_or_else(malformed)?;
+            record.push((LogIndex(index), Bytes::copy_from_slice(command)));
+            rest = &rest[12 + length..];
+        }
+        *self.applied.lock().expect("recorder lock") = record;
+        Ok(())
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use kontiki::{
     AppendEntries, AppendEntriesResponse, Command, Config, Entry, HandleError, Handled, HardState,
     Input, Instant, LogIndex, Message, Node, NodeId, Output, PersistedState, RequestVote,
-    RequestVoteResponse, Role, Term,
+    RequestVoteResponse, Role, Snapshot, Term,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -36,6 +36,8 @@ pub struct Probe {
     pub durable: HardState,
     /// The log as persisted so far through its outputs.
     pub durable_log: Vec<Entry>,
+    /// The snapshot as persisted so far through its outputs.
+    pub durable_snapshot: Option<Snapshot>,
     /// Every entry applied so far, in order.
     pub applied: Vec<Entry>,
     /// The timer as last armed.
@@ -62,6 +64,7 @@ impl Probe {
         let voters: Vec<NodeId> = (1..=voters).map(NodeId).collect();
         let durable = persisted.hard_state;
         let durable_log = persisted.entries.clone();
+        let durable_snapshot = persisted.snapshot.clone();
         let node = Node::new(
             id,
             &voters,
@@ -76,6 +79,7 @@ impl Probe {
             outputs: Vec::new(),
             durable,
             durable_log,
+            durable_snapshot,
             applied: Vec::new(),
             timer: None,
             now: Instant::ZERO,
@@ -91,6 +95,7 @@ impl Probe {
     pub fn crash_and_restart(&mut self) {
         let persisted = PersistedState {
             hard_state: self.durable,
+            snapshot: self.durable_snapshot.clone(),
             entries: self.durable_log.clone(),
         };
         let voters = self.voters.len() as u64;
@@ -106,8 +111,10 @@ impl Probe {
             match output {
                 Output::PersistHardState(hard_state) => self.durable = *hard_state,
                 Output::PersistEntries(entries) => self.durable_log.extend(entries.iter().cloned()),
-                Output::TruncateLog { from } => {
-                    self.durable_log.truncate((from.get() - 1) as usize)
+                Output::TruncateLog { from } => self.durable_log.retain(|e| e.index < *from),
+                Output::PersistSnapshot(snapshot) => {
+                    self.durable_log.retain(|e| e.index > snapshot.index);
+                    self.durable_snapshot = Some(snapshot.clone());
                 }
                 Output::Apply(entry) => self.applied.push(entry.clone()),
                 Output::SetTimer { deadline } => self.timer = Some(*deadline),

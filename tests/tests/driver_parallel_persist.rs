@@ -78,7 +78,7 @@ async fn the_leader_sends_before_its_write_and_commits_only_after_it() {
     let mut proposal = tokio::spawn(async move { proposer.propose(b"x".to_vec()).await });
     let entry_reached_follower = async {
         loop {
-            let follower_log = stores[up].store.snapshot().entries;
+            let follower_log = stores[up].store.contents().entries;
             if follower_log.iter().any(|entry| entry.data[..] == b"x"[..]) {
                 return;
             }

@@ -122,6 +122,7 @@ impl Election {
             state.peers[position].durable = hard_state;
         }
         let persisted = PersistedState {
+            snapshot: None,
             hard_state,
             entries: state.peers[position].durable_log.clone(),
         };

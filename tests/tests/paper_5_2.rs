@@ -17,6 +17,7 @@ fn entries(terms: &[u64]) -> Vec<Entry> {
 
 fn at_term(term: u64, log_terms: &[u64]) -> PersistedState {
     PersistedState {
+        snapshot: None,
         hard_state: HardState {
             term: Term(term),
             voted_for: None,

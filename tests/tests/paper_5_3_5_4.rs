@@ -17,6 +17,7 @@ fn log(terms: &[u64]) -> Vec<Entry> {
 
 fn restored(term: u64, terms: &[u64]) -> PersistedState {
     PersistedState {
+        snapshot: None,
         hard_state: HardState {
             term: Term(term),
             voted_for: None,

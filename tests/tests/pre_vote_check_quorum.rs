@@ -87,6 +87,7 @@ fn pre_vote_is_refused_to_a_candidate_with_a_stale_log() {
         3,
         with_pre_vote(),
         kontiki::PersistedState {
+            snapshot: None,
             hard_state: kontiki::HardState {
                 term: Term(2),
                 voted_for: None,

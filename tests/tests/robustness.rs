@@ -73,6 +73,7 @@ fn invalid_configurations_are_refused_at_construction() {
 #[test]
 fn inconsistent_persisted_state_is_refused_at_construction() {
     let vote_for_stranger = PersistedState {
+        snapshot: None,
         hard_state: HardState {
             term: Term(2),
             voted_for: Some(NodeId(9)),
@@ -85,6 +86,7 @@ fn inconsistent_persisted_state_is_refused_at_construction() {
     );
     let entry = |index, term| Entry::command(LogIndex(index), Term(term), vec![]);
     let log_from_the_future = PersistedState {
+        snapshot: None,
         hard_state: HardState {
             term: Term(1),
             voted_for: None,
@@ -96,6 +98,7 @@ fn inconsistent_persisted_state_is_refused_at_construction() {
         StartError::LogTermAboveCurrentTerm
     );
     let gap = PersistedState {
+        snapshot: None,
         hard_state: HardState {
             term: Term(3),
             voted_for: None,

@@ -31,6 +31,11 @@ type Proposal = (NodeId, LogIndex, Term, Vec<u8>);
 
 fn soak(seed: u64) -> Duration {
     let nodes = 3 + (seed % 3) as usize; // 3, 4 and 5 nodes
+                                         // Half of the seeds snapshot every 4 to 15 applied entries and keep 0
+                                         // to 3 entries behind each snapshot, so that logs are compacted all
+                                         // the time and nodes back from a crash or a partition often need the
+                                         // leader's snapshot.
+    let snapshots = (seed >> 2) & 1 == 1;
     let config = ClusterConfig {
         // A quarter of the seeds each: instant or 1 ms disk writes (with
         // the node handling inputs while its outputs wait behind a write),
@@ -38,9 +43,11 @@ fn soak(seed: u64) -> Duration {
         // their followers.
         node: kontiki::Config {
             leader_persists_in_parallel: seed % 2 == 1,
+            compaction_lag: (seed >> 3) % 4,
             ..kontiki::Config::default()
         },
         write_latency: (seed % 4 >= 2).then_some(Duration::from_millis(1)),
+        snapshot_interval: snapshots.then_some(4 + (seed >> 3) % 12),
         network: NetworkConfig::chaotic(),
         crash_during_outputs_probability: 0.002,
         ..ClusterConfig::new(nodes)
@@ -89,24 +96,35 @@ fn soak(seed: u64) -> Duration {
             "no stable leader within {SETTLE_BOUND:?} after faults ended"
         ));
     };
-    // Every write acknowledged as committed is in the final leader's log.
+    // Every write acknowledged as committed is in the final leader's log,
+    // or under its snapshot (checked against the history every state
+    // machine agrees on).
     let leader = has_stable_leader(&cluster).expect("settled");
-    let log = cluster.node(leader).expect("running").entries().to_vec();
+    let node = cluster.node(leader).expect("running");
+    let log = node.entries().to_vec();
+    let compacted = node.snapshot().map_or(LogIndex(0), |s| s.index);
+    let history = cluster.checker().applied_history();
     for (proposer, index, term, command) in &acknowledged {
-        let kept = log
-            .get((index.get() - 1) as usize)
-            .is_some_and(|entry| entry.term == *term && entry.data == *command);
+        let held = if *index <= compacted {
+            history.get((index.get() - 1) as usize)
+        } else {
+            log.iter().find(|entry| entry.index == *index)
+        };
+        let kept = held.is_some_and(|entry| entry.term == *term && entry.data == *command);
         cluster.check(
             kept,
             format!("entry {index}@t{term} acknowledged to a client of n{proposer} is not in leader n{leader}'s log"),
         );
     }
     ACKNOWLEDGED.fetch_add(acknowledged.len() as u64, Ordering::Relaxed);
+    SNAPSHOTS_SENT.fetch_add(cluster.total_traffic().snapshots, Ordering::Relaxed);
     took
 }
 
 /// Writes acknowledged over all seeds, for the summary line.
 static ACKNOWLEDGED: AtomicU64 = AtomicU64::new(0);
+/// InstallSnapshot messages sent over all seeds, for the summary line.
+static SNAPSHOTS_SENT: AtomicU64 = AtomicU64::new(0);
 
 /// Moves pending proposals that their proposer has applied (at the index
 /// and term it promised) to `acknowledged`, as a server would answer its
@@ -139,9 +157,10 @@ fn randomized_soak_keeps_every_invariant_and_settles_on_a_leader() {
         total += took;
     }
     println!(
-        "soak: {} seeds x {STEPS} steps, {} writes acknowledged and kept, settle time mean {:?}, worst {worst:?} (bound {SETTLE_BOUND:?})",
+        "soak: {} seeds x {STEPS} steps, {} writes acknowledged and kept, {} snapshots sent, settle time mean {:?}, worst {worst:?} (bound {SETTLE_BOUND:?})",
         seeds.len(),
         ACKNOWLEDGED.load(Ordering::Relaxed),
+        SNAPSHOTS_SENT.load(Ordering::Relaxed),
         total / seeds.len().max(1) as u32
     );
 }

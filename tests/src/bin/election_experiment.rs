@@ -173,6 +173,7 @@ impl World {
             .enumerate()
             .map(|(position, &length)| {
                 let persisted = PersistedState {
+                    snapshot: None,
                     hard_state: HardState {
                         term: Term(1),
                         voted_for: Some(NodeId(1)),

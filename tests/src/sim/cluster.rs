@@ -12,7 +12,10 @@ use kontiki::{
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::invariants::{check_log_matching, Checker};
+use super::invariants::{
+    apply_to_digest, check_log_matching, entry_at, holds_durably, snapshot_index,
+    stored_last_index, Checker,
+};
 use super::network::{chance, Envelope, Loss, Network, NetworkConfig};
 use super::trace::{Trace, TraceEvent};
 
@@ -37,6 +40,11 @@ pub struct ClusterConfig {
     /// goes on handling inputs (a pipelined driver); a crash loses the
     /// write in flight and everything queued behind it.
     pub write_latency: Option<Duration>,
+    /// Every node snapshots its state machine each time it has applied
+    /// this many entries past its latest snapshot, so that logs are
+    /// compacted and lagging followers catch up by InstallSnapshot.
+    /// `None`: never.
+    pub snapshot_interval: Option<u64>,
 }
 
 impl ClusterConfig {
@@ -49,6 +57,7 @@ impl ClusterConfig {
             network: NetworkConfig::reliable(),
             crash_during_outputs_probability: 0.0,
             write_latency: None,
+            snapshot_interval: None,
         }
     }
 }
@@ -75,6 +84,10 @@ struct Slot {
     queue: VecDeque<(Output, LogIndex)>,
     /// When the write at the head of `queue` completes, once started.
     write_done_at: Option<Instant>,
+    /// The node's state machine in its current life: the last index
+    /// applied and the digest of everything applied (see
+    /// `apply_to_digest`), which is what its snapshots carry.
+    state_machine: (LogIndex, u64),
 }
 
 /// Messages and bytes a node has put on the wire.
@@ -86,6 +99,8 @@ pub struct Traffic {
     pub requests: u64,
     /// Bytes sent, in kontiki's wire encoding (without transport framing).
     pub bytes: u64,
+    /// InstallSnapshot messages sent.
+    pub snapshots: u64,
 }
 
 /// A role change observed in the run, for timelines and statistics.
@@ -153,6 +168,7 @@ impl Cluster {
                     write_latency: config.write_latency,
                     queue: VecDeque::new(),
                     write_done_at: None,
+                    state_machine: (LogIndex(0), 0),
                 })
                 .collect(),
             network: Network::new(config.network.clone()),
@@ -209,9 +225,10 @@ impl Cluster {
     /// size", for budgets such as 6.824's snapshot tests.
     pub fn persisted_bytes(&self, id: NodeId) -> usize {
         const HARD_STATE_BYTES: usize = 8 + 1 + 8;
+        let storage = self.storage(id);
         HARD_STATE_BYTES
-            + self
-                .storage(id)
+            + storage.snapshot.as_ref().map_or(0, |s| 16 + s.data.len())
+            + storage
                 .entries
                 .iter()
                 .map(wire::entry_encoded_len)
@@ -241,6 +258,7 @@ impl Cluster {
                 messages: sum.messages + t.messages,
                 requests: sum.requests + t.requests,
                 bytes: sum.bytes + t.bytes,
+                snapshots: sum.snapshots + t.snapshots,
             })
     }
 
@@ -376,6 +394,7 @@ impl Cluster {
             slot.incarnation += 1;
             slot.queue.clear();
             slot.write_done_at = None;
+            slot.state_machine = (LogIndex(0), 0);
         }
         was_running
     }
@@ -722,6 +741,35 @@ impl Cluster {
         if wrote_entries {
             self.report_persisted(id);
         }
+        self.snapshot_if_due(id);
+    }
+
+    /// Hands node `id` a snapshot of its state machine once it has applied
+    /// `snapshot_interval` entries past its latest snapshot, as a driver
+    /// does.
+    fn snapshot_if_due(&mut self, id: NodeId) {
+        let Some(interval) = self.config.snapshot_interval else {
+            return;
+        };
+        let Some(node) = self.node(id) else {
+            return;
+        };
+        let (applied, digest) = self.slot(id).state_machine;
+        let covered = node.snapshot().map_or(LogIndex(0), |s| s.index);
+        if applied.get() >= covered.get() + interval.max(1) {
+            self.trace.record(
+                self.now,
+                TraceEvent::Note(format!("n{id} snapshots its state through {applied}")),
+            );
+            let data = digest.to_le_bytes().to_vec().into();
+            self.handle(
+                id,
+                Input::SnapshotTaken {
+                    index: applied,
+                    data,
+                },
+            );
+        }
     }
 
     /// Tells node `id` that its log is durable as stored, after a write,
@@ -734,8 +782,14 @@ impl Cluster {
     }
 
     /// Performs node `id`'s queued outputs in order up to the next write
-    /// that has not completed (starting it, if it has not started).
+    /// that has not completed (starting it, if it has not started), then
+    /// snapshots if one is due.
     fn perform_queued(&mut self, id: NodeId) {
+        self.perform_queued_writes(id);
+        self.snapshot_if_due(id);
+    }
+
+    fn perform_queued_writes(&mut self, id: NodeId) {
         let latency = self.slot(id).write_latency.unwrap_or(Duration::ZERO);
         let is_persist = |output: &Output| {
             matches!(
@@ -743,6 +797,7 @@ impl Cluster {
                 Output::PersistHardState(_)
                     | Output::PersistEntries(_)
                     | Output::TruncateLog { .. }
+                    | Output::PersistSnapshot(_)
             )
         };
         while self.slot(id).node.is_some() {
@@ -802,15 +857,14 @@ impl Cluster {
                 self.slot_mut(id).storage.hard_state = hard_state;
             }
             Output::PersistEntries(entries) => {
-                let storage = &mut self.slot_mut(id).storage.entries;
+                let stored_last = stored_last_index(&self.slot(id).storage);
                 if entries
                     .first()
-                    .is_some_and(|first| first.index.get() != storage.len() as u64 + 1)
+                    .is_some_and(|first| first.index != stored_last.next())
                 {
                     self.fail(format!(
-                        "n{id} persisted entries from {} after a log of {} entries",
+                        "n{id} persisted entries from {} after a log ending at {stored_last}",
                         entries[0].index,
-                        self.slot(id).storage.entries.len()
                     ));
                 }
                 self.trace.record(
@@ -826,12 +880,9 @@ impl Cluster {
             }
             Output::TruncateLog { from } => {
                 let role = self.node(id).map_or(Role::Follower, |node| node.role());
-                let removed = self
-                    .slot(id)
-                    .storage
-                    .entries
-                    .get((from.get() - 1) as usize..)
-                    .unwrap_or(&[]);
+                let stored = &self.slot(id).storage.entries;
+                let keep = stored.partition_point(|entry| entry.index < from);
+                let removed = &stored[keep..];
                 if let Err(violation) =
                     self.checker
                         .check_truncate(id, from, role, removed, commit_before)
@@ -842,14 +893,44 @@ impl Cluster {
                     self.now,
                     TraceEvent::Note(format!("n{id} truncates its log from {from}")),
                 );
-                self.slot_mut(id)
-                    .storage
-                    .entries
-                    .truncate((from.get() - 1) as usize);
+                self.slot_mut(id).storage.entries.truncate(keep);
                 self.log_changed = true;
             }
+            Output::PersistSnapshot(snapshot) => {
+                self.trace.record(
+                    self.now,
+                    TraceEvent::Note(format!(
+                        "n{id} persists a snapshot through {}@t{}",
+                        snapshot.index, snapshot.term
+                    )),
+                );
+                let storage = &mut self.slot_mut(id).storage;
+                let covered = storage
+                    .entries
+                    .partition_point(|entry| entry.index <= snapshot.index);
+                storage.entries.drain(..covered);
+                storage.snapshot = Some(snapshot);
+                self.log_changed = true;
+            }
+            Output::RestoreSnapshot(snapshot) => {
+                if snapshot.index > snapshot_index(&self.slot(id).storage) {
+                    self.fail(format!(
+                        "n{id} restored a snapshot through {} before persisting it",
+                        snapshot.index
+                    ));
+                }
+                if let Err(violation) = self.checker.check_restore(id, &snapshot) {
+                    self.fail(violation);
+                }
+                let digest = u64::from_le_bytes(
+                    snapshot.data[..]
+                        .try_into()
+                        .expect("checked: a digest's eight bytes"),
+                );
+                self.slot_mut(id).state_machine = (snapshot.index, digest);
+            }
             Output::Apply(entry) => {
-                if entry.index.get() > self.slot(id).storage.entries.len() as u64 {
+                if entry.index > stored_last_index(&self.slot(id).storage) {
                     self.fail(format!(
                         "n{id} applied entry {} before persisting it",
                         entry.index
@@ -859,6 +940,8 @@ impl Cluster {
                 if let Err(violation) = self.checker.check_apply(id, term, &entry) {
                     self.fail(violation);
                 }
+                let (_, digest) = self.slot(id).state_machine;
+                self.slot_mut(id).state_machine = (entry.index, apply_to_digest(digest, &entry));
                 self.applied.push(Applied { node: id, entry });
             }
             Output::Send { to, message } => self.send(id, to, message),
@@ -922,8 +1005,14 @@ impl Cluster {
         let traffic = self.traffic.entry(from).or_default();
         traffic.messages += 1;
         traffic.bytes += self.wire_buffer.len() as u64;
-        if matches!(message, Message::RequestVote(_) | Message::AppendEntries(_)) {
+        if matches!(
+            message,
+            Message::RequestVote(_) | Message::AppendEntries(_) | Message::InstallSnapshot(_)
+        ) {
             traffic.requests += 1;
+        }
+        if let Message::InstallSnapshot(_) = message {
+            traffic.snapshots += 1;
         }
         self.trace.record(
             self.now,
@@ -970,15 +1059,18 @@ impl Cluster {
             if let Err(violation) = self.checker.check_node(id, term, role, settled) {
                 self.fail(violation);
             }
-            let storage = &slot.storage.entries;
+            let stored_last = stored_last_index(&slot.storage);
             if settled
-                && (node.last_log_index().get() != storage.len() as u64
-                    || node.entries().last() != storage.last())
+                && (node.last_log_index() != stored_last
+                    || slot
+                        .storage
+                        .entries
+                        .last()
+                        .is_some_and(|last| node.entries().last() != Some(last)))
             {
                 self.fail(format!(
-                    "n{id} holds a log ending at {} but persisted one ending at {}",
+                    "n{id} holds a log ending at {} but persisted one ending at {stored_last}",
                     node.last_log_index(),
-                    storage.len()
                 ));
             }
             let (commit, applied, last) = (
@@ -1006,15 +1098,15 @@ impl Cluster {
             if commit.get() == 0 {
                 continue;
             }
-            let Some(entry) = node.entries().get((commit.get() - 1) as usize) else {
+            // An entry compacted into the node's snapshot was checked when
+            // it was committed.
+            let Some(entry) = entry_at(node.entries(), commit) else {
                 continue;
             };
             let durable_on = self
                 .slots
                 .iter()
-                .filter(|other| {
-                    other.storage.entries.get((commit.get() - 1) as usize) == Some(entry)
-                })
+                .filter(|other| holds_durably(&other.storage, entry))
                 .count();
             if durable_on * 2 <= self.slots.len() {
                 self.fail(format!(

@@ -3,8 +3,46 @@
 //! the cluster turns into a failure report with the seed and the trace.
 
 use std::collections::BTreeMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
 
-use kontiki::{Entry, HardState, LogIndex, Message, NodeId, PersistedState, Role, Term};
+use kontiki::{Entry, HardState, LogIndex, Message, NodeId, PersistedState, Role, Snapshot, Term};
+
+/// The entry at `index` in `entries`, a run of consecutive entries that
+/// may start anywhere (after a snapshot).
+pub(crate) fn entry_at(entries: &[Entry], index: LogIndex) -> Option<&Entry> {
+    let first = entries.first()?.index.get();
+    let position = usize::try_from(index.get().checked_sub(first)?).ok()?;
+    entries.get(position)
+}
+
+/// The last index a store holds: its last entry's, else its snapshot's.
+pub(crate) fn stored_last_index(storage: &PersistedState) -> LogIndex {
+    match (storage.entries.last(), &storage.snapshot) {
+        (Some(entry), _) => entry.index,
+        (None, Some(snapshot)) => snapshot.index,
+        (None, None) => LogIndex(0),
+    }
+}
+
+/// The index a store's snapshot covers (0 without one).
+pub(crate) fn snapshot_index(storage: &PersistedState) -> LogIndex {
+    storage.snapshot.as_ref().map_or(LogIndex(0), |s| s.index)
+}
+
+/// Whether a store durably holds `entry`: in its log, or under its
+/// snapshot (which covers committed entries only).
+pub(crate) fn holds_durably(storage: &PersistedState, entry: &Entry) -> bool {
+    entry.index <= snapshot_index(storage) || entry_at(&storage.entries, entry.index) == Some(entry)
+}
+
+/// The simulated state machine's state after applying `entry` to `state`:
+/// a running digest of every entry applied, which is what a snapshot
+/// carries.
+pub(crate) fn apply_to_digest(state: u64, entry: &Entry) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    (state, entry).hash(&mut hasher);
+    hasher.finish()
+}
 
 /// What the checker remembers of the whole run, across crashes.
 #[derive(Default)]
@@ -18,6 +56,8 @@ pub struct Checker {
     /// The one history every state machine applies a prefix of: entry
     /// `i` is the first entry any node applied at index `i + 1`.
     applied_history: Vec<Entry>,
+    /// The state machine's digest after each entry of `applied_history`.
+    history_digests: Vec<u64>,
     /// For each entry of `applied_history`: the lowest term any node was in
     /// when it applied it. The entry was committed in that term or an
     /// earlier one, so every leader of a later term must hold it.
@@ -110,11 +150,46 @@ impl Checker {
                 Ok(())
             }
             None => {
+                let previous = self.history_digests.last().copied().unwrap_or(0);
+                self.history_digests.push(apply_to_digest(previous, entry));
                 self.applied_history.push(entry.clone());
                 self.committed_by.push(node_term);
                 Ok(())
             }
         }
+    }
+
+    /// A node replaces its state machine with `snapshot`: it must be the
+    /// state every state machine had after the agreed entries up to its
+    /// index, and the node's applies go on after it.
+    pub(crate) fn check_restore(
+        &mut self,
+        node: NodeId,
+        snapshot: &Snapshot,
+    ) -> Result<(), String> {
+        let index = snapshot.index;
+        let position = (index.get() - 1) as usize;
+        let Some(agreed) = self.applied_history.get(position) else {
+            return Err(format!(
+                "n{node} restored a snapshot through {index}, beyond anything applied anywhere"
+            ));
+        };
+        let expected = self.history_digests[position].to_le_bytes();
+        if agreed.term != snapshot.term || snapshot.data[..] != expected[..] {
+            return Err(format!(
+                "state machine safety: n{node} restored a snapshot through {index}@t{} \
+                 that is not the state after the agreed entries",
+                snapshot.term
+            ));
+        }
+        let upto = self.applied_upto.entry(node).or_default();
+        if index <= *upto {
+            return Err(format!(
+                "n{node} restored a snapshot through {index} after applying up to {upto}"
+            ));
+        }
+        *upto = index;
+        Ok(())
     }
 
     /// A running node's commit and applied indices after a step.
@@ -147,7 +222,7 @@ impl Checker {
     }
 
     /// A node in `role` truncates its persisted log from `from`, removing
-    /// `removed`: a leader never does, nor below `commit`, the commit index
+    /// `removed` (consecutive entries): a leader never does, nor below `commit`, the commit index
     /// the node had before the step that decided the truncation, and no
     /// removed entry may be one that was committed.
     pub(crate) fn check_truncate(
@@ -186,9 +261,17 @@ impl Checker {
         term: Term,
         log: &[Entry],
     ) -> Result<(), String> {
+        // Entries up to the base of the log were committed and are under
+        // the node's snapshot.
+        let base = log
+            .first()
+            .map_or(LogIndex(u64::MAX), |e| LogIndex(e.index.get() - 1));
         let history = self.applied_history.iter().zip(&self.committed_by);
-        for (position, (agreed, &committed_by)) in history.enumerate() {
-            if committed_by < term && log.get(position) != Some(agreed) {
+        for (agreed, &committed_by) in history {
+            if agreed.index <= base {
+                continue;
+            }
+            if committed_by < term && entry_at(log, agreed.index) != Some(agreed) {
                 return Err(format!(
                     "leader completeness: n{node}, leader of term {term}, lacks committed entry {}",
                     agreed.index
@@ -282,7 +365,7 @@ impl Checker {
                     &append.entries[..]
                 };
                 for entry in entries {
-                    if storage.entries.get((entry.index.get() - 1) as usize) != Some(entry) {
+                    if !holds_durably(storage, entry) {
                         return unpersisted("an entry");
                     }
                 }
@@ -291,8 +374,16 @@ impl Checker {
                 if response.term > durable.term {
                     return unpersisted("a message of a newer term");
                 }
-                if response.index.get() > storage.entries.len() as u64 {
+                if response.index > stored_last_index(storage) {
                     return unpersisted("an acknowledgement of entries");
+                }
+            }
+            Message::InstallSnapshot(install) => {
+                if install.term > durable.term {
+                    return unpersisted("a message of a newer term");
+                }
+                if snapshot_index(storage) < install.snapshot.index {
+                    return unpersisted("a snapshot");
                 }
             }
             other => {
@@ -311,21 +402,31 @@ pub(crate) fn check_log_matching(
     a: (NodeId, &[Entry]),
     b: (NodeId, &[Entry]),
 ) -> Result<(), String> {
-    let shared = a.1.len().min(b.1.len());
-    let Some(last_agreeing) = (0..shared).rev().find(|&i| a.1[i].term == b.1[i].term) else {
+    // Entries below either log's first were compacted into a snapshot
+    // (committed): only the indices both logs hold are compared.
+    let (Some(a_first), Some(b_first)) = (a.1.first(), b.1.first()) else {
         return Ok(());
     };
-    if a.1[..=last_agreeing] != b.1[..=last_agreeing] {
+    let first = a_first.index.max(b_first.index).get();
+    let (left, right) = (aligned_from(a.1, first), aligned_from(b.1, first));
+    let shared = left.len().min(right.len());
+    let Some(last_agreeing) = (0..shared).rev().find(|&i| left[i].term == right[i].term) else {
+        return Ok(());
+    };
+    if left[..=last_agreeing] != right[..=last_agreeing] {
         let first_difference = (0..=last_agreeing)
-            .find(|&i| a.1[i] != b.1[i])
+            .find(|&i| left[i] != right[i])
             .expect("prefixes differ somewhere");
         return Err(format!(
             "log matching: n{} and n{} agree on the term of entry {} but differ at entry {}",
-            a.0,
-            b.0,
-            last_agreeing + 1,
-            first_difference + 1
+            a.0, b.0, left[last_agreeing].index, left[first_difference].index
         ));
     }
     Ok(())
+}
+
+/// The entries of `log` (which starts at or before `first`) from `first` on.
+fn aligned_from(log: &[Entry], first: u64) -> &[Entry] {
+    let skip = (first - log[0].index.get()) as usize;
+    log.get(skip..).unwrap_or(&[])
 }

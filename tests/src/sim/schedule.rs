@@ -14,7 +14,8 @@ use super::{Cluster, ClusterConfig};
 /// The options byte: bit 0 pre-vote, bit 1 check-quorum, bit 2 five nodes
 /// instead of three, bit 3 crashes part-way through a node's outputs (5%
 /// of the time), so persists must precede whatever depends on them; bit 4
-/// leaders that persist in parallel with their followers.
+/// leaders that persist in parallel with their followers; bit 5 snapshots
+/// every 3 applied entries, keeping one entry behind each.
 pub fn run_schedule(schedule: &[u8]) -> Option<Cluster> {
     let [options, seed, ref operations @ ..] = *schedule else {
         return None;
@@ -25,8 +26,10 @@ pub fn run_schedule(schedule: &[u8]) -> Option<Cluster> {
             pre_vote: options & 1 != 0,
             check_quorum: options & 2 != 0,
             leader_persists_in_parallel: options & 16 != 0,
+            compaction_lag: 1,
             ..Config::default()
         },
+        snapshot_interval: (options & 32 != 0).then_some(3),
         crash_during_outputs_probability: if options & 8 != 0 { 0.05 } else { 0.0 },
         ..ClusterConfig::new(node_count)
     };

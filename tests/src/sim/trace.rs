@@ -101,6 +101,14 @@ impl fmt::Display for ShowMessage<'_> {
                     format!(" conflict t{}", m.conflict_term)
                 }
             ),
+            Message::InstallSnapshot(m) => write!(
+                f,
+                "InstallSnapshot(t{} through {}@t{}, {} bytes)",
+                m.term,
+                m.snapshot.index,
+                m.snapshot.term,
+                m.snapshot.data.len()
+            ),
             other => write!(f, "{other:?}"),
         }
     }

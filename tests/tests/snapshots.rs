@@ -1,0 +1,413 @@
+//! Snapshots and log compaction (§7): one core at a time — taking a
+//! snapshot, a leader sending one to a follower that needs compacted
+//! entries, a follower installing one, a restart from one — and then the
+//! driver, which takes snapshots of the state machine, compacts its store,
+//! restores a snapshot when a node starts again, and brings a follower
+//! that missed compacted entries up to date with the leader's snapshot.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use kontiki::{
+    Config, HandleError, HardState, Input, InstallSnapshot, LogIndex, Message, NodeId, Output,
+    PersistedState, Snapshot, StartError, Term,
+};
+use kontiki_driver::{LocalNetwork, MemoryStorage, NodeConfig};
+use kontiki_tests::live::{
+    agreed_leader, all_applied, cluster_configs, free_addresses, propose_all, Recorder,
+};
+use kontiki_tests::probe::{append, append_response, plain_config, Probe};
+use kontiki_tokio::TokioRuntime;
+
+fn config(compaction_lag: u64) -> Config {
+    Config {
+        compaction_lag,
+        ..plain_config()
+    }
+}
+
+fn snapshot(index: u64, term: u64, data: &'static [u8]) -> Snapshot {
+    Snapshot {
+        index: LogIndex(index),
+        term: Term(term),
+        data: Bytes::from_static(data),
+    }
+}
+
+fn install(term: u64, snapshot: Snapshot) -> Message {
+    Message::InstallSnapshot(InstallSnapshot {
+        term: Term(term),
+        snapshot,
+    })
+}
+
+fn take_snapshot(probe: &mut Probe, index: u64) -> Result<(), HandleError> {
+    probe
+        .input(Input::SnapshotTaken {
+            index: LogIndex(index),
+            data: Bytes::from_static(b"state"),
+        })
+        .map(drop)
+}
+
+/// A follower of node 2 in term 1 that holds and has applied entries
+/// `1..=count`.
+fn follower_with_applied(count: u64, compaction_lag: u64) -> Probe {
+    let mut probe = Probe::new(3, config(compaction_lag));
+    let terms = vec![1; count as usize];
+    probe.receive(2, append(1, 0, 0, count, &terms)).unwrap();
+    assert_eq!(probe.node.applied_index(), LogIndex(count));
+    probe
+}
+
+#[test]
+fn a_snapshot_is_persisted_and_compacts_the_log_but_the_lag() {
+    let mut probe = follower_with_applied(10, 3);
+    take_snapshot(&mut probe, 8).unwrap();
+    assert_eq!(
+        probe.outputs,
+        vec![Output::PersistSnapshot(snapshot(8, 1, b"state"))]
+    );
+    let first = probe.node.entries().first().map(|e| e.index);
+    assert_eq!(first, Some(LogIndex(6)), "entries 6..=8 kept as the lag");
+    assert_eq!(
+        probe.durable_log.first().map(|e| e.index),
+        Some(LogIndex(9))
+    );
+}
+
+#[test]
+fn a_snapshot_must_cover_applied_entries_and_be_newer() {
+    let mut probe = follower_with_applied(5, 0);
+    assert_eq!(
+        take_snapshot(&mut probe, 6),
+        Err(HandleError::SnapshotBeyondApplied {
+            applied_index: LogIndex(5)
+        })
+    );
+    take_snapshot(&mut probe, 4).unwrap();
+    assert_eq!(
+        take_snapshot(&mut probe, 4),
+        Err(HandleError::SnapshotNotNewer {
+            snapshot_index: LogIndex(4)
+        })
+    );
+    assert!(
+        probe.outputs.is_empty(),
+        "a refused snapshot changes nothing"
+    );
+}
+
+/// A leader of term 1 with entries 1..=10 committed on a majority (node
+/// 2), snapshotted through 10 with nothing kept; node 3 never answered.
+fn leader_with_compacted_log() -> Probe {
+    let mut probe = Probe::new(3, config(0));
+    probe.elect();
+    for _ in 0..10 {
+        probe
+            .input(Input::Command(kontiki::Command::Propose(
+                Bytes::from_static(b"c"),
+            )))
+            .unwrap();
+    }
+    probe.receive(2, append_response(1, true, 10, 0)).unwrap();
+    assert_eq!(probe.node.applied_index(), LogIndex(10));
+    take_snapshot(&mut probe, 10).unwrap();
+    assert!(probe.node.entries().is_empty());
+    probe
+}
+
+#[test]
+fn a_follower_behind_the_compaction_gets_the_snapshot_once_per_election_timeout() {
+    let mut probe = leader_with_compacted_log();
+    // Node 3's probe from index 1 went unanswered; at the next heartbeat
+    // it is probed again, and what it needs is gone.
+    probe.fire_timer();
+    let to_node_3: Vec<_> = probe
+        .sent()
+        .into_iter()
+        .filter(|(to, _)| *to == NodeId(3))
+        .collect();
+    assert_eq!(
+        to_node_3,
+        vec![(NodeId(3), install(1, snapshot(10, 1, b"state")))]
+    );
+    // Heartbeats go on, but the snapshot is not sent again at once.
+    probe.fire_timer();
+    let snapshots = |probe: &Probe| {
+        probe
+            .sent()
+            .iter()
+            .filter(|(_, m)| matches!(m, Message::InstallSnapshot(_)))
+            .count()
+    };
+    assert_eq!(snapshots(&probe), 0);
+    assert!(!probe.sent().is_empty(), "heartbeats still go out");
+    // Unanswered for an election timeout, it is sent again.
+    probe.advance(Duration::from_millis(300));
+    probe.fire_timer();
+    assert_eq!(snapshots(&probe), 1);
+    // The answer moves the follower to streaming past the snapshot.
+    probe.receive(3, append_response(1, true, 10, 0)).unwrap();
+    probe
+        .input(Input::Command(kontiki::Command::Propose(
+            Bytes::from_static(b"d"),
+        )))
+        .unwrap();
+    let appends: Vec<_> = probe
+        .sent()
+        .into_iter()
+        .filter(|(to, _)| *to == NodeId(3))
+        .collect();
+    assert!(
+        matches!(&appends[..], [(_, Message::AppendEntries(a))] if a.prev_log_index == LogIndex(10) && a.prev_log_term == Term(1)),
+        "{appends:?}"
+    );
+}
+
+#[test]
+fn a_follower_installs_a_snapshot_and_drops_a_conflicting_log() {
+    let mut probe = Probe::new(3, config(0));
+    // Entries 1..=3 of term 1, only the first committed.
+    probe.receive(2, append(1, 0, 0, 1, &[1, 1, 1])).unwrap();
+    // The leader of term 2 committed another history through 5.
+    probe
+        .receive(3, install(2, snapshot(5, 2, b"five")))
+        .unwrap();
+    let expected = vec![
+        Output::PersistHardState(HardState {
+            term: Term(2),
+            voted_for: None,
+        }),
+        Output::PersistSnapshot(snapshot(5, 2, b"five")),
+        Output::RestoreSnapshot(snapshot(5, 2, b"five")),
+    ];
+    let persists_and_restores: Vec<_> = probe
+        .outputs
+        .iter()
+        .filter(|o| {
+            matches!(
+                o,
+                Output::PersistHardState(_)
+                    | Output::PersistSnapshot(_)
+                    | Output::RestoreSnapshot(_)
+            )
+        })
+        .cloned()
+        .collect();
+    assert_eq!(persists_and_restores, expected);
+    assert_eq!(
+        probe.sent(),
+        vec![(NodeId(3), append_response(2, true, 5, 0))]
+    );
+    assert_eq!(probe.node.commit_index(), LogIndex(5));
+    assert_eq!(probe.node.applied_index(), LogIndex(5));
+    assert!(probe.node.entries().is_empty());
+    assert!(probe.durable_log.is_empty());
+    // The log goes on after the snapshot.
+    probe.receive(3, append(2, 5, 2, 6, &[2])).unwrap();
+    assert_eq!(probe.applied.last().map(|e| e.index), Some(LogIndex(6)));
+}
+
+#[test]
+fn a_follower_keeps_the_entries_after_a_snapshot_its_log_agrees_with() {
+    let mut probe = Probe::new(3, config(0));
+    probe.receive(2, append(1, 0, 0, 0, &[1, 1, 1, 1])).unwrap();
+    probe
+        .receive(2, install(1, snapshot(2, 1, b"two")))
+        .unwrap();
+    assert!(!probe
+        .outputs
+        .iter()
+        .any(|o| matches!(o, Output::TruncateLog { .. })));
+    let kept: Vec<_> = probe.node.entries().iter().map(|e| e.index).collect();
+    assert_eq!(kept, vec![LogIndex(3), LogIndex(4)]);
+    // A commit index carried later applies the kept entries.
+    probe.receive(2, append(1, 4, 1, 4, &[])).unwrap();
+    assert_eq!(probe.node.applied_index(), LogIndex(4));
+}
+
+#[test]
+fn a_snapshot_the_follower_already_committed_is_acknowledged_only() {
+    let mut probe = follower_with_applied(6, 0);
+    probe
+        .receive(2, install(1, snapshot(4, 1, b"old")))
+        .unwrap();
+    assert_eq!(
+        probe.sent(),
+        vec![(NodeId(2), append_response(1, true, 4, 0))]
+    );
+    assert!(
+        !probe
+            .outputs
+            .iter()
+            .any(|o| matches!(o, Output::PersistSnapshot(_) | Output::RestoreSnapshot(_))),
+        "{:?}",
+        probe.outputs
+    );
+    assert_eq!(probe.node.applied_index(), LogIndex(6));
+}
+
+#[test]
+fn an_append_reaching_below_the_snapshot_is_matched_past_it() {
+    let mut probe = follower_with_applied(6, 0);
+    take_snapshot(&mut probe, 6).unwrap();
+    // The leader still thinks the follower needs entries from 4 on.
+    probe.receive(2, append(1, 3, 1, 7, &[1, 1, 1, 1])).unwrap();
+    assert_eq!(
+        probe.sent(),
+        vec![(NodeId(2), append_response(1, true, 7, 0))]
+    );
+    assert_eq!(probe.node.last_log_index(), LogIndex(7));
+    assert_eq!(probe.node.applied_index(), LogIndex(7));
+}
+
+#[test]
+fn a_restarted_node_restores_its_snapshot_first_and_applies_after_it() {
+    let mut probe = follower_with_applied(6, 0);
+    take_snapshot(&mut probe, 4).unwrap();
+    probe.crash_and_restart();
+    assert_eq!(
+        probe.outputs.first(),
+        Some(&Output::RestoreSnapshot(snapshot(4, 1, b"state")))
+    );
+    assert_eq!(probe.node.applied_index(), LogIndex(4));
+    assert_eq!(probe.node.last_log_index(), LogIndex(6));
+    // Entries 5 and 6 apply once the leader's commit index arrives.
+    probe.receive(2, append(1, 6, 1, 6, &[])).unwrap();
+    let applied: Vec<_> = probe.applied.iter().map(|e| e.index.get()).collect();
+    assert!(applied.ends_with(&[5, 6]), "{applied:?}");
+}
+
+#[test]
+fn a_node_refuses_to_start_on_a_snapshot_that_cannot_be() {
+    let start = |persisted: PersistedState| {
+        kontiki::Node::new(
+            NodeId(1),
+            &[NodeId(1), NodeId(2), NodeId(3)],
+            Config::default(),
+            <rand_chacha::ChaCha8Rng as rand_core::SeedableRng>::from_seed([0; 32]),
+            persisted,
+            kontiki::Instant::ZERO,
+        )
+        .map(drop)
+    };
+    let hard_state = HardState {
+        term: Term(2),
+        voted_for: None,
+    };
+    assert_eq!(
+        start(PersistedState {
+            hard_state,
+            snapshot: Some(snapshot(0, 1, b"")),
+            entries: Vec::new(),
+        }),
+        Err(StartError::EmptySnapshot)
+    );
+    assert_eq!(
+        start(PersistedState {
+            hard_state,
+            snapshot: Some(snapshot(3, 3, b"")),
+            entries: Vec::new(),
+        }),
+        Err(StartError::LogTermAboveCurrentTerm)
+    );
+    assert_eq!(
+        start(PersistedState {
+            hard_state,
+            snapshot: Some(snapshot(3, 2, b"")),
+            entries: vec![kontiki::Entry::command(LogIndex(5), Term(2), vec![])],
+        }),
+        Err(StartError::Log(kontiki::LogError::NotContiguous {
+            expected: LogIndex(4),
+            found: LogIndex(5)
+        }))
+    );
+}
+
+#[test]
+fn a_snapshot_at_index_zero_is_dropped_as_invalid() {
+    let mut probe = Probe::new(3, config(0));
+    let refused = probe.receive(2, install(1, snapshot(0, 0, b"")));
+    assert!(
+        matches!(refused, Err(HandleError::Dropped(_))),
+        "{refused:?}"
+    );
+}
+
+/// Applied entries between the driver's snapshots in the driver test.
+const SNAPSHOT_INTERVAL: u64 = 50;
+
+fn configs(cluster_id: &str) -> Vec<NodeConfig> {
+    let mut configs = cluster_configs(&free_addresses(3), cluster_id);
+    for config in &mut configs {
+        config.snapshot_interval = SNAPSHOT_INTERVAL;
+        config.raft.compaction_lag = 0;
+    }
+    configs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_back_after_compaction_catches_up_from_the_snapshot() {
+    let network = LocalNetwork::new();
+    let runtime = TokioRuntime::current();
+    let configs = configs("driver-snapshots");
+    let stores: Vec<MemoryStorage> = configs.iter().map(|_| MemoryStorage::new()).collect();
+    let recorders: Vec<Recorder> = configs.iter().map(|_| Recorder::default()).collect();
+    let start = |position: usize, recorder: Recorder| {
+        kontiki_driver::start_local(
+            runtime.clone(),
+            &network,
+            configs[position].clone(),
+            stores[position].clone(),
+            recorder,
+        )
+    };
+    let mut nodes = Vec::new();
+    for (position, recorder) in recorders.iter().enumerate() {
+        nodes.push(start(position, recorder.clone()).await.expect("starts"));
+    }
+    let leader = agreed_leader(&runtime, &nodes, None).await.unwrap();
+    let follower = (leader + 1) % 3;
+    nodes[follower].shutdown().await;
+
+    let commands = (0..300u32).map(|n| n.to_le_bytes().to_vec());
+    let indices = propose_all(&nodes[leader], commands).await.unwrap();
+    let last = *indices.iter().max().unwrap();
+    let leader_store = stores[leader].contents();
+    let compacted_to = leader_store.snapshot.as_ref().map(|s| s.index);
+    assert!(
+        compacted_to >= Some(LogIndex(250)),
+        "the leader snapshotted every {SNAPSHOT_INTERVAL} entries: {compacted_to:?}"
+    );
+    assert!(
+        leader_store.entries.len() < 2 * SNAPSHOT_INTERVAL as usize,
+        "its store dropped what the snapshot covers: {} entries left",
+        leader_store.entries.len()
+    );
+
+    // The follower's store ends long before the leader's log begins.
+    let rejoined = Recorder::default();
+    nodes[follower] = start(follower, rejoined.clone()).await.expect("restarts");
+    all_applied(&runtime, &nodes, last).await.unwrap();
+    let installed = stores[follower].contents().snapshot.map(|s| s.index);
+    assert!(
+        installed >= compacted_to,
+        "the follower took the leader's snapshot: {installed:?}"
+    );
+    assert_eq!(
+        rejoined.applied(),
+        recorders[leader].applied(),
+        "restored and applied, the follower holds the leader's state"
+    );
+
+    // The leader, restarted on its store, restores its snapshot first.
+    nodes[leader].shutdown().await;
+    let restarted = Recorder::default();
+    nodes[leader] = start(leader, restarted.clone()).await.expect("restarts");
+    all_applied(&runtime, &nodes, last).await.unwrap();
+    assert_eq!(restarted.applied(), recorders[leader].applied());
+    for node in &nodes {
+        node.shutdown().await;
+    }
+}
