@@ -88,6 +88,8 @@ pub enum LogError {
         /// Index of the offending entry.
         index: LogIndex,
     },
+    /// An entry sits at index `u64::MAX`, which no log reaches.
+    IndexTooLarge,
     /// The log holds the snapshot's last entry with another term, so the
     /// two come from different histories.
     SnapshotMismatch {
@@ -106,6 +108,7 @@ impl fmt::Display for LogError {
                 write!(f, "log entry {index} has a lower term than its predecessor")
             }
             LogError::ZeroTerm { index } => write!(f, "log entry {index} has term 0"),
+            LogError::IndexTooLarge => f.write_str("a log entry has index u64::MAX"),
             LogError::SnapshotMismatch { index } => write!(
                 f,
                 "log entry {index} has another term than the snapshot ending there"
@@ -161,6 +164,9 @@ impl Log {
             }
             if entry.term == Term(0) {
                 return Err(LogError::ZeroTerm { index: entry.index });
+            }
+            if entry.index == LogIndex::MAX {
+                return Err(LogError::IndexTooLarge);
             }
             if entry.term < previous_term {
                 return Err(LogError::TermDecreases { index: entry.index });

@@ -121,6 +121,9 @@ pub enum InvalidMessage {
     MalformedEntries,
     /// A snapshot at index 0, which covers nothing.
     EmptySnapshot,
+    /// An entry or a snapshot at index `u64::MAX`, which no log reaches:
+    /// a log ending there could not grow.
+    IndexTooLarge,
 }
 
 impl fmt::Display for InvalidMessage {
@@ -135,6 +138,7 @@ impl fmt::Display for InvalidMessage {
                 "appended entries are not contiguous or their terms are out of order"
             }
             InvalidMessage::EmptySnapshot => "a snapshot at index 0",
+            InvalidMessage::IndexTooLarge => "a log index of u64::MAX",
         })
     }
 }
@@ -170,6 +174,9 @@ impl Message {
                 if m.snapshot.index == LogIndex(0) {
                     return Err(InvalidMessage::EmptySnapshot);
                 }
+                if m.snapshot.index == LogIndex::MAX {
+                    return Err(InvalidMessage::IndexTooLarge);
+                }
                 check_log_position(m.term, m.snapshot.index, m.snapshot.term)
             }
             Message::RequestVoteResponse(_) | Message::AppendEntriesResponse(_) => Ok(()),
@@ -194,6 +201,9 @@ fn check_entries(append: &AppendEntries) -> Result<(), InvalidMessage> {
     let mut expected_index = append.prev_log_index;
     let mut previous_term = append.prev_log_term;
     for entry in &append.entries {
+        if entry.index == LogIndex::MAX {
+            return Err(InvalidMessage::IndexTooLarge);
+        }
         expected_index = expected_index.next();
         if entry.index != expected_index
             || entry.term < previous_term

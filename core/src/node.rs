@@ -134,8 +134,9 @@ pub enum StartError {
     /// The persisted log or snapshot holds an entry of a term above the
     /// persisted current term, so they come from different lives.
     LogTermAboveCurrentTerm,
-    /// The persisted snapshot has index 0 or term 0, which no node writes.
-    EmptySnapshot,
+    /// The persisted snapshot has index 0, index `u64::MAX` or term 0,
+    /// which no node writes.
+    InvalidSnapshot,
 }
 
 impl fmt::Display for StartError {
@@ -155,8 +156,8 @@ impl fmt::Display for StartError {
             StartError::LogTermAboveCurrentTerm => {
                 f.write_str("the persisted log has a term above the persisted current term")
             }
-            StartError::EmptySnapshot => {
-                f.write_str("the persisted snapshot has index 0 or term 0")
+            StartError::InvalidSnapshot => {
+                f.write_str("the persisted snapshot has index 0, index u64::MAX or term 0")
             }
         }
     }
@@ -455,8 +456,12 @@ impl<R: RngCore> Node<R> {
         }
         let base = match &persisted.snapshot {
             None => (LogIndex(0), Term(0)),
-            Some(snapshot) if snapshot.index == LogIndex(0) || snapshot.term == Term(0) => {
-                return Err(StartError::EmptySnapshot);
+            Some(snapshot)
+                if snapshot.index == LogIndex(0)
+                    || snapshot.index == LogIndex::MAX
+                    || snapshot.term == Term(0) =>
+            {
+                return Err(StartError::InvalidSnapshot);
             }
             Some(snapshot) => (snapshot.index, snapshot.term),
         };

@@ -240,8 +240,16 @@ impl<R: RngCore> Node<R> {
             return Ok(None);
         }
         for (position, entry) in append.entries.iter().enumerate() {
-            if entry.index <= self.log.base_index() {
+            if entry.index < self.log.base_index() {
                 // Covered by the snapshot: committed, so the leader's agrees.
+                continue;
+            }
+            if entry.index == self.log.base_index() {
+                // The one covered entry whose term the node knows: a leader
+                // that disagrees contradicts a committed entry.
+                if self.log.term_at(entry.index) != Some(entry.term) {
+                    return Err(HandleError::Dropped(DropReason::OverwritesCommitted));
+                }
                 continue;
             }
             match self.log.term_at(entry.index) {

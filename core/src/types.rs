@@ -60,6 +60,11 @@ impl Term {
 }
 
 impl LogIndex {
+    /// The largest index, which no log reaches: messages and persisted
+    /// state that put an entry there are refused, so that `next` never
+    /// saturates on a real log.
+    pub const MAX: LogIndex = LogIndex(u64::MAX);
+
     /// The index after this one.
     #[must_use]
     pub const fn next(self) -> LogIndex {

@@ -262,6 +262,26 @@ fn an_append_reaching_below_the_snapshot_is_matched_past_it() {
     assert_eq!(probe.node.applied_index(), LogIndex(7));
 }
 
+/// Found by the `node` fuzz target: an append reaching below the snapshot
+/// whose entry at the snapshot's index has another term contradicts a
+/// committed entry, and is dropped before it changes anything.
+#[test]
+fn an_append_contradicting_the_snapshot_is_dropped() {
+    let mut probe = Probe::new(3, config(0));
+    probe
+        .receive(2, append(2, 0, 0, 6, &[1, 1, 1, 1, 2, 2]))
+        .unwrap();
+    take_snapshot(&mut probe, 6).unwrap();
+    // A leader of term 3 whose entries 5..=7 are all of term 1: entry 6
+    // is committed here with term 2.
+    let contradicting = probe.receive(3, append(3, 4, 1, 7, &[1, 1, 1]));
+    assert!(
+        matches!(contradicting, Err(HandleError::Dropped(_))),
+        "{contradicting:?}"
+    );
+    assert_eq!(probe.node.last_log_index(), LogIndex(6));
+}
+
 #[test]
 fn a_restarted_node_restores_its_snapshot_first_and_applies_after_it() {
     let mut probe = follower_with_applied(6, 0);
@@ -302,7 +322,7 @@ fn a_node_refuses_to_start_on_a_snapshot_that_cannot_be() {
             snapshot: Some(snapshot(0, 1, b"")),
             entries: Vec::new(),
         }),
-        Err(StartError::EmptySnapshot)
+        Err(StartError::InvalidSnapshot)
     );
     assert_eq!(
         start(PersistedState {
@@ -333,6 +353,36 @@ fn a_snapshot_at_index_zero_is_dropped_as_invalid() {
         matches!(refused, Err(HandleError::Dropped(_))),
         "{refused:?}"
     );
+}
+
+/// Found by the `node` fuzz target: a snapshot near `u64::MAX` made the
+/// log's base so high that an append after it overflowed its index
+/// arithmetic. No log reaches `u64::MAX`, so a message that puts an entry
+/// or a snapshot there is refused, and one just below it is harmless.
+#[test]
+fn indices_at_the_top_of_the_range_are_refused_or_harmless() {
+    let mut probe = Probe::new(3, config(0));
+    let top = u64::MAX;
+    assert_eq!(
+        probe.receive(2, install(1, snapshot(top, 1, b""))),
+        Err(HandleError::Dropped(kontiki::DropReason::Invalid(
+            kontiki::InvalidMessage::IndexTooLarge
+        )))
+    );
+    probe
+        .receive(2, install(1, snapshot(top - 2, 1, b"")))
+        .unwrap();
+    assert_eq!(
+        probe.receive(2, append(1, top - 2, 1, top, &[1, 1])),
+        Err(HandleError::Dropped(kontiki::DropReason::Invalid(
+            kontiki::InvalidMessage::IndexTooLarge
+        )))
+    );
+    probe
+        .receive(2, append(1, top - 3, 1, top, &[1, 1]))
+        .unwrap();
+    assert_eq!(probe.node.last_log_index(), LogIndex(top - 1));
+    assert_eq!(probe.node.applied_index(), LogIndex(top - 1));
 }
 
 /// Applied entries between the driver's snapshots in the driver test.
