@@ -93,6 +93,10 @@ struct NodeArgs {
     /// refused [default: kontiki].
     #[arg(long, value_name = "NAME")]
     cluster_id: Option<String>,
+    /// Snapshot the key-value store and compact the log every this many
+    /// applied entries; 0 never does [default: 10000].
+    #[arg(long, value_name = "ENTRIES")]
+    snapshot_interval: Option<u64>,
 }
 
 fn main() -> ExitCode {
@@ -172,6 +176,7 @@ fn run_node(args: NodeArgs) -> Result<(), String> {
         data_dir: args.data_dir,
         runtime: args.runtime,
         cluster_id: args.cluster_id,
+        snapshot_interval: args.snapshot_interval,
         peer: args.peers,
     };
     node::run(NodeSettings::resolve(flags, file)?)

@@ -80,6 +80,7 @@ async fn serve<R: Runtime>(
         .map_err(|error| format!("cannot listen for clients on {}: {error}", settings.client))?;
     let mut config = NodeConfig::new(settings.id, settings.listen, settings.peers);
     config.cluster_id = settings.cluster_id;
+    config.snapshot_interval = settings.snapshot_interval;
     let store = Store::default();
     let handle = kontiki_driver::start(
         runtime.clone(),

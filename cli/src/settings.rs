@@ -75,6 +75,8 @@ pub struct FileSettings {
     pub runtime: Option<RuntimeChoice>,
     /// `--cluster-id`.
     pub cluster_id: Option<String>,
+    /// `--snapshot-interval`.
+    pub snapshot_interval: Option<u64>,
     /// `--peer`, as `[[peer]]` tables.
     #[serde(default)]
     pub peer: Vec<PeerSpec>,
@@ -107,6 +109,8 @@ pub struct NodeSettings {
     pub runtime: RuntimeChoice,
     /// The cluster's name.
     pub cluster_id: String,
+    /// Applied entries between snapshots (0: never).
+    pub snapshot_interval: u64,
     /// Every peer's address.
     pub peers: BTreeMap<NodeId, SocketAddr>,
     /// Every node's client address known, this node's included.
@@ -163,6 +167,10 @@ impl NodeSettings {
             .cluster_id
             .or(file.cluster_id)
             .unwrap_or_else(|| "kontiki".to_string());
+        let snapshot_interval = flags
+            .snapshot_interval
+            .or(file.snapshot_interval)
+            .unwrap_or(10_000);
         let peer_specs = if flags.peer.is_empty() {
             file.peer
         } else {
@@ -194,6 +202,7 @@ impl NodeSettings {
             data_dir,
             runtime,
             cluster_id,
+            snapshot_interval,
             peers,
             client_addresses,
         })
@@ -239,6 +248,7 @@ mod tests {
             data_dir = "/tmp/x"
             runtime = "async-std"
             cluster_id = "prod"
+            snapshot_interval = 500
             [[peer]]
             id = 2
             addr = "127.0.0.1:7002"
@@ -252,6 +262,7 @@ mod tests {
         assert_eq!(settings.id, NodeId(1));
         assert_eq!(settings.runtime, RuntimeChoice::AsyncStd);
         assert_eq!(settings.cluster_id, "prod");
+        assert_eq!(settings.snapshot_interval, 500);
         assert_eq!(
             settings.peers.keys().copied().collect::<Vec<_>>(),
             [NodeId(3)]

@@ -211,7 +211,8 @@ pub struct ProcessCluster {
 }
 
 impl ProcessCluster {
-    /// Starts one node per entry of `runtimes`.
+    /// Starts one node per entry of `runtimes`. Each snapshots its store
+    /// every 50 entries, so the suites cover snapshots and restores.
     pub fn start(runtimes: &[&str]) -> ProcessCluster {
         let data = tempfile::tempdir().expect("a temporary directory");
         let peers: Vec<(SocketAddr, SocketAddr)> = runtimes
@@ -231,6 +232,7 @@ impl ProcessCluster {
                 format!("--data-dir={}", dir.display()),
                 format!("--runtime={runtime}"),
                 "--cluster-id=cli-test".to_string(),
+                "--snapshot-interval=50".to_string(),
             ];
             for (other, (peer, peer_client)) in peers.iter().enumerate() {
                 if other != position {
