@@ -13,7 +13,8 @@
 //! leader) and `failover` (1000 elected clusters whose leader is cut off,
 //! until another leads). N = 100,000 entries of 16 bytes, each a fresh
 //! allocation; an entry is done when the leader applied it, and the count
-//! is asserted.
+//! is asserted. Each node snapshots (a few bytes standing for its state)
+//! and compacts every 10,000 applied entries, as BENCH.md asks.
 
 use std::collections::VecDeque;
 use std::process::Command as Process;
@@ -28,6 +29,8 @@ use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 const ENTRIES: usize = 100_000;
+/// Applied entries between two snapshots of a node (BENCH.md's interval).
+const SNAPSHOT_INTERVAL: u64 = 10_000;
 const PAYLOAD_BYTES: usize = 16;
 const TRIALS: u64 = 1_000;
 const WORKLOADS: [&str; 5] = [
@@ -247,6 +250,8 @@ struct Bench {
     nodes: Vec<Node<ChaCha8Rng>>,
     /// What each node was asked to persist: its log as a store would hold it.
     stores: Vec<Vec<Entry>>,
+    /// Per node: the last index applied, and the last one snapshotted.
+    applied: Vec<(u64, u64)>,
     timers: Vec<Option<Instant>>,
     queue: VecDeque<(NodeId, NodeId, Message)>,
     now: Instant,
@@ -279,6 +284,7 @@ impl Bench {
             .collect();
         let mut bench = Bench {
             stores: vec![Vec::new(); nodes.len()],
+            applied: vec![(0, 0); nodes.len()],
             timers: vec![None; nodes.len()],
             nodes,
             queue: VecDeque::new(),
@@ -303,10 +309,16 @@ impl Bench {
                 Output::PersistHardState(_) => {}
                 Output::PersistEntries(entries) => self.stores[position].extend(entries),
                 Output::TruncateLog { from } => {
-                    self.stores[position].truncate((from.get() - 1) as usize);
+                    self.stores[position].retain(|entry| entry.index < from);
                 }
-                Output::Apply(entry) if leads && entry.kind == EntryKind::Command => {
-                    self.commands_applied_on_leader += 1;
+                Output::PersistSnapshot(snapshot) => {
+                    self.stores[position].retain(|entry| entry.index > snapshot.index);
+                }
+                Output::Apply(entry) => {
+                    self.applied[position].0 = entry.index.get();
+                    if leads && entry.kind == EntryKind::Command {
+                        self.commands_applied_on_leader += 1;
+                    }
                 }
                 Output::Send { to, message } => {
                     if self.isolated == Some(id) || self.isolated == Some(to) {
@@ -334,6 +346,18 @@ impl Bench {
                 }
                 _ => {}
             }
+        }
+        let (applied, snapshotted) = self.applied[position];
+        if applied >= snapshotted + SNAPSHOT_INTERVAL {
+            self.applied[position].1 = applied;
+            let snapshot = Input::SnapshotTaken {
+                index: kontiki::LogIndex(applied),
+                data: applied.to_le_bytes().to_vec().into(),
+            };
+            self.nodes[position]
+                .handle(self.now, snapshot)
+                .expect("a snapshot of applied entries is accepted");
+            self.perform_outputs(position);
         }
     }
 
@@ -424,11 +448,17 @@ fn replicate(batch: usize, codec: bool) -> Measurement {
     }
     let elapsed = started.elapsed();
     assert_eq!(bench.commands_applied_on_leader, ENTRIES as u64);
-    for store in &bench.stores {
+    for (store, &(_, snapshotted)) in bench.stores.iter().zip(&bench.applied) {
+        // The store ends with the last entry, or with a snapshot of it.
+        let stored_last = store.last().map_or(snapshotted, |entry| entry.index.get());
         assert_eq!(
-            store.len(),
-            ENTRIES + 1,
+            stored_last,
+            ENTRIES as u64 + 1,
             "every entry and the no-op persisted"
+        );
+        assert!(
+            store.len() <= SNAPSHOT_INTERVAL as usize,
+            "snapshots compacted the store"
         );
     }
     let (latency_p50_ns, latency_p99_ns) = if latencies_ns.is_empty() {
