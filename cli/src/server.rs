@@ -350,6 +350,7 @@ pub fn raft_fields(
         ("commit_index", status.commit_index.get().to_string()),
         ("applied_index", status.applied_index.get().to_string()),
         ("last_log_index", status.last_log_index.get().to_string()),
+        ("snapshot_index", status.snapshot_index.get().to_string()),
         // Milliseconds since a follower last heard from its leader.
         (
             "leader_contact_ms_ago",

@@ -89,6 +89,15 @@ fn a_mixed_runtime_cluster_survives_sigkill_of_its_leader() {
                 .and_then(|info| info["applied_index"].parse::<u64>().ok())
                 .is_some_and(|applied| applied >= commit)
         });
+        // Over 250 writes with a snapshot every 50: every node, the one
+        // restarted after SIGKILL included, holds a snapshot.
+        let snapshot = cluster
+            .info(node)
+            .and_then(|info| info["snapshot_index"].parse::<u64>().ok());
+        assert!(
+            snapshot.is_some_and(|index| index >= 50),
+            "node {node} reports snapshot index {snapshot:?}"
+        );
         let mut client = Client::connect(addresses[node as usize - 1]).unwrap();
         assert_eq!(
             client.command("READONLY").unwrap(),

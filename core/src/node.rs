@@ -653,6 +653,12 @@ impl<R: RngCore> Node<R> {
         self.snapshot.as_ref()
     }
 
+    /// The last index the latest snapshot covers (0 without one).
+    #[must_use]
+    pub fn snapshot_index(&self) -> LogIndex {
+        self.snapshot.as_ref().map_or(LogIndex(0), |s| s.index)
+    }
+
     /// The highest log index known to be committed.
     #[must_use]
     pub fn commit_index(&self) -> LogIndex {

@@ -43,7 +43,7 @@ impl<R: RngCore> Node<R> {
                 applied_index: self.applied_index,
             });
         }
-        let snapshot_index = self.snapshot.as_ref().map_or(LogIndex(0), |s| s.index);
+        let snapshot_index = self.snapshot_index();
         if index <= snapshot_index || index == LogIndex(0) {
             return Err(HandleError::SnapshotNotNewer { snapshot_index });
         }

@@ -316,7 +316,7 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
             return false;
         }
         let applied = self.node.applied_index();
-        let covered = self.node.snapshot().map_or(LogIndex(0), |s| s.index);
+        let covered = self.node.snapshot_index();
         if applied.get() < covered.get().saturating_add(self.snapshot_interval) {
             return false;
         }
@@ -389,6 +389,7 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
             commit_index: self.node.commit_index(),
             applied_index: self.node.applied_index(),
             last_log_index: self.node.last_log_index(),
+            snapshot_index: self.node.snapshot_index(),
             last_leader_contact: self
                 .node
                 .leader_contact_at()

@@ -64,6 +64,8 @@ pub struct Status {
     pub applied_index: LogIndex,
     /// The last index of its log.
     pub last_log_index: LogIndex,
+    /// The last index its latest snapshot covers (0 without one).
+    pub snapshot_index: LogIndex,
     /// When this node, as a follower, last heard from its leader; `None`
     /// while it knows no leader, and on the leader itself.
     pub last_leader_contact: Option<std::time::Instant>,

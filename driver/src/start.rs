@@ -184,6 +184,7 @@ async fn start_on<R: Runtime, S: Storage, M: StateMachine>(
         commit_index: node.commit_index(),
         applied_index: LogIndex(0),
         last_log_index: node.last_log_index(),
+        snapshot_index: node.snapshot_index(),
         last_leader_contact: None,
     };
     let published = Arc::new(Published {

@@ -210,7 +210,7 @@ fn snapshot_init_2d() {
             for id in cluster.ids().to_vec() {
                 cluster.restart(id);
                 let node = cluster.node(id).expect("restarted");
-                let snapshot = node.snapshot().map_or(LogIndex(0), |s| s.index);
+                let snapshot = node.snapshot_index();
                 cluster.check(
                     snapshot >= LogIndex(SNAPSHOT_INTERVAL)
                         && node.applied_index() == snapshot

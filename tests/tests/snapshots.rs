@@ -445,6 +445,8 @@ async fn a_follower_back_after_compaction_catches_up_from_the_snapshot() {
         installed >= compacted_to,
         "the follower took the leader's snapshot: {installed:?}"
     );
+    let reported = nodes[follower].status().snapshot_index;
+    assert!(Some(reported) >= compacted_to, "status reports {reported}");
     assert_eq!(
         rejoined.applied(),
         recorders[leader].applied(),

@@ -102,7 +102,7 @@ fn soak(seed: u64) -> Duration {
     let leader = has_stable_leader(&cluster).expect("settled");
     let node = cluster.node(leader).expect("running");
     let log = node.entries().to_vec();
-    let compacted = node.snapshot().map_or(LogIndex(0), |s| s.index);
+    let compacted = node.snapshot_index();
     let history = cluster.checker().applied_history();
     for (proposer, index, term, command) in &acknowledged {
         let held = if *index <= compacted {

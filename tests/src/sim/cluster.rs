@@ -755,7 +755,7 @@ impl Cluster {
             return;
         };
         let (applied, digest) = self.slot(id).state_machine;
-        let covered = node.snapshot().map_or(LogIndex(0), |s| s.index);
+        let covered = node.snapshot_index();
         if applied.get() >= covered.get() + interval.max(1) {
             self.trace.record(
                 self.now,
