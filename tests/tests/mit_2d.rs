@@ -51,6 +51,13 @@ fn random_command(cluster: &mut Cluster) -> Vec<u8> {
     cluster.rng().gen::<u32>().to_be_bytes().to_vec()
 }
 
+/// The lab's `one(rand.Int(), expected, true)`: a random command agreed
+/// on by `expected` nodes; returns its index.
+fn one_random(cluster: &mut Cluster, expected: usize) -> LogIndex {
+    let command = random_command(cluster);
+    one(cluster, command, expected, true)
+}
+
 /// The lab's `LogSize()`: the largest persisted state of any node.
 fn log_size(cluster: &Cluster) -> usize {
     let ids = cluster.ids().to_vec();
@@ -63,8 +70,7 @@ fn log_size(cluster: &Cluster) -> usize {
 /// The lab's `snapcommon(name, disconnect, reliable, crash)`.
 fn snapshot_common(seed: u64, disconnect: bool, reliable: bool, crash: bool) -> Cluster {
     let mut cluster = snapshot_cluster(seed, reliable);
-    let command = random_command(&mut cluster);
-    one(&mut cluster, command, SERVERS, true);
+    one_random(&mut cluster, SERVERS);
     let mut leader = check_one_leader(&mut cluster);
     for iteration in 0..ITERATIONS {
         let next = |id: NodeId| NodeId(id.get() % SERVERS as u64 + 1);
@@ -74,13 +80,11 @@ fn snapshot_common(seed: u64, disconnect: bool, reliable: bool, crash: bool) -> 
         }
         if disconnect {
             cluster.isolate(victim);
-            let command = random_command(&mut cluster);
-            one(&mut cluster, command, SERVERS - 1, true);
+            one_random(&mut cluster, SERVERS - 1);
         }
         if crash {
             cluster.crash(victim);
-            let command = random_command(&mut cluster);
-            one(&mut cluster, command, SERVERS - 1, true);
+            one_random(&mut cluster, SERVERS - 1);
         }
         // Enough commands for a snapshot, sent to a node that may not lead.
         let burst = SNAPSHOT_INTERVAL / 2 + cluster.rng().gen_range(0..SNAPSHOT_INTERVAL);
@@ -93,8 +97,7 @@ fn snapshot_common(seed: u64, disconnect: bool, reliable: bool, crash: bool) -> 
         } else {
             SERVERS
         };
-        let command = random_command(&mut cluster);
-        one(&mut cluster, command, expected, true);
+        one_random(&mut cluster, expected);
         let size = log_size(&cluster);
         cluster.check(
             size < MAX_LOG_SIZE,
@@ -102,14 +105,12 @@ fn snapshot_common(seed: u64, disconnect: bool, reliable: bool, crash: bool) -> 
         );
         if disconnect {
             cluster.reconnect(victim);
-            let command = random_command(&mut cluster);
-            one(&mut cluster, command, SERVERS, true);
+            one_random(&mut cluster, SERVERS);
             leader = check_one_leader(&mut cluster);
         }
         if crash {
             start1(&mut cluster, victim);
-            let command = random_command(&mut cluster);
-            one(&mut cluster, command, SERVERS, true);
+            one_random(&mut cluster, SERVERS);
             leader = check_one_leader(&mut cluster);
         }
     }
@@ -162,25 +163,21 @@ fn snapshot_install_uncrash_2d() {
 fn snapshot_all_crash_2d() {
     for seed in seeds(8) {
         let mut cluster = snapshot_cluster(seed, false);
-        let command = random_command(&mut cluster);
-        one(&mut cluster, command, SERVERS, true);
+        one_random(&mut cluster, SERVERS);
         for _ in 0..5 {
             // Perhaps enough to get a snapshot.
             let burst = SNAPSHOT_INTERVAL / 2 + cluster.rng().gen_range(0..SNAPSHOT_INTERVAL);
             for _ in 0..burst {
-                let command = random_command(&mut cluster);
-                one(&mut cluster, command, SERVERS, true);
+                one_random(&mut cluster, SERVERS);
             }
-            let command = random_command(&mut cluster);
-            let first = one(&mut cluster, command, SERVERS, true);
+            let first = one_random(&mut cluster, SERVERS);
             for id in cluster.ids().to_vec() {
                 cluster.crash(id);
             }
             for id in cluster.ids().to_vec() {
                 cluster.restart(id);
             }
-            let command = random_command(&mut cluster);
-            let after = one(&mut cluster, command, SERVERS, true);
+            let after = one_random(&mut cluster, SERVERS);
             cluster.check(
                 after > first,
                 format!("index decreased from {first} to {after}"),
@@ -196,12 +193,10 @@ fn snapshot_all_crash_2d() {
 fn snapshot_init_2d() {
     for seed in seeds(8) {
         let mut cluster = snapshot_cluster(seed, false);
-        let command = random_command(&mut cluster);
-        one(&mut cluster, command, SERVERS, true);
+        one_random(&mut cluster, SERVERS);
         // Enough ops to make a snapshot.
         for _ in 0..=SNAPSHOT_INTERVAL {
-            let command = random_command(&mut cluster);
-            one(&mut cluster, command, SERVERS, true);
+            one_random(&mut cluster, SERVERS);
         }
         for round in 0..2 {
             for id in cluster.ids().to_vec() {
@@ -221,8 +216,7 @@ fn snapshot_init_2d() {
                     ),
                 );
             }
-            let command = random_command(&mut cluster);
-            one(&mut cluster, command, SERVERS, true);
+            one_random(&mut cluster, SERVERS);
         }
         let connected = cluster
             .ids()

@@ -41,6 +41,13 @@ fn install(term: u64, snapshot: Snapshot) -> Message {
     })
 }
 
+/// What the latest input sent to node `peer`.
+fn sent_to(probe: &Probe, peer: u64) -> Vec<(NodeId, Message)> {
+    let mut sent = probe.sent();
+    sent.retain(|(to, _)| *to == NodeId(peer));
+    sent
+}
+
 fn take_snapshot(probe: &mut Probe, index: u64) -> Result<(), HandleError> {
     probe
         .input(Input::SnapshotTaken {
@@ -123,13 +130,8 @@ fn a_follower_behind_the_compaction_gets_the_snapshot_once_per_election_timeout(
     // Node 3's probe from index 1 went unanswered; at the next heartbeat
     // it is probed again, and what it needs is gone.
     probe.fire_timer();
-    let to_node_3: Vec<_> = probe
-        .sent()
-        .into_iter()
-        .filter(|(to, _)| *to == NodeId(3))
-        .collect();
     assert_eq!(
-        to_node_3,
+        sent_to(&probe, 3),
         vec![(NodeId(3), install(1, snapshot(10, 1, b"state")))]
     );
     // Heartbeats go on, but the snapshot is not sent again at once.
@@ -154,11 +156,7 @@ fn a_follower_behind_the_compaction_gets_the_snapshot_once_per_election_timeout(
             Bytes::from_static(b"d"),
         )))
         .unwrap();
-    let appends: Vec<_> = probe
-        .sent()
-        .into_iter()
-        .filter(|(to, _)| *to == NodeId(3))
-        .collect();
+    let appends = sent_to(&probe, 3);
     assert!(
         matches!(&appends[..], [(_, Message::AppendEntries(a))] if a.prev_log_index == LogIndex(10) && a.prev_log_term == Term(1)),
         "{appends:?}"
