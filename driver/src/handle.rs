@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use futures::channel::{mpsc, oneshot};
+use futures::channel::mpsc;
 use futures::Stream;
 use kontiki::{LogIndex, NodeId, Role, Term};
 

@@ -2,7 +2,6 @@
 
 use std::collections::VecDeque;
 
-use futures::channel::oneshot;
 use kontiki::{LogIndex, Term};
 
 use crate::handle::ProposeError;
