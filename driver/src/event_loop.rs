@@ -23,7 +23,7 @@ use crate::runtime::Runtime;
 use crate::shutdown::ShutdownTrigger;
 use crate::storage::{LogWrite, Storage};
 use crate::transport::{Inbound, PeerLinks};
-use crate::waiters::{Waiter, Waiters};
+use crate::waiters::{Answer, Waiter, Waiters};
 
 /// Inputs handled before the outputs are performed: the batch that makes
 /// one durable write and one message per peer out of many proposals.
@@ -142,6 +142,9 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
         info!(node = %self.node.id(), "node stopping");
         drop(self.shutdown.take());
         self.waiters.fail_all(ProposeError::Stopped);
+        // Closed before saying the node stopped: a `LocalNetwork` lets a
+        // node with this id start again only once its inbox is closed.
+        self.inbound.close();
         self.requests.close();
         while let Ok(request) = self.requests.try_recv() {
             refuse(request, ProposeError::Stopped);
@@ -294,14 +297,28 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
             for (to, message) in sends {
                 self.links.send(to, message);
             }
-            // Before proposers hear back, so that they see their entry applied.
-            self.publish_status();
+            let mut answers = Vec::new();
+            let mut restored = Ok(());
             for item in applies {
                 match item {
-                    ToApply::Entry(entry) => self.apply(entry),
-                    ToApply::Snapshot(snapshot) => self.restore(&snapshot)?,
+                    ToApply::Entry(entry) => answers.extend(self.apply(entry)),
+                    ToApply::Snapshot(snapshot) => {
+                        restored = self.restore(&snapshot);
+                        if restored.is_err() {
+                            break;
+                        }
+                    }
                 }
             }
+            // After the state machine applied the entries and before their
+            // proposers hear back: whoever reads the status, or is
+            // answered, finds the state machine at least as far along as
+            // the status says.
+            self.publish_status();
+            for answer in answers {
+                answer.send();
+            }
+            restored?;
             let snapshot_taken = self.take_snapshot_if_due();
             if let Some((index, term)) = written {
                 let now = self.clock.to_core(self.runtime.now());
@@ -373,24 +390,20 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
         }
     }
 
-    /// Applies a committed entry and answers whoever proposed it here.
-    fn apply(&mut self, entry: Entry) {
-        let answer = match entry.kind {
+    /// Applies a committed entry; the answer for whoever proposed it here.
+    fn apply(&mut self, entry: Entry) -> Option<Answer<M::Output>> {
+        let output = match entry.kind {
             EntryKind::Command => Some(self.state_machine.apply(entry.index, &entry.data)),
             _ => None,
         };
-        let Some(waiter) = self.waiters.take(entry.index) else {
-            return;
-        };
-        match (waiter, answer) {
-            (Waiter::Command(term, reply), Some(answer)) if term == entry.term => {
-                let _ = reply.send(Ok(answer));
+        let waiter = self.waiters.take(entry.index)?;
+        Some(match (waiter, output) {
+            (Waiter::Command(term, reply), Some(output)) if term == entry.term => {
+                Answer::Applied(reply, output)
             }
-            (Waiter::Barrier(term, reply), None) if term == entry.term => {
-                let _ = reply.send(Ok(()));
-            }
-            (waiter, _) => waiter.fail(ProposeError::Superseded),
-        }
+            (Waiter::Barrier(term, reply), None) if term == entry.term => Answer::Barrier(reply),
+            (waiter, _) => Answer::Failed(waiter, ProposeError::Superseded),
+        })
     }
 
     fn publish_status(&mut self) {

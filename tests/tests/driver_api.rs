@@ -143,3 +143,73 @@ async fn a_restarted_node_reapplies_what_it_persisted() {
     assert_eq!(commands, vec![0, 1, 2, 3, 4]);
     node.shutdown().await;
 }
+
+/// The status never runs ahead of the state machine: once a node's status
+/// says an index was applied, its state machine holds every command up
+/// to that index (the node publishes its status after applying and before
+/// answering). Watchers sample each node's status and then its state
+/// machine while writers keep the cluster busy on two worker threads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_never_says_more_was_applied_than_the_state_machine_holds() {
+    let runtime = TokioRuntime::current();
+    let (nodes, recorders) = cluster(3, "status-order").await;
+    let leader = agreed_leader(&runtime, &nodes, None).await.unwrap();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut watchers = Vec::new();
+    for (node, recorder) in nodes.iter().zip(&recorders) {
+        let (node, recorder, done) = (node.clone(), recorder.clone(), done.clone());
+        watchers.push(tokio::spawn(async move {
+            let mut samples = Vec::new();
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let said = node.status().applied_index;
+                let held = recorder.applied().last().map(|(index, _)| *index);
+                samples.push((said, held));
+                tokio::task::yield_now().await;
+            }
+            samples
+        }));
+    }
+    let mut writers = Vec::new();
+    for writer in 0..8u32 {
+        let node = nodes[leader].clone();
+        writers.push(tokio::spawn(async move {
+            let mut indexes = Vec::new();
+            for write in 0..250u32 {
+                let command = [writer.to_le_bytes(), write.to_le_bytes()].concat();
+                indexes.push(node.propose(command).await.expect("committed"));
+            }
+            indexes
+        }));
+    }
+    let mut commands = std::collections::BTreeSet::new();
+    for writer in writers {
+        commands.extend(writer.await.unwrap());
+    }
+    let last = *commands.last().unwrap();
+    kontiki_tests::live::all_applied(&runtime, &nodes, last)
+        .await
+        .unwrap();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut checked = 0;
+    for watcher in watchers {
+        for (said, held) in watcher.await.unwrap() {
+            // The last command at or below the index the status gave
+            // (entries between are the leader's no-ops).
+            let Some(&due) = commands.range(..=said).next_back() else {
+                continue;
+            };
+            assert!(
+                held >= Some(due),
+                "status said {said} was applied while the state machine held up to {held:?}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(
+        checked > 100,
+        "the watchers saw the writes: {checked} samples"
+    );
+    for node in &nodes {
+        node.shutdown().await;
+    }
+}

@@ -12,9 +12,9 @@ use kontiki::{
     Config, HandleError, HardState, Input, InstallSnapshot, LogIndex, Message, NodeId, Output,
     PersistedState, Snapshot, StartError, Term,
 };
-use kontiki_driver::{LocalNetwork, MemoryStorage, NodeConfig};
+use kontiki_driver::{LocalNetwork, MemoryStorage, NodeConfig, Runtime};
 use kontiki_tests::live::{
-    agreed_leader, all_applied, cluster_configs, free_addresses, propose_all, Recorder,
+    agreed_leader, all_applied, cluster_configs, free_addresses, propose_all, within, Recorder,
 };
 use kontiki_tests::probe::{append, append_response, plain_config, Probe};
 use kontiki_tokio::TokioRuntime;
@@ -422,12 +422,29 @@ async fn a_follower_back_after_compaction_catches_up_from_the_snapshot() {
     let commands = (0..300u32).map(|n| n.to_le_bytes().to_vec());
     let indices = propose_all(&nodes[leader], commands).await.unwrap();
     let last = *indices.iter().max().unwrap();
-    let leader_store = stores[leader].contents();
-    let compacted_to = leader_store.snapshot.as_ref().map(|s| s.index);
+    // The leader snapshots once it applied SNAPSHOT_INTERVAL entries past
+    // its last snapshot, in the round that answered the last proposers:
+    // wait for that round to finish.
+    let leader_snapshot = || stores[leader].contents().snapshot.map(|s| s.index);
+    let compacted = within(
+        &runtime,
+        Duration::from_secs(10),
+        "the leader snapshots within SNAPSHOT_INTERVAL of its last entry",
+        async {
+            while leader_snapshot() < Some(LogIndex(last.get() - SNAPSHOT_INTERVAL)) {
+                runtime
+                    .sleep_until(runtime.now() + Duration::from_millis(5))
+                    .await;
+            }
+        },
+    )
+    .await;
+    let compacted_to = leader_snapshot();
     assert!(
-        compacted_to >= Some(LogIndex(250)),
+        compacted.is_ok(),
         "the leader snapshotted every {SNAPSHOT_INTERVAL} entries: {compacted_to:?}"
     );
+    let leader_store = stores[leader].contents();
     assert!(
         leader_store.entries.len() < 2 * SNAPSHOT_INTERVAL as usize,
         "its store dropped what the snapshot covers: {} entries left",
