@@ -23,7 +23,7 @@ use crate::runtime::Runtime;
 use crate::shutdown::ShutdownTrigger;
 use crate::storage::{LogWrite, Storage};
 use crate::transport::{Inbound, PeerLinks};
-use crate::waiters::{Answer, Waiter, Waiters};
+use crate::waiters::{Waiter, Waiters};
 
 /// Inputs handled before the outputs are performed: the batch that makes
 /// one durable write and one message per peer out of many proposals.
@@ -297,28 +297,16 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
             for (to, message) in sends {
                 self.links.send(to, message);
             }
-            let mut answers = Vec::new();
-            let mut restored = Ok(());
+            // The status first, so that a proposer who hears back finds its
+            // entry committed there; its applied index moves with each
+            // entry below, never ahead of the state machine.
+            self.publish_status();
             for item in applies {
                 match item {
-                    ToApply::Entry(entry) => answers.extend(self.apply(entry)),
-                    ToApply::Snapshot(snapshot) => {
-                        restored = self.restore(&snapshot);
-                        if restored.is_err() {
-                            break;
-                        }
-                    }
+                    ToApply::Entry(entry) => self.apply(entry),
+                    ToApply::Snapshot(snapshot) => self.restore(&snapshot)?,
                 }
             }
-            // After the state machine applied the entries and before their
-            // proposers hear back: whoever reads the status, or is
-            // answered, finds the state machine at least as far along as
-            // the status says.
-            self.publish_status();
-            for answer in answers {
-                answer.send();
-            }
-            restored?;
             let snapshot_taken = self.take_snapshot_if_due();
             if let Some((index, term)) = written {
                 let now = self.clock.to_core(self.runtime.now());
@@ -335,7 +323,9 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
         self.waiters.fail_through(snapshot.index);
         self.state_machine
             .restore(snapshot.index, &snapshot.data)
-            .map_err(|error| annotate(error, "restoring a snapshot failed"))
+            .map_err(|error| annotate(error, "restoring a snapshot failed"))?;
+        self.published.set_applied(snapshot.index);
+        Ok(())
     }
 
     /// Hands the core a snapshot of the state machine once
@@ -390,20 +380,26 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
         }
     }
 
-    /// Applies a committed entry; the answer for whoever proposed it here.
-    fn apply(&mut self, entry: Entry) -> Option<Answer<M::Output>> {
+    /// Applies a committed entry and answers whoever proposed it here.
+    fn apply(&mut self, entry: Entry) {
         let output = match entry.kind {
             EntryKind::Command => Some(self.state_machine.apply(entry.index, &entry.data)),
             _ => None,
         };
-        let waiter = self.waiters.take(entry.index)?;
-        Some(match (waiter, output) {
+        // Before the proposer hears back, so that it sees its entry applied.
+        self.published.set_applied(entry.index);
+        let Some(waiter) = self.waiters.take(entry.index) else {
+            return;
+        };
+        match (waiter, output) {
             (Waiter::Command(term, reply), Some(output)) if term == entry.term => {
-                Answer::Applied(reply, output)
+                let _ = reply.send(Ok(output));
             }
-            (Waiter::Barrier(term, reply), None) if term == entry.term => Answer::Barrier(reply),
-            (waiter, _) => Answer::Failed(waiter, ProposeError::Superseded),
-        })
+            (Waiter::Barrier(term, reply), None) if term == entry.term => {
+                let _ = reply.send(Ok(()));
+            }
+            (waiter, _) => waiter.fail(ProposeError::Superseded),
+        }
     }
 
     fn publish_status(&mut self) {

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -132,12 +133,36 @@ pub(crate) enum Request<M: StateMachine> {
 
 /// State the node's task publishes for its handles.
 pub(crate) struct Published {
+    /// Published once per round, before that round's entries are applied.
+    /// Its `applied_index` is not read: `applied_index` below replaces it.
     pub(crate) status: Mutex<Status>,
+    /// The last index the state machine applied, stored after each entry
+    /// and before its proposer hears back: one atomic store per entry,
+    /// where a status that moved in step would take the lock each time.
+    pub(crate) applied_index: AtomicU64,
     pub(crate) watchers: Mutex<Vec<mpsc::UnboundedSender<LeaderChange>>>,
     pub(crate) local_addr: SocketAddr,
 }
 
 impl Published {
+    /// Records that the state machine applied everything up to `index`.
+    pub(crate) fn set_applied(&self, index: LogIndex) {
+        // Release: whoever reads `index` also sees what the state
+        // machine did to apply it.
+        self.applied_index.store(index.get(), Ordering::Release);
+    }
+
+    /// The status as of the latest round, with the state machine's
+    /// applied index: never more than it holds, nor than the commit index.
+    fn status(&self) -> Status {
+        // The applied index before the rest: a status published later
+        // has a commit index at least as high as what was applied.
+        let applied = LogIndex(self.applied_index.load(Ordering::Acquire));
+        let mut status = *self.status.lock().expect("status lock");
+        status.applied_index = applied;
+        status
+    }
+
     /// Tells every watcher about `change`, forgetting those gone.
     pub(crate) fn announce(&self, change: LeaderChange) {
         let mut watchers = self.watchers.lock().expect("watcher lock");
@@ -185,7 +210,7 @@ impl<M: StateMachine> Handle<M> {
     /// The node's state as of its latest event.
     #[must_use]
     pub fn status(&self) -> Status {
-        *self.published.status.lock().expect("status lock")
+        self.published.status()
     }
 
     /// The address the node accepts peer connections on.

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -189,6 +190,7 @@ async fn start_on<R: Runtime, S: Storage, M: StateMachine>(
     };
     let published = Arc::new(Published {
         status: Mutex::new(status),
+        applied_index: AtomicU64::new(0),
         watchers: Mutex::new(Vec::new()),
         local_addr,
     });

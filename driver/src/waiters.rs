@@ -22,28 +22,6 @@ impl<T> Waiter<T> {
     }
 }
 
-/// What a proposer hears about its applied entry: held back until the
-/// node's status shows the entry applied.
-pub(crate) enum Answer<T> {
-    /// The state machine's output for the proposer's command.
-    Applied(oneshot::Sender<Result<T, ProposeError>>, T),
-    /// The read barrier's no-op entry was applied.
-    Barrier(oneshot::Sender<Result<(), ProposeError>>),
-    /// Another entry was applied at the proposer's index.
-    Failed(Waiter<T>, ProposeError),
-}
-
-impl<T> Answer<T> {
-    /// Tells the proposer.
-    pub(crate) fn send(self) {
-        match self {
-            Answer::Applied(reply, output) => drop(reply.send(Ok(output))),
-            Answer::Barrier(reply) => drop(reply.send(Ok(()))),
-            Answer::Failed(waiter, error) => waiter.fail(error),
-        }
-    }
-}
-
 /// The waiters of one node, ordered by index. A leader appends at the end
 /// of its log and entries are applied in index order, so a queue serves:
 /// new waiters join at the back and applied ones leave from the front.
