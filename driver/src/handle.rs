@@ -61,7 +61,9 @@ pub struct Status {
     pub leader: Option<NodeId>,
     /// The highest index it knows committed.
     pub commit_index: LogIndex,
-    /// The highest index applied to the state machine.
+    /// The highest index applied to the state machine: the state machine
+    /// already holds every entry up to it, and an answered proposer finds
+    /// its entry's index here.
     pub applied_index: LogIndex,
     /// The last index of its log.
     pub last_log_index: LogIndex,
