@@ -161,7 +161,8 @@ impl fmt::Display for TraceEvent {
     }
 }
 
-/// The latest [`TRACE_CAPACITY`] events with their times.
+/// The latest events (`TRACE_CAPACITY` of them, private to this module)
+/// with their times.
 #[derive(Default)]
 pub struct Trace {
     events: VecDeque<(Instant, TraceEvent)>,
