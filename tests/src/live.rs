@@ -115,6 +115,25 @@ pub async fn within<R: Runtime, T>(
     }
 }
 
+/// Polls `check` every 5 ms until it gives a value, or `Err` with `what`
+/// after 10 s.
+pub async fn wait_for<R: Runtime, T>(
+    runtime: &R,
+    what: &str,
+    mut check: impl FnMut() -> Option<T>,
+) -> Result<T, String> {
+    let wait = async {
+        loop {
+            if let Some(value) = check() {
+                return value;
+            }
+            let deadline = runtime.now() + Duration::from_millis(5);
+            runtime.sleep_until(deadline).await;
+        }
+    };
+    within(runtime, Duration::from_secs(10), what, wait).await
+}
+
 /// Polls `nodes` until they all follow one leader other than `not`, then
 /// returns its position in `nodes`.
 pub async fn agreed_leader<R: Runtime, M: StateMachine>(
@@ -122,28 +141,17 @@ pub async fn agreed_leader<R: Runtime, M: StateMachine>(
     nodes: &[Handle<M>],
     not: Option<NodeId>,
 ) -> Result<usize, String> {
-    let wait = async {
-        loop {
-            let statuses: Vec<Status> = nodes.iter().map(Handle::status).collect();
-            let leader = statuses
-                .iter()
-                .position(|status| status.role == Role::Leader && Some(status.id) != not);
-            if let Some(position) = leader {
-                let id = statuses[position].id;
-                if statuses.iter().all(|status| status.leader == Some(id)) {
-                    return position;
-                }
-            }
-            let deadline = runtime.now() + Duration::from_millis(10);
-            runtime.sleep_until(deadline).await;
-        }
-    };
-    within(
-        runtime,
-        Duration::from_secs(10),
-        "a leader every node follows",
-        wait,
-    )
+    wait_for(runtime, "a leader every node follows", || {
+        let statuses: Vec<Status> = nodes.iter().map(Handle::status).collect();
+        let position = statuses
+            .iter()
+            .position(|status| status.role == Role::Leader && Some(status.id) != not)?;
+        let id = statuses[position].id;
+        statuses
+            .iter()
+            .all(|status| status.leader == Some(id))
+            .then_some(position)
+    })
     .await
 }
 
@@ -153,13 +161,13 @@ pub async fn all_applied<R: Runtime, M: StateMachine>(
     nodes: &[Handle<M>],
     index: LogIndex,
 ) -> Result<(), String> {
-    let wait = async {
-        while nodes.iter().any(|node| node.status().applied_index < index) {
-            let deadline = runtime.now() + Duration::from_millis(5);
-            runtime.sleep_until(deadline).await;
-        }
-    };
-    within(runtime, Duration::from_secs(10), "every node applies", wait).await
+    wait_for(runtime, "every node applies", || {
+        nodes
+            .iter()
+            .all(|node| node.status().applied_index >= index)
+            .then_some(())
+    })
+    .await
 }
 
 /// Proposes `commands` concurrently through `leader`; returns the index

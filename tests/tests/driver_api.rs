@@ -1,11 +1,15 @@
 //! The client handle's promises, on a live cluster (tokio).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
 use kontiki::{NodeId, Role};
-use kontiki_tests::live::{agreed_leader, cluster_configs, free_addresses, within, Recorder};
+use kontiki_tests::live::{
+    agreed_leader, all_applied, cluster_configs, free_addresses, within, Recorder,
+};
 use kontiki_tokio::{Handle, MemoryStorage, NodeConfig, ProposeError, TokioRuntime};
 
 async fn cluster(size: usize, name: &str) -> (Vec<Handle<Recorder>>, Vec<Recorder>) {
@@ -154,13 +158,13 @@ async fn the_status_never_says_more_was_applied_than_the_state_machine_holds() {
     let runtime = TokioRuntime::current();
     let (nodes, recorders) = cluster(3, "status-order").await;
     let leader = agreed_leader(&runtime, &nodes, None).await.unwrap();
-    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let done = Arc::new(AtomicBool::new(false));
     let mut watchers = Vec::new();
     for (node, recorder) in nodes.iter().zip(&recorders) {
         let (node, recorder, done) = (node.clone(), recorder.clone(), done.clone());
         watchers.push(tokio::spawn(async move {
             let mut samples = Vec::new();
-            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+            while !done.load(Ordering::Relaxed) {
                 let said = node.status().applied_index;
                 let held = recorder.applied().last().map(|(index, _)| *index);
                 samples.push((said, held));
@@ -181,15 +185,13 @@ async fn the_status_never_says_more_was_applied_than_the_state_machine_holds() {
             indexes
         }));
     }
-    let mut commands = std::collections::BTreeSet::new();
+    let mut commands = BTreeSet::new();
     for writer in writers {
         commands.extend(writer.await.unwrap());
     }
     let last = *commands.last().unwrap();
-    kontiki_tests::live::all_applied(&runtime, &nodes, last)
-        .await
-        .unwrap();
-    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    all_applied(&runtime, &nodes, last).await.unwrap();
+    done.store(true, Ordering::Relaxed);
     let mut checked = 0;
     for watcher in watchers {
         for (said, held) in watcher.await.unwrap() {

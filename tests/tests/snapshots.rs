@@ -12,9 +12,9 @@ use kontiki::{
     Config, HandleError, HardState, Input, InstallSnapshot, LogIndex, Message, NodeId, Output,
     PersistedState, Snapshot, StartError, Term,
 };
-use kontiki_driver::{LocalNetwork, MemoryStorage, NodeConfig, Runtime};
+use kontiki_driver::{LocalNetwork, MemoryStorage, NodeConfig};
 use kontiki_tests::live::{
-    agreed_leader, all_applied, cluster_configs, free_addresses, propose_all, within, Recorder,
+    agreed_leader, all_applied, cluster_configs, free_addresses, propose_all, wait_for, Recorder,
 };
 use kontiki_tests::probe::{append, append_response, plain_config, Probe};
 use kontiki_tokio::TokioRuntime;
@@ -426,17 +426,11 @@ async fn a_follower_back_after_compaction_catches_up_from_the_snapshot() {
     // its last snapshot, in the round that answered the last proposers:
     // wait for that round to finish.
     let leader_snapshot = || stores[leader].contents().snapshot.map(|s| s.index);
-    let compacted = within(
+    let floor = Some(LogIndex(last.get() - SNAPSHOT_INTERVAL));
+    let compacted = wait_for(
         &runtime,
-        Duration::from_secs(10),
         "the leader snapshots within SNAPSHOT_INTERVAL of its last entry",
-        async {
-            while leader_snapshot() < Some(LogIndex(last.get() - SNAPSHOT_INTERVAL)) {
-                runtime
-                    .sleep_until(runtime.now() + Duration::from_millis(5))
-                    .await;
-            }
-        },
+        || (leader_snapshot() >= floor).then_some(()),
     )
     .await;
     let compacted_to = leader_snapshot();
