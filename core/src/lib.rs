@@ -95,6 +95,7 @@ mod message;
 mod node;
 mod output;
 mod quorum;
+mod read;
 mod replication;
 mod role;
 mod snapshot;
@@ -105,8 +106,8 @@ pub mod wire;
 pub use config::{Config, ConfigError};
 pub use log::{Entry, EntryKind, LogError};
 pub use message::{
-    AppendEntries, AppendEntriesResponse, InstallSnapshot, InvalidMessage, Message, RequestVote,
-    RequestVoteResponse,
+    AppendEntries, AppendEntriesResponse, InstallSnapshot, InvalidMessage, LeadershipCheck,
+    LeadershipCheckResponse, Message, RequestVote, RequestVoteResponse,
 };
 pub use node::{
     Command, DropReason, HandleError, Handled, Input, Node, NodeStats, PersistedState, StartError,

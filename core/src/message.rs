@@ -29,6 +29,11 @@ pub enum Message {
     /// A leader's snapshot, for a follower that needs entries the leader
     /// has compacted away.
     InstallSnapshot(InstallSnapshot),
+    /// A leader asks its followers to confirm that it still leads, so that
+    /// it can serve the reads waiting on `round` (dissertation §6.4).
+    LeadershipCheck(LeadershipCheck),
+    /// The answer to a [`LeadershipCheck`].
+    LeadershipCheckResponse(LeadershipCheckResponse),
 }
 
 /// A request for a vote (§5.2), or for a pre-vote (dissertation §9.6).
@@ -85,6 +90,29 @@ pub struct InstallSnapshot {
     pub snapshot: Snapshot,
 }
 
+/// A leader's request to confirm that it still leads its term. Reads
+/// handed to the leader since its previous check wait on `round`; a
+/// follower that still follows this leader answers and also counts the
+/// check as hearing from it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LeadershipCheck {
+    /// The leader's term.
+    pub term: Term,
+    /// The leader's read round, counted up from 1 over the node's life.
+    pub round: u64,
+}
+
+/// The answer to a [`LeadershipCheck`]: in `term`, the follower has seen
+/// the check of `round`. An answer of the leader's own term means the
+/// follower had not moved to a later term when it answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LeadershipCheckResponse {
+    /// The follower's current term.
+    pub term: Term,
+    /// The round of the check answered.
+    pub round: u64,
+}
+
 /// The answer to an [`AppendEntries`] or an [`InstallSnapshot`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct AppendEntriesResponse {
@@ -124,6 +152,9 @@ pub enum InvalidMessage {
     /// An entry or a snapshot at index `u64::MAX`, which no log reaches:
     /// a log ending there could not grow.
     IndexTooLarge,
+    /// A leadership check (or its answer) of read round 0, which no leader
+    /// sends: rounds count from 1.
+    ZeroReadRound,
 }
 
 impl fmt::Display for InvalidMessage {
@@ -139,6 +170,7 @@ impl fmt::Display for InvalidMessage {
             }
             InvalidMessage::EmptySnapshot => "a snapshot at index 0",
             InvalidMessage::IndexTooLarge => "a log index of u64::MAX",
+            InvalidMessage::ZeroReadRound => "a leadership check of read round 0",
         })
     }
 }
@@ -153,6 +185,8 @@ impl Message {
             Message::AppendEntries(m) => m.term,
             Message::AppendEntriesResponse(m) => m.term,
             Message::InstallSnapshot(m) => m.term,
+            Message::LeadershipCheck(m) => m.term,
+            Message::LeadershipCheckResponse(m) => m.term,
         }
     }
 
@@ -179,7 +213,14 @@ impl Message {
                 }
                 check_log_position(m.term, m.snapshot.index, m.snapshot.term)
             }
-            Message::RequestVoteResponse(_) | Message::AppendEntriesResponse(_) => Ok(()),
+            Message::LeadershipCheck(m) if m.round == 0 => Err(InvalidMessage::ZeroReadRound),
+            Message::LeadershipCheckResponse(m) if m.round == 0 => {
+                Err(InvalidMessage::ZeroReadRound)
+            }
+            Message::RequestVoteResponse(_)
+            | Message::AppendEntriesResponse(_)
+            | Message::LeadershipCheck(_)
+            | Message::LeadershipCheckResponse(_) => Ok(()),
         }
     }
 }

@@ -12,8 +12,11 @@ use rand_core::RngCore;
 
 use crate::config::{Config, ConfigError};
 use crate::log::{Entry, EntryKind, Log, LogError};
-use crate::message::{AppendEntriesResponse, InvalidMessage, Message, RequestVoteResponse};
+use crate::message::{
+    AppendEntriesResponse, InvalidMessage, LeadershipCheckResponse, Message, RequestVoteResponse,
+};
 use crate::output::{HardState, Output, Role};
+use crate::read::ReadQueue;
 use crate::role::{RoleState, VoteTally};
 use crate::snapshot::Snapshot;
 use crate::time::{duration_as_micros, Instant};
@@ -81,6 +84,17 @@ pub enum Command {
     /// of the state machine after the barrier is applied sees every write
     /// acknowledged before the barrier was asked for.
     Barrier,
+    /// Ask for a linearizable read (leader only) without writing to the
+    /// log: the ReadIndex protocol of the Raft dissertation, §6.4. On
+    /// success [`Node::handle`] returns [`Handled::ReadQueued`] with a
+    /// round; once an [`Output::ReadReady`] of that round or a later one is
+    /// drained (after the outputs before it are performed), a read of the
+    /// state machine sees every write committed before this command was
+    /// handled. [`Output::ReadsFailed`] of the round means the node stopped
+    /// leading first. The leader confirms it still leads by one exchange
+    /// with a majority per round, not per read: every read handled between
+    /// two drains shares a round.
+    Read,
 }
 
 /// What [`Node::handle`] did with an accepted input.
@@ -98,6 +112,11 @@ pub enum Handled {
         index: LogIndex,
         /// The entry's term.
         term: Term,
+    },
+    /// A read joined read round `round`; see [`Command::Read`].
+    ReadQueued {
+        /// The round to wait for in [`Output::ReadReady`].
+        round: u64,
     },
 }
 
@@ -216,6 +235,9 @@ pub enum DropReason {
     OverwritesCommitted,
     /// A response that claims to hold entries the leader never had.
     BeyondLeaderLog,
+    /// A leadership check's answer for a read round this node never
+    /// started.
+    UnsentReadRound,
 }
 
 impl fmt::Display for HandleError {
@@ -238,6 +260,9 @@ impl fmt::Display for HandleError {
             }
             HandleError::Dropped(DropReason::BeyondLeaderLog) => {
                 f.write_str("dropped a response that matches entries this leader does not have")
+            }
+            HandleError::Dropped(DropReason::UnsentReadRound) => {
+                f.write_str("dropped an answer to a leadership check this node never sent")
             }
             HandleError::AlreadyLeader => f.write_str("this node is already the leader"),
             HandleError::NotLeader {
@@ -347,6 +372,8 @@ pub struct Node<R> {
     /// [`Input::Persisted`]); what a leader counts as its own replica when
     /// it persists in parallel.
     pub(crate) durable_index: LogIndex,
+    /// Reads waiting for a leader to confirm it still leads.
+    pub(crate) reads: ReadQueue,
     /// The deadline of the caller's timer as last set, until it fires.
     armed_timer: Option<Instant>,
     /// The (role, term, leader) last reported through `RoleChanged`.
@@ -385,6 +412,7 @@ impl<R> Node<R> {
             appends_pending,
             unpersisted_from,
             durable_index,
+            reads,
             armed_timer,
             reported,
             stats: _,
@@ -406,6 +434,7 @@ impl<R> Node<R> {
                 appends_pending,
                 unpersisted_from,
                 durable_index,
+                reads,
                 armed_timer,
                 reported,
             ),
@@ -498,6 +527,7 @@ impl<R: RngCore> Node<R> {
             appends_pending: false,
             unpersisted_from: None,
             durable_index,
+            reads: ReadQueue::default(),
             armed_timer: None,
             reported: (Role::Follower, term, None),
             stats: NodeStats::default(),
@@ -525,11 +555,12 @@ impl<R: RngCore> Node<R> {
         // In release builds a clock that stepped back is treated as standing still.
         let now = now.max(self.now);
         self.now = now;
-        // Only another proposal may join the leader's unpersisted entries:
-        // anything else could change the log, so they go out first.
+        // Only another proposal (or a read, which may append a no-op) may
+        // join the leader's unpersisted entries: anything else could change
+        // the log, so they go out first.
         if !matches!(
             input,
-            Input::Command(Command::Propose(_) | Command::Barrier)
+            Input::Command(Command::Propose(_) | Command::Barrier | Command::Read)
         ) {
             self.flush_own_entries();
         }
@@ -545,6 +576,7 @@ impl<R: RngCore> Node<R> {
             Input::Command(Command::Campaign) => self.handle_campaign(now).map(|()| Handled::Done),
             Input::Command(Command::Propose(data)) => self.handle_propose(EntryKind::Command, data),
             Input::Command(Command::Barrier) => self.handle_propose(EntryKind::Noop, Bytes::new()),
+            Input::Command(Command::Read) => self.handle_read(),
             Input::Persisted { index, term } => {
                 self.handle_persisted(index, term);
                 Ok(Handled::Done)
@@ -584,6 +616,7 @@ impl<R: RngCore> Node<R> {
                 self.send_appends_to_followers(false);
             }
         }
+        self.send_leadership_checks();
         self.outputs.drain(..)
     }
 
@@ -716,9 +749,9 @@ impl<R: RngCore> Node<R> {
                 Message::RequestVote(request) if request.pre_vote => {}
                 Message::RequestVoteResponse(response) if response.pre_vote && response.granted => {
                 }
-                Message::AppendEntries(_) | Message::InstallSnapshot(_) => {
-                    self.become_follower(now, term, Some(from))
-                }
+                Message::AppendEntries(_)
+                | Message::InstallSnapshot(_)
+                | Message::LeadershipCheck(_) => self.become_follower(now, term, Some(from)),
                 _ => self.become_follower(now, term, None),
             }
         } else if term < self.term {
@@ -737,6 +770,10 @@ impl<R: RngCore> Node<R> {
             }
             Message::AppendEntriesResponse(response) => {
                 self.handle_append_entries_response(now, from, response)?
+            }
+            Message::LeadershipCheck(check) => self.handle_leadership_check(now, from, check)?,
+            Message::LeadershipCheckResponse(response) => {
+                self.handle_leadership_check_response(now, from, response)?
             }
         }
         Ok(())
@@ -760,7 +797,15 @@ impl<R: RngCore> Node<R> {
                     conflict_term: Term(0),
                 })
             }
-            Message::RequestVoteResponse(_) | Message::AppendEntriesResponse(_) => {
+            Message::LeadershipCheck(check) => {
+                Message::LeadershipCheckResponse(LeadershipCheckResponse {
+                    term: self.term,
+                    round: check.round,
+                })
+            }
+            Message::RequestVoteResponse(_)
+            | Message::AppendEntriesResponse(_)
+            | Message::LeadershipCheckResponse(_) => {
                 self.stats.stale_responses += 1;
                 return;
             }
@@ -862,6 +907,7 @@ impl<R: RngCore> Node<R> {
     /// dirty, reports a changed role and arms the timer.
     fn finish(&mut self, now: Instant) {
         self.flush_hard_state();
+        self.settle_reads();
         let current = (self.role(), self.term, self.leader());
         if current != self.reported {
             self.reported = current;

@@ -123,6 +123,25 @@ pub enum Output {
         /// When to fire, on the caller's clock.
         deadline: Instant,
     },
+    /// Every read this node handed a round up to `round` (see
+    /// [`Handled::ReadQueued`](crate::Handled::ReadQueued)) may now be
+    /// served from the state machine: the node confirmed it still led after
+    /// those reads arrived, and entries up to `index`, which include every
+    /// entry committed before they arrived, are applied by the outputs
+    /// before this one. A state machine read then is linearizable.
+    ReadReady {
+        /// The last round served.
+        round: u64,
+        /// The read index: the state machine reflects at least the entries
+        /// up to here.
+        index: LogIndex,
+    },
+    /// The node stopped leading before the reads of rounds up to `round`
+    /// could be served: they fail, and may be retried on the new leader.
+    ReadsFailed {
+        /// The last round that fails.
+        round: u64,
+    },
     /// The node's role, term or known leader changed. Informational: the
     /// node has already acted on it.
     RoleChanged {

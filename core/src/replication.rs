@@ -36,11 +36,20 @@ impl<R: RngCore> Node<R> {
         {
             return Err(HandleError::TooManyUncommittedBytes);
         }
+        let index = self.append_new_entry(kind, data);
+        Ok(Handled::Proposed {
+            index,
+            term: self.term,
+        })
+    }
+
+    /// Appends a new entry of the leader's term to its log, to be sent
+    /// when the outputs are drained; returns its index.
+    pub(crate) fn append_new_entry(&mut self, kind: EntryKind, data: Bytes) -> LogIndex {
         let index = self.log.last_index().next();
-        let term = self.term;
         self.append_to_own_log(Entry {
             index,
-            term,
+            term: self.term,
             kind,
             data,
         });
@@ -52,7 +61,7 @@ impl<R: RngCore> Node<R> {
         if self.voters.len() == 1 {
             self.maybe_commit();
         }
-        Ok(Handled::Proposed { index, term })
+        index
     }
 
     /// Sends every follower what it is missing, as flow control allows

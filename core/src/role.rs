@@ -53,6 +53,9 @@ pub(crate) struct Progress {
     pub(crate) next_index: LogIndex,
     /// When `match_index` last advanced (or the follower became caught up).
     pub(crate) last_progress_at: Instant,
+    /// The highest read round whose leadership check the follower answered
+    /// in the leader's term.
+    pub(crate) read_round_seen: u64,
     pub(crate) state: ReplicationState,
 }
 
@@ -92,6 +95,7 @@ impl Progress {
             match_index: LogIndex(0),
             next_index,
             last_progress_at: now,
+            read_round_seen: 0,
             state: ReplicationState::Probe { paused: false },
         }
     }

@@ -19,8 +19,8 @@ use bytes::Bytes;
 
 use crate::log::{Entry, EntryKind};
 use crate::message::{
-    AppendEntries, AppendEntriesResponse, InstallSnapshot, Message, RequestVote,
-    RequestVoteResponse,
+    AppendEntries, AppendEntriesResponse, InstallSnapshot, LeadershipCheck,
+    LeadershipCheckResponse, Message, RequestVote, RequestVoteResponse,
 };
 use crate::snapshot::Snapshot;
 use crate::types::{LogIndex, Term};
@@ -39,6 +39,8 @@ mod tag {
     pub(super) const APPEND_ENTRIES: u8 = 3;
     pub(super) const APPEND_ENTRIES_RESPONSE: u8 = 4;
     pub(super) const INSTALL_SNAPSHOT: u8 = 5;
+    pub(super) const LEADERSHIP_CHECK: u8 = 6;
+    pub(super) const LEADERSHIP_CHECK_RESPONSE: u8 = 7;
 }
 
 /// Entry kinds.
@@ -159,6 +161,16 @@ pub fn encode(message: &Message, buffer: &mut Vec<u8>) {
             put_varint(buffer, m.snapshot.data.len() as u64);
             buffer.extend_from_slice(&m.snapshot.data);
         }
+        Message::LeadershipCheck(m) => {
+            buffer.push(tag::LEADERSHIP_CHECK);
+            put_varint(buffer, m.term.get());
+            put_varint(buffer, m.round);
+        }
+        Message::LeadershipCheckResponse(m) => {
+            buffer.push(tag::LEADERSHIP_CHECK_RESPONSE);
+            put_varint(buffer, m.term.get());
+            put_varint(buffer, m.round);
+        }
     }
 }
 
@@ -194,6 +206,10 @@ pub fn encoded_len(message: &Message) -> usize {
                 + varint_len(m.snapshot.term.get())
                 + varint_len(m.snapshot.data.len() as u64)
                 + m.snapshot.data.len()
+        }
+        Message::LeadershipCheck(LeadershipCheck { term, round })
+        | Message::LeadershipCheckResponse(LeadershipCheckResponse { term, round }) => {
+            varint_len(term.get()) + varint_len(*round)
         }
     }
 }
@@ -290,6 +306,16 @@ fn decode_from(mut reader: Reader<'_>) -> Result<Message, DecodeError> {
                     term: snapshot_term,
                     data,
                 },
+            })
+        }
+        tag::LEADERSHIP_CHECK => Message::LeadershipCheck(LeadershipCheck {
+            term: Term(reader.varint()?),
+            round: reader.varint()?,
+        }),
+        tag::LEADERSHIP_CHECK_RESPONSE => {
+            Message::LeadershipCheckResponse(LeadershipCheckResponse {
+                term: Term(reader.varint()?),
+                round: reader.varint()?,
             })
         }
         unknown => return Err(DecodeError::UnknownMessageType(unknown)),
@@ -494,6 +520,32 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn leadership_checks_carry_term_and_round() {
+        for term in [1, 300, u64::MAX] {
+            for round in [1, 128, u64::MAX] {
+                round_trip(Message::LeadershipCheck(LeadershipCheck {
+                    term: Term(term),
+                    round,
+                }));
+                round_trip(Message::LeadershipCheckResponse(LeadershipCheckResponse {
+                    term: Term(term),
+                    round,
+                }));
+            }
+        }
+        let check = round_trip(Message::LeadershipCheck(LeadershipCheck {
+            term: Term(3),
+            round: 300,
+        }));
+        assert_eq!(check, vec![1, 6, 3, 0xac, 0x02]);
+        let answer = round_trip(Message::LeadershipCheckResponse(LeadershipCheckResponse {
+            term: Term(3),
+            round: 1,
+        }));
+        assert_eq!(answer, vec![1, 7, 3, 1]);
     }
 
     #[test]

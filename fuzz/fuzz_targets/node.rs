@@ -19,8 +19,8 @@ use core::time::Duration;
 
 use kontiki::{
     AppendEntries, AppendEntriesResponse, Command, Config, Entry, Input, InstallSnapshot, Instant,
-    LogIndex, Message, Node, NodeId, Output, PersistedState, RequestVote, RequestVoteResponse,
-    Snapshot, Term,
+    LeadershipCheck, LeadershipCheckResponse, LogIndex, Message, Node, NodeId, Output,
+    PersistedState, RequestVote, RequestVoteResponse, Snapshot, Term,
 };
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
@@ -69,7 +69,11 @@ fuzz_target!(|data: &[u8]| {
             },
             2 => Input::Timer,
             3 => Input::Command(Command::Campaign),
-            4 => Input::Command(Command::Barrier),
+            4 => match input_bytes.arbitrary() {
+                Ok(true) => Input::Command(Command::Read),
+                Ok(false) => Input::Command(Command::Barrier),
+                Err(_) => return,
+            },
             5 => Input::Command(Command::Propose(vec![kind].into())),
             6 => match (index(&mut input_bytes), self::term(&mut input_bytes)) {
                 (Ok(index), Ok(term)) => Input::Persisted { index, term },
@@ -112,6 +116,9 @@ fuzz_target!(|data: &[u8]| {
                     assert_eq!(entry.index.get(), applied + 1, "applied out of order");
                     applied += 1;
                 }
+                Output::ReadReady { index, .. } => {
+                    assert!(index.get() <= applied, "served a read before applying it");
+                }
                 _ => {}
             }
         }
@@ -147,7 +154,7 @@ fuzz_target!(|data: &[u8]| {
 fn message(input: &mut Unstructured) -> Result<(NodeId, Message)> {
     let from = NodeId(input.int_in_range(0..=4)?);
     let term = term(input)?;
-    let message = match input.int_in_range(0u8..=4)? {
+    let message = match input.int_in_range(0u8..=6)? {
         0 => Message::RequestVote(RequestVote {
             term,
             last_log_index: index(input)?,
@@ -193,6 +200,14 @@ fn message(input: &mut Unstructured) -> Result<(NodeId, Message)> {
                 term: self::term(input)?,
                 data: vec![9].into(),
             },
+        }),
+        4 => Message::LeadershipCheck(LeadershipCheck {
+            term,
+            round: small_or_extreme(input)?,
+        }),
+        5 => Message::LeadershipCheckResponse(LeadershipCheckResponse {
+            term,
+            round: small_or_extreme(input)?,
         }),
         _ => Message::AppendEntriesResponse(AppendEntriesResponse {
             term,

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use kontiki::{
     AppendEntries, AppendEntriesResponse, Config, ConfigError, DropReason, Entry, HandleError,
-    HardState, Input, Instant, InvalidMessage, LogError, LogIndex, Message, Node, NodeId,
-    PersistedState, RequestVote, RequestVoteResponse, Role, StartError, Term,
+    HardState, Input, Instant, InvalidMessage, LeadershipCheck, LeadershipCheckResponse, LogError,
+    LogIndex, Message, Node, NodeId, Output, PersistedState, RequestVote, RequestVoteResponse,
+    Role, StartError, Term,
 };
 use kontiki_tests::probe::{heartbeat, plain_config, request_vote, Probe};
 use proptest::prelude::*;
@@ -259,13 +260,23 @@ fn any_message() -> impl Strategy<Value = Message> {
                         .collect(),
                 })
             }),
-        (term, any::<bool>(), index, 0u64..6).prop_map(|(term, success, index, conflict)| {
-            Message::AppendEntriesResponse(AppendEntriesResponse {
-                term: Term(term),
-                success,
-                index: LogIndex(index),
-                conflict_term: Term(conflict),
-            })
+        (term.clone(), any::<bool>(), index, 0u64..6).prop_map(
+            |(term, success, index, conflict)| {
+                Message::AppendEntriesResponse(AppendEntriesResponse {
+                    term: Term(term),
+                    success,
+                    index: LogIndex(index),
+                    conflict_term: Term(conflict),
+                })
+            }
+        ),
+        (term, 0u64..4, any::<bool>()).prop_map(|(term, round, answer)| {
+            let term = Term(term);
+            if answer {
+                Message::LeadershipCheckResponse(LeadershipCheckResponse { term, round })
+            } else {
+                Message::LeadershipCheck(LeadershipCheck { term, round })
+            }
         }),
     ]
 }
@@ -277,6 +288,7 @@ enum Event {
     Campaign,
     Propose(u8),
     Barrier,
+    Read,
     Advance(u64),
 }
 
@@ -287,6 +299,7 @@ fn any_event() -> impl Strategy<Value = Event> {
         1 => Just(Event::Campaign),
         2 => any::<u8>().prop_map(Event::Propose),
         1 => Just(Event::Barrier),
+        1 => Just(Event::Read),
         2 => (0u64..400_000).prop_map(Event::Advance),
     ]
 }
@@ -310,6 +323,7 @@ proptest! {
                 Event::Campaign => probe.campaign(),
                 Event::Propose(byte) => probe.input(Input::Command(kontiki::Command::Propose(vec![byte].into()))),
                 Event::Barrier => probe.input(Input::Command(kontiki::Command::Barrier)),
+                Event::Read => probe.input(Input::Command(kontiki::Command::Read)),
                 Event::Advance(micros) => {
                     probe.advance(Duration::from_micros(micros));
                     Ok(kontiki::Handled::Done)
@@ -322,6 +336,11 @@ proptest! {
             prop_assert!(probe.node.applied_index() <= probe.node.commit_index());
             let applied: Vec<u64> = probe.applied.iter().map(|entry| entry.index.get()).collect();
             prop_assert!(applied.iter().enumerate().all(|(i, &index)| index == i as u64 + 1), "applied in order once");
+            for output in &probe.outputs {
+                if let Output::ReadReady { index, .. } = output {
+                    prop_assert!(*index <= probe.node.applied_index(), "a read is served once applied");
+                }
+            }
         }
     }
 }

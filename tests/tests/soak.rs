@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use kontiki::{LogIndex, NodeId, Term};
+use kontiki::{LogIndex, NodeId, Role, Term};
 use kontiki_tests::chaos::{
     end_faults, has_stable_leader, inject_random_fault, restart_random_crashed,
     time_to_stable_leader,
@@ -76,6 +76,26 @@ fn soak(seed: u64) -> Duration {
                 }
             }
         }
+        if cluster.rng().gen_bool(0.02) {
+            // Linearizable reads, to a node that believes it leads: during
+            // a partition that may be a deposed leader, which must not
+            // serve them. The checker holds every read served to the
+            // writes committed anywhere before it arrived.
+            let leaders: Vec<NodeId> = cluster
+                .ids()
+                .iter()
+                .copied()
+                .filter(|&id| {
+                    cluster
+                        .node(id)
+                        .is_some_and(|node| node.role() == Role::Leader)
+                })
+                .collect();
+            if !leaders.is_empty() {
+                let id = leaders[cluster.rng().gen_range(0..leaders.len())];
+                let _ = cluster.read(id);
+            }
+        }
         acknowledge(&mut cluster, &mut pending, &mut acknowledged);
         if cluster.rng().gen_bool(0.01) {
             inject_random_fault(&mut cluster);
@@ -117,12 +137,15 @@ fn soak(seed: u64) -> Duration {
         );
     }
     ACKNOWLEDGED.fetch_add(acknowledged.len() as u64, Ordering::Relaxed);
+    READS_SERVED.fetch_add(cluster.checker().read_outcomes().0, Ordering::Relaxed);
     SNAPSHOTS_SENT.fetch_add(cluster.total_traffic().snapshots, Ordering::Relaxed);
     took
 }
 
 /// Writes acknowledged over all seeds, for the summary line.
 static ACKNOWLEDGED: AtomicU64 = AtomicU64::new(0);
+/// Linearizable reads served over all seeds, for the summary line.
+static READS_SERVED: AtomicU64 = AtomicU64::new(0);
 /// InstallSnapshot messages sent over all seeds, for the summary line.
 static SNAPSHOTS_SENT: AtomicU64 = AtomicU64::new(0);
 
@@ -157,9 +180,10 @@ fn randomized_soak_keeps_every_invariant_and_settles_on_a_leader() {
         total += took;
     }
     println!(
-        "soak: {} seeds x {STEPS} steps, {} writes acknowledged and kept, {} snapshots sent, settle time mean {:?}, worst {worst:?} (bound {SETTLE_BOUND:?})",
+        "soak: {} seeds x {STEPS} steps, {} writes acknowledged and kept, {} linearizable reads served, {} snapshots sent, settle time mean {:?}, worst {worst:?} (bound {SETTLE_BOUND:?})",
         seeds.len(),
         ACKNOWLEDGED.load(Ordering::Relaxed),
+        READS_SERVED.load(Ordering::Relaxed),
         SNAPSHOTS_SENT.load(Ordering::Relaxed),
         total / seeds.len().max(1) as u32
     );

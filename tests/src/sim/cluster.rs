@@ -446,6 +446,26 @@ impl Cluster {
             .collect()
     }
 
+    /// Hands node `id` a linearizable read ([`Command::Read`]); returns its
+    /// round, or why it was refused (a crashed node refuses as not
+    /// leader). The checker then holds the node to serving it at a read
+    /// index no lower than anything committed by now.
+    pub fn read(&mut self, id: NodeId) -> Result<u64, HandleError> {
+        let now = self.now;
+        let Some(node) = self.slot_mut(id).node.as_mut() else {
+            return Err(HandleError::NotLeader { leader_hint: None });
+        };
+        let round = match node.handle(now, Input::Command(Command::Read)) {
+            Ok(Handled::ReadQueued { round }) => round,
+            Ok(other) => self.fail(format!("a read was handled as {other:?}")),
+            Err(error) => return Err(error),
+        };
+        self.checker.read_asked(id, round);
+        self.perform_outputs(id);
+        self.check_invariants();
+        Ok(round)
+    }
+
     /// Every entry applied so far by any node, in order of applying.
     pub fn applied(&self) -> &[Applied] {
         &self.applied
@@ -946,6 +966,19 @@ impl Cluster {
             }
             Output::Send { to, message } => self.send(id, to, message),
             Output::SetTimer { deadline } => self.slot_mut(id).timer = Some(deadline),
+            Output::ReadReady { round, index } => {
+                let applied = self.slot(id).state_machine.0;
+                if let Err(violation) = self.checker.check_read_ready(id, round, index, applied) {
+                    self.fail(violation);
+                }
+                self.trace.record(
+                    self.now,
+                    TraceEvent::Note(format!(
+                        "n{id} serves reads through round {round} at {index}"
+                    )),
+                );
+            }
+            Output::ReadsFailed { round } => self.checker.reads_failed(id, round),
             Output::RoleChanged { role, term, leader } => {
                 self.trace.record(
                     self.now,

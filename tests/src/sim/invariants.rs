@@ -66,6 +66,15 @@ pub struct Checker {
     /// commit index as last seen in that life.
     applied_upto: BTreeMap<NodeId, LogIndex>,
     commit_seen: BTreeMap<NodeId, LogIndex>,
+    /// The highest commit index any node ever had.
+    highest_commit: LogIndex,
+    /// Reads handed to a node in its current life and not yet answered:
+    /// (node, round) -> the highest index committed anywhere when the read
+    /// arrived, which its read index must reach (linearizability).
+    reads_waiting: BTreeMap<(NodeId, u64), LogIndex>,
+    /// Reads served, and failed, over the whole run.
+    reads_served: u64,
+    reads_failed: u64,
 }
 
 impl Checker {
@@ -120,6 +129,74 @@ impl Checker {
     pub(crate) fn restarted(&mut self, node: NodeId) {
         self.applied_upto.remove(&node);
         self.commit_seen.remove(&node);
+        // Reads of its earlier life are lost with it (their clients time
+        // out); its read rounds count from 1 again.
+        self.reads_waiting.retain(|(reader, _), _| *reader != node);
+    }
+
+    /// A node accepted a read in `round`, now.
+    pub(crate) fn read_asked(&mut self, node: NodeId, round: u64) {
+        let committed = self
+            .highest_commit
+            .max(LogIndex(self.applied_history.len() as u64));
+        self.reads_waiting.insert((node, round), committed);
+    }
+
+    /// A node serves its reads up to `round` at read index `index`, with
+    /// its state machine applied up to `applied`: each read must see every
+    /// entry committed before it arrived, and the state machine must hold
+    /// the read index already.
+    pub(crate) fn check_read_ready(
+        &mut self,
+        node: NodeId,
+        round: u64,
+        index: LogIndex,
+        applied: LogIndex,
+    ) -> Result<(), String> {
+        if applied < index {
+            return Err(format!(
+                "n{node} served reads at index {index} with its state machine applied only to {applied}"
+            ));
+        }
+        let answered: Vec<(u64, LogIndex)> = self
+            .reads_waiting
+            .range((node, 0)..=(node, round))
+            .map(|(&(_, read_round), &committed)| (read_round, committed))
+            .collect();
+        if answered.is_empty() {
+            return Err(format!(
+                "n{node} served read rounds up to {round}, but no read of those rounds waits"
+            ));
+        }
+        for (read_round, committed) in answered {
+            if index < committed {
+                return Err(format!(
+                    "linearizability: n{node} served the read of round {read_round} at index {index}, \
+                     but index {committed} was committed before that read arrived"
+                ));
+            }
+            self.reads_waiting.remove(&(node, read_round));
+            self.reads_served += 1;
+        }
+        Ok(())
+    }
+
+    /// A node stopped leading: its reads up to `round` fail.
+    pub(crate) fn reads_failed(&mut self, node: NodeId, round: u64) {
+        let failed: Vec<(NodeId, u64)> = self
+            .reads_waiting
+            .range((node, 0)..=(node, round))
+            .map(|(&key, _)| key)
+            .collect();
+        for key in failed {
+            self.reads_waiting.remove(&key);
+            self.reads_failed += 1;
+        }
+    }
+
+    /// Reads served and failed so far, over the whole run.
+    pub fn read_outcomes(&self) -> (u64, u64) {
+        (self.reads_served, self.reads_failed)
     }
 
     /// A node applies `entry`: the next index of its life, and the same
@@ -207,6 +284,7 @@ impl Checker {
             ));
         }
         *seen = commit;
+        self.highest_commit = self.highest_commit.max(commit);
         if applied > commit || commit > last {
             return Err(format!(
                 "n{node} has applied {applied}, committed {commit}, last log index {last}: \

@@ -1,5 +1,6 @@
 //! Runs a cluster under a schedule of bytes: every scheduling choice an
-//! adversary could make, one byte each. The `cluster` fuzz target and the
+//! adversary could make, one byte each, and the clients' proposals and
+//! reads. The `cluster` fuzz target and the
 //! `adversarial_schedules` property test share it.
 
 use std::time::Duration;
@@ -70,7 +71,11 @@ fn perform(cluster: &mut Cluster, operation: u8, proposals: &mut u32) {
                 .collect();
             let _ = cluster.propose_batch(node, batch);
         }
-        10 => cluster.campaign(node),
+        // The high nibble's top bit picks a linearizable read instead.
+        10 if target < 8 => cluster.campaign(node),
+        10 => {
+            let _ = cluster.read(node);
+        }
         11 => cluster.crash(node),
         12 => cluster.restart(node),
         13 => cluster.advance_clock(Duration::from_millis(10 * (target as u64 + 1))),
