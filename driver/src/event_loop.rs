@@ -23,7 +23,7 @@ use crate::runtime::Runtime;
 use crate::shutdown::ShutdownTrigger;
 use crate::storage::{LogWrite, Storage};
 use crate::transport::{Inbound, PeerLinks};
-use crate::waiters::{Waiter, Waiters};
+use crate::waiters::{ReadWaiters, Waiter, Waiters};
 
 /// Inputs handled before the outputs are performed: the batch that makes
 /// one durable write and one message per peer out of many proposals.
@@ -52,10 +52,13 @@ impl Clock {
 
 type Sleep = Pin<Box<dyn Future<Output = ()> + Send>>;
 
-/// What the state machine is handed, in log order.
+/// What is done with the state machine, in the order the core asked:
+/// readers are answered only after the entries before them are applied.
 enum ToApply {
     Entry(Entry),
     Snapshot(Snapshot),
+    ReadsReady(u64),
+    ReadsFailed(u64),
 }
 
 enum Event<M: StateMachine> {
@@ -80,6 +83,7 @@ pub(crate) struct EventLoop<R: Runtime, S: Storage, M: StateMachine> {
     pub(crate) shutdown: Option<ShutdownTrigger>,
     pub(crate) timer: Option<(StdInstant, Sleep)>,
     pub(crate) waiters: Waiters<M::Output>,
+    pub(crate) readers: ReadWaiters,
     pub(crate) last_leader: LeaderChange,
     /// Applied entries between snapshots; 0 once the state machine said
     /// it takes none.
@@ -142,6 +146,7 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
         info!(node = %self.node.id(), "node stopping");
         drop(self.shutdown.take());
         self.waiters.fail_all(ProposeError::Stopped);
+        self.readers.fail_all(ProposeError::Stopped);
         // Closed before saying the node stopped: a `LocalNetwork` lets a
         // node with this id start again only once its inbox is closed.
         self.inbound.close();
@@ -201,19 +206,19 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
                 let result = self
                     .node
                     .handle(now, Input::Command(Command::Propose(command)));
-                match proposed(result) {
-                    Ok((index, term)) => {
-                        self.waiters.add(index, Waiter::Command(term, reply));
+                match accepted(result) {
+                    Ok(Handled::Proposed { index, term }) => {
+                        self.waiters.add(index, Waiter { term, reply });
                     }
+                    Ok(other) => unexpected(other, reply),
                     Err(refused) => drop(reply.send(Err(refused))),
                 }
             }
-            Event::Request(Some(Request::Barrier(reply))) => {
-                let result = self.node.handle(now, Input::Command(Command::Barrier));
-                match proposed(result) {
-                    Ok((index, term)) => {
-                        self.waiters.add(index, Waiter::Barrier(term, reply));
-                    }
+            Event::Request(Some(Request::Read(reply))) => {
+                let result = self.node.handle(now, Input::Command(Command::Read));
+                match accepted(result) {
+                    Ok(Handled::ReadQueued { round }) => self.readers.add(round, reply),
+                    Ok(other) => unexpected(other, reply),
                     Err(refused) => drop(reply.send(Err(refused))),
                 }
             }
@@ -276,6 +281,8 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
                     Output::Send { to, message } => sends.push((to, message)),
                     Output::Apply(entry) => applies.push(ToApply::Entry(entry)),
                     Output::RestoreSnapshot(snapshot) => applies.push(ToApply::Snapshot(snapshot)),
+                    Output::ReadReady { round, .. } => applies.push(ToApply::ReadsReady(round)),
+                    Output::ReadsFailed { round } => applies.push(ToApply::ReadsFailed(round)),
                     Output::SetTimer { deadline } => timer = Some(deadline),
                     Output::RoleChanged { role, term, leader } => {
                         debug!(%role, %term, ?leader, "role changed");
@@ -305,6 +312,12 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
                 match item {
                     ToApply::Entry(entry) => self.apply(entry),
                     ToApply::Snapshot(snapshot) => self.restore(&snapshot)?,
+                    ToApply::ReadsReady(round) => self.readers.answer_through(round, Ok(())),
+                    ToApply::ReadsFailed(round) => {
+                        let leader = self.node.leader();
+                        self.readers
+                            .answer_through(round, Err(ProposeError::NotLeader { leader }));
+                    }
                 }
             }
             let snapshot_taken = self.take_snapshot_if_due();
@@ -391,14 +404,11 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
         let Some(waiter) = self.waiters.take(entry.index) else {
             return;
         };
-        match (waiter, output) {
-            (Waiter::Command(term, reply), Some(output)) if term == entry.term => {
-                let _ = reply.send(Ok(output));
+        match output {
+            Some(output) if waiter.term == entry.term => {
+                let _ = waiter.reply.send(Ok(output));
             }
-            (Waiter::Barrier(term, reply), None) if term == entry.term => {
-                let _ = reply.send(Ok(()));
-            }
-            (waiter, _) => waiter.fail(ProposeError::Superseded),
+            _ => waiter.fail(ProposeError::Superseded),
         }
     }
 
@@ -447,27 +457,35 @@ fn yield_once() -> impl Future<Output = ()> {
     })
 }
 
-/// Where a proposal landed, or why it was refused.
-fn proposed(result: Result<Handled, HandleError>) -> Result<(LogIndex, Term), ProposeError> {
+/// What the core did with a proposal or a read, or why it refused it.
+fn accepted(result: Result<Handled, HandleError>) -> Result<Handled, ProposeError> {
     match result {
-        Ok(Handled::Proposed { index, term }) => Ok((index, term)),
+        Ok(handled) => Ok(handled),
         Err(HandleError::NotLeader { leader_hint }) => Err(ProposeError::NotLeader {
             leader: leader_hint,
         }),
         Err(HandleError::TooManyUncommittedBytes) => Err(ProposeError::Busy),
-        other => {
-            // The core has no other answer to a proposal today; should one
-            // appear, the proposer hears "not leader" rather than nothing.
-            debug_assert!(false, "unexpected answer to a proposal: {other:?}");
+        Err(other) => {
+            // The core has no other refusal of a proposal or a read today;
+            // should one appear, the caller hears "not leader" rather than
+            // nothing.
+            debug_assert!(false, "unexpected refusal: {other:?}");
             Err(ProposeError::NotLeader { leader: None })
         }
     }
 }
 
+/// A request the core accepted in a way it never answers that request
+/// with: the caller hears "not leader" rather than waiting forever.
+fn unexpected<T>(handled: Handled, reply: oneshot::Sender<Result<T, ProposeError>>) {
+    debug_assert!(false, "unexpected answer to a request: {handled:?}");
+    drop(reply.send(Err(ProposeError::NotLeader { leader: None })));
+}
+
 fn refuse<M: StateMachine>(request: Request<M>, error: ProposeError) {
     match request {
         Request::Propose(_, reply) => drop(reply.send(Err(error))),
-        Request::Barrier(reply) => drop(reply.send(Err(error))),
+        Request::Read(reply) => drop(reply.send(Err(error))),
         Request::Shutdown(reply) => drop(reply.send(())),
     }
 }

@@ -11,9 +11,12 @@ use bytes::Bytes;
 use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use kontiki::{Message, NodeId};
 
-/// The peer protocol version this build speaks (framing and handshake;
-/// the wire format of messages carries its own version).
-pub const PROTOCOL_VERSION: u8 = 1;
+/// The peer protocol version this build speaks: framing, handshake, and
+/// which messages a peer may send (the wire format of each message carries
+/// its own version). Version 2 adds the leadership checks of linearizable
+/// reads (wire tags 6 and 7), which a version-1 build cannot decode, so the
+/// handshake refuses a version-1 peer with a clear reason instead.
+pub const PROTOCOL_VERSION: u8 = 2;
 
 const HELLO_MAGIC: &[u8; 4] = b"KNTK";
 const REFUSAL_MAGIC: &[u8; 4] = b"KNTR";

@@ -129,7 +129,7 @@ impl std::error::Error for ProposeError {}
 /// A request to the node's task.
 pub(crate) enum Request<M: StateMachine> {
     Propose(Bytes, oneshot::Sender<Result<M::Output, ProposeError>>),
-    Barrier(oneshot::Sender<Result<(), ProposeError>>),
+    Read(oneshot::Sender<Result<(), ProposeError>>),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -202,10 +202,17 @@ impl<M: StateMachine> Handle<M> {
     /// A linearizable read point: completes once this node, as leader,
     /// has applied every entry committed before the call. A read of the
     /// state machine afterwards sees every write acknowledged before the
-    /// call. (Implemented by committing a no-op entry through the log.)
+    /// call.
+    ///
+    /// Nothing is written to the log: the leader confirms it still leads
+    /// with one exchange of leadership checks with a majority, shared by
+    /// every read that arrives in the same round (the ReadIndex protocol,
+    /// see [`kontiki::Command::Read`]). Fails with
+    /// [`ProposeError::NotLeader`] on a follower, or when the node stops
+    /// leading before the read is served.
     pub async fn read_barrier(&self) -> Result<(), ProposeError> {
         let (reply, answer) = oneshot::channel();
-        self.request(Request::Barrier(reply)).await?;
+        self.request(Request::Read(reply)).await?;
         answer.await.unwrap_or(Err(ProposeError::Stopped))
     }
 

@@ -209,6 +209,7 @@ async fn start_on<R: Runtime, S: Storage, M: StateMachine>(
         shutdown: Some(trigger),
         timer: None,
         waiters: Default::default(),
+        readers: Default::default(),
         last_leader: LeaderChange {
             term: status.term,
             leader: status.leader,

@@ -1,4 +1,5 @@
-//! Proposers waiting for their entries, in log order.
+//! Proposers waiting for their entries, in log order, and readers waiting
+//! for their read rounds, in round order.
 
 use std::collections::VecDeque;
 
@@ -6,19 +7,48 @@ use kontiki::{LogIndex, Term};
 
 use crate::handle::ProposeError;
 
-/// A proposer waiting for its entry.
-pub(crate) enum Waiter<T> {
-    Command(Term, oneshot::Sender<Result<T, ProposeError>>),
-    Barrier(Term, oneshot::Sender<Result<(), ProposeError>>),
+/// A proposer waiting for its entry, proposed in `term`.
+pub(crate) struct Waiter<T> {
+    pub(crate) term: Term,
+    pub(crate) reply: oneshot::Sender<Result<T, ProposeError>>,
 }
 
 impl<T> Waiter<T> {
     /// Tells the proposer its entry will never be applied as proposed.
     pub(crate) fn fail(self, error: ProposeError) {
-        match self {
-            Waiter::Command(_, reply) => drop(reply.send(Err(error))),
-            Waiter::Barrier(_, reply) => drop(reply.send(Err(error))),
+        drop(self.reply.send(Err(error)));
+    }
+}
+
+/// A reader waiting for the leader to serve its read round.
+pub(crate) type ReadReply = oneshot::Sender<Result<(), ProposeError>>;
+
+/// The readers of one node, by read round. Rounds are handed out in
+/// increasing order and served or failed up to a round at a time, so a
+/// queue serves here too.
+#[derive(Default)]
+pub(crate) struct ReadWaiters {
+    queue: VecDeque<(u64, ReadReply)>,
+}
+
+impl ReadWaiters {
+    /// Adds a reader of `round`.
+    pub(crate) fn add(&mut self, round: u64, reply: ReadReply) {
+        self.queue.push_back((round, reply));
+    }
+
+    /// Answers every reader of a round up to `round` with `result`.
+    pub(crate) fn answer_through(&mut self, round: u64, result: Result<(), ProposeError>) {
+        while self.queue.front().is_some_and(|(first, _)| *first <= round) {
+            if let Some((_, reply)) = self.queue.pop_front() {
+                let _ = reply.send(result);
+            }
         }
+    }
+
+    /// Fails every reader with `error`.
+    pub(crate) fn fail_all(&mut self, error: ProposeError) {
+        self.answer_through(u64::MAX, Err(error));
     }
 }
 
@@ -92,7 +122,43 @@ mod tests {
 
     fn command(term: u64) -> (Waiter<u64>, Answer) {
         let (reply, answer) = oneshot::channel();
-        (Waiter::Command(Term(term), reply), answer)
+        (
+            Waiter {
+                term: Term(term),
+                reply,
+            },
+            answer,
+        )
+    }
+
+    #[test]
+    fn readers_are_answered_up_to_a_round_in_order() {
+        let mut readers = ReadWaiters::default();
+        let answers: Vec<_> = [1, 1, 2, 3]
+            .into_iter()
+            .map(|round| {
+                let (reply, answer) = oneshot::channel();
+                readers.add(round, reply);
+                answer
+            })
+            .collect();
+        readers.answer_through(2, Ok(()));
+        let mut answers = answers.into_iter();
+        for _ in 0..3 {
+            assert_eq!(answers.next().map(|a| a.try_recv()), Some(Ok(Ok(()))));
+        }
+        let last = answers.next().expect("the round 3 reader");
+        assert!(last.try_recv().is_err(), "round 3 still waits");
+        readers.answer_through(3, Err(ProposeError::NotLeader { leader: None }));
+    }
+
+    #[test]
+    fn stopping_fails_every_reader() {
+        let mut readers = ReadWaiters::default();
+        let (reply, answer) = oneshot::channel();
+        readers.add(7, reply);
+        readers.fail_all(ProposeError::Stopped);
+        assert_eq!(block_on(answer), Ok(Err(ProposeError::Stopped)));
     }
 
     #[test]
@@ -103,14 +169,8 @@ mod tests {
         waiters.add(LogIndex(3), first);
         waiters.add(LogIndex(4), second);
         assert!(waiters.take(LogIndex(2)).is_none());
-        assert!(matches!(
-            waiters.take(LogIndex(3)),
-            Some(Waiter::Command(..))
-        ));
-        assert!(matches!(
-            waiters.take(LogIndex(4)),
-            Some(Waiter::Command(..))
-        ));
+        assert!(waiters.take(LogIndex(3)).is_some());
+        assert!(waiters.take(LogIndex(4)).is_some());
         assert!(waiters.take(LogIndex(5)).is_none());
     }
 
@@ -128,7 +188,7 @@ mod tests {
         assert_eq!(block_on(old_six_answer), Ok(Err(ProposeError::Superseded)));
         assert!(matches!(
             waiters.take(LogIndex(5)),
-            Some(Waiter::Command(Term(4), _))
+            Some(Waiter { term: Term(4), .. })
         ));
     }
 
