@@ -1,7 +1,7 @@
 //! A simulated cluster of real kontiki cores whose every scheduling choice
 //! is the fuzzer's (see `kontiki_tests::sim::run_schedule`): which message
 //! in flight arrives next, which is lost or duplicated, whose timer fires,
-//! who is asked to propose or campaign, who crashes (also part-way through
+//! who is asked to propose, read or campaign, who crashes (also part-way through
 //! performing its outputs) and restarts, and how far the clock jumps. The
 //! simulator checks Raft's safety invariants after every event — election
 //! safety, log matching, leader completeness, state machine safety,
