@@ -76,6 +76,8 @@
 //! - [`Node`]: the peer; [`Input`] in, [`Output`] out.
 //! - [`Config`]: timeouts and protocol options, validated at construction.
 //! - [`Message`]: what peers exchange.
+//! - [`Command::Read`] and [`Output::ReadReady`]: linearizable reads without
+//!   log writes (ReadIndex).
 //! - [`PersistedState`], [`HardState`] and [`Snapshot`]: what survives a crash.
 //! - [`wire`]: the versioned byte encoding of messages.
 

@@ -1,14 +1,18 @@
 //! Steady state allocates nothing: once a cluster has a leader, handling a
-//! heartbeat on a follower, an append response on the leader, and the
-//! leader's heartbeat tick, touch no heap. Measured with a counting global
+//! heartbeat on a follower, an append response on the leader, the
+//! leader's heartbeat tick, and a round of linearizable reads, touch no
+//! heap. Measured with a counting global
 //! allocator around exactly those calls (this file is its own test binary,
 //! so no other test's allocations are counted).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use kontiki::{Input, Instant, Message, NodeId, Output, Role};
+use kontiki::{
+    Command, Handled, Input, Instant, LeadershipCheckResponse, Message, Node, NodeId, Output, Role,
+};
 use kontiki_tests::probe::{heartbeat, plain_config, Probe};
+use rand_chacha::ChaCha8Rng;
 
 struct CountingAllocator;
 
@@ -104,6 +108,66 @@ fn a_leader_handles_responses_and_heartbeat_ticks_without_allocating() {
         }
     });
     assert_eq!(node.role(), Role::Leader);
+    assert_eq!(allocations, 0);
+}
+
+/// One round of a linearizable read on leader `node`: the read, its
+/// checks, and `follower`'s answer; returns how many `ReadReady` came out.
+fn read_round(node: &mut Node<ChaCha8Rng>, now: Instant, follower: u64) -> usize {
+    let Ok(Handled::ReadQueued { round }) = node.handle(now, Input::Command(Command::Read)) else {
+        panic!("the leader queues reads");
+    };
+    node.drain_outputs().for_each(drop);
+    let term = node.term();
+    let answer = Message::LeadershipCheckResponse(LeadershipCheckResponse { term, round });
+    node.handle(
+        now,
+        Input::Message {
+            from: NodeId(follower),
+            message: answer,
+        },
+    )
+    .unwrap();
+    node.drain_outputs()
+        .filter(|output| matches!(output, Output::ReadReady { .. }))
+        .count()
+}
+
+#[test]
+fn a_leader_serves_read_rounds_without_allocating() {
+    let mut probe = Probe::new(3, plain_config());
+    probe.elect();
+    let now = probe.now;
+    let node = &mut probe.node;
+    // Warm-up: the first read appends the term's no-op (this config has no
+    // no-op on election), which allocates; once it commits, reads are
+    // served at once.
+    assert_eq!(
+        read_round(node, now, 2),
+        0,
+        "the no-op is not committed yet"
+    );
+    let commit = Message::AppendEntriesResponse(kontiki::AppendEntriesResponse {
+        term: node.term(),
+        success: true,
+        index: node.last_log_index(),
+        conflict_term: kontiki::Term(0),
+    });
+    node.handle(
+        now,
+        Input::Message {
+            from: NodeId(2),
+            message: commit,
+        },
+    )
+    .unwrap();
+    node.drain_outputs().for_each(drop);
+    assert_eq!(read_round(node, now, 3), 1);
+    let allocations = allocations_during(|| {
+        for round in 0..1_000 {
+            assert_eq!(read_round(node, now, 2 + round % 2), 1);
+        }
+    });
     assert_eq!(allocations, 0);
 }
 
