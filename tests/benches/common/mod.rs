@@ -13,7 +13,10 @@
 //! in parallel with their followers (the driver's), for comparison. Nodes
 //! snapshot their state machine and compact every 10,000 entries (the
 //! driver's default, BENCH.md's interval); `KONTIKI_BENCH_SNAPSHOTS=0`
-//! keeps whole logs instead, for comparison.
+//! keeps whole logs instead, for comparison. `KONTIKI_BENCH_OPERATION=read`
+//! has the clients take linearizable read barriers instead of writing
+//! (kontiki's own workload, not one of BENCH.md's): nothing is written, and
+//! the run checks that nothing was.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -46,6 +49,16 @@ fn writer_counts() -> Vec<usize> {
     }
 }
 
+/// Whether the clients write (BENCH.md's workload) or take linearizable
+/// read barriers (`KONTIKI_BENCH_OPERATION=read`).
+fn clients_read() -> bool {
+    match std::env::var("KONTIKI_BENCH_OPERATION").as_deref() {
+        Ok("read") => true,
+        Ok("write") | Err(_) => false,
+        Ok(other) => panic!("KONTIKI_BENCH_OPERATION: read or write, not {other:?}"),
+    }
+}
+
 /// How the nodes of a run reach each other.
 // Each bench binary compiles this module and uses one variant.
 #[allow(dead_code)]
@@ -69,7 +82,11 @@ pub fn run(title: &str, network: Network) {
         .unwrap_or(100_000);
     let wanted = |name: &str| chosen.is_empty() || chosen.iter().any(|c| c == name);
     println!("{title}, N = {writes}\n");
-    println!("| runtime | writers | writes/s | latency p50 | latency p99 | failover |");
+    if clients_read() {
+        println!("| runtime | readers | read barriers/s | latency p50 | latency p99 | failover |");
+    } else {
+        println!("| runtime | writers | writes/s | latency p50 | latency p99 | failover |");
+    }
     println!("|---|---|---|---|---|---|");
     if wanted("tokio-ct") {
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -254,6 +271,7 @@ async fn run_one<R: Runtime>(runtime: R, network: Network, writers: usize, total
         .await
         .expect("a leader");
     let remaining = Arc::new(AtomicUsize::new(total));
+    let reads = clients_read();
     let started = Instant::now();
     let mut finished = Vec::new();
     for _ in 0..writers {
@@ -270,13 +288,17 @@ async fn run_one<R: Runtime>(runtime: R, network: Network, writers: usize, total
                 })
                 .is_ok()
             {
-                sequence += 1;
-                let mut command = Vec::with_capacity(16);
-                command.extend_from_slice(&sequence.to_le_bytes());
-                command.extend_from_slice(&sequence.to_le_bytes());
-                let proposed = Instant::now();
-                node.propose(command).await.expect("the leader commits");
-                latencies.push(proposed.elapsed());
+                let asked = Instant::now();
+                if reads {
+                    node.read_barrier().await.expect("the leader serves reads");
+                } else {
+                    sequence += 1;
+                    let mut command = Vec::with_capacity(16);
+                    command.extend_from_slice(&sequence.to_le_bytes());
+                    command.extend_from_slice(&sequence.to_le_bytes());
+                    node.propose(command).await.expect("the leader commits");
+                }
+                latencies.push(asked.elapsed());
             }
             let _ = done.send(latencies);
         });
@@ -287,11 +309,12 @@ async fn run_one<R: Runtime>(runtime: R, network: Network, writers: usize, total
         .flat_map(|latencies| latencies.expect("writer finished"))
         .collect();
     let elapsed = started.elapsed();
-    assert_eq!(latencies.len(), total, "every write acknowledged");
+    assert_eq!(latencies.len(), total, "every operation acknowledged");
     let applied = tallies[leader].applied.load(Ordering::Relaxed);
+    let written = if reads { 0 } else { total as u64 };
     assert_eq!(
-        applied, total as u64,
-        "every write applied on the leader, once"
+        applied, written,
+        "every write applied on the leader, once, and reads write nothing"
     );
     latencies.sort_unstable();
     let percentile =
