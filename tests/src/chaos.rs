@@ -113,6 +113,37 @@ pub fn restart_random_crashed(cluster: &mut Cluster) -> Option<NodeId> {
     Some(id)
 }
 
+/// One step of a chaotic run: now and then a random fault (1% of steps)
+/// or a crashed node back (0.5%), then the cluster's next event; when
+/// everyone crashed and nothing is in flight, one node comes back.
+pub fn chaos_step(cluster: &mut Cluster) {
+    if cluster.rng().gen_bool(0.01) {
+        inject_random_fault(cluster);
+    }
+    // Crashed nodes come back after a random downtime.
+    if cluster.rng().gen_bool(0.005) {
+        restart_random_crashed(cluster);
+    }
+    if !cluster.step() {
+        restart_random_crashed(cluster);
+    }
+}
+
+/// The running nodes that believe they lead, in id order: during a
+/// partition, a deposed leader may still be among them.
+pub fn believed_leaders(cluster: &Cluster) -> Vec<NodeId> {
+    cluster
+        .ids()
+        .iter()
+        .copied()
+        .filter(|&id| {
+            cluster
+                .node(id)
+                .is_some_and(|node| node.role() == Role::Leader)
+        })
+        .collect()
+}
+
 /// Ends all faults: heals the network, makes it reliable, stops crashes
 /// during outputs and restarts every crashed node.
 pub fn end_faults(cluster: &mut Cluster) {

@@ -10,7 +10,7 @@ use kontiki::{
     LeadershipCheckResponse, LogIndex, Message, NodeId, Output, Term,
 };
 use kontiki_tests::chaos::{
-    has_stable_leader, inject_random_fault, restart_random_crashed, time_to_stable_leader,
+    believed_leaders, chaos_step, has_stable_leader, time_to_stable_leader,
 };
 use kontiki_tests::probe::{append_response, plain_config, Probe};
 use kontiki_tests::sim::{Cluster, ClusterConfig};
@@ -263,23 +263,13 @@ fn a_partitioned_leader_never_serves_a_stale_read() {
         cluster.propose(old, b"before".to_vec()).expect("leader");
         cluster.run_for(Duration::from_millis(20));
         cluster.isolate(old);
-        let others: Vec<NodeId> = cluster
-            .ids()
-            .iter()
-            .copied()
-            .filter(|&id| id != old)
-            .collect();
         let mut new_leader = None;
         for step in 0..400 {
             // Reads keep arriving at the old leader while it believes it
             // leads.
             let _ = cluster.read(old);
             if new_leader.is_none() {
-                new_leader = others.iter().copied().find(|&id| {
-                    cluster
-                        .node(id)
-                        .is_some_and(|node| node.role() == kontiki::Role::Leader)
-                });
+                new_leader = believed_leaders(&cluster).into_iter().find(|&id| id != old);
             }
             if let Some(leader) = new_leader {
                 let _ = cluster.propose(leader, format!("after-{step}").into_bytes());
@@ -293,9 +283,8 @@ fn a_partitioned_leader_never_serves_a_stale_read() {
             kontiki::Role::Leader,
             "check-quorum deposed the old leader"
         );
-        let (served, failed) = cluster.checker().read_outcomes();
+        let (_, failed) = cluster.checker().read_outcomes();
         assert!(failed > 0, "seed {seed}: the old leader's reads failed");
-        assert!(served > 0 || failed > 0);
     }
 }
 
@@ -341,17 +330,7 @@ fn reads_stay_linearizable_under_chaos_with_deposed_leaders_lingering() {
         let mut cluster = Cluster::new(seed, config);
         let mut proposals = 0u64;
         while cluster.steps() < 4_000 {
-            let leaders: Vec<NodeId> = cluster
-                .ids()
-                .iter()
-                .copied()
-                .filter(|&id| {
-                    cluster
-                        .node(id)
-                        .is_some_and(|node| node.role() == kontiki::Role::Leader)
-                })
-                .collect();
-            for leader in leaders {
+            for leader in believed_leaders(&cluster) {
                 if cluster.rng().gen_bool(0.05) {
                     proposals += 1;
                     let _ = cluster.propose(leader, format!("p{proposals}").into_bytes());
@@ -360,15 +339,7 @@ fn reads_stay_linearizable_under_chaos_with_deposed_leaders_lingering() {
                     let _ = cluster.read(leader);
                 }
             }
-            if cluster.rng().gen_bool(0.01) {
-                inject_random_fault(&mut cluster);
-            }
-            if cluster.rng().gen_bool(0.005) {
-                restart_random_crashed(&mut cluster);
-            }
-            if !cluster.step() {
-                restart_random_crashed(&mut cluster);
-            }
+            chaos_step(&mut cluster);
         }
         served_total += cluster.checker().read_outcomes().0;
     }

@@ -270,15 +270,18 @@ fn any_message() -> impl Strategy<Value = Message> {
                 })
             }
         ),
-        (term, 0u64..4, any::<bool>()).prop_map(|(term, round, answer)| {
-            let term = Term(term);
-            if answer {
-                Message::LeadershipCheckResponse(LeadershipCheckResponse { term, round })
-            } else {
-                Message::LeadershipCheck(LeadershipCheck { term, round })
-            }
-        }),
+        (term, 0u64..4, any::<bool>()).prop_map(leadership_check),
     ]
+}
+
+/// A leader's check for read round `round`, or a follower's answer to one.
+fn leadership_check((term, round, answer): (u64, u64, bool)) -> Message {
+    let term = Term(term);
+    if answer {
+        Message::LeadershipCheckResponse(LeadershipCheckResponse { term, round })
+    } else {
+        Message::LeadershipCheck(LeadershipCheck { term, round })
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -423,6 +426,7 @@ fn any_message_with_any_numbers() -> impl Strategy<Value = Message> {
                 })
             }
         ),
+        (any::<u64>(), any::<u64>(), any::<bool>()).prop_map(leadership_check),
     ]
 }
 
@@ -431,7 +435,7 @@ fn any_message_with_any_numbers() -> impl Strategy<Value = Message> {
 fn plausible_or_random_bytes() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         proptest::collection::vec(any::<u8>(), 0..64),
-        (0u8..6, proptest::collection::vec(any::<u8>(), 0..24)).prop_map(|(tag, tail)| {
+        (0u8..9, proptest::collection::vec(any::<u8>(), 0..24)).prop_map(|(tag, tail)| {
             let mut bytes = vec![kontiki::wire::WIRE_VERSION, tag];
             bytes.extend(tail);
             bytes

@@ -6,10 +6,9 @@ use std::time::Duration;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use kontiki::{LogIndex, NodeId, Role, Term};
+use kontiki::{LogIndex, NodeId, Term};
 use kontiki_tests::chaos::{
-    end_faults, has_stable_leader, inject_random_fault, restart_random_crashed,
-    time_to_stable_leader,
+    believed_leaders, chaos_step, end_faults, has_stable_leader, time_to_stable_leader,
 };
 use kontiki_tests::seeds::seeds;
 use kontiki_tests::sim::{Cluster, ClusterConfig, NetworkConfig};
@@ -81,33 +80,14 @@ fn soak(seed: u64) -> Duration {
             // a partition that may be a deposed leader, which must not
             // serve them. The checker holds every read served to the
             // writes committed anywhere before it arrived.
-            let leaders: Vec<NodeId> = cluster
-                .ids()
-                .iter()
-                .copied()
-                .filter(|&id| {
-                    cluster
-                        .node(id)
-                        .is_some_and(|node| node.role() == Role::Leader)
-                })
-                .collect();
+            let leaders = believed_leaders(&cluster);
             if !leaders.is_empty() {
                 let id = leaders[cluster.rng().gen_range(0..leaders.len())];
                 let _ = cluster.read(id);
             }
         }
         acknowledge(&mut cluster, &mut pending, &mut acknowledged);
-        if cluster.rng().gen_bool(0.01) {
-            inject_random_fault(&mut cluster);
-        }
-        // Crashed nodes come back after a random downtime.
-        if cluster.rng().gen_bool(0.005) {
-            restart_random_crashed(&mut cluster);
-        }
-        if !cluster.step() {
-            // Everyone crashed and nothing is in flight: bring one back.
-            restart_random_crashed(&mut cluster);
-        }
+        chaos_step(&mut cluster);
     }
     acknowledge(&mut cluster, &mut pending, &mut acknowledged);
     end_faults(&mut cluster);

@@ -11,6 +11,7 @@ use std::time::Duration;
 use kontiki::{Instant, NodeId, Role};
 use std::collections::BTreeMap;
 
+use kontiki_tests::chaos::believed_leaders;
 use kontiki_tests::sim::{Cluster, ClusterConfig, NetworkConfig};
 use rand::seq::SliceRandom;
 use rand::Rng;
@@ -102,15 +103,8 @@ fn ids(list: &[NodeId]) -> String {
 }
 
 fn current_leader(cluster: &Cluster) -> Option<NodeId> {
-    cluster
-        .ids()
-        .iter()
-        .copied()
-        .filter(|&id| {
-            cluster
-                .node(id)
-                .is_some_and(|node| node.role() == Role::Leader)
-        })
+    believed_leaders(cluster)
+        .into_iter()
         .max_by_key(|&id| cluster.node(id).map(|node| node.term()))
 }
 
