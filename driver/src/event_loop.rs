@@ -296,6 +296,7 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
             for (to, message) in early_sends {
                 self.links.send(to, message);
             }
+            self.links.flush();
             if !writes.is_empty() {
                 self.write(writes)
                     .await
@@ -304,6 +305,7 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
             for (to, message) in sends {
                 self.links.send(to, message);
             }
+            self.links.flush();
             // The status first, so that a proposer who hears back finds its
             // entry committed there; its applied index moves with each
             // entry below, never ahead of the state machine.

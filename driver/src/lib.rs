@@ -31,6 +31,7 @@ mod event_loop;
 mod frame;
 mod handle;
 mod local;
+mod outbound;
 mod runtime;
 mod shutdown;
 mod start;

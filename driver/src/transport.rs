@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::{self, Either};
-use futures::io::{AsyncWriteExt, BufReader};
+use futures::io::BufReader;
 use futures::FutureExt;
 use kontiki::{Message, NodeId};
 use rand_chacha::ChaCha8Rng;
@@ -24,6 +24,7 @@ use tracing::{debug, info, warn};
 use crate::config::TransportConfig;
 use crate::frame::{self, HandshakeError, Hello, MAX_HANDSHAKE_BYTES, PROTOCOL_VERSION};
 use crate::local::LocalNetwork;
+use crate::outbound::{self, LinkSide, SendToPeer};
 use crate::runtime::Runtime;
 use crate::shutdown::Shutdown;
 
@@ -41,8 +42,8 @@ pub(crate) struct PeerLinks {
 
 /// How messages reach one peer.
 enum Route {
-    /// Through the queue of the link task that owns the TCP connection.
-    Tcp(async_channel::Sender<Message>),
+    /// Over the TCP connection shared with the peer's link task.
+    Tcp(Box<dyn SendToPeer>),
     /// Straight into the peer's inbox on a [`LocalNetwork`]; the inbox is
     /// looked up again whenever the peer (re)starts.
     Local {
@@ -74,15 +75,16 @@ impl PeerLinks {
         }
     }
 
-    /// Queues `message` for `to`; drops it when the queue is full (the
-    /// peer is down or slow). Raft retransmits what matters.
+    /// Takes `message` for `to`, to go out at the next
+    /// [`flush`](PeerLinks::flush); drops it when the peer's queue is full
+    /// (the peer is down or slow). Raft retransmits what matters.
     pub(crate) fn send(&mut self, to: NodeId, message: Message) {
         let Some(route) = self.routes.get_mut(&to) else {
             warn!(peer = %to, "no link to a node the core wants to reach");
             return;
         };
         let sent = match route {
-            Route::Tcp(queue) => queue.try_send(message).is_ok(),
+            Route::Tcp(link) => link.send(message),
             Route::Local { network, inbox } => {
                 if inbox.as_ref().is_none_or(async_channel::Sender::is_closed) {
                     *inbox = network.inbox(to);
@@ -98,6 +100,16 @@ impl PeerLinks {
             self.dropped += 1;
             if self.dropped.is_power_of_two() {
                 debug!(peer = %to, dropped = self.dropped, "peer unreachable or its queue full, message dropped");
+            }
+        }
+    }
+
+    /// Writes what was sent since the last flush to the peers' sockets
+    /// that can take it now; the link tasks finish the rest.
+    pub(crate) fn flush(&mut self) {
+        for route in self.routes.values_mut() {
+            if let Route::Tcp(link) = route {
+                link.flush();
             }
         }
     }
@@ -131,10 +143,11 @@ impl<R: Runtime> LinkContext<R> {
     pub(crate) fn start_outbound(&self, seed: u64) -> PeerLinks {
         let mut routes = BTreeMap::new();
         for (&peer, &address) in self.peers.iter() {
-            let (sender, receiver) = async_channel::bounded(self.limits.peer_queue_messages);
-            routes.insert(peer, Route::Tcp(sender));
+            let (node_side, link_side) =
+                outbound::link::<R::Stream>(self.limits.peer_queue_messages);
+            routes.insert(peer, Route::Tcp(Box::new(node_side)));
             let rng = ChaCha8Rng::seed_from_u64(seed ^ peer.get().rotate_left(32));
-            let task = run_outbound(self.clone(), peer, address, receiver, rng);
+            let task = run_outbound(self.clone(), peer, address, link_side, rng);
             self.runtime.spawn(self.shutdown.clone().stop(task));
         }
         PeerLinks {
@@ -160,7 +173,7 @@ async fn run_outbound<R: Runtime>(
     context: LinkContext<R>,
     peer: NodeId,
     address: SocketAddr,
-    queue: async_channel::Receiver<Message>,
+    link: LinkSide<R::Stream>,
     mut rng: ChaCha8Rng,
 ) {
     let mut backoff = context.limits.reconnect_backoff_min;
@@ -171,7 +184,8 @@ async fn run_outbound<R: Runtime>(
                 info!(%peer, %address, "connected to peer");
                 failures = 0;
                 backoff = context.limits.reconnect_backoff_min;
-                match send_queued(stream, &queue).await {
+                link.connected(stream);
+                match link.send_until_closed().await {
                     // The node dropped its link: it is shutting down.
                     Ok(()) => return,
                     Err(error) => info!(%peer, %error, "connection to peer lost"),
@@ -189,9 +203,7 @@ async fn run_outbound<R: Runtime>(
         }
         let wait = jittered(backoff, &mut rng);
         backoff = (backoff * 2).min(context.limits.reconnect_backoff_max);
-        // Messages queued while the peer is unreachable are stale by the
-        // time it comes back; Raft will send what is still needed.
-        while queue.try_recv().is_ok() {}
+        link.disconnected();
         let deadline = context.runtime.now() + wait;
         context.runtime.sleep_until(deadline).await;
     }
@@ -239,30 +251,6 @@ async fn open_outbound<R: Runtime>(
         Either::Left((result, _)) => result,
         Either::Right(((), _)) => Err(String::from("handshake timed out")),
     }
-}
-
-/// Writes queued messages until the queue closes (`Ok`) or the connection
-/// fails. Whatever is queued when a write starts goes out in one write.
-async fn send_queued<S: futures::io::AsyncWrite + Unpin>(
-    mut stream: S,
-    queue: &async_channel::Receiver<Message>,
-) -> std::io::Result<()> {
-    const MAX_BATCH_BYTES: usize = 1 << 20;
-    let mut buffer = Vec::new();
-    while let Ok(message) = queue.recv().await {
-        buffer.clear();
-        frame::encode_message_frame(&message, &mut buffer);
-        while buffer.len() < MAX_BATCH_BYTES {
-            match queue.try_recv() {
-                Ok(message) => frame::encode_message_frame(&message, &mut buffer),
-                Err(_) => break,
-            }
-        }
-        stream.write_all(&buffer).await?;
-        stream.flush().await?;
-    }
-    stream.close().await.ok();
-    Ok(())
 }
 
 /// Accepts peer connections, each served by its own task, up to the limit.
