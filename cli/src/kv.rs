@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kontiki::LogIndex;
-use kontiki_driver::StateMachine;
+use kontiki_driver::{SnapshotEncoder, StateMachine};
 
 const SET: u8 = 1;
 const DEL: u8 = 2;
@@ -144,21 +144,43 @@ impl KvStateMachine {
     }
 }
 
+impl KvStateMachine {
+    /// Every pair of the store as it is now.
+    fn pairs(&self) -> Vec<(Bytes, Bytes)> {
+        let data = self.store.lock();
+        data.iter()
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect()
+    }
+}
+
+/// The snapshot of a store holding `pairs`.
+fn encode_snapshot(mut pairs: Vec<(Bytes, Bytes)>) -> Bytes {
+    // Key order: equal stores give equal snapshots.
+    pairs.sort_unstable();
+    let size = pairs.iter().map(|(k, v)| 8 + k.len() + v.len()).sum();
+    let mut out = BytesMut::with_capacity(size);
+    for (key, value) in &pairs {
+        put_key(&mut out, key);
+        put_key(&mut out, value);
+    }
+    out.freeze()
+}
+
 impl StateMachine for KvStateMachine {
     type Output = Applied;
 
     fn snapshot(&mut self) -> Option<Bytes> {
-        let data = self.store.lock();
-        let mut pairs: Vec<(&Bytes, &Bytes)> = data.iter().collect();
-        // Key order: equal stores give equal snapshots.
-        pairs.sort_unstable();
-        let size = pairs.iter().map(|(k, v)| 8 + k.len() + v.len()).sum();
-        let mut out = BytesMut::with_capacity(size);
-        for (key, value) in pairs {
-            put_key(&mut out, key);
-            put_key(&mut out, value);
-        }
-        Some(out.freeze())
+        Some(encode_snapshot(self.pairs()))
+    }
+
+    fn snapshot_in_background(&mut self) -> Option<SnapshotEncoder> {
+        // Only the pairs' handles are copied on the node's task (a
+        // reference count each); sorting and copying the bytes, which grow
+        // with the store, happen on a blocking thread while the node goes
+        // on.
+        let pairs = self.pairs();
+        Some(Box::new(move || encode_snapshot(pairs)))
     }
 
     fn restore(&mut self, index: LogIndex, snapshot: &Bytes) -> io::Result<()> {
@@ -231,6 +253,11 @@ mod tests {
         restored.restore(LogIndex(3), &snapshot).unwrap();
         assert_eq!(*restored_store.lock(), *machine.store.lock());
         assert_eq!(restored.snapshot(), Some(snapshot.clone()), "deterministic");
+        let encode = machine
+            .snapshot_in_background()
+            .expect("in the background too");
+        apply(&mut machine, Write::Del(vec![Bytes::from("b")]));
+        assert_eq!(encode(), snapshot, "as of when it was asked for");
         let truncated = snapshot.slice(..snapshot.len() - 1);
         let error = restored.restore(LogIndex(3), &truncated).unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::InvalidData);

@@ -9,6 +9,7 @@ use std::task::Poll;
 use std::time::Instant as StdInstant;
 
 use async_channel::TryRecvError;
+use bytes::Bytes;
 use futures::{future, FutureExt, Stream};
 use kontiki::{
     Command, Entry, EntryKind, HandleError, Handled, Input, LogIndex, Message, Node, NodeId,
@@ -65,7 +66,16 @@ enum Event<M: StateMachine> {
     Request(Option<Request<M>>),
     Message(Inbound),
     Timer,
+    /// A snapshot encoded in the background, of the state at `index`.
+    SnapshotEncoded {
+        index: LogIndex,
+        data: Bytes,
+    },
 }
+
+/// A snapshot being encoded on a blocking thread, of the state at its
+/// index.
+type Encoding = Pin<Box<dyn Future<Output = (LogIndex, Bytes)> + Send>>;
 
 /// Everything the node's task owns.
 pub(crate) struct EventLoop<R: Runtime, S: Storage, M: StateMachine> {
@@ -88,6 +98,8 @@ pub(crate) struct EventLoop<R: Runtime, S: Storage, M: StateMachine> {
     /// Applied entries between snapshots; 0 once the state machine said
     /// it takes none.
     pub(crate) snapshot_interval: u64,
+    /// The snapshot being encoded in the background, if any.
+    pub(crate) encoding: Option<Encoding>,
 }
 
 impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
@@ -176,6 +188,12 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
                     return Poll::Ready(Event::Timer);
                 }
             }
+            if let Some(encoding) = &mut self.encoding {
+                if let Poll::Ready((index, data)) = encoding.poll_unpin(cx) {
+                    self.encoding = None;
+                    return Poll::Ready(Event::SnapshotEncoded { index, data });
+                }
+            }
             Poll::Pending
         })
         .await
@@ -225,6 +243,12 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
             Event::Message((from, message)) => {
                 if let Err(refused) = self.node.handle(now, Input::Message { from, message }) {
                     debug!(%from, %refused, "message refused");
+                }
+            }
+            Event::SnapshotEncoded { index, data } => {
+                // Refused only when a snapshot from the leader overtook it.
+                if let Err(refused) = self.node.handle(now, Input::SnapshotTaken { index, data }) {
+                    debug!(%index, %refused, "snapshot encoded in the background not taken");
                 }
             }
             Event::Timer => {
@@ -345,14 +369,21 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
 
     /// Hands the core a snapshot of the state machine once
     /// `snapshot_interval` entries were applied since the last one; true
-    /// when it did (its outputs then wait to be performed).
+    /// when it did (its outputs then wait to be performed). A state machine
+    /// that encodes in the background gets its encoding started instead,
+    /// and the core hears of it when it is done.
     fn take_snapshot_if_due(&mut self) -> bool {
-        if self.snapshot_interval == 0 {
+        if self.snapshot_interval == 0 || self.encoding.is_some() {
             return false;
         }
         let applied = self.node.applied_index();
         let covered = self.node.snapshot_index();
         if applied.get() < covered.get().saturating_add(self.snapshot_interval) {
+            return false;
+        }
+        if let Some(encode) = self.state_machine.snapshot_in_background() {
+            let encoded = self.runtime.run_blocking(encode);
+            self.encoding = Some(Box::pin(encoded.map(move |data| (applied, data))));
             return false;
         }
         let Some(data) = self.state_machine.snapshot() else {

@@ -34,6 +34,18 @@ pub trait StateMachine: Send + 'static {
         None
     }
 
+    /// Like [`snapshot`](StateMachine::snapshot), for a state whose
+    /// encoding takes long: returns the encoding as work that the driver
+    /// runs on the runtime's blocking threads while the node goes on
+    /// (heartbeats, replication, applying). Take a cheap point-in-time view
+    /// here (for instance, clone an `Arc` of a persistent map): the work
+    /// must encode the state exactly as of this call, whatever is applied
+    /// after it. `None` (the default) has the driver call `snapshot` on
+    /// the node's task instead. One snapshot is encoded at a time.
+    fn snapshot_in_background(&mut self) -> Option<SnapshotEncoder> {
+        None
+    }
+
     /// Replaces the state with `data` from [`snapshot`](StateMachine::snapshot)
     /// (on this node or another), as of applied index `index`. Called when a
     /// node starts on a store holding a snapshot, and when a follower takes
@@ -47,6 +59,10 @@ pub trait StateMachine: Send + 'static {
         ))
     }
 }
+
+/// The encoding of a snapshot, run off the node's task: see
+/// [`StateMachine::snapshot_in_background`].
+pub type SnapshotEncoder = Box<dyn FnOnce() -> Bytes + Send>;
 
 /// A node's view of itself, as of its latest event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -43,7 +43,7 @@ pub use config::{NodeConfig, TransportConfig};
 #[cfg(feature = "disk")]
 pub use disk::DiskStorage;
 pub use frame::{HandshakeError, Hello, PROTOCOL_VERSION};
-pub use handle::{Handle, LeaderChange, ProposeError, StateMachine, Status};
+pub use handle::{Handle, LeaderChange, ProposeError, SnapshotEncoder, StateMachine, Status};
 pub use local::LocalNetwork;
 pub use runtime::Runtime;
 pub use start::{start, start_local, StartError};

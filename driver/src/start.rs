@@ -215,6 +215,7 @@ async fn start_on<R: Runtime, S: Storage, M: StateMachine>(
             leader: status.leader,
         },
         snapshot_interval: config.snapshot_interval,
+        encoding: None,
     };
     runtime.spawn(event_loop.run());
     Ok(Handle {

@@ -2,17 +2,20 @@
 //! snapshot, a leader sending one to a follower that needs compacted
 //! entries, a follower installing one, a restart from one — and then the
 //! driver, which takes snapshots of the state machine, compacts its store,
-//! restores a snapshot when a node starts again, and brings a follower
-//! that missed compacted entries up to date with the leader's snapshot.
+//! restores a snapshot when a node starts again, brings a follower that
+//! missed compacted entries up to date with the leader's snapshot, and
+//! encodes a slow snapshot off the node's task.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use kontiki::{
     Config, HandleError, HardState, Input, InstallSnapshot, LogIndex, Message, NodeId, Output,
     PersistedState, Snapshot, StartError, Term,
 };
-use kontiki_driver::{LocalNetwork, MemoryStorage, NodeConfig};
+use kontiki_driver::{
+    Handle, LocalNetwork, MemoryStorage, NodeConfig, SnapshotEncoder, StateMachine,
+};
 use kontiki_tests::live::{
     agreed_leader, all_applied, cluster_configs, free_addresses, propose_all, wait_for, Recorder,
 };
@@ -386,35 +389,66 @@ fn indices_at_the_top_of_the_range_are_refused_or_harmless() {
 /// Applied entries between the driver's snapshots in the driver test.
 const SNAPSHOT_INTERVAL: u64 = 50;
 
-fn configs(cluster_id: &str) -> Vec<NodeConfig> {
-    let mut configs = cluster_configs(&free_addresses(3), cluster_id);
-    for config in &mut configs {
-        config.snapshot_interval = SNAPSHOT_INTERVAL;
-        config.raft.compaction_lag = 0;
+/// Three nodes on a [`LocalNetwork`] that snapshot every
+/// [`SNAPSHOT_INTERVAL`] entries, each with a store that outlives its
+/// restarts.
+struct Cluster {
+    runtime: TokioRuntime,
+    network: LocalNetwork,
+    configs: Vec<NodeConfig>,
+    stores: Vec<MemoryStorage>,
+}
+
+impl Cluster {
+    fn new(cluster_id: &str) -> Cluster {
+        let mut configs = cluster_configs(&free_addresses(3), cluster_id);
+        for config in &mut configs {
+            config.snapshot_interval = SNAPSHOT_INTERVAL;
+            config.raft.compaction_lag = 0;
+        }
+        Cluster {
+            runtime: TokioRuntime::current(),
+            network: LocalNetwork::new(),
+            stores: configs.iter().map(|_| MemoryStorage::new()).collect(),
+            configs,
+        }
     }
-    configs
+
+    /// Starts (or restarts) the node at `position` on its store.
+    async fn start<M: StateMachine>(&self, position: usize, machine: M) -> Handle<M> {
+        kontiki_driver::start_local(
+            self.runtime.clone(),
+            &self.network,
+            self.configs[position].clone(),
+            self.stores[position].clone(),
+            machine,
+        )
+        .await
+        .expect("the node starts")
+    }
+
+    /// Starts every node, each with a fresh state machine, which is
+    /// returned beside it (a clone sharing its state).
+    async fn start_all<M: StateMachine + Clone + Default>(&self) -> (Vec<M>, Vec<Handle<M>>) {
+        let machines: Vec<M> = self.configs.iter().map(|_| M::default()).collect();
+        let mut nodes = Vec::new();
+        for (position, machine) in machines.iter().enumerate() {
+            nodes.push(self.start(position, machine.clone()).await);
+        }
+        (machines, nodes)
+    }
+
+    /// The index of the snapshot in the store at `position`, if any.
+    fn snapshot_index(&self, position: usize) -> Option<LogIndex> {
+        self.stores[position].contents().snapshot.map(|s| s.index)
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follower_back_after_compaction_catches_up_from_the_snapshot() {
-    let network = LocalNetwork::new();
-    let runtime = TokioRuntime::current();
-    let configs = configs("driver-snapshots");
-    let stores: Vec<MemoryStorage> = configs.iter().map(|_| MemoryStorage::new()).collect();
-    let recorders: Vec<Recorder> = configs.iter().map(|_| Recorder::default()).collect();
-    let start = |position: usize, recorder: Recorder| {
-        kontiki_driver::start_local(
-            runtime.clone(),
-            &network,
-            configs[position].clone(),
-            stores[position].clone(),
-            recorder,
-        )
-    };
-    let mut nodes = Vec::new();
-    for (position, recorder) in recorders.iter().enumerate() {
-        nodes.push(start(position, recorder.clone()).await.expect("starts"));
-    }
+    let cluster = Cluster::new("driver-snapshots");
+    let runtime = cluster.runtime.clone();
+    let (recorders, mut nodes) = cluster.start_all::<Recorder>().await;
     let leader = agreed_leader(&runtime, &nodes, None).await.unwrap();
     let follower = (leader + 1) % 3;
     nodes[follower].shutdown().await;
@@ -425,7 +459,7 @@ async fn a_follower_back_after_compaction_catches_up_from_the_snapshot() {
     // The leader snapshots once it applied SNAPSHOT_INTERVAL entries past
     // its last snapshot, in the round that answered the last proposers:
     // wait for that round to finish.
-    let leader_snapshot = || stores[leader].contents().snapshot.map(|s| s.index);
+    let leader_snapshot = || cluster.snapshot_index(leader);
     let floor = Some(LogIndex(last.get() - SNAPSHOT_INTERVAL));
     let compacted = wait_for(
         &runtime,
@@ -438,7 +472,7 @@ async fn a_follower_back_after_compaction_catches_up_from_the_snapshot() {
         compacted.is_ok(),
         "the leader snapshotted every {SNAPSHOT_INTERVAL} entries: {compacted_to:?}"
     );
-    let leader_store = stores[leader].contents();
+    let leader_store = cluster.stores[leader].contents();
     assert!(
         leader_store.entries.len() < 2 * SNAPSHOT_INTERVAL as usize,
         "its store dropped what the snapshot covers: {} entries left",
@@ -447,9 +481,9 @@ async fn a_follower_back_after_compaction_catches_up_from_the_snapshot() {
 
     // The follower's store ends long before the leader's log begins.
     let rejoined = Recorder::default();
-    nodes[follower] = start(follower, rejoined.clone()).await.expect("restarts");
+    nodes[follower] = cluster.start(follower, rejoined.clone()).await;
     all_applied(&runtime, &nodes, last).await.unwrap();
-    let installed = stores[follower].contents().snapshot.map(|s| s.index);
+    let installed = cluster.snapshot_index(follower);
     assert!(
         installed >= compacted_to,
         "the follower took the leader's snapshot: {installed:?}"
@@ -465,9 +499,101 @@ async fn a_follower_back_after_compaction_catches_up_from_the_snapshot() {
     // The leader, restarted on its store, restores its snapshot first.
     nodes[leader].shutdown().await;
     let restarted = Recorder::default();
-    nodes[leader] = start(leader, restarted.clone()).await.expect("restarts");
+    nodes[leader] = cluster.start(leader, restarted.clone()).await;
     all_applied(&runtime, &nodes, last).await.unwrap();
     assert_eq!(restarted.applied(), recorders[leader].applied());
+    for node in &nodes {
+        node.shutdown().await;
+    }
+}
+
+/// How long [`SlowToEncode`] takes to encode a snapshot.
+const ENCODING: Duration = Duration::from_millis(1000);
+
+/// A [`Recorder`] whose snapshots take [`ENCODING`] to encode, and only in
+/// the background: its state is taken when the driver asks, and the wait
+/// happens in the work it hands back.
+#[derive(Clone, Default)]
+struct SlowToEncode(Recorder);
+
+impl StateMachine for SlowToEncode {
+    type Output = LogIndex;
+
+    fn apply(&mut self, index: LogIndex, command: &Bytes) -> LogIndex {
+        self.0.apply(index, command)
+    }
+
+    fn snapshot_in_background(&mut self) -> Option<SnapshotEncoder> {
+        let data = self.0.snapshot()?;
+        Some(Box::new(move || {
+            std::thread::sleep(ENCODING);
+            data
+        }))
+    }
+
+    fn restore(&mut self, index: LogIndex, data: &Bytes) -> std::io::Result<()> {
+        self.0.restore(index, data)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_snapshot_is_encoded_while_the_node_goes_on_committing() {
+    let cluster = Cluster::new("background-snapshots");
+    let runtime = cluster.runtime.clone();
+    let (recorders, mut nodes) = cluster.start_all::<SlowToEncode>().await;
+    let leader = agreed_leader(&runtime, &nodes, None).await.unwrap();
+    let leader_snapshot = || cluster.snapshot_index(leader);
+
+    // One writer, one write at a time, across the leader's first encoding
+    // and on past it: no write waits for an encoding.
+    let started = Instant::now();
+    let mut last_answer = Instant::now();
+    let mut longest_wait = Duration::ZERO;
+    let mut written = 0u32;
+    while leader_snapshot().is_none() || started.elapsed() < 2 * ENCODING {
+        assert!(
+            started.elapsed() < 20 * ENCODING,
+            "the leader never snapshots"
+        );
+        nodes[leader]
+            .propose(written.to_le_bytes().to_vec())
+            .await
+            .expect("the leader commits");
+        written += 1;
+        longest_wait = longest_wait.max(last_answer.elapsed());
+        last_answer = Instant::now();
+    }
+    assert!(
+        longest_wait < ENCODING / 2,
+        "a write waited {longest_wait:?}, while encoding takes {ENCODING:?}"
+    );
+    assert!(
+        written as u64 > SNAPSHOT_INTERVAL * 4,
+        "only {written} writes"
+    );
+    let taken = leader_snapshot().expect("the leader snapshotted");
+    let last = nodes[leader].status().applied_index;
+    assert!(
+        taken < last,
+        "the snapshot ({taken}) is of the state when it was asked for, before the last write ({last})"
+    );
+
+    // The snapshot holds exactly the state at its index: restarted on its
+    // store, the leader restores it, applies the rest, and ends where it
+    // was.
+    all_applied(&runtime, &nodes, last).await.unwrap();
+    nodes[leader].shutdown().await;
+    let restarted = SlowToEncode::default();
+    nodes[leader] = cluster.start(leader, restarted.clone()).await;
+    all_applied(&runtime, &nodes, last).await.unwrap();
+    let (held, holds) = (recorders[leader].0.applied(), restarted.0.applied());
+    let first_difference = held.iter().zip(&holds).position(|(a, b)| a != b);
+    assert!(
+        held == holds,
+        "restarted, the leader holds {} commands, not its {} (first difference at {first_difference:?})",
+        holds.len(),
+        held.len()
+    );
     for node in &nodes {
         node.shutdown().await;
     }
