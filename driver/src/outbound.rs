@@ -165,6 +165,12 @@ impl<S: AsyncWrite + Unpin + Send> SendToPeer for NodeSide<S> {
             return;
         }
         let mut shared = lock(&self.shared);
+        if shared.busy {
+            // The link task cannot take over between `send` and here (it
+            // waits on its queue while the link is idle); should that ever
+            // change, the bytes are its to write and its waker must stay.
+            return;
+        }
         let mut context = Context::from_waker(noop_waker_ref());
         match shared.poll_write_pending(&mut context) {
             Poll::Ready(Ok(())) => {}
