@@ -97,13 +97,15 @@ pub fn run(options: DemoOptions) -> Result<bool, String> {
                 .flatten()
                 .find(|status| status.role == Role::Leader)
                 .map(|status| (status.id, status.term));
+            // With no leader right now (an election is under way), the
+            // stop waits for the next one rather than for a whole interval.
             if let Some((id, term)) = leader {
                 cluster.stop(id);
                 view.event(format!("stopped node {id}, the leader of term {term}"));
                 failover = Some((Instant::now(), term));
                 down = Some((id, Instant::now()));
+                next_kill = now + Duration::from_millis(rng.gen_range(KILL_EVERY.0..=KILL_EVERY.1));
             }
-            next_kill = now + Duration::from_millis(rng.gen_range(KILL_EVERY.0..=KILL_EVERY.1));
         }
         if let Some((id, since)) = down {
             if since.elapsed() >= DOWN_FOR {
