@@ -16,10 +16,10 @@ use crate::time::duration_as_micros;
 pub struct Config {
     /// Lower bound (inclusive) of the randomized election timeout.
     ///
-    /// Also the length of a leader's lease for the purposes of check-quorum
-    /// and leader stickiness: a follower that heard from its leader less
-    /// than this long ago ignores vote requests, and a leader that has not
-    /// heard from a majority for this long steps down.
+    /// Also the window of check-quorum and of leader stickiness: a leader
+    /// that has not heard from a majority for this long steps down, and a
+    /// follower that heard from its leader less than this long ago ignores
+    /// vote requests.
     pub election_timeout_min: Duration,
     /// Upper bound (exclusive) of the randomized election timeout. Must be
     /// greater than `election_timeout_min`, so that timeouts differ between
@@ -33,11 +33,18 @@ pub struct Config {
     /// term, so that a node that cannot win an election (for example one
     /// rejoining after a partition) does not disrupt the cluster.
     pub pre_vote: bool,
-    /// Leaders step down when they have not heard from a majority within
-    /// `election_timeout_min`, and followers that heard from a live leader
-    /// within `election_timeout_min` ignore vote requests (dissertation
-    /// §4.2.3 and §6.2).
+    /// Check-quorum (dissertation §6.2): a leader steps down when it has
+    /// not heard from a majority within `election_timeout_min`, so that a
+    /// leader cut off from the cluster stops acting as one.
     pub check_quorum: bool,
+    /// Leader stickiness (dissertation §4.2.3): a follower that heard from
+    /// a live leader within `election_timeout_min` ignores vote requests
+    /// (and a leader ignores them always), so that a server that cannot
+    /// hear the leader — or was removed from the cluster — cannot depose
+    /// it. Pair it with `check_quorum`: without that, a leader cut off
+    /// from a majority keeps its followers' loyalty only as long as it
+    /// reaches them.
+    pub leader_stickiness: bool,
     /// A new leader appends an empty entry of its term, so that entries of
     /// earlier terms commit without waiting for a client (§8). With it
     /// off, the first command of a fresh cluster lands at index 1.
@@ -53,11 +60,11 @@ pub struct Config {
     /// leader refuses further proposals beyond it (back-pressure).
     pub max_uncommitted_bytes: usize,
     /// A leader sends its new entries to followers before its own
-    /// `PersistEntries` output, so that its disk write and theirs overlap
+    /// `Persist::Entries` output, so that its disk write and theirs overlap
     /// (dissertation §10.2.1). It then counts its own log toward a
     /// majority only up to what the caller has reported durable with
     /// [`Input::Persisted`](crate::Input::Persisted), which the caller must
-    /// send after performing each `PersistEntries`. Off, a leader persists
+    /// send after performing each `Persist::Entries`. Off, a leader persists
     /// first and counts its whole log, and no report is needed.
     pub leader_persists_in_parallel: bool,
     /// Log entries a node keeps behind its latest snapshot when it takes
@@ -75,6 +82,7 @@ impl Default for Config {
             heartbeat_interval: Duration::from_millis(50),
             pre_vote: true,
             check_quorum: true,
+            leader_stickiness: true,
             noop_on_election: true,
             max_append_bytes: 64 * 1024,
             max_inflight_appends: 64,

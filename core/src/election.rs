@@ -3,11 +3,12 @@
 
 use rand_core::RngCore;
 
-use crate::log::Entry;
+use crate::entry::Entry;
 use crate::message::{Message, RequestVote, RequestVoteResponse};
 use crate::node::Node;
+use crate::progress::ProgressTracker;
 use crate::quorum::VoteOutcome;
-use crate::role::{Progress, RoleState, VoteTally};
+use crate::role::{RoleState, VoteTally};
 use crate::time::Instant;
 use crate::types::NodeId;
 
@@ -68,16 +69,11 @@ impl<R: RngCore> Node<R> {
         self.election_votes = None;
         // A fresh leader has just heard from a majority (its votes): count
         // every follower as in contact now, so check-quorum measures from
-        // here. `voters` is sorted, so the follower list is too. Probing
-        // starts just past the leader's log as it was before this term.
+        // here. Probing starts just past the leader's log as it was before
+        // this term.
         let next_index = self.log.last_index().next();
-        let followers = self
-            .voters
-            .iter()
-            .filter(|&&voter| voter != self.id)
-            .map(|&voter| (voter, Progress::new(now, next_index)))
-            .collect();
-        self.role = RoleState::Leader { followers };
+        let progress = ProgressTracker::new(self.id, &self.voters, now, next_index);
+        self.role = RoleState::Leader { progress };
         self.leader_contact_at = None;
         self.uncommitted_bytes = self
             .log
@@ -103,11 +99,10 @@ impl<R: RngCore> Node<R> {
 
     /// Counts one answer of the current pre-vote round and acts on it.
     fn record_pre_vote(&mut self, now: Instant, voter: NodeId, granted: bool) {
-        let voter_count = self.voter_count();
         let RoleState::PreCandidate { votes } = &mut self.role else {
             return;
         };
-        match votes.record(voter, granted, voter_count) {
+        match votes.record(voter, granted, &self.voters) {
             VoteOutcome::Won => self.become_candidate(now),
             VoteOutcome::Lost => self.become_follower(now, self.term, None),
             VoteOutcome::Pending => {}
@@ -120,11 +115,10 @@ impl<R: RngCore> Node<R> {
     /// majority for that term still makes it leader of it (votes held back
     /// by a slow network are not wasted).
     fn record_election_vote(&mut self, now: Instant, voter: NodeId, granted: bool) {
-        let voter_count = self.voter_count();
         let Some(votes) = &mut self.election_votes else {
             return;
         };
-        match votes.record(voter, granted, voter_count) {
+        match votes.record(voter, granted, &self.voters) {
             VoteOutcome::Won => self.become_leader(now),
             VoteOutcome::Lost if self.role == RoleState::Candidate => {
                 self.become_follower(now, self.term, None)
@@ -134,10 +128,10 @@ impl<R: RngCore> Node<R> {
     }
 
     /// Whether a live leader was heard from within the minimum election
-    /// timeout (always true on a leader), with check-quorum on. Vote
+    /// timeout (always true on a leader), with leader stickiness on. Vote
     /// requests are ignored meanwhile.
     pub(crate) fn is_in_leader_lease(&self, now: Instant) -> bool {
-        if !self.config.check_quorum {
+        if !self.config.leader_stickiness {
             return false;
         }
         match self.role {

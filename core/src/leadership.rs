@@ -4,8 +4,7 @@
 use rand_core::RngCore;
 
 use crate::node::Node;
-use crate::quorum::majority;
-use crate::role::{ReplicationState, RoleState};
+use crate::role::RoleState;
 use crate::time::Instant;
 
 impl<R: RngCore> Node<R> {
@@ -29,52 +28,30 @@ impl<R: RngCore> Node<R> {
         self.send_appends_to_followers(true);
     }
 
-    /// A follower in the streaming state whose match index has not moved for
-    /// a heartbeat interval while appends were outstanding lost some of
-    /// them: probe it again from just past what it is known to hold.
+    /// Restarts replication that stalled: a stream that lost appends, a
+    /// probe whose answer was lost, and (after an election timeout, since
+    /// it may be merely large) an unanswered snapshot.
     fn restart_stalled_replication(&mut self, now: Instant) {
         let last_index = self.log.last_index();
         let interval = self.config.heartbeat_interval;
-        let RoleState::Leader { followers } = &mut self.role else {
+        let snapshot_timeout = self.config.election_timeout_max;
+        let RoleState::Leader { progress } = &mut self.role else {
             return;
         };
-        for (_, progress) in followers.iter_mut() {
-            let stalled =
-                progress.match_index < last_index && now >= progress.last_progress_at + interval;
-            match progress.state {
-                ReplicationState::Replicate { .. } if stalled => {
-                    progress.state = ReplicationState::Probe { paused: false };
-                    progress.next_index = progress.match_index.next();
-                }
-                // A probe whose answer was lost is sent again.
-                ReplicationState::Probe { .. } => {
-                    progress.state = ReplicationState::Probe { paused: false };
-                }
-                ReplicationState::Replicate { .. } => {}
-                // An unanswered snapshot may be lost, or merely large: it is
-                // sent again only after an election timeout.
-                ReplicationState::Snapshot { sent_at, .. }
-                    if now >= sent_at + self.config.election_timeout_max =>
-                {
-                    progress.state = ReplicationState::Probe { paused: false };
-                    progress.next_index = progress.match_index.next();
-                }
-                ReplicationState::Snapshot { .. } => {}
-            }
+        for follower in progress.iter_mut() {
+            follower.on_heartbeat_tick(now, last_index, interval, snapshot_timeout);
         }
     }
 
     /// Whether the leader itself plus the followers heard from within the
-    /// minimum election timeout form a majority.
+    /// minimum election timeout form a quorum.
     fn has_recent_quorum_contact(&self, now: Instant) -> bool {
-        let RoleState::Leader { followers } = &self.role else {
+        let RoleState::Leader { progress } = &self.role else {
             return false;
         };
         let window = self.config.election_timeout_min;
-        let recent = followers
-            .iter()
-            .filter(|(_, progress)| now < progress.last_contact_at + window)
-            .count();
-        recent + 1 >= majority(self.voter_count())
+        progress.has_quorum(&self.voters, self.id, |follower| {
+            follower.is_recently_active(now, window)
+        })
     }
 }

@@ -20,17 +20,19 @@
 //! use rand_chacha::{rand_core::SeedableRng, ChaCha8Rng};
 //! use std::collections::VecDeque;
 //!
-//! // Three peers in one process, with a perfect network: a queue.
+//! // Three peers in one process, with a perfect network: a queue. Each
+//! // peer's "disk" is a `PersistedState` that outlives it.
 //! let ids = [NodeId(1), NodeId(2), NodeId(3)];
+//! let mut disks = vec![PersistedState::default(); ids.len()];
 //! let mut nodes: Vec<Node<ChaCha8Rng>> = ids
 //!     .iter()
-//!     .map(|&id| {
+//!     .zip(&disks)
+//!     .map(|(&id, disk)| {
 //!         let rng = ChaCha8Rng::seed_from_u64(id.get());
-//!         Node::new(id, &ids, Config::default(), rng, PersistedState::default(), Instant::ZERO)
+//!         Node::new(id, &ids, Config::default(), rng, disk.clone(), Instant::ZERO)
 //!             .expect("valid configuration")
 //!     })
 //!     .collect();
-//! let mut timers = vec![None; nodes.len()];
 //! let mut network: VecDeque<(NodeId, NodeId, Message)> = VecDeque::new();
 //! let mut now = Instant::ZERO;
 //!
@@ -39,36 +41,41 @@
 //!     for (position, node) in nodes.iter_mut().enumerate() {
 //!         for output in node.drain_outputs() {
 //!             match output {
-//!                 // Real code makes this durable before performing later sends.
-//!                 Output::PersistHardState(_hard_state) => {}
+//!                 // Durable before any later output is performed.
+//!                 Output::Persist(write) => disks[position].apply(&write).expect("in order"),
 //!                 Output::Send { to, message } => network.push_back((ids[position], to, message)),
-//!                 Output::SetTimer { deadline } => timers[position] = Some(deadline),
-//!                 Output::RoleChanged { .. } => {}
-//!                 _ => {}
+//!                 // The timer's deadline is also `node.next_deadline()`.
+//!                 Output::SetTimer { .. } => {}
+//!                 // The state machine's work: none in this example.
+//!                 Output::RestoreSnapshot(_)
+//!                 | Output::InstallSnapshot(_)
+//!                 | Output::Apply(_)
+//!                 | Output::ReadReady { .. }
+//!                 | Output::ReadsFailed { .. }
+//!                 | Output::RoleChanged { .. } => {}
 //!             }
 //!         }
 //!     }
 //!     if nodes.iter().any(|node| node.role() == Role::Leader) {
 //!         break;
 //!     }
-//!     // Deliver one message, or else jump to the earliest timer.
+//!     // Deliver one message, or else jump to the earliest deadline.
 //!     if let Some((from, to, message)) = network.pop_front() {
 //!         let node = &mut nodes[(to.get() - 1) as usize];
 //!         // A refused message is only worth a log line.
 //!         let _ = node.handle(now, Input::Message { from, message });
 //!     } else {
-//!         let (position, deadline) = timers
-//!             .iter()
-//!             .enumerate()
-//!             .filter_map(|(position, deadline)| deadline.map(|d| (position, d)))
-//!             .min_by_key(|&(_, deadline)| deadline)
-//!             .expect("every node keeps a timer armed");
-//!         now = now.max(deadline);
-//!         timers[position] = None;
-//!         nodes[position].handle(now, Input::Timer).expect("timers are always accepted");
+//!         let node = nodes
+//!             .iter_mut()
+//!             .min_by_key(|node| node.next_deadline())
+//!             .expect("three nodes");
+//!         now = now.max(node.next_deadline());
+//!         node.handle(now, Input::Timer).expect("timers are always accepted");
 //!     }
 //! }
 //! assert_eq!(nodes.iter().filter(|node| node.role() == Role::Leader).count(), 1);
+//! // Every vote and term that mattered is on the disks.
+//! assert!(disks.iter().all(|disk| disk.hard_state.term.get() >= 1));
 //! ```
 //!
 //! ## Where things are
@@ -78,7 +85,9 @@
 //! - [`Message`]: what peers exchange.
 //! - [`Command::Read`] and [`Output::ReadReady`]: linearizable reads without
 //!   log writes (ReadIndex).
-//! - [`PersistedState`], [`HardState`] and [`Snapshot`]: what survives a crash.
+//! - [`Persist`] and [`PersistedState`]: what the node writes to stable
+//!   storage, and what [`PersistedState::apply`] makes of it; [`HardState`]
+//!   and [`Snapshot`] are part of it.
 //! - [`wire`]: the versioned byte encoding of messages.
 
 #![no_std]
@@ -89,33 +98,45 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+// Modules that hold data: they import none of the modules below them.
 mod config;
-mod election;
-mod leadership;
+mod entry;
+mod error;
+mod input;
 mod log;
 mod message;
 mod node;
 mod output;
+mod persist;
+mod progress;
 mod quorum;
-mod read;
-mod replication;
+mod read_queue;
 mod role;
-mod snapshot;
 mod time;
 mod types;
 pub mod wire;
 
+// The protocol: each is a further `impl Node` for one concern.
+mod election;
+mod invariants;
+mod leadership;
+mod read;
+mod replication;
+mod snapshot;
+
 pub use config::{Config, ConfigError};
-pub use log::{Entry, EntryKind, LogError};
+pub use entry::{Entry, EntryKind, Snapshot};
+pub use error::{DropReason, HandleError, StartError};
+pub use input::{Command, Handled, Input};
+pub use log::LogError;
 pub use message::{
     AppendEntries, AppendEntriesResponse, InstallSnapshot, InvalidMessage, LeadershipCheck,
     LeadershipCheckResponse, Message, RequestVote, RequestVoteResponse,
 };
-pub use node::{
-    Command, DropReason, HandleError, Handled, Input, Node, NodeStats, PersistedState, StartError,
-};
-pub use output::{HardState, Output, Role};
+pub use node::{Node, NodeStats};
+pub use output::Output;
+pub use persist::{HardState, Persist, PersistError, PersistedState};
 pub use quorum::majority;
-pub use snapshot::Snapshot;
+pub use role::Role;
 pub use time::Instant;
 pub use types::{LogIndex, NodeId, Term};

@@ -7,63 +7,8 @@
 use alloc::vec::Vec;
 use core::fmt;
 
-use bytes::Bytes;
-
+use crate::entry::Entry;
 use crate::types::{LogIndex, Term};
-
-/// One log entry: an opaque command stamped with the term of the leader
-/// that created it and its position in the log.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Entry {
-    /// Position in the log (the first entry has index 1).
-    pub index: LogIndex,
-    /// Term of the leader that created the entry.
-    pub term: Term,
-    /// What the entry is for.
-    pub kind: EntryKind,
-    /// The command, opaque to the core; empty for other kinds.
-    ///
-    /// A shared, immutable buffer: the copies of an entry that go to the
-    /// log, the persist output, every follower's append and the apply
-    /// output all point at the one allocation made for the proposal.
-    pub data: Bytes,
-}
-
-/// What a log entry is for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum EntryKind {
-    /// An application command: apply `data` to the state machine.
-    Command,
-    /// The empty entry a new leader appends to commit its term's entries
-    /// quickly (§8); the application skips it.
-    Noop,
-}
-
-impl Entry {
-    /// An application command entry. `data` may be a `Vec<u8>`, a
-    /// `&'static [u8]` or [`Bytes`]; a `Vec` is taken over without copying.
-    #[must_use]
-    pub fn command(index: LogIndex, term: Term, data: impl Into<Bytes>) -> Entry {
-        Entry {
-            index,
-            term,
-            kind: EntryKind::Command,
-            data: data.into(),
-        }
-    }
-
-    /// A no-op entry.
-    #[must_use]
-    pub fn noop(index: LogIndex, term: Term) -> Entry {
-        Entry {
-            index,
-            term,
-            kind: EntryKind::Noop,
-            data: Bytes::new(),
-        }
-    }
-}
 
 /// Why a log given to [`Node::new`](crate::Node::new) was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -287,6 +232,29 @@ impl Log {
             "log terms must not decrease"
         );
         self.entries.push(entry);
+    }
+
+    /// Checks the log's invariants in constant time: `push`, `restore` and
+    /// the compaction functions keep the entries between the ends
+    /// contiguous and their terms in order.
+    pub(crate) fn check_invariants(&self) {
+        assert_eq!(
+            self.base_index == LogIndex(0),
+            self.base_term == Term(0),
+            "log: only the empty base has term 0"
+        );
+        if let (Some(first), Some(last)) = (self.entries.first(), self.entries.last()) {
+            assert_eq!(
+                first.index,
+                self.base_index.next(),
+                "log: a gap after the base"
+            );
+            assert_eq!(last.index, self.last_index(), "log: entries not contiguous");
+            assert!(
+                first.term >= self.base_term && first.term > Term(0) && last.term >= first.term,
+                "log: terms decrease"
+            );
+        }
     }
 
     /// Removes the entries at `from` and after (never the base).

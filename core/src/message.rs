@@ -10,8 +10,7 @@ use core::fmt;
 
 use alloc::vec::Vec;
 
-use crate::log::Entry;
-use crate::snapshot::Snapshot;
+use crate::entry::{Entry, Snapshot};
 use crate::types::{LogIndex, Term};
 
 /// A Raft message.

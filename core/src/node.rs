@@ -3,290 +3,27 @@
 //! further `impl Node` blocks.
 
 use alloc::vec::Vec;
-use core::fmt;
 use core::hash::{Hash, Hasher};
 use core::time::Duration;
 
 use bytes::Bytes;
 use rand_core::RngCore;
 
-use crate::config::{Config, ConfigError};
-use crate::log::{Entry, EntryKind, Log, LogError};
+use crate::config::Config;
+use crate::entry::{Entry, EntryKind, Snapshot};
+use crate::error::{DropReason, HandleError, StartError};
+use crate::input::{Command, Handled, Input};
+use crate::log::Log;
 use crate::message::{
-    AppendEntriesResponse, InvalidMessage, LeadershipCheckResponse, Message, RequestVoteResponse,
+    AppendEntriesResponse, LeadershipCheckResponse, Message, RequestVoteResponse,
 };
-use crate::output::{HardState, Output, Role};
-use crate::read::ReadQueue;
-use crate::role::{RoleState, VoteTally};
-use crate::snapshot::Snapshot;
+use crate::output::Output;
+use crate::persist::{HardState, Persist, PersistedState};
+use crate::quorum::{JointConfig, MajorityConfig};
+use crate::read_queue::ReadQueue;
+use crate::role::{Role, RoleState, VoteTally};
 use crate::time::{duration_as_micros, Instant};
 use crate::types::{LogIndex, NodeId, Term};
-
-/// One event for a node.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Input {
-    /// A message from peer `from`.
-    Message {
-        /// The sender, as the transport authenticated it.
-        from: NodeId,
-        /// The message.
-        message: Message,
-    },
-    /// The timer armed by the latest [`Output::SetTimer`] fired.
-    Timer,
-    /// A request from the local application.
-    Command(Command),
-    /// The caller made this node's log durable up to `index`, whose entry
-    /// has `term`: send it after performing a `PersistEntries` output,
-    /// naming that output's last entry. Only needed (and only heeded by
-    /// the commit rule) with [`Config::leader_persists_in_parallel`]; a
-    /// report about an entry the log no longer holds is ignored.
-    Persisted {
-        /// The last index made durable.
-        index: LogIndex,
-        /// The term of the entry at `index`.
-        term: Term,
-    },
-    /// The application captured its state machine as of applied entry
-    /// `index` (at most [`Node::applied_index`]), encoded as `data`. The
-    /// node asks for it to be persisted
-    /// ([`Output::PersistSnapshot`]), sends it to followers that need
-    /// entries it no longer holds, and drops its log entries up to
-    /// `index` less [`Config::compaction_lag`] (§7).
-    SnapshotTaken {
-        /// The last applied index the state covers.
-        index: LogIndex,
-        /// The state, in the application's encoding.
-        data: Bytes,
-    },
-}
-
-/// A request from the local application.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Command {
-    /// Start an election now, as if the election timeout had elapsed
-    /// (including the pre-vote round, when pre-vote is on).
-    Campaign,
-    /// Append this command to the replicated log (leader only). On
-    /// success [`Node::handle`] returns [`Handled::Proposed`] with the
-    /// position the entry will have if it commits; an
-    /// [`Output::Apply`] of that index and term means it did. The entry is
-    /// sent to followers when the outputs are next drained, together with
-    /// every other proposal handled before then. A `Vec<u8>` becomes
-    /// [`Bytes`](bytes::Bytes) without copying: `Propose(vec.into())`.
-    Propose(bytes::Bytes),
-    /// Append a no-op entry (leader only), as [`Propose`](Command::Propose)
-    /// does a command: once an [`Output::Apply`] of the returned index and
-    /// term appears, every entry committed before this command was handled
-    /// has been applied. That makes it a linearizable read point: a read
-    /// of the state machine after the barrier is applied sees every write
-    /// acknowledged before the barrier was asked for.
-    Barrier,
-    /// Ask for a linearizable read (leader only) without writing to the
-    /// log: the ReadIndex protocol of the Raft dissertation, §6.4. On
-    /// success [`Node::handle`] returns [`Handled::ReadQueued`] with a
-    /// round; once an [`Output::ReadReady`] of that round or a later one is
-    /// drained (after the outputs before it are performed), a read of the
-    /// state machine sees every write committed before this command was
-    /// handled. [`Output::ReadsFailed`] of the round means the node stopped
-    /// leading first. The leader confirms it still leads by one exchange
-    /// with a majority per round, not per read: every read handled between
-    /// two drains shares a round.
-    Read,
-}
-
-/// What [`Node::handle`] did with an accepted input.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Handled {
-    /// The input was handled; see the outputs.
-    Done,
-    /// A proposal was appended to the leader's log at `index` in `term`.
-    /// It is committed once an [`Output::Apply`] with this index and term
-    /// is drained; an entry of another term at this index means it was
-    /// lost to a new leader.
-    Proposed {
-        /// The entry's index.
-        index: LogIndex,
-        /// The entry's term.
-        term: Term,
-    },
-    /// A read joined read round `round`; see [`Command::Read`].
-    ReadQueued {
-        /// The round to wait for in [`Output::ReadReady`].
-        round: u64,
-    },
-}
-
-/// What a node restores from stable storage when it starts again.
-///
-/// A fresh node starts from `PersistedState::default()`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct PersistedState {
-    /// The last hard state the node asked to persist.
-    pub hard_state: HardState,
-    /// The latest snapshot the node asked to persist, if any.
-    pub snapshot: Option<Snapshot>,
-    /// The log in order: from index 1, or from any index up to just after
-    /// the snapshot's (entries the snapshot covers are skipped).
-    pub entries: Vec<Entry>,
-}
-
-/// Why [`Node::new`] refused to build a node.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum StartError {
-    /// The configuration cannot work.
-    Config(ConfigError),
-    /// The voter set is empty.
-    NoVoters,
-    /// The same id appears twice in the voter set.
-    DuplicateVoter(NodeId),
-    /// The node's own id is not in the voter set.
-    NotAVoter(NodeId),
-    /// The persisted vote names a node outside the voter set.
-    UnknownVote(NodeId),
-    /// The persisted log cannot have been written by Raft.
-    Log(LogError),
-    /// The persisted log or snapshot holds an entry of a term above the
-    /// persisted current term, so they come from different lives.
-    LogTermAboveCurrentTerm,
-    /// The persisted snapshot has index 0, index `u64::MAX` or term 0,
-    /// which no node writes.
-    InvalidSnapshot,
-}
-
-impl fmt::Display for StartError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StartError::Config(error) => write!(f, "invalid config: {error}"),
-            StartError::NoVoters => f.write_str("the voter set is empty"),
-            StartError::DuplicateVoter(id) => write!(f, "voter {id} is listed twice"),
-            StartError::NotAVoter(id) => write!(f, "node {id} is not in the voter set"),
-            StartError::UnknownVote(id) => {
-                write!(
-                    f,
-                    "the persisted vote names node {id}, which is not a voter"
-                )
-            }
-            StartError::Log(error) => write!(f, "invalid persisted log: {error}"),
-            StartError::LogTermAboveCurrentTerm => {
-                f.write_str("the persisted log has a term above the persisted current term")
-            }
-            StartError::InvalidSnapshot => {
-                f.write_str("the persisted snapshot has index 0, index u64::MAX or term 0")
-            }
-        }
-    }
-}
-
-impl core::error::Error for StartError {}
-
-/// Why [`Node::handle`] refused an input. A refused input changed nothing
-/// and produced no outputs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum HandleError {
-    /// A peer's message was dropped; it is also counted in
-    /// [`NodeStats::messages_dropped`]. Worth a log line, never fatal.
-    Dropped(DropReason),
-    /// [`Command::Campaign`] was given to the leader.
-    AlreadyLeader,
-    /// A proposal was given to a node that is not the leader.
-    NotLeader {
-        /// The leader this node knows of, if any: retry there.
-        leader_hint: Option<NodeId>,
-    },
-    /// A proposal was refused because the leader already holds
-    /// [`Config::max_uncommitted_bytes`] of uncommitted entries; retry
-    /// once earlier proposals commit.
-    TooManyUncommittedBytes,
-    /// [`Input::SnapshotTaken`] named an index not yet applied.
-    SnapshotBeyondApplied {
-        /// The highest index applied so far.
-        applied_index: LogIndex,
-    },
-    /// [`Input::SnapshotTaken`] named an index the node's snapshot already
-    /// covers.
-    SnapshotNotNewer {
-        /// The index of the node's current snapshot.
-        snapshot_index: LogIndex,
-    },
-}
-
-/// Why a peer's message was dropped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum DropReason {
-    /// The message claims to come from this node itself.
-    FromSelf,
-    /// The sender is not a voter of this cluster.
-    UnknownSender(NodeId),
-    /// A field is nonsensical.
-    Invalid(InvalidMessage),
-    /// An AppendEntries of the current term from a node other than the
-    /// leader already known for this term (or received by that leader):
-    /// two leaders in one term, which a correct cluster never has.
-    ConflictingLeader,
-    /// An AppendEntries that would overwrite a committed entry, which no
-    /// correct leader sends.
-    OverwritesCommitted,
-    /// A response that claims to hold entries the leader never had.
-    BeyondLeaderLog,
-    /// A leadership check's answer for a read round this node never
-    /// started.
-    UnsentReadRound,
-}
-
-impl fmt::Display for HandleError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            HandleError::Dropped(DropReason::FromSelf) => {
-                f.write_str("dropped a message that claims to come from this node")
-            }
-            HandleError::Dropped(DropReason::UnknownSender(id)) => {
-                write!(f, "dropped a message from node {id}, which is not a voter")
-            }
-            HandleError::Dropped(DropReason::Invalid(why)) => {
-                write!(f, "dropped an invalid message: {why}")
-            }
-            HandleError::Dropped(DropReason::ConflictingLeader) => {
-                f.write_str("dropped an append from a second leader of the current term")
-            }
-            HandleError::Dropped(DropReason::OverwritesCommitted) => {
-                f.write_str("dropped an append that would overwrite committed entries")
-            }
-            HandleError::Dropped(DropReason::BeyondLeaderLog) => {
-                f.write_str("dropped a response that matches entries this leader does not have")
-            }
-            HandleError::Dropped(DropReason::UnsentReadRound) => {
-                f.write_str("dropped an answer to a leadership check this node never sent")
-            }
-            HandleError::AlreadyLeader => f.write_str("this node is already the leader"),
-            HandleError::NotLeader {
-                leader_hint: Some(leader),
-            } => write!(f, "not the leader; node {leader} is"),
-            HandleError::NotLeader { leader_hint: None } => {
-                f.write_str("not the leader, and no leader is known")
-            }
-            HandleError::TooManyUncommittedBytes => {
-                f.write_str("too many uncommitted bytes; retry when earlier proposals commit")
-            }
-            HandleError::SnapshotBeyondApplied { applied_index } => write!(
-                f,
-                "a snapshot must cover applied entries only; {applied_index} is the last applied"
-            ),
-            HandleError::SnapshotNotNewer { snapshot_index } => write!(
-                f,
-                "the node already has a snapshot through index {snapshot_index}"
-            ),
-        }
-    }
-}
-
-impl core::error::Error for HandleError {}
 
 /// Counters a node keeps about its own life, for metrics and tests.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -320,8 +57,9 @@ pub struct NodeStats {
 #[derive(Clone, Debug)]
 pub struct Node<R> {
     pub(crate) id: NodeId,
-    /// Sorted, without duplicates, contains `id`.
-    pub(crate) voters: Vec<NodeId>,
+    /// The voters: every election and commit decision is a quorum of
+    /// them. Invariant: contains `id`.
+    pub(crate) voters: JointConfig,
     pub(crate) config: Config,
     pub(crate) rng: R,
     pub(crate) term: Term,
@@ -358,14 +96,14 @@ pub struct Node<R> {
     pub(crate) outputs: Vec<Output>,
     /// Reused by the commit computation, so that it allocates nothing.
     pub(crate) match_scratch: Vec<LogIndex>,
-    /// Term or vote changed since the last `PersistHardState` output.
+    /// Term or vote changed since the last `Persist::HardState` output.
     hard_state_dirty: bool,
     /// A leader appended proposals that are sent to followers when the
     /// outputs are next drained, so proposals handled between two drains
     /// travel in one AppendEntries per follower.
     pub(crate) appends_pending: bool,
     /// The first of the leader's own new entries not yet handed out in a
-    /// `PersistEntries` output. They go out in one output, before anything
+    /// `Persist::Entries` output. They go out in one output, before anything
     /// else is sent, applied or handled (see `flush_own_entries`).
     pub(crate) unpersisted_from: Option<LogIndex>,
     /// How far the caller has reported the log durable (see
@@ -479,7 +217,7 @@ impl<R: RngCore> Node<R> {
         config.validate().map_err(StartError::Config)?;
         let voters = validate_voters(id, voters)?;
         if let Some(vote) = persisted.hard_state.voted_for {
-            if voters.binary_search(&vote).is_err() {
+            if !voters.contains(vote) {
                 return Err(StartError::UnknownVote(vote));
             }
         }
@@ -539,10 +277,12 @@ impl<R: RngCore> Node<R> {
             node.snapshot = Some(snapshot);
         }
         node.reset_election_deadline(now);
-        if node.voters.len() == 1 {
+        if node.voters.sole_voter() == Some(node.id) {
             node.start_election(now);
         }
         node.finish(now);
+        #[cfg(debug_assertions)]
+        node.check_invariants();
         Ok(node)
     }
 
@@ -589,6 +329,8 @@ impl<R: RngCore> Node<R> {
             self.stats.messages_dropped += 1;
         }
         self.finish(now);
+        #[cfg(debug_assertions)]
+        self.check_invariants();
         result
     }
 
@@ -617,6 +359,8 @@ impl<R: RngCore> Node<R> {
             }
         }
         self.send_leadership_checks();
+        #[cfg(debug_assertions)]
+        self.check_invariants();
         self.outputs.drain(..)
     }
 
@@ -670,7 +414,7 @@ impl<R: RngCore> Node<R> {
     /// The voter set, sorted.
     #[must_use]
     pub fn voters(&self) -> &[NodeId] {
-        &self.voters
+        self.voters.all_voters()
     }
 
     /// The log's entries in order: from index 1, or from just after the
@@ -710,6 +454,19 @@ impl<R: RngCore> Node<R> {
         self.log.last_index()
     }
 
+    /// When the node next needs [`Input::Timer`]: a leader's next
+    /// heartbeat, or another role's election timeout. A driver may arm its
+    /// timer from this after every input instead of remembering the latest
+    /// [`Output::SetTimer`]; a timer armed earlier (as a `SetTimer` may
+    /// leave it, when the deadline only moved later) fires harmlessly.
+    #[must_use]
+    pub fn next_deadline(&self) -> Instant {
+        match self.role {
+            RoleState::Leader { .. } => self.heartbeat_deadline,
+            _ => self.election_deadline,
+        }
+    }
+
     /// The node's counters.
     #[must_use]
     pub fn stats(&self) -> NodeStats {
@@ -725,7 +482,7 @@ impl<R: RngCore> Node<R> {
         if from == self.id {
             return Err(HandleError::Dropped(DropReason::FromSelf));
         }
-        if self.voters.binary_search(&from).is_err() {
+        if !self.voters.contains(from) {
             return Err(HandleError::Dropped(DropReason::UnknownSender(from)));
         }
         message
@@ -864,11 +621,6 @@ impl<R: RngCore> Node<R> {
         Duration::from_micros(min + offset)
     }
 
-    /// The number of voters, the denominator of every quorum.
-    pub(crate) fn voter_count(&self) -> usize {
-        self.voters.len()
-    }
-
     /// Queues `message` for `to`, after any hard-state change it depends on
     /// (and after the leader's own new entries, unless it persists them in
     /// parallel: then only its appends can follow them within one drain,
@@ -883,8 +635,8 @@ impl<R: RngCore> Node<R> {
 
     /// Queues `message` for every other voter.
     pub(crate) fn broadcast(&mut self, message: &Message) {
-        for position in 0..self.voters.len() {
-            let peer = self.voters[position];
+        for position in 0..self.voters.all_voters().len() {
+            let peer = self.voters.all_voters()[position];
             if peer != self.id {
                 self.send(peer, message.clone());
             }
@@ -899,7 +651,8 @@ impl<R: RngCore> Node<R> {
         if self.hard_state_dirty {
             self.hard_state_dirty = false;
             let hard_state = self.hard_state();
-            self.outputs.push(Output::PersistHardState(hard_state));
+            self.outputs
+                .push(Output::Persist(Persist::HardState(hard_state)));
         }
     }
 
@@ -915,10 +668,7 @@ impl<R: RngCore> Node<R> {
             self.outputs
                 .push(Output::RoleChanged { role, term, leader });
         }
-        let deadline = match self.role {
-            RoleState::Leader { .. } => self.heartbeat_deadline,
-            _ => self.election_deadline,
-        };
+        let deadline = self.next_deadline();
         // A timer that will fire before the deadline is left alone: its
         // early firing is harmless and re-arms. This saves an output per
         // heartbeat on followers, whose deadline moves later each time.
@@ -930,7 +680,7 @@ impl<R: RngCore> Node<R> {
     }
 }
 
-fn validate_voters(id: NodeId, voters: &[NodeId]) -> Result<Vec<NodeId>, StartError> {
+fn validate_voters(id: NodeId, voters: &[NodeId]) -> Result<JointConfig, StartError> {
     if voters.is_empty() {
         return Err(StartError::NoVoters);
     }
@@ -942,5 +692,60 @@ fn validate_voters(id: NodeId, voters: &[NodeId]) -> Result<Vec<NodeId>, StartEr
     if sorted.binary_search(&id).is_err() {
         return Err(StartError::NotAVoter(id));
     }
-    Ok(sorted)
+    Ok(JointConfig::simple(MajorityConfig::new(sorted)))
+}
+
+#[cfg(test)]
+mod tests {
+    use core::time::Duration;
+
+    use rand_chacha::{rand_core::SeedableRng, ChaCha8Rng};
+
+    use crate::{
+        AppendEntries, Config, Input, Instant, LogIndex, Message, Node, NodeId, Output,
+        PersistedState, Term,
+    };
+
+    #[test]
+    fn the_next_deadline_follows_the_election_timer() {
+        let config = Config::default();
+        let ids = [NodeId(1), NodeId(2), NodeId(3)];
+        let rng = ChaCha8Rng::seed_from_u64(7);
+        let mut node = Node::new(
+            ids[0],
+            &ids,
+            config.clone(),
+            rng,
+            PersistedState::default(),
+            Instant::ZERO,
+        )
+        .expect("valid");
+        let armed = node.drain_outputs().find_map(|output| match output {
+            Output::SetTimer { deadline } => Some(deadline),
+            _ => None,
+        });
+        assert_eq!(armed, Some(node.next_deadline()));
+
+        // A heartbeat pushes the election timeout out from when it came.
+        let at = Instant::ZERO + Duration::from_millis(10);
+        let heartbeat = Message::AppendEntries(AppendEntries {
+            term: Term(1),
+            prev_log_index: LogIndex(0),
+            prev_log_term: Term(0),
+            leader_commit: LogIndex(0),
+            entries: alloc::vec::Vec::new(),
+        });
+        node.handle(
+            at,
+            Input::Message {
+                from: ids[1],
+                message: heartbeat,
+            },
+        )
+        .expect("accepted");
+        let _ = node.drain_outputs();
+        let deadline = node.next_deadline();
+        assert!(deadline >= at + config.election_timeout_min);
+        assert!(deadline < at + config.election_timeout_max);
+    }
 }

@@ -1,106 +1,57 @@
-//! What the core asks its caller to do, and the public view of its role.
+//! What the core asks its caller to do.
 
-use core::fmt;
-
-use alloc::vec::Vec;
-
-use crate::log::Entry;
+use crate::entry::{Entry, Snapshot};
 use crate::message::Message;
-use crate::snapshot::Snapshot;
+use crate::persist::Persist;
+use crate::role::Role;
 use crate::time::Instant;
-use crate::types::LogIndex;
-use crate::types::{NodeId, Term};
-
-/// The state a node must find again after a crash: its term and its vote.
-///
-/// Raft's safety rests on both surviving restarts: a node that forgot its
-/// vote could vote twice in one term, and one that forgot its term could
-/// accept a deposed leader.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct HardState {
-    /// The latest term the node has seen.
-    pub term: Term,
-    /// The candidate the node voted for in `term`, if any.
-    pub voted_for: Option<NodeId>,
-}
-
-/// A node's role in the protocol.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Role {
-    /// Follows a leader (or waits for one).
-    Follower,
-    /// Asks for pre-votes, without raising its term, to learn whether it
-    /// could win an election.
-    PreCandidate,
-    /// Has raised its term and asks for votes.
-    Candidate,
-    /// Leads the cluster in the current term.
-    Leader,
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Role::Follower => "follower",
-            Role::PreCandidate => "pre-candidate",
-            Role::Candidate => "candidate",
-            Role::Leader => "leader",
-        })
-    }
-}
+use crate::types::{LogIndex, NodeId, Term};
 
 /// One action the caller must perform.
 ///
 /// # Ordering rule
 ///
 /// Perform the outputs of a node **in the order they are drained**. In
-/// particular every persist output
-/// ([`PersistHardState`](Output::PersistHardState),
-/// [`PersistEntries`](Output::PersistEntries),
-/// [`TruncateLog`](Output::TruncateLog),
-/// [`PersistSnapshot`](Output::PersistSnapshot)) must be durable before any
-/// [`Send`](Output::Send), [`Apply`](Output::Apply) or
-/// [`RestoreSnapshot`](Output::RestoreSnapshot) drained after it is
-/// performed: a vote, a term or an entry that reaches a peer or the state
-/// machine must survive a crash of this node. Persist outputs may be
-/// batched into one write (group commit) as long as that write completes
-/// before the next send or apply. [`SetTimer`](Output::SetTimer) and
+/// particular every [`Persist`](Output::Persist) must be durable before any
+/// [`Send`](Output::Send), [`Apply`](Output::Apply),
+/// [`InstallSnapshot`](Output::InstallSnapshot),
+/// [`ReadReady`](Output::ReadReady) or [`ReadsFailed`](Output::ReadsFailed)
+/// drained after it is performed: a vote, a term or an entry that reaches a
+/// peer or the state machine must survive a crash of this node. Persists
+/// may be batched into one write (group commit) as long as that write
+/// completes before the next of those. [`SetTimer`](Output::SetTimer) and
 /// [`RoleChanged`](Output::RoleChanged) carry no ordering constraint.
 ///
 /// Outputs are never withdrawn: once drained, each must be performed (or the
 /// node treated as crashed and rebuilt from what was persisted).
+///
+/// Deliberately not `#[non_exhaustive]`: a driver matches every variant, so
+/// an output added in a later release fails to compile instead of being
+/// dropped by a catch-all arm.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum Output {
-    /// Make this hard state durable, replacing the previous one, before
-    /// performing any later `Send`.
-    PersistHardState(HardState),
-    /// Make these entries durable at the end of the log. They continue the
-    /// log as persisted (after any [`TruncateLog`](Output::TruncateLog)
-    /// drained before them). With
+    /// Make this write durable (see [`PersistedState::apply`](crate::PersistedState::apply) for what it
+    /// does) before performing any later send, apply, snapshot install or
+    /// read answer. With
     /// [`Config::leader_persists_in_parallel`](crate::Config::leader_persists_in_parallel),
-    /// report each once it is durable with
+    /// report each [`Persist::Entries`] once it is durable with
     /// [`Input::Persisted`](crate::Input::Persisted) naming its last entry;
-    /// a leader's appends of these entries may then come before it in the
+    /// a leader's appends of those entries may then come before it in the
     /// outputs.
-    PersistEntries(Vec<Entry>),
-    /// Remove the persisted entries at `from` and after: a new leader
-    /// overwrote them. Never reaches a committed entry.
-    TruncateLog {
-        /// The first index to remove.
-        from: LogIndex,
-    },
-    /// Make this snapshot durable, replacing any earlier one. The store
-    /// may then drop its log entries up to the snapshot's index: a node
-    /// restarted on it skips them.
-    PersistSnapshot(Snapshot),
-    /// Replace the state machine's state with this snapshot's: it now
-    /// reflects entries `1..=snapshot.index`, and the next
-    /// [`Apply`](Output::Apply) is of the entry after it. Comes first after
-    /// the start of a node that has a snapshot, and when a follower takes
-    /// one from its leader.
+    Persist(Persist),
+    /// The node starts from this snapshot: its state machine must hold the
+    /// state `snapshot.data` describes (entries `1..=snapshot.index`)
+    /// before the first [`Apply`](Output::Apply), which is of the entry
+    /// after it. Only ever the first output of a node built on a persisted
+    /// snapshot; a state machine that keeps its own durable state may
+    /// already hold it.
     RestoreSnapshot(Snapshot),
+    /// The leader sent a snapshot that replaces the state machine's state:
+    /// it now reflects entries `1..=snapshot.index`, and the next
+    /// [`Apply`](Output::Apply) is of the entry after it. Proposals this
+    /// node accepted up to that index are decided, but the node cannot say
+    /// how: it never saw their entries applied.
+    InstallSnapshot(Snapshot),
     /// Apply this committed entry to the state machine. Entries arrive
     /// exactly once each, in index order, starting after every start of
     /// the node at index 1, or after the snapshot it restored: a restarted

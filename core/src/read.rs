@@ -13,53 +13,18 @@
 //! read handled between two drains shares a round, so a burst of reads
 //! costs one exchange with the followers.
 
-use alloc::collections::VecDeque;
-
 use bytes::Bytes;
 use rand_core::RngCore;
 
-use crate::log::EntryKind;
+use crate::entry::EntryKind;
+use crate::error::{DropReason, HandleError};
+use crate::input::Handled;
 use crate::message::{LeadershipCheck, LeadershipCheckResponse, Message};
-use crate::node::{DropReason, HandleError, Handled, Node};
+use crate::node::Node;
 use crate::output::Output;
-use crate::quorum::majority;
-use crate::role::{progress_of, RoleState};
+use crate::role::RoleState;
 use crate::time::Instant;
 use crate::types::{LogIndex, NodeId};
-
-/// A leader's reads waiting for their round to be confirmed and their
-/// read index applied.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub(crate) struct ReadQueue {
-    /// The last round opened; 0 before the first.
-    round: u64,
-    /// The last round opened has not had its checks sent yet, so reads
-    /// may still join it.
-    unsent: bool,
-    /// Each waiting round with its read index, oldest first. Both increase
-    /// along the queue.
-    waiting: VecDeque<(u64, LogIndex)>,
-}
-
-impl ReadQueue {
-    /// Adds a read with `index` to the open round, opening one if the last
-    /// was already sent; returns the read's round.
-    fn join(&mut self, index: LogIndex) -> u64 {
-        match self.waiting.back_mut() {
-            Some((round, round_index)) if self.unsent && *round == self.round => {
-                // A later read of the same round may carry a higher index;
-                // serving the earlier ones at it is still linearizable.
-                *round_index = (*round_index).max(index);
-            }
-            _ => {
-                self.round += 1;
-                self.unsent = true;
-                self.waiting.push_back((self.round, index));
-            }
-        }
-        self.round
-    }
-}
 
 impl<R: RngCore> Node<R> {
     /// Queues a read on the leader (see [`Command::Read`](crate::Command::Read)).
@@ -95,12 +60,12 @@ impl<R: RngCore> Node<R> {
     /// Sends the open round's leadership check to every follower; called
     /// when the outputs are drained.
     pub(crate) fn send_leadership_checks(&mut self) {
-        if !core::mem::take(&mut self.reads.unsent) {
+        let Some(round) = self.reads.take_unsent_round() else {
             return;
-        }
+        };
         let check = Message::LeadershipCheck(LeadershipCheck {
             term: self.term,
-            round: self.reads.round,
+            round,
         });
         self.broadcast(&check);
     }
@@ -131,17 +96,15 @@ impl<R: RngCore> Node<R> {
         from: NodeId,
         response: LeadershipCheckResponse,
     ) -> Result<(), HandleError> {
-        let RoleState::Leader { followers } = &mut self.role else {
+        let RoleState::Leader { progress } = &mut self.role else {
             return Ok(());
         };
-        if response.round > self.reads.round {
+        if response.round > self.reads.last_round_opened() {
             return Err(HandleError::Dropped(DropReason::UnsentReadRound));
         }
-        let Some(progress) = progress_of(followers, from) else {
-            return Ok(());
-        };
-        progress.last_contact_at = now;
-        progress.read_round_seen = progress.read_round_seen.max(response.round);
+        if let Some(follower) = progress.get_mut(from) {
+            follower.record_read_round(now, response.round);
+        }
         Ok(())
     }
 
@@ -149,27 +112,17 @@ impl<R: RngCore> Node<R> {
     /// confirmed whose read index is applied, in one `ReadReady`; a node
     /// that no longer leads fails every round still waiting.
     pub(crate) fn settle_reads(&mut self) {
-        let RoleState::Leader { followers } = &self.role else {
-            self.reads.unsent = false;
-            if let Some(&(round, _)) = self.reads.waiting.back() {
-                self.reads.waiting.clear();
+        let RoleState::Leader { progress } = &self.role else {
+            if let Some(round) = self.reads.fail_all() {
                 self.outputs.push(Output::ReadsFailed { round });
             }
             return;
         };
-        let needed = majority(self.voters.len());
-        let mut served = None;
-        while let Some(&(round, index)) = self.reads.waiting.front() {
-            let confirmed = 1 + followers
-                .iter()
-                .filter(|(_, progress)| progress.read_round_seen >= round)
-                .count();
-            if confirmed < needed || index > self.applied_index {
-                break;
-            }
-            self.reads.waiting.pop_front();
-            served = Some((round, index));
-        }
+        let served = self.reads.serve(self.applied_index, |round| {
+            progress.has_quorum(&self.voters, self.id, |follower| {
+                follower.has_seen_read_round(round)
+            })
+        });
         if let Some((round, index)) = served {
             self.outputs.push(Output::ReadReady { round, index });
         }

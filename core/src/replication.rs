@@ -8,12 +8,14 @@ use alloc::vec::Vec;
 use bytes::Bytes;
 use rand_core::RngCore;
 
-use crate::log::{Entry, EntryKind};
+use crate::entry::{Entry, EntryKind};
+use crate::error::{DropReason, HandleError};
+use crate::input::Handled;
 use crate::message::{AppendEntries, AppendEntriesResponse, Message};
-use crate::node::{DropReason, HandleError, Handled, Node};
+use crate::node::Node;
 use crate::output::Output;
-use crate::quorum::majority_match_index;
-use crate::role::{progress_of, ReplicationState, RoleState};
+use crate::persist::Persist;
+use crate::role::RoleState;
 use crate::time::Instant;
 use crate::types::{LogIndex, NodeId, Term};
 
@@ -58,7 +60,7 @@ impl<R: RngCore> Node<R> {
         self.appends_pending = true;
         // A single-node cluster commits at once; otherwise nothing new is
         // replicated yet, so there is nothing to count.
-        if self.voters.len() == 1 {
+        if self.voters.sole_voter().is_some() {
             self.maybe_commit();
         }
         index
@@ -67,11 +69,14 @@ impl<R: RngCore> Node<R> {
     /// Sends every follower what it is missing, as flow control allows
     /// (see [`Node::send_append`] for `heartbeat`).
     pub(crate) fn send_appends_to_followers(&mut self, heartbeat: bool) {
-        for position in 0..self.voters.len() {
-            let peer = self.voters[position];
-            if peer != self.id {
-                self.send_append(peer, heartbeat);
+        let mut position = 0;
+        while let RoleState::Leader { progress } = &self.role {
+            if position == progress.len() {
+                return;
             }
+            let peer = progress.id_at(position);
+            self.send_append(peer, heartbeat);
+            position += 1;
         }
     }
 
@@ -84,7 +89,7 @@ impl<R: RngCore> Node<R> {
         self.log.push(entry);
     }
 
-    /// Emits one `PersistEntries` for the leader's own entries appended
+    /// Emits one `Persist::Entries` for the leader's own entries appended
     /// since the last one. Called before anything is sent or applied, before
     /// any input but a proposal, and when outputs are drained: so
     /// proposals handled back to back become one write, and the ordering
@@ -92,7 +97,8 @@ impl<R: RngCore> Node<R> {
     pub(crate) fn flush_own_entries(&mut self) {
         if let Some(from) = self.unpersisted_from.take() {
             let entries = self.log.slice(from, self.log.last_index()).to_vec();
-            self.outputs.push(Output::PersistEntries(entries));
+            self.outputs
+                .push(Output::Persist(Persist::Entries(entries)));
         }
     }
 
@@ -104,61 +110,34 @@ impl<R: RngCore> Node<R> {
         let now = self.now;
         let log = &self.log;
         let last_index = log.last_index();
-        let RoleState::Leader { followers } = &mut self.role else {
+        let RoleState::Leader { progress } = &mut self.role else {
             return;
         };
-        let Some(progress) = progress_of(followers, peer) else {
+        let Some(follower) = progress.get_mut(peer) else {
             return;
         };
-        let may_send_entries = match progress.state {
-            ReplicationState::Probe { paused } => !paused,
-            ReplicationState::Replicate { in_flight } => {
-                in_flight < self.config.max_inflight_appends
-            }
-            ReplicationState::Snapshot { .. } => false,
-        };
-        if may_send_entries && progress.next_index <= log.base_index() {
+        let may_send_entries = follower.may_send_entries(self.config.max_inflight_appends);
+        let next_index = follower.next_index();
+        if may_send_entries && next_index <= log.base_index() {
             // What the follower needs next was compacted away.
             self.send_snapshot(peer);
             return;
         }
-        let (prev_log_index, entries) = if may_send_entries && progress.next_index <= last_index {
+        let (prev_log_index, entries) = if may_send_entries && next_index <= last_index {
             let entries = log
-                .entries_from(
-                    progress.next_index,
-                    self.config.max_append_bytes,
-                    usize::MAX,
-                )
+                .entries_from(next_index, self.config.max_append_bytes, usize::MAX)
                 .to_vec();
-            let prev = LogIndex(progress.next_index.get() - 1);
-            match &mut progress.state {
-                ReplicationState::Probe { paused } => *paused = true,
-                ReplicationState::Replicate { in_flight } => {
-                    if progress.match_index.next() == progress.next_index {
-                        // The follower was caught up: the stall clock
-                        // starts with this append, not at its last progress.
-                        progress.last_progress_at = now;
-                    }
-                    *in_flight += 1;
-                    progress.next_index = entries
-                        .last()
-                        .map_or(progress.next_index, |e| e.index.next());
-                }
-                ReplicationState::Snapshot { .. } => {}
-            }
-            (prev, entries)
+            let last_sent = entries
+                .last()
+                .expect("invariant: an append from within the log carries an entry")
+                .index;
+            follower.on_entries_sent(now, last_sent);
+            (LogIndex(next_index.get() - 1), entries)
         } else if heartbeat {
-            // A streaming follower is known to hold `match_index`; a probed
-            // one is asked about the entry before `next_index`.
-            // Never below the log's base, whose term is the oldest known: a
-            // follower that lacks the base answers with a failure, which
-            // changes nothing, but still hears from its leader.
-            let prev = match progress.state {
-                ReplicationState::Replicate { .. } => progress.match_index,
-                ReplicationState::Probe { .. } => LogIndex(progress.next_index.get() - 1),
-                ReplicationState::Snapshot { .. } => log.base_index(),
-            };
-            (prev.max(log.base_index()), Vec::new())
+            // A follower that lacks the entry named (at worst the log's
+            // base) answers with a failure, which changes nothing, but it
+            // still hears from its leader.
+            (follower.heartbeat_prev_index(log.base_index()), Vec::new())
         } else {
             return;
         };
@@ -209,13 +188,15 @@ impl<R: RngCore> Node<R> {
             if from_index <= self.log.last_index() {
                 self.log.truncate_from(from_index);
                 self.durable_index = self.durable_index.min(LogIndex(from_index.get() - 1));
-                self.outputs.push(Output::TruncateLog { from: from_index });
+                self.outputs
+                    .push(Output::Persist(Persist::TruncateLog { from: from_index }));
             }
             self.flush_hard_state();
             for entry in &new_entries {
                 self.log.push(entry.clone());
             }
-            self.outputs.push(Output::PersistEntries(new_entries));
+            self.outputs
+                .push(Output::Persist(Persist::Entries(new_entries)));
         }
         // Only entries known to match the leader's may be committed here.
         let commit = append.leader_commit.min(last_new);
@@ -300,65 +281,33 @@ impl<R: RngCore> Node<R> {
         if response.success && response.index > last_index {
             return Err(HandleError::Dropped(DropReason::BeyondLeaderLog));
         }
-        // The leader's next index after a rejection: past the leader's own
-        // entries of the conflicting term if it has any, else the hint.
-        let retry_from = || match self.log.last_index_of_term(response.conflict_term) {
-            Some(last_of_term) if response.conflict_term != Term(0) => last_of_term.next(),
-            _ => response.index,
-        };
-        let RoleState::Leader { followers } = &mut self.role else {
+        let log = &self.log;
+        let RoleState::Leader { progress } = &mut self.role else {
             return Ok(());
         };
-        let Some(progress) = progress_of(followers, from) else {
+        let Some(follower) = progress.get_mut(from) else {
             return Ok(());
         };
-        progress.last_contact_at = now;
-        if let ReplicationState::Snapshot { index, .. } = progress.state {
-            // Only the answer to the snapshot (or a later success) ends the
-            // wait; anything else predates it.
-            if !(response.success && response.index >= index) {
-                return Ok(());
-            }
+        follower.record_contact(now);
+        if !follower.is_answer_current(response.success, response.index) {
+            return Ok(());
         }
         if response.success {
-            if response.index > progress.match_index {
-                progress.match_index = response.index;
-                progress.last_progress_at = now;
-            }
-            match &mut progress.state {
-                ReplicationState::Probe { .. } | ReplicationState::Snapshot { .. } => {
-                    progress.state = ReplicationState::Replicate { in_flight: 0 };
-                    progress.next_index = progress.match_index.next();
-                    progress.last_progress_at = now;
-                }
-                ReplicationState::Replicate { in_flight } => {
-                    *in_flight = in_flight.saturating_sub(1);
-                    if progress.next_index <= progress.match_index {
-                        progress.next_index = progress.match_index.next();
-                    }
-                }
-            }
+            follower.on_ack(now, response.index);
             self.maybe_commit();
         } else {
             // A follower whose log merely ends early (no conflicting term)
-            // is worth probing only if that end lies between what it is
-            // known to hold and what is being probed. Otherwise the answer
-            // is stale: the follower has since received more, or (when
-            // streaming) the missing entries are on their way because
-            // appends overtook each other. Lost appends are caught by the
-            // stall check at the next heartbeat.
-            let short_log_is_news = match progress.state {
-                ReplicationState::Replicate { .. } | ReplicationState::Snapshot { .. } => false,
-                ReplicationState::Probe { .. } => {
-                    response.index > progress.match_index && response.index < progress.next_index
-                }
-            };
-            if response.conflict_term == Term(0) && !short_log_is_news {
+            // may only be answering an append that others overtook.
+            if response.conflict_term == Term(0) && !follower.is_short_log_news(response.index) {
                 return Ok(());
             }
-            let lowest = progress.match_index.next();
-            progress.next_index = retry_from().max(lowest).min(last_index.next());
-            progress.state = ReplicationState::Probe { paused: false };
+            // Retry past the leader's own entries of the conflicting term
+            // if it has any, else from the follower's hint.
+            let retry_from = match log.last_index_of_term(response.conflict_term) {
+                Some(last_of_term) if response.conflict_term != Term(0) => last_of_term.next(),
+                _ => response.index,
+            };
+            follower.on_reject(retry_from, last_index);
         }
         self.send_append(from, false);
         Ok(())
@@ -376,11 +325,9 @@ impl<R: RngCore> Node<R> {
     /// Commits the highest index a majority holds, if it is of the current
     /// term (§5.4.2: older entries commit only with a current one).
     pub(crate) fn maybe_commit(&mut self) {
-        let RoleState::Leader { followers } = &self.role else {
+        let RoleState::Leader { progress } = &self.role else {
             return;
         };
-        let mut match_indices = core::mem::take(&mut self.match_scratch);
-        match_indices.clear();
         // The leader's own replica: what is durable, when it persists in
         // parallel with its followers; else its whole log, which it
         // persisted before sending any of it.
@@ -389,10 +336,8 @@ impl<R: RngCore> Node<R> {
         } else {
             self.log.last_index()
         };
-        match_indices.push(own);
-        match_indices.extend(followers.iter().map(|(_, progress)| progress.match_index));
-        let candidate = majority_match_index(&mut match_indices);
-        self.match_scratch = match_indices;
+        let candidate =
+            progress.committed_index(&self.voters, self.id, own, &mut self.match_scratch);
         if candidate > self.commit_index && self.log.term_at(candidate) == Some(self.term) {
             self.advance_commit(candidate);
         }

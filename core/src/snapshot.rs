@@ -2,32 +2,18 @@
 //! lets a node drop the log entries it covers (§7).
 
 use bytes::Bytes;
+
+use crate::entry::Snapshot;
 use rand_core::RngCore;
 
+use crate::error::HandleError;
 use crate::message::{AppendEntriesResponse, InstallSnapshot, Message};
-use crate::node::{HandleError, Node};
+use crate::node::Node;
 use crate::output::Output;
-use crate::role::{progress_of, ReplicationState, RoleState};
+use crate::persist::Persist;
+use crate::role::RoleState;
 use crate::time::Instant;
 use crate::types::{LogIndex, NodeId, Term};
-
-/// The application's state as of the committed entry at `index`, whose term
-/// is `term`, in whatever encoding the application chose.
-///
-/// The core never looks inside `data`: it stores the latest snapshot (a
-/// shared buffer, so holding it costs no copy), sends it to followers that
-/// need entries it has dropped, and hands it back through
-/// [`Output::PersistSnapshot`](crate::Output::PersistSnapshot) and
-/// [`Output::RestoreSnapshot`](crate::Output::RestoreSnapshot).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Snapshot {
-    /// The last log index the snapshot covers.
-    pub index: LogIndex,
-    /// The term of the entry at `index`.
-    pub term: Term,
-    /// The state machine's state after applying entries `1..=index`.
-    pub data: Bytes,
-}
 
 impl<R: RngCore> Node<R> {
     /// Adopts the application's snapshot through applied entry `index`,
@@ -52,7 +38,8 @@ impl<R: RngCore> Node<R> {
             .term_at(index)
             .expect("invariant: entries above the snapshot are in the log");
         let snapshot = Snapshot { index, term, data };
-        self.outputs.push(Output::PersistSnapshot(snapshot.clone()));
+        self.outputs
+            .push(Output::Persist(Persist::Snapshot(snapshot.clone())));
         self.snapshot = Some(snapshot);
         let through = LogIndex(index.get().saturating_sub(self.config.compaction_lag));
         self.log.compact_through(through);
@@ -66,16 +53,13 @@ impl<R: RngCore> Node<R> {
         let Some(snapshot) = self.snapshot.clone() else {
             return;
         };
-        let RoleState::Leader { followers } = &mut self.role else {
+        let RoleState::Leader { progress } = &mut self.role else {
             return;
         };
-        let Some(progress) = progress_of(followers, peer) else {
+        let Some(follower) = progress.get_mut(peer) else {
             return;
         };
-        progress.state = ReplicationState::Snapshot {
-            index: snapshot.index,
-            sent_at: now,
-        };
+        follower.become_snapshot(now, snapshot.index);
         let message = Message::InstallSnapshot(InstallSnapshot {
             term: self.term,
             snapshot,
@@ -105,7 +89,8 @@ impl<R: RngCore> Node<R> {
                 Some(_) => {
                     self.log.truncate_from(index);
                     self.durable_index = self.durable_index.min(LogIndex(index.get() - 1));
-                    self.outputs.push(Output::TruncateLog { from: index });
+                    self.outputs
+                        .push(Output::Persist(Persist::TruncateLog { from: index }));
                 }
                 None => {}
             }
@@ -116,8 +101,9 @@ impl<R: RngCore> Node<R> {
             // Persisted before anything later is sent, so durable by the
             // time it counts.
             self.durable_index = self.durable_index.max(index);
-            self.outputs.push(Output::PersistSnapshot(snapshot.clone()));
-            self.outputs.push(Output::RestoreSnapshot(snapshot.clone()));
+            self.outputs
+                .push(Output::Persist(Persist::Snapshot(snapshot.clone())));
+            self.outputs.push(Output::InstallSnapshot(snapshot.clone()));
             self.snapshot = Some(snapshot);
         }
         // Either way the node holds every entry through `index`.

@@ -17,12 +17,11 @@ use core::fmt;
 
 use bytes::Bytes;
 
-use crate::log::{Entry, EntryKind};
+use crate::entry::{Entry, EntryKind, Snapshot};
 use crate::message::{
     AppendEntries, AppendEntriesResponse, InstallSnapshot, LeadershipCheck,
     LeadershipCheckResponse, Message, RequestVote, RequestVoteResponse,
 };
-use crate::snapshot::Snapshot;
 use crate::types::{LogIndex, Term};
 
 /// The format version this build writes, and the only one it reads.

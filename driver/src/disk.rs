@@ -13,10 +13,12 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use kontiki::{Entry, EntryKind, HardState, LogIndex, NodeId, PersistedState, Snapshot, Term};
+use kontiki::{
+    Entry, EntryKind, HardState, LogIndex, NodeId, Persist, PersistedState, Snapshot, Term,
+};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
-use crate::storage::{LogWrite, Storage};
+use crate::storage::Storage;
 
 /// The log: index → `[crc32][term][kind][data]`.
 const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
@@ -99,7 +101,7 @@ impl Storage for DiskStorage {
         })
     }
 
-    fn write(&mut self, writes: &[LogWrite]) -> io::Result<()> {
+    fn write(&mut self, writes: &[Persist]) -> io::Result<()> {
         let transaction = self.database.begin_write().map_err(redb_error)?;
         {
             let mut log = transaction.open_table(LOG).map_err(redb_error)?;
@@ -107,22 +109,22 @@ impl Storage for DiskStorage {
             let mut record = Vec::new();
             for write in writes {
                 match write {
-                    LogWrite::HardState(hard_state) => {
+                    Persist::HardState(hard_state) => {
                         meta.insert(HARD_STATE_KEY, encode_hard_state(*hard_state).as_slice())
                             .map_err(redb_error)?;
                     }
-                    LogWrite::Append(entries) => {
+                    Persist::Entries(entries) => {
                         for entry in entries {
                             encode_entry(entry, &mut record);
                             log.insert(entry.index.get(), record.as_slice())
                                 .map_err(redb_error)?;
                         }
                     }
-                    LogWrite::TruncateFrom(from) => {
+                    Persist::TruncateLog { from } => {
                         log.retain_in(from.get().., |_, _| false)
                             .map_err(redb_error)?;
                     }
-                    LogWrite::Snapshot(snapshot) => {
+                    Persist::Snapshot(snapshot) => {
                         meta.insert(SNAPSHOT_KEY, encode_snapshot(snapshot).as_slice())
                             .map_err(redb_error)?;
                         // In the same transaction: the entries go only
@@ -269,8 +271,8 @@ mod tests {
             assert_eq!(store.load().unwrap(), PersistedState::default());
             store
                 .write(&[
-                    LogWrite::HardState(hard_state),
-                    LogWrite::Append(vec![
+                    Persist::HardState(hard_state),
+                    Persist::Entries(vec![
                         entry(1, 1, b"a"),
                         entry(2, 1, b"b"),
                         entry(3, 2, b"c"),
@@ -279,8 +281,8 @@ mod tests {
                 .unwrap();
             store
                 .write(&[
-                    LogWrite::TruncateFrom(LogIndex(2)),
-                    LogWrite::Append(vec![entry(2, 4, b"d"), Entry::noop(LogIndex(3), Term(4))]),
+                    Persist::TruncateLog { from: LogIndex(2) },
+                    Persist::Entries(vec![entry(2, 4, b"d"), Entry::noop(LogIndex(3), Term(4))]),
                 ])
                 .unwrap();
         }
@@ -352,18 +354,67 @@ mod tests {
         {
             let mut store = DiskStorage::open(dir.path()).unwrap();
             store
-                .write(&[LogWrite::Append(vec![
+                .write(&[Persist::Entries(vec![
                     entry(1, 1, b"a"),
                     entry(2, 1, b"b"),
                     entry(3, 1, b"c"),
                 ])])
                 .unwrap();
-            store
-                .write(&[LogWrite::Snapshot(snapshot.clone())])
-                .unwrap();
+            store.write(&[Persist::Snapshot(snapshot.clone())]).unwrap();
         }
         let loaded = DiskStorage::open(dir.path()).unwrap().load().unwrap();
         assert_eq!(loaded.snapshot, Some(snapshot));
         assert_eq!(loaded.entries, vec![entry(3, 1, b"c")]);
+    }
+
+    #[test]
+    fn the_store_loads_what_applying_the_same_writes_gives() {
+        let dir = tempfile::tempdir().unwrap();
+        let snapshot = |index: u64, term: u64| Snapshot {
+            index: LogIndex(index),
+            term: Term(term),
+            data: Bytes::from(vec![index as u8; 3]),
+        };
+        let vote = |term: u64, node: u64| {
+            Persist::HardState(HardState {
+                term: Term(term),
+                voted_for: Some(NodeId(node)),
+            })
+        };
+        let rounds = vec![
+            vec![
+                vote(1, 1),
+                Persist::Entries(vec![entry(1, 1, b"a"), entry(2, 1, b"b")]),
+            ],
+            vec![Persist::Entries(vec![entry(3, 1, b"c"), entry(4, 1, b"d")])],
+            vec![Persist::Snapshot(snapshot(2, 1))],
+            vec![
+                vote(3, 2),
+                Persist::TruncateLog { from: LogIndex(4) },
+                Persist::Entries(vec![entry(4, 3, b"e"), entry(5, 3, b"f")]),
+            ],
+            vec![
+                Persist::Snapshot(snapshot(5, 3)),
+                Persist::Entries(vec![entry(6, 3, b"g")]),
+            ],
+            // A leader's snapshot past everything held.
+            vec![
+                Persist::TruncateLog { from: LogIndex(6) },
+                Persist::Snapshot(snapshot(9, 4)),
+            ],
+            vec![vote(5, 3), Persist::Entries(vec![entry(10, 5, b"h")])],
+        ];
+        let mut expected = PersistedState::default();
+        for round in rounds {
+            for write in &round {
+                expected.apply(write).unwrap();
+            }
+            DiskStorage::open(dir.path())
+                .unwrap()
+                .write(&round)
+                .unwrap();
+            let loaded = DiskStorage::open(dir.path()).unwrap().load().unwrap();
+            assert_eq!(loaded, expected);
+        }
     }
 }

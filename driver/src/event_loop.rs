@@ -13,7 +13,7 @@ use bytes::Bytes;
 use futures::{future, FutureExt, Stream};
 use kontiki::{
     Command, Entry, EntryKind, HandleError, Handled, Input, LogIndex, Message, Node, NodeId,
-    Output, Snapshot, Term,
+    Output, Persist, Snapshot, Term,
 };
 use rand_chacha::ChaCha8Rng;
 use tracing::{debug, error, info};
@@ -22,7 +22,7 @@ use crate::disk::annotate;
 use crate::handle::{LeaderChange, ProposeError, Published, Request, StateMachine, Status};
 use crate::runtime::Runtime;
 use crate::shutdown::ShutdownTrigger;
-use crate::storage::{LogWrite, Storage};
+use crate::storage::Storage;
 use crate::transport::{Inbound, PeerLinks};
 use crate::waiters::{ReadWaiters, Waiter, Waiters};
 
@@ -288,30 +288,28 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
             let mut written: Option<(LogIndex, Term)> = None;
             for output in self.node.drain_outputs() {
                 match output {
-                    Output::PersistHardState(hard_state) => {
-                        writes.push(LogWrite::HardState(hard_state))
-                    }
-                    Output::PersistEntries(entries) => {
-                        if let Some(last) = entries.last() {
-                            written = Some((last.index, last.term));
+                    Output::Persist(write) => {
+                        if let Persist::Entries(entries) = &write {
+                            if let Some(last) = entries.last() {
+                                written = Some((last.index, last.term));
+                            }
                         }
-                        writes.push(LogWrite::Append(entries));
+                        writes.push(write);
                     }
-                    Output::TruncateLog { from } => writes.push(LogWrite::TruncateFrom(from)),
-                    Output::PersistSnapshot(snapshot) => writes.push(LogWrite::Snapshot(snapshot)),
                     Output::Send { to, message } if writes.is_empty() => {
                         early_sends.push((to, message))
                     }
                     Output::Send { to, message } => sends.push((to, message)),
                     Output::Apply(entry) => applies.push(ToApply::Entry(entry)),
-                    Output::RestoreSnapshot(snapshot) => applies.push(ToApply::Snapshot(snapshot)),
+                    Output::RestoreSnapshot(snapshot) | Output::InstallSnapshot(snapshot) => {
+                        applies.push(ToApply::Snapshot(snapshot))
+                    }
                     Output::ReadReady { round, .. } => applies.push(ToApply::ReadsReady(round)),
                     Output::ReadsFailed { round } => applies.push(ToApply::ReadsFailed(round)),
                     Output::SetTimer { deadline } => timer = Some(deadline),
                     Output::RoleChanged { role, term, leader } => {
                         debug!(%role, %term, ?leader, "role changed");
                     }
-                    _ => {}
                 }
             }
             if let Some(deadline) = timer {
@@ -407,7 +405,7 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
         }
     }
 
-    async fn write(&mut self, writes: Vec<LogWrite>) -> io::Result<()> {
+    async fn write(&mut self, writes: Vec<Persist>) -> io::Result<()> {
         let mut storage = self.storage.take().expect("storage is home between writes");
         if storage.blocks() {
             let (storage, result) = self

@@ -47,7 +47,7 @@ pub use handle::{Handle, LeaderChange, ProposeError, SnapshotEncoder, StateMachi
 pub use local::LocalNetwork;
 pub use runtime::Runtime;
 pub use start::{start, start_local, StartError};
-pub use storage::{apply_write, LogWrite, MemoryStorage, Storage};
+pub use storage::{MemoryStorage, Storage};
 
 pub use bytes::Bytes;
 pub use kontiki;

@@ -3,35 +3,23 @@
 use std::io;
 use std::sync::{Arc, Mutex};
 
-use kontiki::{Entry, HardState, LogIndex, PersistedState, Snapshot};
-
-/// One change to the persisted state, as the core asks for it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum LogWrite {
-    /// Replace the hard state.
-    HardState(HardState),
-    /// Append these entries to the log.
-    Append(Vec<Entry>),
-    /// Remove the entries at this index and after.
-    TruncateFrom(LogIndex),
-    /// Replace the snapshot; the entries up to its index may go.
-    Snapshot(Snapshot),
-}
+use kontiki::{Persist, PersistedState};
 
 /// Durable storage for one node.
 ///
-/// The driver hands over every change a batch of core outputs asked for,
-/// in order, and performs no send or apply that follows them until
-/// [`write`](Storage::write) returned: so one call is one durable group
-/// commit, however many proposals it covers.
+/// The driver hands over every write a batch of core outputs asked for
+/// ([`Persist`]), in order, and performs no send or apply that follows
+/// them until [`write`](Storage::write) returned: so one call is one
+/// durable group commit, however many proposals it covers. What each
+/// write means is [`PersistedState::apply`]: a store must leave behind
+/// what that leaves.
 pub trait Storage: Send + 'static {
     /// Everything persisted so far (the default state when empty).
     fn load(&mut self) -> io::Result<PersistedState>;
 
     /// Performs `writes` in order and makes them durable before returning.
     /// An error stops the node: it can no longer keep its promises.
-    fn write(&mut self, writes: &[LogWrite]) -> io::Result<()>;
+    fn write(&mut self, writes: &[Persist]) -> io::Result<()>;
 
     /// Whether [`write`](Storage::write) blocks the thread (disk IO). A
     /// blocking store runs on the runtime's blocking pool.
@@ -46,7 +34,7 @@ impl<S: Storage + ?Sized> Storage for Box<S> {
         (**self).load()
     }
 
-    fn write(&mut self, writes: &[LogWrite]) -> io::Result<()> {
+    fn write(&mut self, writes: &[Persist]) -> io::Result<()> {
         (**self).write(writes)
     }
 
@@ -82,10 +70,12 @@ impl Storage for MemoryStorage {
         Ok(self.contents())
     }
 
-    fn write(&mut self, writes: &[LogWrite]) -> io::Result<()> {
+    fn write(&mut self, writes: &[Persist]) -> io::Result<()> {
         let mut state = self.state.lock().expect("storage lock");
         for write in writes {
-            apply_write(&mut state, write)?;
+            state
+                .apply(write)
+                .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
         }
         Ok(())
     }
@@ -95,49 +85,10 @@ impl Storage for MemoryStorage {
     }
 }
 
-/// Applies one change to a persisted state held in memory; refuses an
-/// append that does not continue the log.
-pub fn apply_write(state: &mut PersistedState, write: &LogWrite) -> io::Result<()> {
-    match write {
-        LogWrite::HardState(hard_state) => state.hard_state = *hard_state,
-        LogWrite::Append(entries) => {
-            if let Some(first) = entries.first() {
-                let last = match (state.entries.last(), &state.snapshot) {
-                    (Some(entry), _) => entry.index,
-                    (None, Some(snapshot)) => snapshot.index,
-                    (None, None) => LogIndex(0),
-                };
-                if first.index != last.next() {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidInput,
-                        format!(
-                            "append at index {} does not continue a log ending at {last}",
-                            first.index,
-                        ),
-                    ));
-                }
-            }
-            state.entries.extend(entries.iter().cloned());
-        }
-        LogWrite::TruncateFrom(from) => {
-            let keep = state.entries.partition_point(|entry| entry.index < *from);
-            state.entries.truncate(keep);
-        }
-        LogWrite::Snapshot(snapshot) => {
-            let covered = state
-                .entries
-                .partition_point(|entry| entry.index <= snapshot.index);
-            state.entries.drain(..covered);
-            state.snapshot = Some(snapshot.clone());
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kontiki::{NodeId, Term};
+    use kontiki::{Entry, HardState, LogIndex, NodeId, Term};
 
     #[test]
     fn clones_share_what_was_written() {
@@ -149,12 +100,12 @@ mod tests {
         };
         store
             .write(&[
-                LogWrite::HardState(hard_state),
-                LogWrite::Append(vec![
+                Persist::HardState(hard_state),
+                Persist::Entries(vec![
                     Entry::command(LogIndex(1), Term(1), vec![1]),
                     Entry::command(LogIndex(2), Term(3), vec![2]),
                 ]),
-                LogWrite::TruncateFrom(LogIndex(2)),
+                Persist::TruncateLog { from: LogIndex(2) },
             ])
             .unwrap();
         let loaded = other.clone().load().unwrap();
@@ -166,7 +117,7 @@ mod tests {
     fn an_append_with_a_gap_is_refused() {
         let mut store = MemoryStorage::new();
         let error = store
-            .write(&[LogWrite::Append(vec![Entry::command(
+            .write(&[Persist::Entries(vec![Entry::command(
                 LogIndex(2),
                 Term(1),
                 vec![],

@@ -34,6 +34,7 @@ fuzz_target!(|data: &[u8]| {
     let config = Config {
         pre_vote: options & 1 != 0,
         check_quorum: options & 2 != 0,
+        leader_stickiness: options & 2 != 0,
         leader_persists_in_parallel: options & 4 != 0,
         compaction_lag: if options & 8 != 0 { 0 } else { 3 },
         ..Config::default()
@@ -49,11 +50,9 @@ fuzz_target!(|data: &[u8]| {
         Instant::ZERO,
     )
     .expect("valid config");
-    let mut persisted = kontiki::HardState::default();
+    let mut durable = PersistedState::default();
     let mut now = Instant::ZERO;
     let mut term = node.term();
-    let mut durable_log: Vec<Entry> = Vec::new();
-    let mut durable_snapshot = LogIndex(0);
     let mut applied = 0u64;
     let mut input_bytes = Unstructured::new(rest);
     // An exhausted `Unstructured` keeps answering with defaults: stop when
@@ -95,19 +94,15 @@ fuzz_target!(|data: &[u8]| {
             }
         };
         let _ = node.handle(now, input);
-        for output in node.drain_outputs() {
+        let outputs: Vec<Output> = node.drain_outputs().collect();
+        node.check_invariants();
+        for output in outputs {
             match output {
-                Output::PersistHardState(hard_state) => persisted = hard_state,
-                Output::PersistEntries(entries) => durable_log.extend(entries),
-                Output::TruncateLog { from } => durable_log.retain(|entry| entry.index < from),
-                Output::PersistSnapshot(snapshot) => {
-                    durable_log.retain(|entry| entry.index > snapshot.index);
-                    durable_snapshot = snapshot.index;
-                }
-                Output::RestoreSnapshot(snapshot) => {
+                Output::Persist(write) => durable.apply(&write).expect("persisted in order"),
+                Output::RestoreSnapshot(snapshot) | Output::InstallSnapshot(snapshot) => {
                     assert!(snapshot.index.get() > applied, "restored an older state");
                     assert!(
-                        snapshot.index <= durable_snapshot,
+                        snapshot.index <= durable.snapshot_index(),
                         "restored before persisting"
                     );
                     applied = snapshot.index.get();
@@ -119,24 +114,27 @@ fuzz_target!(|data: &[u8]| {
                 Output::ReadReady { index, .. } => {
                     assert!(index.get() <= applied, "served a read before applying it");
                 }
-                _ => {}
+                Output::Send { .. }
+                | Output::SetTimer { .. }
+                | Output::ReadsFailed { .. }
+                | Output::RoleChanged { .. } => {}
             }
         }
         // The node may keep entries its snapshot covers (the compaction
         // lag); everything after the durable snapshot must be durable.
+        let durable_snapshot = durable.snapshot_index();
         let after_snapshot: Vec<&Entry> = node
             .entries()
             .iter()
             .filter(|entry| entry.index > durable_snapshot)
             .collect();
         assert!(
-            after_snapshot.iter().copied().eq(durable_log.iter()),
+            after_snapshot.iter().copied().eq(durable.entries.iter()),
             "a log change was not persisted"
         );
-        let durable_last = durable_log.last().map_or(durable_snapshot, |e| e.index);
         assert_eq!(
             node.last_log_index(),
-            durable_last,
+            durable.last_index(),
             "the log's end was not persisted"
         );
         assert!(applied <= node.commit_index().get());
@@ -144,7 +142,7 @@ fuzz_target!(|data: &[u8]| {
         term = node.term();
         assert_eq!(
             node.hard_state(),
-            persisted,
+            durable.hard_state,
             "a hard-state change was not persisted"
         );
     }

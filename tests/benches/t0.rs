@@ -21,7 +21,7 @@ use std::process::Command as Process;
 use std::time::Instant as WallClock;
 
 use kontiki::{
-    wire, Command, Config, Entry, EntryKind, Input, Instant, Message, Node, NodeId, Output,
+    wire, Command, Config, EntryKind, Input, Instant, Message, Node, NodeId, Output,
     PersistedState, Role,
 };
 use kontiki_tests::rss::peak_rss_kib;
@@ -248,8 +248,8 @@ fn percentile(values: &mut [f64], p: f64) -> f64 {
 /// asked to.
 struct Bench {
     nodes: Vec<Node<ChaCha8Rng>>,
-    /// What each node was asked to persist: its log as a store would hold it.
-    stores: Vec<Vec<Entry>>,
+    /// What each node was asked to persist, as a store would hold it.
+    stores: Vec<PersistedState>,
     /// Per node: the last index applied, and the last one snapshotted.
     applied: Vec<(u64, u64)>,
     timers: Vec<Option<Instant>>,
@@ -283,7 +283,7 @@ impl Bench {
             })
             .collect();
         let mut bench = Bench {
-            stores: vec![Vec::new(); nodes.len()],
+            stores: vec![PersistedState::default(); nodes.len()],
             applied: vec![(0, 0); nodes.len()],
             timers: vec![None; nodes.len()],
             nodes,
@@ -306,14 +306,9 @@ impl Bench {
         let leads = self.nodes[position].role() == Role::Leader;
         for output in self.nodes[position].drain_outputs() {
             match output {
-                Output::PersistHardState(_) => {}
-                Output::PersistEntries(entries) => self.stores[position].extend(entries),
-                Output::TruncateLog { from } => {
-                    self.stores[position].retain(|entry| entry.index < from);
-                }
-                Output::PersistSnapshot(snapshot) => {
-                    self.stores[position].retain(|entry| entry.index > snapshot.index);
-                }
+                Output::Persist(write) => self.stores[position]
+                    .apply(&write)
+                    .expect("the core persists in order"),
                 Output::Apply(entry) => {
                     self.applied[position].0 = entry.index.get();
                     if leads && entry.kind == EntryKind::Command {
@@ -344,7 +339,10 @@ impl Bench {
                         self.leader = None;
                     }
                 }
-                _ => {}
+                Output::RestoreSnapshot(_)
+                | Output::InstallSnapshot(_)
+                | Output::ReadReady { .. }
+                | Output::ReadsFailed { .. } => {}
             }
         }
         let (applied, snapshotted) = self.applied[position];
@@ -450,14 +448,14 @@ fn replicate(batch: usize, codec: bool) -> Measurement {
     assert_eq!(bench.commands_applied_on_leader, ENTRIES as u64);
     for (store, &(_, snapshotted)) in bench.stores.iter().zip(&bench.applied) {
         // The store ends with the last entry, or with a snapshot of it.
-        let stored_last = store.last().map_or(snapshotted, |entry| entry.index.get());
+        assert!(store.snapshot.as_ref().map_or(0, |s| s.index.get()) <= snapshotted);
         assert_eq!(
-            stored_last,
+            store.last_index().get(),
             ENTRIES as u64 + 1,
             "every entry and the no-op persisted"
         );
         assert!(
-            store.len() <= SNAPSHOT_INTERVAL as usize,
+            store.entries.len() <= SNAPSHOT_INTERVAL as usize,
             "snapshots compacted the store"
         );
     }

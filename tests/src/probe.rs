@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use kontiki::{
-    AppendEntries, AppendEntriesResponse, Command, Config, Entry, HandleError, Handled, HardState,
-    Input, Instant, LogIndex, Message, Node, NodeId, Output, PersistedState, RequestVote,
-    RequestVoteResponse, Role, Snapshot, Term,
+    AppendEntries, AppendEntriesResponse, Command, Config, Entry, HandleError, Handled, Input,
+    Instant, LogIndex, Message, Node, NodeId, Output, PersistedState, RequestVote,
+    RequestVoteResponse, Role, Term,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -21,6 +21,7 @@ pub fn plain_config() -> Config {
         heartbeat_interval: Duration::from_millis(50),
         pre_vote: false,
         check_quorum: false,
+        leader_stickiness: false,
         noop_on_election: false,
         ..Config::default()
     }
@@ -32,12 +33,8 @@ pub struct Probe {
     pub node: Node<ChaCha8Rng>,
     /// The outputs of the latest input (and of construction, at first).
     pub outputs: Vec<Output>,
-    /// The hard state as persisted so far through its outputs.
-    pub durable: HardState,
-    /// The log as persisted so far through its outputs.
-    pub durable_log: Vec<Entry>,
-    /// The snapshot as persisted so far through its outputs.
-    pub durable_snapshot: Option<Snapshot>,
+    /// What the node persisted so far through its outputs.
+    pub durable: PersistedState,
     /// Every entry applied so far, in order.
     pub applied: Vec<Entry>,
     /// The timer as last armed.
@@ -62,9 +59,7 @@ impl Probe {
     /// Node `id` restarted from `persisted`.
     pub fn restore_as(id: NodeId, voters: u64, config: Config, persisted: PersistedState) -> Probe {
         let voters: Vec<NodeId> = (1..=voters).map(NodeId).collect();
-        let durable = persisted.hard_state;
-        let durable_log = persisted.entries.clone();
-        let durable_snapshot = persisted.snapshot.clone();
+        let durable = persisted.clone();
         let node = Node::new(
             id,
             &voters,
@@ -78,8 +73,6 @@ impl Probe {
             node,
             outputs: Vec::new(),
             durable,
-            durable_log,
-            durable_snapshot,
             applied: Vec::new(),
             timer: None,
             now: Instant::ZERO,
@@ -93,11 +86,7 @@ impl Probe {
     /// Simulates a crash and a restart from the durable state (the log is
     /// kept as it was).
     pub fn crash_and_restart(&mut self) {
-        let persisted = PersistedState {
-            hard_state: self.durable,
-            snapshot: self.durable_snapshot.clone(),
-            entries: self.durable_log.clone(),
-        };
+        let persisted = self.durable.clone();
         let voters = self.voters.len() as u64;
         let config = self.config.clone();
         let now = self.now;
@@ -109,16 +98,18 @@ impl Probe {
         self.outputs = self.node.drain_outputs().collect();
         for output in &self.outputs {
             match output {
-                Output::PersistHardState(hard_state) => self.durable = *hard_state,
-                Output::PersistEntries(entries) => self.durable_log.extend(entries.iter().cloned()),
-                Output::TruncateLog { from } => self.durable_log.retain(|e| e.index < *from),
-                Output::PersistSnapshot(snapshot) => {
-                    self.durable_log.retain(|e| e.index > snapshot.index);
-                    self.durable_snapshot = Some(snapshot.clone());
-                }
+                Output::Persist(write) => self
+                    .durable
+                    .apply(write)
+                    .expect("the core persists in order"),
                 Output::Apply(entry) => self.applied.push(entry.clone()),
                 Output::SetTimer { deadline } => self.timer = Some(*deadline),
-                _ => {}
+                Output::RestoreSnapshot(_)
+                | Output::InstallSnapshot(_)
+                | Output::Send { .. }
+                | Output::ReadReady { .. }
+                | Output::ReadsFailed { .. }
+                | Output::RoleChanged { .. } => {}
             }
         }
     }

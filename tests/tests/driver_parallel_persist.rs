@@ -8,8 +8,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use futures::FutureExt;
-use kontiki::PersistedState;
-use kontiki_driver::{LocalNetwork, LogWrite, MemoryStorage, Storage};
+use kontiki::{Persist, PersistedState};
+use kontiki_driver::{LocalNetwork, MemoryStorage, Storage};
 use kontiki_tests::live::{agreed_leader, cluster_configs, free_addresses, start_local_cluster};
 use kontiki_tokio::TokioRuntime;
 
@@ -33,7 +33,7 @@ impl Storage for GatedStorage {
         self.store.load()
     }
 
-    fn write(&mut self, writes: &[LogWrite]) -> io::Result<()> {
+    fn write(&mut self, writes: &[Persist]) -> io::Result<()> {
         let (lock, changed) = &*self.shut;
         let mut shut = lock.lock().unwrap();
         while *shut {

@@ -7,8 +7,8 @@ use std::fs;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use kontiki::{Entry, LogIndex, Term};
-use kontiki_driver::{DiskStorage, LogWrite, Storage};
+use kontiki::{Entry, LogIndex, Persist, Term};
+use kontiki_driver::{DiskStorage, Storage};
 use kontiki_tests::live::{agreed_leader, all_applied, cluster_configs, free_addresses, Recorder};
 use kontiki_tokio::{Handle, NodeConfig, ProposeError, TokioRuntime};
 
@@ -135,7 +135,7 @@ fn a_damaged_record_in_the_store_is_reported_when_loading() {
                 Entry::command(LogIndex(index), Term(1), data)
             })
             .collect();
-        store.write(&[LogWrite::Append(entries)]).unwrap();
+        store.write(&[Persist::Entries(entries)]).unwrap();
     }
     let path = dir.path().join("kontiki.redb");
     let mut bytes = fs::read(&path).unwrap();
@@ -165,7 +165,7 @@ fn a_torn_tail_never_loads_a_broken_log() {
                 let entries = (1..=10)
                     .map(|i| Entry::command(LogIndex(batch * 10 + i), Term(1), vec![i as u8; 100]))
                     .collect();
-                store.write(&[LogWrite::Append(entries)]).unwrap();
+                store.write(&[Persist::Entries(entries)]).unwrap();
             }
         }
         let path = dir.path().join("kontiki.redb");

@@ -29,7 +29,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use kontiki::{
-    wire, Command, Config, Entry, Handled, HardState, Input, Instant, Node, NodeId, Output,
+    wire, Command, Config, Entry, Handled, Input, Instant, Node, NodeId, Output, Persist,
     PersistedState, Role,
 };
 use rand_core::{impls, RngCore};
@@ -59,8 +59,7 @@ impl RngCore for ZeroRng {
 #[derive(Clone, Debug, Hash, PartialEq, Eq)]
 struct Peer {
     node: Option<Node<ZeroRng>>,
-    durable: HardState,
-    durable_log: Vec<Entry>,
+    durable: PersistedState,
     timer: Option<Instant>,
     /// The clock of the machine this node runs on; it survives crashes.
     clock: Instant,
@@ -127,16 +126,10 @@ impl Election {
 
     fn start(&self, state: &mut State, id: u64) {
         let position = (id - 1) as usize;
-        let mut hard_state = state.peers[position].durable;
         if self.forget_vote_on_restart {
-            hard_state.voted_for = None;
-            state.peers[position].durable = hard_state;
+            state.peers[position].durable.hard_state.voted_for = None;
         }
-        let persisted = PersistedState {
-            snapshot: None,
-            hard_state,
-            entries: state.peers[position].durable_log.clone(),
-        };
+        let persisted = state.peers[position].durable.clone();
         let clock = state.peers[position].clock;
         let node = Node::new(
             NodeId(id),
@@ -157,36 +150,30 @@ impl Election {
             return;
         };
         let outputs: Vec<Output> = node.drain_outputs().collect();
+        // The model runs in release builds, where the core does not check
+        // itself after every input.
+        node.check_invariants();
         for output in outputs {
             match output {
-                Output::PersistHardState(hard_state) => {
-                    if hard_state.term < state.peers[position].durable.term {
-                        state.broken = Some(format!("n{id} persisted a lower term"));
+                Output::Persist(write) => {
+                    if let Persist::HardState(hard_state) = &write {
+                        if hard_state.term < state.peers[position].durable.hard_state.term {
+                            state.broken = Some(format!("n{id} persisted a lower term"));
+                        }
+                        if let Some(candidate) = hard_state.voted_for {
+                            state
+                                .votes
+                                .insert((id, hard_state.term.get(), candidate.get()));
+                        }
                     }
-                    if let Some(candidate) = hard_state.voted_for {
-                        state
-                            .votes
-                            .insert((id, hard_state.term.get(), candidate.get()));
+                    if let Err(refused) = state.peers[position].durable.apply(&write) {
+                        state.broken = Some(format!("n{id}: {refused}"));
                     }
-                    state.peers[position].durable = hard_state;
                 }
                 Output::Send { to, message } => {
                     let mut bytes = Vec::new();
                     wire::encode(&message, &mut bytes);
                     state.network.push((id, to.get(), bytes));
-                }
-                Output::PersistEntries(entries) => {
-                    let log = &mut state.peers[position].durable_log;
-                    if entries.first().map(|entry| entry.index.get()) != Some(log.len() as u64 + 1)
-                    {
-                        state.broken = Some(format!("n{id} persisted entries out of order"));
-                    }
-                    log.extend(entries);
-                }
-                Output::TruncateLog { from } => {
-                    state.peers[position]
-                        .durable_log
-                        .truncate((from.get() - 1) as usize);
                 }
                 Output::Apply(entry) => {
                     let at = (entry.index.get() - 1) as usize;
@@ -226,12 +213,15 @@ impl Election {
                 } => {
                     state.leaders.insert((term.get(), id));
                 }
-                _ => {}
+                // No snapshots in these models.
+                Output::RoleChanged { .. }
+                | Output::RestoreSnapshot(_)
+                | Output::InstallSnapshot(_) => {}
             }
         }
         state.network.sort();
         let node = state.peers[position].node.as_ref().expect("still running");
-        if node.hard_state() != state.peers[position].durable {
+        if node.hard_state() != state.peers[position].durable.hard_state {
             state.broken = Some(format!("n{id} holds a hard state it did not persist"));
         }
     }
@@ -262,8 +252,7 @@ impl Model for Election {
             peers: (0..self.nodes)
                 .map(|_| Peer {
                     node: None,
-                    durable: HardState::default(),
-                    durable_log: Vec::new(),
+                    durable: PersistedState::default(),
                     timer: None,
                     clock: Instant::ZERO,
                 })
@@ -381,7 +370,7 @@ impl Model for Election {
     fn within_boundary(&self, state: &State) -> bool {
         state.network.len() <= self.max_in_flight
             && state.peers.iter().all(|peer| {
-                peer.durable.term.get() <= self.max_term && peer.clock <= self.max_clock
+                peer.durable.hard_state.term.get() <= self.max_term && peer.clock <= self.max_clock
             })
     }
 
@@ -426,10 +415,10 @@ impl Model for Election {
 fn logs_match(peers: &[Peer]) -> bool {
     for (first, a) in peers.iter().enumerate() {
         for b in &peers[first + 1..] {
-            let common = a.durable_log.len().min(b.durable_log.len());
+            let common = a.durable.entries.len().min(b.durable.entries.len());
             for at in (0..common).rev() {
-                if a.durable_log[at].term == b.durable_log[at].term {
-                    if a.durable_log[..=at] != b.durable_log[..=at] {
+                if a.durable.entries[at].term == b.durable.entries[at].term {
+                    if a.durable.entries[..=at] != b.durable.entries[..=at] {
                         return false;
                     }
                     break;
@@ -484,6 +473,7 @@ fn config(pre_vote: bool, check_quorum: bool) -> Config {
         heartbeat_interval: Duration::from_millis(1),
         pre_vote,
         check_quorum,
+        leader_stickiness: check_quorum,
         // Entries come from the model's proposals only, so the state space
         // stays small.
         noop_on_election: false,

@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use kontiki::{Entry, HardState, LogIndex, Message, NodeId, Output, PersistedState, Role, Term};
+use kontiki::{
+    Entry, HardState, LogIndex, Message, NodeId, Output, Persist, PersistedState, Role, Term,
+};
 use kontiki_tests::probe::{heartbeat, plain_config, request_vote, vote_response, Probe};
 
 fn entries(terms: &[u64]) -> Vec<Entry> {
@@ -34,7 +36,11 @@ fn follower_updates_its_term_to_a_larger_one_it_sees() {
     probe.receive(2, heartbeat(5, 0, 0)).unwrap();
     assert_eq!(probe.node.term(), Term(5));
     assert_eq!(probe.node.leader(), Some(NodeId(2)));
-    assert_eq!(probe.durable.term, Term(5), "the new term is persisted");
+    assert_eq!(
+        probe.durable.hard_state.term,
+        Term(5),
+        "the new term is persisted"
+    );
 }
 
 // §5.1 "If a candidate or leader discovers that its term is out of date, it
@@ -141,7 +147,7 @@ fn candidate_increments_its_term_votes_for_itself_and_asks_every_peer() {
     let first_persist = probe
         .outputs
         .iter()
-        .position(|output| matches!(output, Output::PersistHardState(_)))
+        .position(|output| matches!(output, Output::Persist(Persist::HardState(_))))
         .expect("persisted");
     let first_send = probe
         .outputs
@@ -150,7 +156,7 @@ fn candidate_increments_its_term_votes_for_itself_and_asks_every_peer() {
         .expect("sent");
     assert!(first_persist < first_send);
     assert_eq!(
-        probe.durable,
+        probe.durable.hard_state,
         HardState {
             term: Term(3),
             voted_for: Some(NodeId(1))
@@ -226,10 +232,10 @@ fn granting_a_vote_persists_it_before_the_response() {
     probe.receive(2, request_vote(1, 0, 0, false)).unwrap();
     assert_eq!(
         probe.outputs[0],
-        Output::PersistHardState(HardState {
+        Output::Persist(Persist::HardState(HardState {
             term: Term(1),
             voted_for: Some(NodeId(2))
-        })
+        }))
     );
     assert!(matches!(probe.outputs[1], Output::Send { .. }));
 }
@@ -369,7 +375,7 @@ fn a_single_node_cluster_elects_itself_at_once() {
     let probe = Probe::new(1, plain_config());
     assert_eq!(probe.node.role(), Role::Leader);
     assert_eq!(probe.node.term(), Term(1));
-    assert_eq!(probe.durable.voted_for, Some(NodeId(1)));
+    assert_eq!(probe.durable.hard_state.voted_for, Some(NodeId(1)));
     assert!(probe.outputs.contains(&Output::RoleChanged {
         role: Role::Leader,
         term: Term(1),

@@ -3,7 +3,7 @@
 
 use kontiki::{
     Command, Entry, EntryKind, HandleError, Handled, HardState, Input, LogIndex, Message, NodeId,
-    Output, PersistedState, Term,
+    Output, Persist, PersistedState, Term,
 };
 use kontiki_tests::probe::{append, append_response, plain_config, Probe};
 
@@ -59,7 +59,9 @@ fn leader_appends_the_command_then_sends_it_to_every_follower() {
             term: Term(1)
         }
     );
-    assert!(matches!(&probe.outputs[0], Output::PersistEntries(entries) if entries.len() == 1));
+    assert!(
+        matches!(&probe.outputs[0], Output::Persist(Persist::Entries(entries)) if entries.len() == 1)
+    );
     let sent = appends(&probe);
     assert_eq!(sent.len(), 2);
     for (_, append) in sent {
@@ -97,7 +99,7 @@ fn proposals_handled_between_two_drains_travel_together() {
         .outputs
         .iter()
         .filter_map(|output| match output {
-            Output::PersistEntries(entries) => Some(entries.len()),
+            Output::Persist(Persist::Entries(entries)) => Some(entries.len()),
             _ => None,
         })
         .collect();
@@ -110,7 +112,7 @@ fn proposals_handled_between_two_drains_travel_together() {
     let persist_at = probe
         .outputs
         .iter()
-        .position(|output| matches!(output, Output::PersistEntries(_)))
+        .position(|output| matches!(output, Output::Persist(Persist::Entries(_))))
         .unwrap();
     assert!(persist_at < first_send, "persist before any send");
     let sent = appends(&probe);
@@ -185,19 +187,27 @@ fn pending_proposals_are_persisted_before_the_next_message_is_handled() {
         .filter(|output| {
             matches!(
                 output,
-                Output::PersistEntries(_) | Output::TruncateLog { .. }
+                Output::Persist(Persist::Entries(_)) | Output::Persist(Persist::TruncateLog { .. })
             )
         })
         .collect();
     assert_eq!(
         log_changes,
         vec![
-            &Output::PersistEntries(vec![Entry::command(LogIndex(1), Term(1), b"a".to_vec())]),
-            &Output::TruncateLog { from: LogIndex(1) },
-            &Output::PersistEntries(vec![Entry::command(LogIndex(1), Term(2), vec![1])]),
+            &Output::Persist(Persist::Entries(vec![Entry::command(
+                LogIndex(1),
+                Term(1),
+                b"a".to_vec()
+            )])),
+            &Output::Persist(Persist::TruncateLog { from: LogIndex(1) }),
+            &Output::Persist(Persist::Entries(vec![Entry::command(
+                LogIndex(1),
+                Term(2),
+                vec![1]
+            )])),
         ]
     );
-    assert_eq!(probe.durable_log, probe.node.entries());
+    assert_eq!(probe.durable.entries, probe.node.entries());
 }
 
 // §5.3 "A log entry is committed once the leader that created the entry
@@ -260,10 +270,13 @@ fn a_no_op_on_election_commits_earlier_terms_entries_without_a_client() {
 fn follower_replaces_a_conflicting_suffix() {
     let mut probe = Probe::restore(3, plain_config(), restored(2, &[1, 2, 2]));
     probe.receive(2, append(3, 1, 1, 0, &[3, 3])).unwrap();
-    assert_eq!(probe.outputs[0], Output::TruncateLog { from: LogIndex(2) });
+    assert_eq!(
+        probe.outputs[0],
+        Output::Persist(Persist::TruncateLog { from: LogIndex(2) })
+    );
     let terms: Vec<u64> = probe.node.entries().iter().map(|e| e.term.get()).collect();
     assert_eq!(terms, vec![1, 3, 3]);
-    assert_eq!(probe.durable_log, probe.node.entries());
+    assert_eq!(probe.durable.entries, probe.node.entries());
     assert_eq!(
         probe.sent(),
         vec![(NodeId(2), append_response(3, true, 3, 0))]
@@ -278,7 +291,7 @@ fn follower_keeps_entries_it_already_has() {
     assert_eq!(probe.node.last_log_index(), LogIndex(3));
     assert!(!probe.outputs.iter().any(|output| matches!(
         output,
-        Output::TruncateLog { .. } | Output::PersistEntries(_)
+        Output::Persist(Persist::TruncateLog { .. }) | Output::Persist(Persist::Entries(_))
     )));
 }
 

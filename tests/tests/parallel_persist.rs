@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use kontiki::{Command, Config, Input, LogIndex, Output, Term};
+use kontiki::{Command, Config, Input, LogIndex, Output, Persist, Term};
 use kontiki_tests::probe::{append_response, plain_config, Probe};
 use kontiki_tests::sim::{Cluster, ClusterConfig};
 
@@ -55,7 +55,7 @@ fn the_leader_sends_new_entries_before_persisting_them() {
     let persist_at = probe
         .outputs
         .iter()
-        .position(|output| matches!(output, Output::PersistEntries(_)))
+        .position(|output| matches!(output, Output::Persist(Persist::Entries(_))))
         .expect("entries persisted");
     assert!(first_send < persist_at, "{:?}", probe.outputs);
     assert_eq!(probe.sent().len(), 2, "one append per follower");
@@ -111,7 +111,7 @@ fn a_single_node_commits_once_its_write_is_reported() {
     assert!(probe
         .outputs
         .iter()
-        .any(|output| matches!(output, Output::PersistEntries(_))));
+        .any(|output| matches!(output, Output::Persist(Persist::Entries(_)))));
     assert!(probe.applied.is_empty(), "not durable yet");
     persisted(&mut probe, 1, 1);
     assert_eq!(probe.applied.len(), 1);
@@ -124,7 +124,10 @@ fn without_the_option_the_leader_persists_first_and_needs_no_report() {
     probe.receive(2, append_response(1, true, 0, 0)).unwrap();
     probe.receive(3, append_response(1, true, 0, 0)).unwrap();
     propose(&mut probe, b"x");
-    assert!(matches!(probe.outputs[0], Output::PersistEntries(_)));
+    assert!(matches!(
+        probe.outputs[0],
+        Output::Persist(Persist::Entries(_))
+    ));
     probe.receive(2, append_response(1, true, 1, 0)).unwrap();
     assert_eq!(probe.node.commit_index(), LogIndex(1));
 }

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use kontiki::{Config, NodeId, Output, Role, Term};
+use kontiki::{Config, NodeId, Output, Persist, Role, Term};
 use kontiki_tests::chaos::{has_stable_leader, time_to_stable_leader};
 use kontiki_tests::probe::{heartbeat, plain_config, request_vote, vote_response, Probe};
 use kontiki_tests::seeds::seeds;
@@ -21,6 +21,7 @@ fn with_pre_vote() -> Config {
 fn with_check_quorum() -> Config {
     Config {
         check_quorum: true,
+        leader_stickiness: true,
         ..plain_config()
     }
 }
@@ -29,6 +30,7 @@ fn with_pre_vote_and_check_quorum() -> Config {
     Config {
         pre_vote: true,
         check_quorum: true,
+        leader_stickiness: true,
         ..plain_config()
     }
 }
@@ -44,7 +46,7 @@ fn pre_candidate_asks_about_the_next_term_without_raising_its_own() {
     assert!(!probe
         .outputs
         .iter()
-        .any(|output| matches!(output, Output::PersistHardState(_))));
+        .any(|output| matches!(output, Output::Persist(Persist::HardState(_)))));
     let requests = probe.sent();
     assert_eq!(requests.len(), 2);
     assert!(requests
@@ -78,7 +80,7 @@ fn granting_a_pre_vote_changes_nothing_on_the_voter() {
     assert!(!probe
         .outputs
         .iter()
-        .any(|output| matches!(output, Output::PersistHardState(_))));
+        .any(|output| matches!(output, Output::Persist(Persist::HardState(_)))));
 }
 
 #[test]
@@ -271,6 +273,7 @@ fn control_without_pre_vote_a_rejoining_node_deposes_the_leader() {
     let config = Config {
         pre_vote: false,
         check_quorum: false,
+        leader_stickiness: false,
         ..Config::default()
     };
     let (cluster, _, term, away_term) = rejoin(0, config);
@@ -336,6 +339,7 @@ fn leader_cut_off_into_a_minority_steps_down_within_an_election_timeout() {
 fn control_without_check_quorum_a_minority_leader_keeps_leading() {
     let config = Config {
         check_quorum: false,
+        leader_stickiness: false,
         ..Config::default()
     };
     let (_, _, took) = minority_leader(0, config);
@@ -389,6 +393,7 @@ fn control_without_pre_vote_a_one_way_cut_disrupts_the_leader() {
     let config = Config {
         pre_vote: false,
         check_quorum: false,
+        leader_stickiness: false,
         ..Config::default()
     };
     let (cluster, _, term) = one_way_cut(0, config, true);

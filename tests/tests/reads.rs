@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use kontiki::{
     Command, Config, DropReason, HandleError, Handled, Input, InvalidMessage, LeadershipCheck,
-    LeadershipCheckResponse, LogIndex, Message, NodeId, Output, Term,
+    LeadershipCheckResponse, LogIndex, Message, NodeId, Output, Persist, Term,
 };
 use kontiki_tests::chaos::{
     believed_leaders, chaos_step, has_stable_leader, time_to_stable_leader,
@@ -80,7 +80,7 @@ fn a_read_is_served_after_a_majority_confirms_the_leader_without_writing_the_log
         !probe
             .outputs
             .iter()
-            .any(|output| matches!(output, Output::PersistEntries(_))),
+            .any(|output| matches!(output, Output::Persist(Persist::Entries(_)))),
         "a read writes nothing"
     );
     assert_eq!(probe.node.last_log_index(), last_index);
@@ -174,7 +174,7 @@ fn without_a_no_op_on_election_the_first_read_appends_one() {
     assert!(probe
         .outputs
         .iter()
-        .any(|o| matches!(o, Output::PersistEntries(entries) if entries.len() == 1)));
+        .any(|o| matches!(o, Output::Persist(Persist::Entries(entries)) if entries.len() == 1)));
     probe.receive(2, check_response(1, 1)).unwrap();
     assert!(reads_ready(&probe).is_empty());
     probe.receive(2, append_response(1, true, 1, 0)).unwrap();
@@ -322,6 +322,7 @@ fn reads_stay_linearizable_under_chaos_with_deposed_leaders_lingering() {
         let config = ClusterConfig {
             node: Config {
                 check_quorum: false,
+                leader_stickiness: false,
                 ..Config::default()
             },
             network: kontiki_tests::sim::NetworkConfig::chaotic(),

@@ -315,8 +315,9 @@ proptest! {
         events in proptest::collection::vec(any_event(), 1..200),
         pre_vote in any::<bool>(),
         check_quorum in any::<bool>(),
+        leader_stickiness in any::<bool>(),
     ) {
-        let config = Config { pre_vote, check_quorum, ..plain_config() };
+        let config = Config { pre_vote, check_quorum, leader_stickiness, ..plain_config() };
         let mut probe = Probe::new(3, config);
         let mut term = probe.node.term();
         for event in events {
@@ -334,8 +335,8 @@ proptest! {
             };
             prop_assert!(probe.node.term() >= term);
             term = probe.node.term();
-            prop_assert_eq!(probe.durable, probe.node.hard_state(), "every change is persisted");
-            prop_assert_eq!(&probe.durable_log[..], probe.node.entries(), "every log change is persisted");
+            prop_assert_eq!(probe.durable.hard_state, probe.node.hard_state(), "every change is persisted");
+            prop_assert_eq!(&probe.durable.entries[..], probe.node.entries(), "every log change is persisted");
             prop_assert!(probe.node.applied_index() <= probe.node.commit_index());
             let applied: Vec<u64> = probe.applied.iter().map(|entry| entry.index.get()).collect();
             prop_assert!(applied.iter().enumerate().all(|(i, &index)| index == i as u64 + 1), "applied in order once");

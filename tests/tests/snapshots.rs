@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use kontiki::{
     Config, HandleError, HardState, Input, InstallSnapshot, LogIndex, Message, NodeId, Output,
-    PersistedState, Snapshot, StartError, Term,
+    Persist, PersistedState, Snapshot, StartError, Term,
 };
 use kontiki_driver::{
     Handle, LocalNetwork, MemoryStorage, NodeConfig, SnapshotEncoder, StateMachine,
@@ -76,12 +76,12 @@ fn a_snapshot_is_persisted_and_compacts_the_log_but_the_lag() {
     take_snapshot(&mut probe, 8).unwrap();
     assert_eq!(
         probe.outputs,
-        vec![Output::PersistSnapshot(snapshot(8, 1, b"state"))]
+        vec![Output::Persist(Persist::Snapshot(snapshot(8, 1, b"state")))]
     );
     let first = probe.node.entries().first().map(|e| e.index);
     assert_eq!(first, Some(LogIndex(6)), "entries 6..=8 kept as the lag");
     assert_eq!(
-        probe.durable_log.first().map(|e| e.index),
+        probe.durable.entries.first().map(|e| e.index),
         Some(LogIndex(9))
     );
 }
@@ -176,12 +176,12 @@ fn a_follower_installs_a_snapshot_and_drops_a_conflicting_log() {
         .receive(3, install(2, snapshot(5, 2, b"five")))
         .unwrap();
     let expected = vec![
-        Output::PersistHardState(HardState {
+        Output::Persist(Persist::HardState(HardState {
             term: Term(2),
             voted_for: None,
-        }),
-        Output::PersistSnapshot(snapshot(5, 2, b"five")),
-        Output::RestoreSnapshot(snapshot(5, 2, b"five")),
+        })),
+        Output::Persist(Persist::Snapshot(snapshot(5, 2, b"five"))),
+        Output::InstallSnapshot(snapshot(5, 2, b"five")),
     ];
     let persists_and_restores: Vec<_> = probe
         .outputs
@@ -189,9 +189,9 @@ fn a_follower_installs_a_snapshot_and_drops_a_conflicting_log() {
         .filter(|o| {
             matches!(
                 o,
-                Output::PersistHardState(_)
-                    | Output::PersistSnapshot(_)
-                    | Output::RestoreSnapshot(_)
+                Output::Persist(Persist::HardState(_))
+                    | Output::Persist(Persist::Snapshot(_))
+                    | Output::InstallSnapshot(_)
             )
         })
         .cloned()
@@ -204,7 +204,7 @@ fn a_follower_installs_a_snapshot_and_drops_a_conflicting_log() {
     assert_eq!(probe.node.commit_index(), LogIndex(5));
     assert_eq!(probe.node.applied_index(), LogIndex(5));
     assert!(probe.node.entries().is_empty());
-    assert!(probe.durable_log.is_empty());
+    assert!(probe.durable.entries.is_empty());
     // The log goes on after the snapshot.
     probe.receive(3, append(2, 5, 2, 6, &[2])).unwrap();
     assert_eq!(probe.applied.last().map(|e| e.index), Some(LogIndex(6)));
@@ -220,7 +220,7 @@ fn a_follower_keeps_the_entries_after_a_snapshot_its_log_agrees_with() {
     assert!(!probe
         .outputs
         .iter()
-        .any(|o| matches!(o, Output::TruncateLog { .. })));
+        .any(|o| matches!(o, Output::Persist(Persist::TruncateLog { .. }))));
     let kept: Vec<_> = probe.node.entries().iter().map(|e| e.index).collect();
     assert_eq!(kept, vec![LogIndex(3), LogIndex(4)]);
     // A commit index carried later applies the kept entries.
@@ -239,10 +239,10 @@ fn a_snapshot_the_follower_already_committed_is_acknowledged_only() {
         vec![(NodeId(2), append_response(1, true, 4, 0))]
     );
     assert!(
-        !probe
-            .outputs
-            .iter()
-            .any(|o| matches!(o, Output::PersistSnapshot(_) | Output::RestoreSnapshot(_))),
+        !probe.outputs.iter().any(|o| matches!(
+            o,
+            Output::Persist(Persist::Snapshot(_)) | Output::InstallSnapshot(_)
+        )),
         "{:?}",
         probe.outputs
     );

@@ -86,11 +86,11 @@ impl Cluster {
         };
         for output in node.drain_outputs() {
             match output {
-                Output::PersistHardState(hard_state) => peer.persisted.hard_state = hard_state,
-                Output::PersistEntries(entries) => peer.persisted.entries.extend(entries),
-                Output::TruncateLog { from } => {
-                    peer.persisted.entries.truncate((from.get() - 1) as usize)
-                }
+                // "Stable storage" here is RAM that outlives the node.
+                Output::Persist(write) => peer
+                    .persisted
+                    .apply(&write)
+                    .expect("the core persists in order"),
                 Output::Apply(entry) => {
                     if entry.kind == EntryKind::Command {
                         peer.applied_commands += 1;
@@ -103,7 +103,11 @@ impl Cluster {
                         hprintln!("[{}] node {} leads term {}", self.now, from, term);
                     }
                 }
-                _ => {}
+                // This firmware takes no snapshots and serves no reads.
+                Output::RestoreSnapshot(_)
+                | Output::InstallSnapshot(_)
+                | Output::ReadReady { .. }
+                | Output::ReadsFailed { .. } => {}
             }
         }
     }

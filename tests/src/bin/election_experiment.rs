@@ -119,6 +119,7 @@ fn trial_ms(min_ms: f64, max_ms: f64, pre_vote: bool, trial: u64) -> f64 {
         heartbeat_interval: min / 2,
         pre_vote,
         check_quorum: false,
+        leader_stickiness: false,
         ..Config::default()
     };
     let seed =

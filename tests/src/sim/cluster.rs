@@ -7,15 +7,12 @@ use std::time::Duration;
 
 use kontiki::{
     wire, Command, Config, Entry, HandleError, Handled, HardState, Input, Instant, LogIndex,
-    Message, Node, NodeId, Output, PersistedState, Role, Term,
+    Message, Node, NodeId, Output, Persist, PersistedState, Role, Term,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::invariants::{
-    apply_to_digest, check_log_matching, entry_at, holds_durably, snapshot_index,
-    stored_last_index, Checker,
-};
+use super::invariants::{apply_to_digest, check_log_matching, entry_at, holds_durably, Checker};
 use super::network::{chance, Envelope, Loss, Network, NetworkConfig};
 use super::trace::{Trace, TraceEvent};
 
@@ -726,6 +723,11 @@ impl Cluster {
             return;
         };
         let outputs: Vec<Output> = node.drain_outputs().collect();
+        if !cfg!(debug_assertions) {
+            // Debug builds of the core check themselves after every input
+            // and drain; a release run (a long soak) checks here.
+            node.check_invariants();
+        }
         let slot = self.slot(id);
         if slot.write_latency.is_some() || !slot.queue.is_empty() {
             let commit_before = self.checker.commit_seen(id);
@@ -740,7 +742,7 @@ impl Cluster {
         let pending = outputs.len();
         let mut wrote_entries = false;
         for (performed, output) in outputs.into_iter().enumerate() {
-            wrote_entries |= matches!(output, Output::PersistEntries(_));
+            wrote_entries |= matches!(output, Output::Persist(Persist::Entries(_)));
             if crash_after == Some(performed) {
                 self.drop_node(id);
                 self.trace.record(
@@ -811,15 +813,7 @@ impl Cluster {
 
     fn perform_queued_writes(&mut self, id: NodeId) {
         let latency = self.slot(id).write_latency.unwrap_or(Duration::ZERO);
-        let is_persist = |output: &Output| {
-            matches!(
-                output,
-                Output::PersistHardState(_)
-                    | Output::PersistEntries(_)
-                    | Output::TruncateLog { .. }
-                    | Output::PersistSnapshot(_)
-            )
-        };
+        let is_persist = |output: &Output| matches!(output, Output::Persist(_));
         while self.slot(id).node.is_some() {
             let Some((front, _)) = self.slot(id).queue.front() else {
                 return;
@@ -847,7 +841,7 @@ impl Cluster {
                 .is_some_and(|(output, _)| is_persist(output))
             {
                 let (output, commit_before) = self.slot_mut(id).queue.pop_front().expect("a front");
-                wrote_entries |= matches!(output, Output::PersistEntries(_));
+                wrote_entries |= matches!(output, Output::Persist(Persist::Entries(_)));
                 self.perform(id, output, commit_before);
             }
             if wrote_entries {
@@ -858,35 +852,25 @@ impl Cluster {
         }
     }
 
-    /// Performs one output of node `id`; `commit_before` is the node's
-    /// commit index before the step that drained it.
-    fn perform(&mut self, id: NodeId, output: Output, commit_before: LogIndex) {
-        match output {
-            Output::PersistHardState(hard_state) => {
+    /// Performs one write of node `id` on its storage, after checking it
+    /// against the safety invariants; `commit_before` is the node's commit
+    /// index before the step that asked for it.
+    fn persist(&mut self, id: NodeId, write: Persist, commit_before: LogIndex) {
+        match &write {
+            Persist::HardState(hard_state) => {
                 let old = self.slot(id).storage.hard_state;
-                if let Err(violation) = self.checker.check_persist(id, old, hard_state) {
+                if let Err(violation) = self.checker.check_persist(id, old, *hard_state) {
                     self.fail(violation);
                 }
                 self.trace.record(
                     self.now,
                     TraceEvent::Persist {
                         node: id,
-                        hard_state,
+                        hard_state: *hard_state,
                     },
                 );
-                self.slot_mut(id).storage.hard_state = hard_state;
             }
-            Output::PersistEntries(entries) => {
-                let stored_last = stored_last_index(&self.slot(id).storage);
-                if entries
-                    .first()
-                    .is_some_and(|first| first.index != stored_last.next())
-                {
-                    self.fail(format!(
-                        "n{id} persisted entries from {} after a log ending at {stored_last}",
-                        entries[0].index,
-                    ));
-                }
+            Persist::Entries(entries) => {
                 self.trace.record(
                     self.now,
                     TraceEvent::Note(format!(
@@ -895,17 +879,16 @@ impl Cluster {
                         entries.last().map_or(0, |e| e.index.get())
                     )),
                 );
-                self.slot_mut(id).storage.entries.extend(entries);
                 self.log_changed = true;
             }
-            Output::TruncateLog { from } => {
+            Persist::TruncateLog { from } => {
                 let role = self.node(id).map_or(Role::Follower, |node| node.role());
                 let stored = &self.slot(id).storage.entries;
-                let keep = stored.partition_point(|entry| entry.index < from);
+                let keep = stored.partition_point(|entry| entry.index < *from);
                 let removed = &stored[keep..];
                 if let Err(violation) =
                     self.checker
-                        .check_truncate(id, from, role, removed, commit_before)
+                        .check_truncate(id, *from, role, removed, commit_before)
                 {
                     self.fail(violation);
                 }
@@ -913,10 +896,9 @@ impl Cluster {
                     self.now,
                     TraceEvent::Note(format!("n{id} truncates its log from {from}")),
                 );
-                self.slot_mut(id).storage.entries.truncate(keep);
                 self.log_changed = true;
             }
-            Output::PersistSnapshot(snapshot) => {
+            Persist::Snapshot(snapshot) => {
                 self.trace.record(
                     self.now,
                     TraceEvent::Note(format!(
@@ -924,16 +906,21 @@ impl Cluster {
                         snapshot.index, snapshot.term
                     )),
                 );
-                let storage = &mut self.slot_mut(id).storage;
-                let covered = storage
-                    .entries
-                    .partition_point(|entry| entry.index <= snapshot.index);
-                storage.entries.drain(..covered);
-                storage.snapshot = Some(snapshot);
                 self.log_changed = true;
             }
-            Output::RestoreSnapshot(snapshot) => {
-                if snapshot.index > snapshot_index(&self.slot(id).storage) {
+        }
+        if let Err(refused) = self.slot_mut(id).storage.apply(&write) {
+            self.fail(format!("n{id} asked for a write out of order: {refused}"));
+        }
+    }
+
+    /// Performs one output of node `id`; `commit_before` is the node's
+    /// commit index before the step that drained it.
+    fn perform(&mut self, id: NodeId, output: Output, commit_before: LogIndex) {
+        match output {
+            Output::Persist(write) => self.persist(id, write, commit_before),
+            Output::RestoreSnapshot(snapshot) | Output::InstallSnapshot(snapshot) => {
+                if snapshot.index > self.slot(id).storage.snapshot_index() {
                     self.fail(format!(
                         "n{id} restored a snapshot through {} before persisting it",
                         snapshot.index
@@ -950,7 +937,7 @@ impl Cluster {
                 self.slot_mut(id).state_machine = (snapshot.index, digest);
             }
             Output::Apply(entry) => {
-                if entry.index > stored_last_index(&self.slot(id).storage) {
+                if entry.index > self.slot(id).storage.last_index() {
                     self.fail(format!(
                         "n{id} applied entry {} before persisting it",
                         entry.index
@@ -1009,9 +996,6 @@ impl Cluster {
                     }
                 }
             }
-            other => self.fail(format!(
-                "n{id} produced an output the simulator does not know: {other:?}"
-            )),
         }
     }
 
@@ -1092,7 +1076,7 @@ impl Cluster {
             if let Err(violation) = self.checker.check_node(id, term, role, settled) {
                 self.fail(violation);
             }
-            let stored_last = stored_last_index(&slot.storage);
+            let stored_last = slot.storage.last_index();
             if settled
                 && (node.last_log_index() != stored_last
                     || slot

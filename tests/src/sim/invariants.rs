@@ -15,24 +15,11 @@ pub(crate) fn entry_at(entries: &[Entry], index: LogIndex) -> Option<&Entry> {
     entries.get(position)
 }
 
-/// The last index a store holds: its last entry's, else its snapshot's.
-pub(crate) fn stored_last_index(storage: &PersistedState) -> LogIndex {
-    match (storage.entries.last(), &storage.snapshot) {
-        (Some(entry), _) => entry.index,
-        (None, Some(snapshot)) => snapshot.index,
-        (None, None) => LogIndex(0),
-    }
-}
-
-/// The index a store's snapshot covers (0 without one).
-pub(crate) fn snapshot_index(storage: &PersistedState) -> LogIndex {
-    storage.snapshot.as_ref().map_or(LogIndex(0), |s| s.index)
-}
-
 /// Whether a store durably holds `entry`: in its log, or under its
 /// snapshot (which covers committed entries only).
 pub(crate) fn holds_durably(storage: &PersistedState, entry: &Entry) -> bool {
-    entry.index <= snapshot_index(storage) || entry_at(&storage.entries, entry.index) == Some(entry)
+    entry.index <= storage.snapshot_index()
+        || entry_at(&storage.entries, entry.index) == Some(entry)
 }
 
 /// The simulated state machine's state after applying `entry` to `state`:
@@ -452,7 +439,7 @@ impl Checker {
                 if response.term > durable.term {
                     return unpersisted("a message of a newer term");
                 }
-                if response.index > stored_last_index(storage) {
+                if response.index > storage.last_index() {
                     return unpersisted("an acknowledgement of entries");
                 }
             }
@@ -460,7 +447,7 @@ impl Checker {
                 if install.term > durable.term {
                     return unpersisted("a message of a newer term");
                 }
-                if snapshot_index(storage) < install.snapshot.index {
+                if storage.snapshot_index() < install.snapshot.index {
                     return unpersisted("a snapshot");
                 }
             }

@@ -26,6 +26,7 @@ pub fn run_schedule(schedule: &[u8]) -> Option<Cluster> {
         node: Config {
             pre_vote: options & 1 != 0,
             check_quorum: options & 2 != 0,
+            leader_stickiness: options & 2 != 0,
             leader_persists_in_parallel: options & 16 != 0,
             compaction_lag: 1,
             ..Config::default()

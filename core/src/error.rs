@@ -1,0 +1,163 @@
+//! Why a node refused to start or refused an input. Every refusal is a
+//! value the caller can match on; none changes the node.
+
+use core::fmt;
+
+use crate::config::ConfigError;
+use crate::log::LogError;
+use crate::message::InvalidMessage;
+use crate::types::{LogIndex, NodeId};
+
+/// Why [`Node::new`](crate::Node::new) refused to build a node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The configuration cannot work.
+    Config(ConfigError),
+    /// The voter set is empty.
+    NoVoters,
+    /// The same id appears twice in the voter set.
+    DuplicateVoter(NodeId),
+    /// The node's own id is not in the voter set.
+    NotAVoter(NodeId),
+    /// The persisted vote names a node outside the voter set.
+    UnknownVote(NodeId),
+    /// The persisted log cannot have been written by Raft.
+    Log(LogError),
+    /// The persisted log or snapshot holds an entry of a term above the
+    /// persisted current term, so they come from different lives.
+    LogTermAboveCurrentTerm,
+    /// The persisted snapshot has index 0, index `u64::MAX` or term 0,
+    /// which no node writes.
+    InvalidSnapshot,
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::Config(error) => write!(f, "invalid config: {error}"),
+            StartError::NoVoters => f.write_str("the voter set is empty"),
+            StartError::DuplicateVoter(id) => write!(f, "voter {id} is listed twice"),
+            StartError::NotAVoter(id) => write!(f, "node {id} is not in the voter set"),
+            StartError::UnknownVote(id) => {
+                write!(
+                    f,
+                    "the persisted vote names node {id}, which is not a voter"
+                )
+            }
+            StartError::Log(error) => write!(f, "invalid persisted log: {error}"),
+            StartError::LogTermAboveCurrentTerm => {
+                f.write_str("the persisted log has a term above the persisted current term")
+            }
+            StartError::InvalidSnapshot => {
+                f.write_str("the persisted snapshot has index 0, index u64::MAX or term 0")
+            }
+        }
+    }
+}
+
+impl core::error::Error for StartError {}
+
+/// Why [`Node::handle`](crate::Node::handle) refused an input. A refused input changed nothing
+/// and produced no outputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HandleError {
+    /// A peer's message was dropped; it is also counted in
+    /// [`NodeStats::messages_dropped`](crate::NodeStats::messages_dropped). Worth a log line, never fatal.
+    Dropped(DropReason),
+    /// [`Command::Campaign`](crate::Command::Campaign) was given to the leader.
+    AlreadyLeader,
+    /// A proposal was given to a node that is not the leader.
+    NotLeader {
+        /// The leader this node knows of, if any: retry there.
+        leader_hint: Option<NodeId>,
+    },
+    /// A proposal was refused because the leader already holds
+    /// [`Config::max_uncommitted_bytes`](crate::Config::max_uncommitted_bytes) of uncommitted entries; retry
+    /// once earlier proposals commit.
+    TooManyUncommittedBytes,
+    /// [`Input::SnapshotTaken`](crate::Input::SnapshotTaken) named an index not yet applied.
+    SnapshotBeyondApplied {
+        /// The highest index applied so far.
+        applied_index: LogIndex,
+    },
+    /// [`Input::SnapshotTaken`](crate::Input::SnapshotTaken) named an index the node's snapshot already
+    /// covers.
+    SnapshotNotNewer {
+        /// The index of the node's current snapshot.
+        snapshot_index: LogIndex,
+    },
+}
+
+/// Why a peer's message was dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DropReason {
+    /// The message claims to come from this node itself.
+    FromSelf,
+    /// The sender is not a voter of this cluster.
+    UnknownSender(NodeId),
+    /// A field is nonsensical.
+    Invalid(InvalidMessage),
+    /// An AppendEntries of the current term from a node other than the
+    /// leader already known for this term (or received by that leader):
+    /// two leaders in one term, which a correct cluster never has.
+    ConflictingLeader,
+    /// An AppendEntries that would overwrite a committed entry, which no
+    /// correct leader sends.
+    OverwritesCommitted,
+    /// A response that claims to hold entries the leader never had.
+    BeyondLeaderLog,
+    /// A leadership check's answer for a read round this node never
+    /// started.
+    UnsentReadRound,
+}
+
+impl fmt::Display for HandleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HandleError::Dropped(DropReason::FromSelf) => {
+                f.write_str("dropped a message that claims to come from this node")
+            }
+            HandleError::Dropped(DropReason::UnknownSender(id)) => {
+                write!(f, "dropped a message from node {id}, which is not a voter")
+            }
+            HandleError::Dropped(DropReason::Invalid(why)) => {
+                write!(f, "dropped an invalid message: {why}")
+            }
+            HandleError::Dropped(DropReason::ConflictingLeader) => {
+                f.write_str("dropped an append from a second leader of the current term")
+            }
+            HandleError::Dropped(DropReason::OverwritesCommitted) => {
+                f.write_str("dropped an append that would overwrite committed entries")
+            }
+            HandleError::Dropped(DropReason::BeyondLeaderLog) => {
+                f.write_str("dropped a response that matches entries this leader does not have")
+            }
+            HandleError::Dropped(DropReason::UnsentReadRound) => {
+                f.write_str("dropped an answer to a leadership check this node never sent")
+            }
+            HandleError::AlreadyLeader => f.write_str("this node is already the leader"),
+            HandleError::NotLeader {
+                leader_hint: Some(leader),
+            } => write!(f, "not the leader; node {leader} is"),
+            HandleError::NotLeader { leader_hint: None } => {
+                f.write_str("not the leader, and no leader is known")
+            }
+            HandleError::TooManyUncommittedBytes => {
+                f.write_str("too many uncommitted bytes; retry when earlier proposals commit")
+            }
+            HandleError::SnapshotBeyondApplied { applied_index } => write!(
+                f,
+                "a snapshot must cover applied entries only; {applied_index} is the last applied"
+            ),
+            HandleError::SnapshotNotNewer { snapshot_index } => write!(
+                f,
+                "the node already has a snapshot through index {snapshot_index}"
+            ),
+        }
+    }
+}
+
+impl core::error::Error for HandleError {}

@@ -1,0 +1,261 @@
+//! The node's invariants, checked where they live: after every input in
+//! debug builds, and on demand (the simulator, the fuzz targets and the
+//! model checks call [`Node::check_invariants`] in every build).
+//!
+//! A broken invariant is a bug in the core, never the fault of a peer or
+//! the caller, so it panics with a description of what broke.
+
+use crate::node::Node;
+use crate::role::RoleState;
+use crate::types::{LogIndex, NodeId};
+
+impl<R> Node<R> {
+    /// Checks every internal invariant of the node, panicking with a
+    /// description of the first one broken.
+    ///
+    /// [`Node::handle`] and [`Node::drain_outputs`] run this in debug
+    /// builds; tests and fuzzers call it to check release builds too. It
+    /// costs time proportional to the uncommitted part of the log.
+    ///
+    /// # Panics
+    ///
+    /// If an invariant does not hold, which is a bug in kontiki.
+    pub fn check_invariants(&self) {
+        self.check_membership();
+        self.check_log_positions();
+        self.check_role();
+    }
+
+    fn check_membership(&self) {
+        assert!(
+            self.voters.contains(self.id),
+            "node {}: not among its own voters",
+            self.id
+        );
+        if let Some(vote) = self.voted_for {
+            assert!(
+                self.voters.contains(vote),
+                "node {}: voted for {vote}, who is not a voter",
+                self.id
+            );
+        }
+    }
+
+    /// applied <= commit <= last index, the snapshot between the log's
+    /// base and the applied index, durable no further than the log.
+    fn check_log_positions(&self) {
+        self.log.check_invariants();
+        let last_index = self.log.last_index();
+        assert!(
+            self.applied_index <= self.commit_index && self.commit_index <= last_index,
+            "node {}: applied {} <= commit {} <= last index {last_index} broken",
+            self.id,
+            self.applied_index,
+            self.commit_index
+        );
+        assert!(
+            self.durable_index <= last_index,
+            "node {}: durable through {} beyond its log ({last_index})",
+            self.id,
+            self.durable_index
+        );
+        assert!(
+            self.log.last_term() <= self.term,
+            "node {}: log holds term {} above the current term {}",
+            self.id,
+            self.log.last_term(),
+            self.term
+        );
+        match &self.snapshot {
+            None => assert_eq!(
+                self.log.base_index(),
+                LogIndex(0),
+                "node {}: a compacted log without a snapshot",
+                self.id
+            ),
+            Some(snapshot) => {
+                assert!(
+                    self.log.base_index() <= snapshot.index && snapshot.index <= self.applied_index,
+                    "node {}: snapshot through {} outside base {} ..= applied {}",
+                    self.id,
+                    snapshot.index,
+                    self.log.base_index(),
+                    self.applied_index
+                );
+                assert_eq!(
+                    self.log.term_at(snapshot.index),
+                    Some(snapshot.term),
+                    "node {}: the log disagrees with its snapshot",
+                    self.id
+                );
+            }
+        }
+    }
+
+    fn check_role(&self) {
+        let now = self.now;
+        let has_leader_contact = matches!(self.role, RoleState::Follower { leader: Some(_) });
+        assert_eq!(
+            self.leader_contact_at.is_some(),
+            has_leader_contact,
+            "node {}: leader contact time kept outside a follower that knows its leader",
+            self.id
+        );
+        if let Some(contact) = self.leader_contact_at {
+            assert!(
+                contact <= now,
+                "node {}: leader contact in the future",
+                self.id
+            );
+        }
+        if !matches!(self.role, RoleState::Leader { .. }) {
+            assert!(
+                self.reads.is_empty(),
+                "node {}: reads wait on a node that does not lead",
+                self.id
+            );
+            assert!(
+                self.unpersisted_from.is_none(),
+                "node {}: own entries unpersisted on a node that does not lead",
+                self.id
+            );
+            assert!(
+                self.election_deadline <= now + self.config.election_timeout_max,
+                "node {}: election deadline further than the longest timeout",
+                self.id
+            );
+        }
+        match &self.role {
+            RoleState::Follower { leader } => {
+                if let Some(leader) = *leader {
+                    self.check_known_leader(leader);
+                }
+            }
+            RoleState::PreCandidate { .. } => {}
+            RoleState::Candidate => {
+                assert_eq!(
+                    self.voted_for,
+                    Some(self.id),
+                    "node {}: a candidate that did not vote for itself",
+                    self.id
+                );
+                assert!(
+                    self.election_votes.is_some(),
+                    "node {}: a candidate without a tally",
+                    self.id
+                );
+            }
+            RoleState::Leader { progress } => {
+                assert_eq!(
+                    self.voted_for,
+                    Some(self.id),
+                    "node {}: a leader that did not vote for itself",
+                    self.id
+                );
+                assert!(
+                    self.election_votes.is_none(),
+                    "node {}: a leader whose election is still open",
+                    self.id
+                );
+                assert!(
+                    self.heartbeat_deadline <= now + self.config.heartbeat_interval,
+                    "node {}: heartbeat deadline further than one interval",
+                    self.id
+                );
+                let last_index = self.log.last_index();
+                if let Some(from) = self.unpersisted_from {
+                    assert!(
+                        from > self.log.base_index() && from <= last_index,
+                        "node {}: unpersisted entries from {from} outside its log",
+                        self.id
+                    );
+                }
+                progress.check_invariants(
+                    self.id,
+                    &self.voters,
+                    now,
+                    last_index,
+                    self.config.max_inflight_appends,
+                );
+                self.reads.check_invariants(last_index);
+                let uncommitted: usize = self
+                    .log
+                    .slice(self.commit_index.next(), last_index)
+                    .iter()
+                    .map(|entry| entry.data.len())
+                    .sum();
+                assert_eq!(
+                    self.uncommitted_bytes, uncommitted,
+                    "node {}: uncommitted byte count is off",
+                    self.id
+                );
+            }
+        }
+    }
+
+    fn check_known_leader(&self, leader: NodeId) {
+        assert!(
+            leader != self.id && self.voters.contains(leader),
+            "node {}: follows {leader}, who is itself or not a voter",
+            self.id
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand_chacha::{rand_core::SeedableRng, ChaCha8Rng};
+
+    use crate::{Config, Instant, LogIndex, Node, NodeId, PersistedState, Term};
+
+    fn single_node_leader() -> Node<ChaCha8Rng> {
+        let mut node = Node::new(
+            NodeId(1),
+            &[NodeId(1)],
+            Config::default(),
+            ChaCha8Rng::seed_from_u64(1),
+            PersistedState::default(),
+            Instant::ZERO,
+        )
+        .expect("valid");
+        let _ = node.drain_outputs();
+        node
+    }
+
+    #[test]
+    fn a_healthy_node_passes() {
+        single_node_leader().check_invariants();
+    }
+
+    #[test]
+    #[should_panic(expected = "applied 1 <= commit 7 <= last index 1 broken")]
+    fn a_commit_index_beyond_the_log_is_caught() {
+        let mut node = single_node_leader();
+        node.commit_index = LogIndex(7);
+        node.check_invariants();
+    }
+
+    #[test]
+    #[should_panic(expected = "voted for 9, who is not a voter")]
+    fn a_vote_for_a_stranger_is_caught() {
+        let mut node = single_node_leader();
+        node.voted_for = Some(NodeId(9));
+        node.check_invariants();
+    }
+
+    #[test]
+    #[should_panic(expected = "log holds term 1 above the current term 0")]
+    fn a_term_behind_the_log_is_caught() {
+        let mut node = single_node_leader();
+        node.term = Term(0);
+        node.check_invariants();
+    }
+
+    #[test]
+    #[should_panic(expected = "uncommitted byte count is off")]
+    fn a_wrong_uncommitted_count_is_caught() {
+        let mut node = single_node_leader();
+        node.uncommitted_bytes = 3;
+        node.check_invariants();
+    }
+}
