@@ -4,6 +4,45 @@
 //! thread pool, so their adapters differ only in how a task is spawned.
 //! This crate is the driver's [`Runtime`] on async-io, generic over a
 //! [`Spawner`]; `kontiki-smol` and `kontiki-async-std` each supply theirs.
+//! Any executor can: here each task gets a thread of its own.
+//!
+//! ```
+//! use std::collections::BTreeMap;
+//! use kontiki_driver::kontiki::{LogIndex, NodeId};
+//! use kontiki_driver::{Bytes, LocalNetwork, MemoryStorage, NodeConfig, StateMachine};
+//!
+//! /// Answers each command with itself.
+//! struct Echo;
+//!
+//! impl StateMachine for Echo {
+//!     type Output = Bytes;
+//!     fn apply(&mut self, _index: LogIndex, command: &Bytes) -> Bytes {
+//!         command.clone()
+//!     }
+//! }
+//!
+//! /// Runs every task on a thread of its own.
+//! #[derive(Clone)]
+//! struct ThreadPerTask;
+//!
+//! impl kontiki_async_io::Spawner for ThreadPerTask {
+//!     fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+//!         std::thread::spawn(move || async_io::block_on(task));
+//!     }
+//! }
+//!
+//! async_io::block_on(async {
+//!     // A cluster of one voter elects itself at once.
+//!     let config = NodeConfig::new(NodeId(1), "127.0.0.1:7001".parse().unwrap(), BTreeMap::new());
+//!     let network = LocalNetwork::new();
+//!     let node = kontiki_driver::start_local(kontiki_async_io::AsyncIoRuntime::new(ThreadPerTask), &network, config, MemoryStorage::new(), Echo)
+//!         .await
+//!         .unwrap();
+//!     assert_eq!(node.propose(&b"hello"[..]).await.unwrap(), &b"hello"[..]);
+//!     node.read_barrier().await.unwrap();
+//!     node.shutdown().await;
+//! });
+//! ```
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

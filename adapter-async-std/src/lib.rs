@@ -5,6 +5,34 @@
 //! task spawning with `kontiki-smol` through `kontiki-async-io`, since
 //! async-std runs on the same async-io reactor. New programs should
 //! prefer `kontiki-smol` or `kontiki-tokio`; the API is the same.
+//!
+//! ```
+//! use std::collections::BTreeMap;
+//! use kontiki_async_std::kontiki::{LogIndex, NodeId};
+//! use kontiki_async_std::{Bytes, LocalNetwork, MemoryStorage, NodeConfig, StateMachine};
+//!
+//! /// Answers each command with itself.
+//! struct Echo;
+//!
+//! impl StateMachine for Echo {
+//!     type Output = Bytes;
+//!     fn apply(&mut self, _index: LogIndex, command: &Bytes) -> Bytes {
+//!         command.clone()
+//!     }
+//! }
+//!
+//! async_std::task::block_on(async {
+//!     // A cluster of one voter elects itself at once.
+//!     let config = NodeConfig::new(NodeId(1), "127.0.0.1:7001".parse().unwrap(), BTreeMap::new());
+//!     let network = LocalNetwork::new();
+//!     let node = kontiki_async_std::start_local(kontiki_async_std::runtime(), &network, config, MemoryStorage::new(), Echo)
+//!         .await
+//!         .unwrap();
+//!     assert_eq!(node.propose(&b"hello"[..]).await.unwrap(), &b"hello"[..]);
+//!     node.read_barrier().await.unwrap();
+//!     node.shutdown().await;
+//! });
+//! ```
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

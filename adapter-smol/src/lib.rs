@@ -3,8 +3,35 @@
 //! [`start`] runs a node on smol's global executor, with async-io's
 //! timers and TCP (shared with `kontiki-async-std` through
 //! `kontiki-async-io`). Everything else is re-exported from
-//! `kontiki-driver`; see `kontiki-tokio` for a complete example — the API
-//! is the same.
+//! `kontiki-driver`; the API is the same as `kontiki-tokio`'s.
+//!
+//! ```
+//! use std::collections::BTreeMap;
+//! use kontiki_smol::kontiki::{LogIndex, NodeId};
+//! use kontiki_smol::{Bytes, LocalNetwork, MemoryStorage, NodeConfig, StateMachine};
+//!
+//! /// Answers each command with itself.
+//! struct Echo;
+//!
+//! impl StateMachine for Echo {
+//!     type Output = Bytes;
+//!     fn apply(&mut self, _index: LogIndex, command: &Bytes) -> Bytes {
+//!         command.clone()
+//!     }
+//! }
+//!
+//! smol::block_on(async {
+//!     // A cluster of one voter elects itself at once.
+//!     let config = NodeConfig::new(NodeId(1), "127.0.0.1:7001".parse().unwrap(), BTreeMap::new());
+//!     let network = LocalNetwork::new();
+//!     let node = kontiki_smol::start_local(kontiki_smol::runtime(), &network, config, MemoryStorage::new(), Echo)
+//!         .await
+//!         .unwrap();
+//!     assert_eq!(node.propose(&b"hello"[..]).await.unwrap(), &b"hello"[..]);
+//!     node.read_barrier().await.unwrap();
+//!     node.shutdown().await;
+//! });
+//! ```
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -1,10 +1,18 @@
 //! # kontiki-tokio — kontiki Raft nodes on tokio
 //!
-//! ```no_run
-//! use std::collections::BTreeMap;
-//! use kontiki_tokio::{kontiki::LogIndex, Bytes, MemoryStorage, NodeConfig, StateMachine};
+//! [`start`] runs a node on the current tokio runtime: its peers over TCP,
+//! its storage, and the application's [`StateMachine`]. A cluster can also
+//! live in one process on a [`LocalNetwork`], as here — three nodes elect a
+//! leader and replicate a command:
 //!
+//! ```
+//! use std::collections::BTreeMap;
+//! use kontiki_tokio::kontiki::{LogIndex, NodeId};
+//! use kontiki_tokio::{Bytes, LocalNetwork, MemoryStorage, NodeConfig, StateMachine, TokioRuntime};
+//!
+//! /// The replicated state: how many commands were applied.
 //! struct Counter(u64);
+//!
 //! impl StateMachine for Counter {
 //!     type Output = u64;
 //!     fn apply(&mut self, _index: LogIndex, _command: &Bytes) -> u64 {
@@ -13,15 +21,54 @@
 //!     }
 //! }
 //!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+//! runtime.block_on(async {
+//!     let network = LocalNetwork::new();
+//!     let ids = [NodeId(1), NodeId(2), NodeId(3)];
+//!     let mut nodes = Vec::new();
+//!     for &id in &ids {
+//!         // On a LocalNetwork the addresses only name the peers.
+//!         let address = |id: NodeId| format!("127.0.0.1:{}", 7000 + id.get()).parse().unwrap();
+//!         let peers: BTreeMap<_, _> =
+//!             ids.iter().filter(|&&peer| peer != id).map(|&peer| (peer, address(peer))).collect();
+//!         let config = NodeConfig::new(id, address(id), peers);
+//!         let runtime = TokioRuntime::current();
+//!         let node = kontiki_tokio::start_local(runtime, &network, config, MemoryStorage::new(), Counter(0));
+//!         nodes.push(node.await?);
+//!     }
+//!     // Wait for a leader, then replicate a command through it.
+//!     let leader = loop {
+//!         if let Some(leader) = nodes[0].status().leader {
+//!             break leader;
+//!         }
+//!         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+//!     };
+//!     let leader = &nodes[(leader.get() - 1) as usize];
+//!     assert_eq!(leader.propose(&b"increment"[..]).await?, 1);
+//!     leader.read_barrier().await?; // a linearizable read point
+//!     for node in &nodes {
+//!         node.shutdown().await;
+//!     }
+//!     Ok(())
+//! })
+//! # }
+//! ```
+//!
+//! Over TCP, [`start`] takes the peers' addresses the same way:
+//!
+//! ```no_run
+//! # use std::collections::BTreeMap;
+//! # use kontiki_tokio::{kontiki::NodeId, MemoryStorage, NodeConfig};
+//! # struct Counter;
+//! # impl kontiki_tokio::StateMachine for Counter {
+//! #     type Output = ();
+//! #     fn apply(&mut self, _: kontiki_tokio::kontiki::LogIndex, _: &kontiki_tokio::Bytes) {}
+//! # }
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let peers = BTreeMap::from([
-//!     (kontiki_tokio::kontiki::NodeId(2), "127.0.0.1:7002".parse()?),
-//!     (kontiki_tokio::kontiki::NodeId(3), "127.0.0.1:7003".parse()?),
-//! ]);
-//! let config = NodeConfig::new(kontiki_tokio::kontiki::NodeId(1), "127.0.0.1:7001".parse()?, peers);
-//! let node = kontiki_tokio::start(config, MemoryStorage::new(), Counter(0)).await?;
-//! let count = node.propose(&b"increment"[..]).await?; // once this node leads
-//! node.shutdown().await;
+//! let peers = BTreeMap::from([(NodeId(2), "10.0.0.2:7001".parse()?), (NodeId(3), "10.0.0.3:7001".parse()?)]);
+//! let config = NodeConfig::new(NodeId(1), "10.0.0.1:7001".parse()?, peers);
+//! let node = kontiki_tokio::start(config, MemoryStorage::new(), Counter).await?;
 //! # Ok(()) }
 //! ```
 //!

@@ -6,6 +6,7 @@
 //! node's final log.
 
 mod cluster;
+mod options;
 mod view;
 
 use std::collections::BTreeSet;
@@ -14,38 +15,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clap::ValueEnum;
 use kontiki::{NodeId, Role};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use cluster::{DemoCluster, Writer};
+pub use options::{DemoOptions, DemoRuntime};
 use view::View;
-
-/// Which runtime the demo's nodes run on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum DemoRuntime {
-    /// Every node on tokio.
-    Tokio,
-    /// Every node on async-std.
-    AsyncStd,
-    /// Every node on smol.
-    Smol,
-    /// Node 1 on tokio, node 2 on smol, node 3 on async-std, and so on.
-    Mixed,
-}
-
-/// The demo's settings.
-pub struct DemoOptions {
-    /// How many nodes.
-    pub nodes: usize,
-    /// Their runtime.
-    pub runtime: DemoRuntime,
-    /// How long to run.
-    pub duration: Duration,
-    /// Seeds the nodes' timeouts and the kill schedule.
-    pub seed: u64,
-}
 
 /// How long a stopped leader stays down.
 const DOWN_FOR: Duration = Duration::from_millis(1500);

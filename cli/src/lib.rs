@@ -2,6 +2,23 @@
 //! parsers can be fuzzed and tested on their own: the Redis-protocol
 //! server of `kontiki node` and its key-value store, the demo, the status
 //! probe and the settings.
+//!
+//! A connection's bytes become commands through
+//! [`server::take_requests`], which keeps whatever is not yet a whole
+//! request for the next read:
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use kontiki_cli::commands::{Command, Read};
+//! use kontiki_cli::server::{take_requests, Next};
+//!
+//! // A pipelined PING and GET, and half of a third request.
+//! let mut received = BytesMut::from(&b"PING\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*1\r\n$4\r\nPI"[..]);
+//! let (requests, next) = take_requests(&mut received);
+//! assert!(matches!(next, Next::Continue));
+//! assert_eq!(requests, vec![Ok(Command::Ping(None)), Ok(Command::Read(Read::Get("k".into())))]);
+//! assert_eq!(&received[..], b"*1\r\n$4\r\nPI", "kept for the next read");
+//! ```
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -185,7 +185,7 @@ impl Service {
                             }
                         }
                         Err(error) => {
-                            let refusal = self.refusal(error);
+                            let refusal = self.refusal(error.into());
                             run.iter().for_each(|_| replies.error(&refusal));
                         }
                     }

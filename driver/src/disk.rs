@@ -18,6 +18,7 @@ use kontiki::{
 };
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
+use crate::error::annotate;
 use crate::storage::Storage;
 
 /// The log: index → `[crc32][term][kind][data]`.
@@ -244,11 +245,6 @@ fn corrupt(message: String) -> io::Error {
 
 fn redb_error(error: impl Into<redb::Error>) -> io::Error {
     io::Error::other(error.into())
-}
-
-/// `error` with `context` in front of its message, its kind kept.
-pub(crate) fn annotate(error: io::Error, context: impl std::fmt::Display) -> io::Error {
-    io::Error::new(error.kind(), format!("{context}: {error}"))
 }
 
 #[cfg(test)]

@@ -13,16 +13,18 @@ use bytes::Bytes;
 use futures::{future, FutureExt, Stream};
 use kontiki::{
     Command, Entry, EntryKind, HandleError, Handled, Input, LogIndex, Message, Node, NodeId,
-    Output, Persist, Snapshot, Term,
+    Persist, Snapshot, Term,
 };
 use rand_chacha::ChaCha8Rng;
 use tracing::{debug, error, info};
 
-use crate::disk::annotate;
-use crate::handle::{LeaderChange, ProposeError, Published, Request, StateMachine, Status};
+use crate::error::{annotate, ProposeError, ReadError};
+use crate::handle::{LeaderChange, Published, Request, StateMachine, Status};
+use crate::round::{RoundOutputs, ToApply};
 use crate::runtime::Runtime;
 use crate::shutdown::ShutdownTrigger;
 use crate::storage::Storage;
+use crate::sync::lock;
 use crate::transport::{Inbound, PeerLinks};
 use crate::waiters::{ReadWaiters, Waiter, Waiters};
 
@@ -52,15 +54,6 @@ impl Clock {
 }
 
 type Sleep = Pin<Box<dyn Future<Output = ()> + Send>>;
-
-/// What is done with the state machine, in the order the core asked:
-/// readers are answered only after the entries before them are applied.
-enum ToApply {
-    Entry(Entry),
-    Snapshot(Snapshot),
-    ReadsReady(u64),
-    ReadsFailed(u64),
-}
 
 enum Event<M: StateMachine> {
     Request(Option<Request<M>>),
@@ -158,13 +151,13 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
         info!(node = %self.node.id(), "node stopping");
         drop(self.shutdown.take());
         self.waiters.fail_all(ProposeError::Stopped);
-        self.readers.fail_all(ProposeError::Stopped);
+        self.readers.fail_all(ReadError::Stopped);
         // Closed before saying the node stopped: a `LocalNetwork` lets a
         // node with this id start again only once its inbox is closed.
         self.inbound.close();
         self.requests.close();
         while let Ok(request) = self.requests.try_recv() {
-            refuse(request, ProposeError::Stopped);
+            refuse_stopped(request);
         }
         // Close the store before saying the node stopped, so that whoever
         // awaited `shutdown()` can open it again at once.
@@ -224,20 +217,20 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
                 let result = self
                     .node
                     .handle(now, Input::Command(Command::Propose(command)));
-                match accepted(result) {
+                match result {
                     Ok(Handled::Proposed { index, term }) => {
                         self.waiters.add(index, Waiter { term, reply });
                     }
-                    Ok(other) => unexpected(other, reply),
-                    Err(refused) => drop(reply.send(Err(refused))),
+                    Ok(other) => unexpected(other, reply, ProposeError::NotLeader { leader: None }),
+                    Err(refused) => drop(reply.send(Err(proposal_refused(refused)))),
                 }
             }
             Event::Request(Some(Request::Read(reply))) => {
                 let result = self.node.handle(now, Input::Command(Command::Read));
-                match accepted(result) {
+                match result {
                     Ok(Handled::ReadQueued { round }) => self.readers.add(round, reply),
-                    Ok(other) => unexpected(other, reply),
-                    Err(refused) => drop(reply.send(Err(refused))),
+                    Ok(other) => unexpected(other, reply, ReadError::NotLeader { leader: None }),
+                    Err(refused) => drop(reply.send(Err(read_refused(refused)))),
                 }
             }
             Event::Message((from, message)) => {
@@ -272,86 +265,75 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
         self.timer = Some((deadline, Box::pin(sleep)));
     }
 
-    /// Performs the core's outputs: the sends that come before any
-    /// persist (a leader's appends, when it persists in parallel with its
-    /// followers), then every persist as one durable write, then the
-    /// sends and applies that follow (which must wait for it; later sends
-    /// that came before some persist merely wait a little). A write of
-    /// entries is reported back to the core, which may commit on it.
+    /// Performs the core's outputs in the round's steps (see
+    /// [`RoundOutputs`]), until the core has nothing more to say: a
+    /// reported write or a snapshot taken may produce more outputs.
     async fn perform_outputs(&mut self) -> io::Result<()> {
         loop {
-            let mut writes = Vec::new();
-            let mut early_sends: Vec<(NodeId, Message)> = Vec::new();
-            let mut sends: Vec<(NodeId, Message)> = Vec::new();
-            let mut applies: Vec<ToApply> = Vec::new();
-            let mut timer = None;
-            let mut written: Option<(LogIndex, Term)> = None;
-            for output in self.node.drain_outputs() {
-                match output {
-                    Output::Persist(write) => {
-                        if let Persist::Entries(entries) = &write {
-                            if let Some(last) = entries.last() {
-                                written = Some((last.index, last.term));
-                            }
-                        }
-                        writes.push(write);
-                    }
-                    Output::Send { to, message } if writes.is_empty() => {
-                        early_sends.push((to, message))
-                    }
-                    Output::Send { to, message } => sends.push((to, message)),
-                    Output::Apply(entry) => applies.push(ToApply::Entry(entry)),
-                    Output::RestoreSnapshot(snapshot) | Output::InstallSnapshot(snapshot) => {
-                        applies.push(ToApply::Snapshot(snapshot))
-                    }
-                    Output::ReadReady { round, .. } => applies.push(ToApply::ReadsReady(round)),
-                    Output::ReadsFailed { round } => applies.push(ToApply::ReadsFailed(round)),
-                    Output::SetTimer { deadline } => timer = Some(deadline),
-                    Output::RoleChanged { role, term, leader } => {
-                        debug!(%role, %term, ?leader, "role changed");
-                    }
-                }
-            }
-            if let Some(deadline) = timer {
+            let round = RoundOutputs::sort(self.node.drain_outputs());
+            if let Some(deadline) = round.timer {
                 self.arm_timer(self.clock.to_runtime(deadline));
             }
-            for (to, message) in early_sends {
-                self.links.send(to, message);
-            }
-            self.links.flush();
-            if !writes.is_empty() {
-                self.write(writes)
-                    .await
-                    .map_err(|error| annotate(error, "storage failed"))?;
-            }
-            for (to, message) in sends {
-                self.links.send(to, message);
-            }
-            self.links.flush();
+            self.send(round.early_sends);
+            self.write_durably(round.writes).await?;
+            self.send(round.late_sends);
             // The status first, so that a proposer who hears back finds its
             // entry committed there; its applied index moves with each
             // entry below, never ahead of the state machine.
             self.publish_status();
-            for item in applies {
-                match item {
-                    ToApply::Entry(entry) => self.apply(entry),
-                    ToApply::Snapshot(snapshot) => self.restore(&snapshot)?,
-                    ToApply::ReadsReady(round) => self.readers.answer_through(round, Ok(())),
-                    ToApply::ReadsFailed(round) => {
-                        let leader = self.node.leader();
-                        self.readers
-                            .answer_through(round, Err(ProposeError::NotLeader { leader }));
-                    }
-                }
-            }
+            self.apply(round.applies)?;
             let snapshot_taken = self.take_snapshot_if_due();
-            if let Some((index, term)) = written {
-                let now = self.clock.to_core(self.runtime.now());
-                let _ = self.node.handle(now, Input::Persisted { index, term });
+            if let Some((index, term)) = round.written {
+                self.report_persisted(index, term);
             } else if !snapshot_taken {
                 return Ok(());
             }
         }
+    }
+
+    /// Steps 1 and 3: hands `sends` to the peer links and starts writing.
+    fn send(&mut self, sends: Vec<(NodeId, Message)>) {
+        if sends.is_empty() {
+            return;
+        }
+        for (to, message) in sends {
+            self.links.send(to, message);
+        }
+        self.links.flush();
+    }
+
+    /// Step 2: makes the round's persists durable, as one write.
+    async fn write_durably(&mut self, writes: Vec<Persist>) -> io::Result<()> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        self.write(writes)
+            .await
+            .map_err(|error| annotate(error, "storage failed"))
+    }
+
+    /// Step 4: applies entries and snapshots and answers readers, in the
+    /// core's order.
+    fn apply(&mut self, applies: Vec<ToApply>) -> io::Result<()> {
+        for item in applies {
+            match item {
+                ToApply::Entry(entry) => self.apply_entry(entry),
+                ToApply::Snapshot(snapshot) => self.restore(&snapshot)?,
+                ToApply::ReadsReady(round) => self.readers.answer_through(round, Ok(())),
+                ToApply::ReadsFailed(round) => {
+                    let leader = self.node.leader();
+                    self.readers
+                        .answer_through(round, Err(ReadError::NotLeader { leader }));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Step 5: tells the core its log is durable through `index`.
+    fn report_persisted(&mut self, index: LogIndex, term: Term) {
+        let now = self.clock.to_core(self.runtime.now());
+        let _ = self.node.handle(now, Input::Persisted { index, term });
     }
 
     /// Replaces the state machine's state with a snapshot's. Proposers of
@@ -425,7 +407,7 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
     }
 
     /// Applies a committed entry and answers whoever proposed it here.
-    fn apply(&mut self, entry: Entry) {
+    fn apply_entry(&mut self, entry: Entry) {
         let output = match entry.kind {
             EntryKind::Command => Some(self.state_machine.apply(entry.index, &entry.data)),
             _ => None,
@@ -458,7 +440,7 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
                 .leader_contact_at()
                 .map(|at| self.clock.to_runtime(at)),
         };
-        *self.published.status.lock().expect("status lock") = status;
+        *lock(&self.published.status) = status;
         let change = LeaderChange {
             term: status.term,
             leader: status.leader,
@@ -488,35 +470,47 @@ fn yield_once() -> impl Future<Output = ()> {
     })
 }
 
-/// What the core did with a proposal or a read, or why it refused it.
-fn accepted(result: Result<Handled, HandleError>) -> Result<Handled, ProposeError> {
-    match result {
-        Ok(handled) => Ok(handled),
-        Err(HandleError::NotLeader { leader_hint }) => Err(ProposeError::NotLeader {
+/// Why the core refused a proposal, as its proposer hears it.
+fn proposal_refused(refused: HandleError) -> ProposeError {
+    match refused {
+        HandleError::NotLeader { leader_hint } => ProposeError::NotLeader {
             leader: leader_hint,
-        }),
-        Err(HandleError::TooManyUncommittedBytes) => Err(ProposeError::Busy),
-        Err(other) => {
-            // The core has no other refusal of a proposal or a read today;
-            // should one appear, the caller hears "not leader" rather than
-            // nothing.
+        },
+        HandleError::TooManyUncommittedBytes => ProposeError::Busy,
+        other => {
+            // The core has no other refusal of a proposal today; should one
+            // appear, the caller hears "not leader" rather than nothing.
             debug_assert!(false, "unexpected refusal: {other:?}");
-            Err(ProposeError::NotLeader { leader: None })
+            ProposeError::NotLeader { leader: None }
+        }
+    }
+}
+
+/// Why the core refused a read, as its reader hears it.
+fn read_refused(refused: HandleError) -> ReadError {
+    match refused {
+        HandleError::NotLeader { leader_hint } => ReadError::NotLeader {
+            leader: leader_hint,
+        },
+        other => {
+            debug_assert!(false, "unexpected refusal: {other:?}");
+            ReadError::NotLeader { leader: None }
         }
     }
 }
 
 /// A request the core accepted in a way it never answers that request
-/// with: the caller hears "not leader" rather than waiting forever.
-fn unexpected<T>(handled: Handled, reply: oneshot::Sender<Result<T, ProposeError>>) {
+/// with: the caller hears `error` rather than waiting forever.
+fn unexpected<T, E>(handled: Handled, reply: oneshot::Sender<Result<T, E>>, error: E) {
     debug_assert!(false, "unexpected answer to a request: {handled:?}");
-    drop(reply.send(Err(ProposeError::NotLeader { leader: None })));
+    drop(reply.send(Err(error)));
 }
 
-fn refuse<M: StateMachine>(request: Request<M>, error: ProposeError) {
+/// Answers a request that arrived after the node began to stop.
+fn refuse_stopped<M: StateMachine>(request: Request<M>) {
     match request {
-        Request::Propose(_, reply) => drop(reply.send(Err(error))),
-        Request::Read(reply) => drop(reply.send(Err(error))),
+        Request::Propose(_, reply) => drop(reply.send(Err(ProposeError::Stopped))),
+        Request::Read(reply) => drop(reply.send(Err(ReadError::Stopped))),
         Request::Shutdown(reply) => drop(reply.send(())),
     }
 }

@@ -1,7 +1,6 @@
 //! What the application holds: a handle to propose, read, watch and stop
 //! a running node.
 
-use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,6 +10,9 @@ use bytes::Bytes;
 use futures::channel::mpsc;
 use futures::Stream;
 use kontiki::{LogIndex, NodeId, Role, Term};
+
+use crate::error::{ProposeError, ReadError};
+use crate::sync::lock;
 
 /// The application's replicated state machine. The driver applies every
 /// committed command to it, in log order, exactly once per start of the
@@ -99,53 +101,10 @@ pub struct LeaderChange {
     pub leader: Option<NodeId>,
 }
 
-/// Why a proposal or a read barrier did not succeed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ProposeError {
-    /// This node does not lead; `leader` is the one it knows, if any.
-    NotLeader {
-        /// The leader this node knows.
-        leader: Option<NodeId>,
-    },
-    /// Too many proposed bytes are not yet committed; try again later.
-    Busy,
-    /// The entry was overwritten by a new leader's log: it did not commit.
-    Superseded,
-    /// The node stopped before the outcome was known.
-    Stopped,
-    /// The node took a leader's snapshot that covers the entry, so it
-    /// cannot tell whether this entry or another one committed there.
-    OutcomeUnknown,
-}
-
-impl fmt::Display for ProposeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ProposeError::NotLeader {
-                leader: Some(leader),
-            } => {
-                write!(f, "not the leader; node {leader} leads")
-            }
-            ProposeError::NotLeader { leader: None } => {
-                f.write_str("not the leader; no leader known")
-            }
-            ProposeError::Busy => f.write_str("too many uncommitted proposals; try again"),
-            ProposeError::Superseded => f.write_str("the entry was overwritten by a new leader"),
-            ProposeError::Stopped => f.write_str("the node stopped"),
-            ProposeError::OutcomeUnknown => {
-                f.write_str("a snapshot covers the entry; whether it committed is unknown")
-            }
-        }
-    }
-}
-
-impl std::error::Error for ProposeError {}
-
 /// A request to the node's task.
 pub(crate) enum Request<M: StateMachine> {
     Propose(Bytes, oneshot::Sender<Result<M::Output, ProposeError>>),
-    Read(oneshot::Sender<Result<(), ProposeError>>),
+    Read(oneshot::Sender<Result<(), ReadError>>),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -176,14 +135,14 @@ impl Published {
         // The applied index before the rest: a status published later
         // has a commit index at least as high as what was applied.
         let applied = LogIndex(self.applied_index.load(Ordering::Acquire));
-        let mut status = *self.status.lock().expect("status lock");
+        let mut status = *lock(&self.status);
         status.applied_index = applied;
         status
     }
 
     /// Tells every watcher about `change`, forgetting those gone.
     pub(crate) fn announce(&self, change: LeaderChange) {
-        let mut watchers = self.watchers.lock().expect("watcher lock");
+        let mut watchers = lock(&self.watchers);
         watchers.retain(|watcher| watcher.unbounded_send(change).is_ok());
     }
 }
@@ -224,12 +183,14 @@ impl<M: StateMachine> Handle<M> {
     /// with one exchange of leadership checks with a majority, shared by
     /// every read that arrives in the same round (the ReadIndex protocol,
     /// see [`kontiki::Command::Read`]). Fails with
-    /// [`ProposeError::NotLeader`] on a follower, or when the node stops
+    /// [`ReadError::NotLeader`] on a follower, or when the node stops
     /// leading before the read is served.
-    pub async fn read_barrier(&self) -> Result<(), ProposeError> {
+    pub async fn read_barrier(&self) -> Result<(), ReadError> {
         let (reply, answer) = oneshot::channel();
-        self.request(Request::Read(reply)).await?;
-        answer.await.unwrap_or(Err(ProposeError::Stopped))
+        if self.requests.send(Request::Read(reply)).await.is_err() {
+            return Err(ReadError::Stopped);
+        }
+        answer.await.unwrap_or(Err(ReadError::Stopped))
     }
 
     /// The node's state as of its latest event.
@@ -252,11 +213,7 @@ impl<M: StateMachine> Handle<M> {
             term: status.term,
             leader: status.leader,
         });
-        self.published
-            .watchers
-            .lock()
-            .expect("watcher lock")
-            .push(sender);
+        lock(&self.published.watchers).push(sender);
         receiver
     }
 

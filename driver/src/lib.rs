@@ -18,8 +18,41 @@
 //! is already waiting before it performs outputs, so concurrent proposals
 //! share one durable write and one AppendEntries per follower.
 //!
-//! The peer protocol (framing and handshake) is described in `frame`'s
-//! documentation and in the repository's WIRE.md.
+//! The peer protocol (framing and handshake) is described in the
+//! repository's WIRE.md.
+//!
+//! ## Storage
+//!
+//! A [`Storage`] performs the core's writes ([`kontiki::Persist`]) in
+//! order, each batch as one durable group commit, and loads what they
+//! left behind. What each write means is [`kontiki::PersistedState::apply`],
+//! and a store must load exactly what applying the same writes gives —
+//! [`MemoryStorage`] does it in memory, `DiskStorage` (feature `disk`,
+//! on by default) in a redb file:
+//!
+//! ```
+//! use kontiki_driver::kontiki::{Entry, HardState, LogIndex, NodeId, Persist, PersistedState, Term};
+//! use kontiki_driver::{MemoryStorage, Storage};
+//!
+//! let mut store = MemoryStorage::new();
+//! let writes = [
+//!     Persist::HardState(HardState { term: Term(2), voted_for: Some(NodeId(1)) }),
+//!     Persist::Entries(vec![Entry::command(LogIndex(1), Term(2), &b"x"[..])]),
+//!     Persist::Entries(vec![Entry::command(LogIndex(2), Term(2), &b"y"[..])]),
+//!     Persist::TruncateLog { from: LogIndex(2) },
+//! ];
+//! store.write(&writes)?; // durable when it returns
+//! let mut expected = PersistedState::default();
+//! for write in &writes {
+//!     expected.apply(write)?;
+//! }
+//! assert_eq!(store.load()?, expected);
+//! assert_eq!(expected.last_index(), LogIndex(1));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Running a node takes a [`Runtime`]: the adapter crates supply one, and
+//! their front pages show a cluster at work.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -27,27 +60,27 @@
 mod config;
 #[cfg(feature = "disk")]
 mod disk;
+mod error;
 mod event_loop;
-mod frame;
 mod handle;
-mod local;
-mod outbound;
+mod round;
 mod runtime;
 mod shutdown;
 mod start;
 mod storage;
+mod sync;
 mod transport;
 mod waiters;
 
 pub use config::{NodeConfig, TransportConfig};
 #[cfg(feature = "disk")]
 pub use disk::DiskStorage;
-pub use frame::{HandshakeError, Hello, PROTOCOL_VERSION};
-pub use handle::{Handle, LeaderChange, ProposeError, SnapshotEncoder, StateMachine, Status};
-pub use local::LocalNetwork;
+pub use error::{ProposeError, ReadError, StartError};
+pub use handle::{Handle, LeaderChange, SnapshotEncoder, StateMachine, Status};
 pub use runtime::Runtime;
-pub use start::{start, start_local, StartError};
+pub use start::{start, start_local};
 pub use storage::{MemoryStorage, Storage};
+pub use transport::local::LocalNetwork;
 
 pub use bytes::Bytes;
 pub use kontiki;

@@ -2,7 +2,6 @@
 
 use std::future::Future;
 
-use futures::channel::oneshot;
 use futures::future::{self, FutureExt, Shared};
 
 /// A clonable view of the node's stop signal.

@@ -1,9 +1,6 @@
 //! Starting a node: check the configuration, load storage, bind, and
 //! spawn the node's tasks.
 
-use std::fmt;
-use std::io;
-use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -14,50 +11,18 @@ use rand_core::SeedableRng;
 use tracing::info;
 
 use crate::config::NodeConfig;
+use crate::error::StartError;
 use crate::event_loop::{Clock, EventLoop};
 use crate::handle::{Handle, LeaderChange, Published, StateMachine, Status};
-use crate::local::LocalNetwork;
 use crate::runtime::Runtime;
 use crate::shutdown::shutdown_signal;
 use crate::storage::Storage;
-use crate::transport::{LinkContext, PeerLinks};
+use crate::transport::{self, local::LocalNetwork, Network};
 
 /// Requests waiting for the node's task before callers wait in turn.
 const REQUEST_QUEUE: usize = 4096;
 /// Peer messages waiting for the node's task before connections pause.
 const INBOUND_QUEUE: usize = 4096;
-
-/// Why a node could not start.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum StartError {
-    /// The configuration is inconsistent.
-    Config(String),
-    /// The core refused the configuration or the persisted state.
-    Core(kontiki::StartError),
-    /// Reading the persisted state failed.
-    Storage(io::Error),
-    /// The peer address could not be bound.
-    Bind {
-        /// The address.
-        address: SocketAddr,
-        /// Why.
-        error: io::Error,
-    },
-}
-
-impl fmt::Display for StartError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StartError::Config(problem) => write!(f, "invalid node configuration: {problem}"),
-            StartError::Core(error) => write!(f, "cannot start the Raft core: {error}"),
-            StartError::Storage(error) => write!(f, "cannot read the persisted state: {error}"),
-            StartError::Bind { address, error } => write!(f, "cannot listen on {address}: {error}"),
-        }
-    }
-}
-
-impl std::error::Error for StartError {}
 
 /// Starts a node on `runtime`: loads what `storage` holds, listens for
 /// peers on `config.listen`, connects to every peer, and runs until the
@@ -95,12 +60,6 @@ pub async fn start_local<R: Runtime, S: Storage, M: StateMachine>(
     .await
 }
 
-/// How the node reaches its peers.
-enum Network<'a> {
-    Tcp,
-    Local(&'a LocalNetwork),
-}
-
 async fn start_on<R: Runtime, S: Storage, M: StateMachine>(
     network: Network<'_>,
     runtime: R,
@@ -109,10 +68,7 @@ async fn start_on<R: Runtime, S: Storage, M: StateMachine>(
     state_machine: M,
 ) -> Result<Handle<M>, StartError> {
     if config.peers.contains_key(&config.id) {
-        return Err(StartError::Config(format!(
-            "node {} is listed among its own peers",
-            config.id
-        )));
+        return Err(StartError::SelfAmongPeers(config.id));
     }
     let persisted = if storage.blocks() {
         let (returned, loaded) = runtime
@@ -140,42 +96,11 @@ async fn start_on<R: Runtime, S: Storage, M: StateMachine>(
         ChaCha8Rng::seed_from_u64(seed),
         persisted,
         clock.to_core(runtime.now()),
-    )
-    .map_err(StartError::Core)?;
+    )?;
     let (trigger, shutdown) = shutdown_signal();
     let (inbound_sender, inbound) = async_channel::bounded(INBOUND_QUEUE);
-    let (links, local_addr) = match network {
-        Network::Tcp => {
-            let listener = runtime
-                .bind(config.listen)
-                .await
-                .map_err(|error| StartError::Bind {
-                    address: config.listen,
-                    error,
-                })?;
-            let local_addr = R::local_addr(&listener).map_err(|error| StartError::Bind {
-                address: config.listen,
-                error,
-            })?;
-            let context = LinkContext {
-                runtime: runtime.clone(),
-                id: config.id,
-                cluster_id: Arc::from(config.cluster_id.as_str()),
-                peers: Arc::new(config.peers.clone()),
-                limits: Arc::new(config.transport.clone()),
-                shutdown,
-            };
-            context.start_inbound(listener, inbound_sender);
-            (context.start_outbound(seed), local_addr)
-        }
-        Network::Local(network) => {
-            network
-                .join(config.id, inbound_sender)
-                .map_err(StartError::Config)?;
-            let links = PeerLinks::local(config.id, config.peers.keys().copied(), network);
-            (links, config.listen)
-        }
-    };
+    let transport::Started { links, local_addr } =
+        transport::start(network, &runtime, &config, inbound_sender, shutdown, seed).await?;
 
     let status = Status {
         id: config.id,

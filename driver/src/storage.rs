@@ -5,6 +5,8 @@ use std::sync::{Arc, Mutex};
 
 use kontiki::{Persist, PersistedState};
 
+use crate::sync::lock;
+
 /// Durable storage for one node.
 ///
 /// The driver hands over every write a batch of core outputs asked for
@@ -61,7 +63,7 @@ impl MemoryStorage {
     /// A copy of what is stored.
     #[must_use]
     pub fn contents(&self) -> PersistedState {
-        self.state.lock().expect("storage lock").clone()
+        lock(&self.state).clone()
     }
 }
 
@@ -71,7 +73,7 @@ impl Storage for MemoryStorage {
     }
 
     fn write(&mut self, writes: &[Persist]) -> io::Result<()> {
-        let mut state = self.state.lock().expect("storage lock");
+        let mut state = lock(&self.state);
         for write in writes {
             state
                 .apply(write)

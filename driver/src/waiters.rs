@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 
 use kontiki::{LogIndex, Term};
 
-use crate::handle::ProposeError;
+use crate::error::{ProposeError, ReadError};
 
 /// A proposer waiting for its entry, proposed in `term`.
 pub(crate) struct Waiter<T> {
@@ -21,7 +21,7 @@ impl<T> Waiter<T> {
 }
 
 /// A reader waiting for the leader to serve its read round.
-pub(crate) type ReadReply = oneshot::Sender<Result<(), ProposeError>>;
+pub(crate) type ReadReply = oneshot::Sender<Result<(), ReadError>>;
 
 /// The readers of one node, by read round. Rounds are handed out in
 /// increasing order and served or failed up to a round at a time, so a
@@ -38,7 +38,7 @@ impl ReadWaiters {
     }
 
     /// Answers every reader of a round up to `round` with `result`.
-    pub(crate) fn answer_through(&mut self, round: u64, result: Result<(), ProposeError>) {
+    pub(crate) fn answer_through(&mut self, round: u64, result: Result<(), ReadError>) {
         while self.queue.front().is_some_and(|(first, _)| *first <= round) {
             if let Some((_, reply)) = self.queue.pop_front() {
                 let _ = reply.send(result);
@@ -47,7 +47,7 @@ impl ReadWaiters {
     }
 
     /// Fails every reader with `error`.
-    pub(crate) fn fail_all(&mut self, error: ProposeError) {
+    pub(crate) fn fail_all(&mut self, error: ReadError) {
         self.answer_through(u64::MAX, Err(error));
     }
 }
@@ -149,7 +149,7 @@ mod tests {
         }
         let last = answers.next().expect("the round 3 reader");
         assert!(last.try_recv().is_err(), "round 3 still waits");
-        readers.answer_through(3, Err(ProposeError::NotLeader { leader: None }));
+        readers.answer_through(3, Err(ReadError::NotLeader { leader: None }));
     }
 
     #[test]
@@ -157,8 +157,8 @@ mod tests {
         let mut readers = ReadWaiters::default();
         let (reply, answer) = oneshot::channel();
         readers.add(7, reply);
-        readers.fail_all(ProposeError::Stopped);
-        assert_eq!(block_on(answer), Ok(Err(ProposeError::Stopped)));
+        readers.fail_all(ReadError::Stopped);
+        assert_eq!(block_on(answer), Ok(Err(ReadError::Stopped)));
     }
 
     #[test]

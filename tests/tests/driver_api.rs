@@ -10,7 +10,7 @@ use kontiki::{NodeId, Role};
 use kontiki_tests::live::{
     agreed_leader, all_applied, cluster_configs, free_addresses, within, Recorder,
 };
-use kontiki_tokio::{Handle, MemoryStorage, NodeConfig, ProposeError, TokioRuntime};
+use kontiki_tokio::{Handle, MemoryStorage, NodeConfig, ProposeError, ReadError, TokioRuntime};
 
 async fn cluster(size: usize, name: &str) -> (Vec<Handle<Recorder>>, Vec<Recorder>) {
     let addresses = free_addresses(size);
@@ -44,7 +44,7 @@ async fn followers_refuse_with_the_leader_and_barriers_make_reads_linearizable_w
     );
     assert_eq!(
         nodes[follower].read_barrier().await,
-        Err(ProposeError::NotLeader {
+        Err(ReadError::NotLeader {
             leader: Some(leader_id)
         })
     );

@@ -41,7 +41,8 @@ async fn a_stopped_node_restarts_on_its_store_and_catches_up() {
         Recorder::default(),
     )
     .await;
-    assert!(matches!(duplicate, Err(StartError::Config(_))));
+    let taken = configs[follower].id;
+    assert!(matches!(duplicate, Err(StartError::AlreadyRunning(id)) if id == taken));
 
     nodes[follower].shutdown().await;
     let commands = (0..200u32).map(|n| n.to_le_bytes().to_vec());

@@ -14,7 +14,7 @@ use futures::executor::block_on;
 use kontiki::{LogIndex, NodeId};
 use kontiki_driver::{DiskStorage, Handle, NodeConfig, ProposeError, StateMachine, Status};
 
-use super::{DemoOptions, DemoRuntime};
+use super::options::{DemoOptions, DemoRuntime};
 
 /// The state machine: remembers every command applied, in order.
 #[derive(Clone, Default)]

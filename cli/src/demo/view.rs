@@ -10,7 +10,7 @@ use kontiki::{NodeId, Role};
 use kontiki_driver::Status;
 
 use super::cluster::DemoCluster;
-use super::{DemoOptions, DemoRuntime};
+use super::options::{DemoOptions, DemoRuntime};
 
 /// How many recent events the live view keeps under the table.
 const EVENTS_SHOWN: usize = 8;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use kontiki::{Config, NodeId};
 
-use super::{Cluster, ClusterConfig};
+use super::cluster::{Cluster, ClusterConfig};
 
 /// Builds a cluster from the schedule's first two bytes (options, seed)
 /// and performs the rest as operations; `None` if it is too short.

@@ -16,7 +16,7 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use futures::future::poll_fn;
@@ -24,7 +24,9 @@ use futures::io::{AsyncWrite, AsyncWriteExt};
 use futures::task::noop_waker_ref;
 use kontiki::Message;
 
-use crate::frame;
+use super::frame;
+use super::links::PeerLink;
+use crate::sync::lock;
 
 /// What the node's task hands the link task.
 pub(crate) enum Outgoing {
@@ -127,27 +129,11 @@ pub(crate) fn link<S>(capacity: usize) -> (NodeSide<S>, LinkSide<S>) {
     )
 }
 
-fn lock<S>(shared: &Mutex<Shared<S>>) -> MutexGuard<'_, Shared<S>> {
-    // Nothing panics while holding the lock; a poisoned one is still sound.
-    shared
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// The node's side of a link, whatever the runtime's stream type.
-pub(crate) trait SendToPeer: Send {
-    /// Takes `message` for the peer: encoded for the next
-    /// [`flush`](SendToPeer::flush) while the link is idle, queued
-    /// otherwise. `false` when the queue is full and the message is
-    /// dropped.
-    fn send(&mut self, message: Message) -> bool;
-
-    /// Writes what [`send`](SendToPeer::send) encoded, without waiting:
-    /// what the socket does not take now is left to the link task.
-    fn flush(&mut self);
-}
-
-impl<S: AsyncWrite + Unpin + Send> SendToPeer for NodeSide<S> {
+/// On TCP, `send` encodes the message for the next `flush` while the link
+/// is idle and queues it otherwise (dropping it when the queue is full);
+/// `flush` writes what the socket takes now and leaves the rest to the
+/// link task.
+impl<S: AsyncWrite + Unpin + Send> PeerLink for NodeSide<S> {
     fn send(&mut self, message: Message) -> bool {
         let mut shared = lock(&self.shared);
         if shared.busy {

@@ -1,4 +1,4 @@
-//! Peer connections over TCP.
+//! The TCP transport: peer connections over TCP.
 //!
 //! Messages to a peer travel on one outbound connection this node dials
 //! and keeps (reconnecting with jittered exponential backoff); messages
@@ -16,104 +16,18 @@ use std::time::Duration;
 use futures::future::{self, Either};
 use futures::io::BufReader;
 use futures::FutureExt;
-use kontiki::{Message, NodeId};
+use kontiki::NodeId;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use tracing::{debug, info, warn};
 
+use super::frame::{self, Hello, MAX_HANDSHAKE_BYTES, PROTOCOL_VERSION};
+use super::links::{Inbound, PeerLink};
+use super::outbound::{self, LinkSide};
 use crate::config::TransportConfig;
-use crate::frame::{self, HandshakeError, Hello, MAX_HANDSHAKE_BYTES, PROTOCOL_VERSION};
-use crate::local::LocalNetwork;
-use crate::outbound::{self, LinkSide, SendToPeer};
+use crate::error::{HandshakeError, StartError};
 use crate::runtime::Runtime;
 use crate::shutdown::Shutdown;
-
-/// A message that arrived from a peer.
-pub(crate) type Inbound = (NodeId, Message);
-
-/// The sending side of every peer link.
-pub(crate) struct PeerLinks {
-    /// This node, the sender of everything sent.
-    id: NodeId,
-    routes: BTreeMap<NodeId, Route>,
-    /// Messages dropped because a peer's queue was full.
-    pub(crate) dropped: u64,
-}
-
-/// How messages reach one peer.
-enum Route {
-    /// Over the TCP connection shared with the peer's link task.
-    Tcp(Box<dyn SendToPeer>),
-    /// Straight into the peer's inbox on a [`LocalNetwork`]; the inbox is
-    /// looked up again whenever the peer (re)starts.
-    Local {
-        network: LocalNetwork,
-        inbox: Option<async_channel::Sender<Inbound>>,
-    },
-}
-
-impl PeerLinks {
-    /// Links to each of `peers` on `network`.
-    pub(crate) fn local(
-        id: NodeId,
-        peers: impl Iterator<Item = NodeId>,
-        network: &LocalNetwork,
-    ) -> PeerLinks {
-        let routes = peers
-            .map(|peer| {
-                let route = Route::Local {
-                    network: network.clone(),
-                    inbox: None,
-                };
-                (peer, route)
-            })
-            .collect();
-        PeerLinks {
-            id,
-            routes,
-            dropped: 0,
-        }
-    }
-
-    /// Takes `message` for `to`, to go out at the next
-    /// [`flush`](PeerLinks::flush); drops it when the peer's queue is full
-    /// (the peer is down or slow). Raft retransmits what matters.
-    pub(crate) fn send(&mut self, to: NodeId, message: Message) {
-        let Some(route) = self.routes.get_mut(&to) else {
-            warn!(peer = %to, "no link to a node the core wants to reach");
-            return;
-        };
-        let sent = match route {
-            Route::Tcp(link) => link.send(message),
-            Route::Local { network, inbox } => {
-                if inbox.as_ref().is_none_or(async_channel::Sender::is_closed) {
-                    *inbox = network.inbox(to);
-                }
-                // A peer that has not started, or has stopped, loses the
-                // message, as a peer that is down on TCP would.
-                inbox
-                    .as_mut()
-                    .is_some_and(|inbox| inbox.try_send((self.id, message)).is_ok())
-            }
-        };
-        if !sent {
-            self.dropped += 1;
-            if self.dropped.is_power_of_two() {
-                debug!(peer = %to, dropped = self.dropped, "peer unreachable or its queue full, message dropped");
-            }
-        }
-    }
-
-    /// Writes what was sent since the last flush to the peers' sockets
-    /// that can take it now; the link tasks finish the rest.
-    pub(crate) fn flush(&mut self) {
-        for route in self.routes.values_mut() {
-            if let Route::Tcp(link) = route {
-                link.flush();
-            }
-        }
-    }
-}
 
 /// Everything a link task needs to know about its own node.
 #[derive(Clone)]
@@ -139,32 +53,34 @@ impl<R: Runtime> LinkContext<R> {
         hello.check(&self.cluster_id, |node| self.peers.contains_key(&node))
     }
 
-    /// Starts one outbound link task per peer and returns their queues.
-    pub(crate) fn start_outbound(&self, seed: u64) -> PeerLinks {
-        let mut routes = BTreeMap::new();
+    /// Starts one outbound link task per peer and returns the node's side
+    /// of each link.
+    pub(crate) fn start_outbound(&self, seed: u64) -> BTreeMap<NodeId, Box<dyn PeerLink>> {
+        let mut links: BTreeMap<NodeId, Box<dyn PeerLink>> = BTreeMap::new();
         for (&peer, &address) in self.peers.iter() {
             let (node_side, link_side) =
                 outbound::link::<R::Stream>(self.limits.peer_queue_messages);
-            routes.insert(peer, Route::Tcp(Box::new(node_side)));
+            links.insert(peer, Box::new(node_side));
             let rng = ChaCha8Rng::seed_from_u64(seed ^ peer.get().rotate_left(32));
             let task = run_outbound(self.clone(), peer, address, link_side, rng);
             self.runtime.spawn(self.shutdown.clone().stop(task));
         }
-        PeerLinks {
-            id: self.id,
-            routes,
-            dropped: 0,
-        }
+        links
     }
 
-    /// Starts the accept loop on `listener`; messages go to `inbound`.
-    pub(crate) fn start_inbound(
+    /// Listens on `address` and starts the accept loop; messages go to
+    /// `inbound`. Returns the address bound.
+    pub(crate) async fn start_inbound(
         &self,
-        listener: R::Listener,
+        address: SocketAddr,
         inbound: async_channel::Sender<Inbound>,
-    ) {
+    ) -> Result<SocketAddr, StartError> {
+        let bind_error = |error| StartError::Bind { address, error };
+        let listener = self.runtime.bind(address).await.map_err(bind_error)?;
+        let local_addr = R::local_addr(&listener).map_err(bind_error)?;
         let task = accept_loop(self.clone(), listener, inbound);
         self.runtime.spawn(self.shutdown.clone().stop(task));
+        Ok(local_addr)
     }
 }
 
@@ -221,35 +137,29 @@ async fn open_outbound<R: Runtime>(
     context: &LinkContext<R>,
     peer: NodeId,
     address: SocketAddr,
-) -> Result<R::Stream, String> {
+) -> Result<R::Stream, HandshakeError> {
     let deadline = context.runtime.now() + context.limits.handshake_timeout;
     let handshake = async {
-        let mut stream = context
-            .runtime
-            .connect(address)
-            .await
-            .map_err(|error| error.to_string())?;
-        frame::write_frame(&mut stream, &context.hello().encode())
-            .await
-            .map_err(|error| error.to_string())?;
+        let mut stream = context.runtime.connect(address).await?;
+        frame::write_frame(&mut stream, &context.hello().encode()).await?;
         let reply = frame::read_frame(&mut stream, MAX_HANDSHAKE_BYTES)
-            .await
-            .map_err(|error| error.to_string())?
-            .ok_or("peer closed the connection during the handshake")?;
-        let hello = Hello::decode(&reply).map_err(|error| error.0)?;
-        context.check(&hello).map_err(|error| error.0)?;
+            .await?
+            .ok_or(HandshakeError::ClosedEarly)?;
+        let hello = Hello::decode(&reply)?;
+        context.check(&hello)?;
         if hello.node != peer {
-            return Err(format!(
-                "expected node {peer} at {address}, found node {}",
-                hello.node
-            ));
+            return Err(HandshakeError::UnexpectedNode {
+                expected: peer,
+                found: hello.node,
+                address,
+            });
         }
         Ok(stream)
     };
     let timeout = context.runtime.sleep_until(deadline);
     match future::select(Box::pin(handshake), Box::pin(timeout)).await {
         Either::Left((result, _)) => result,
-        Either::Right(((), _)) => Err(String::from("handshake timed out")),
+        Either::Right(((), _)) => Err(HandshakeError::TimedOut),
     }
 }
 
@@ -332,15 +242,15 @@ async fn serve_inbound<R: Runtime>(
 async fn accept_handshake<R: Runtime>(
     context: &LinkContext<R>,
     reader: &mut BufReader<R::Stream>,
-) -> Result<NodeId, String> {
+) -> Result<NodeId, HandshakeError> {
     let deadline = context.runtime.now() + context.limits.handshake_timeout;
     let timeout = context.runtime.sleep_until(deadline);
     let read = frame::read_frame(reader, MAX_HANDSHAKE_BYTES);
     let body = match future::select(Box::pin(read), Box::pin(timeout)).await {
         Either::Left((Ok(Some(body)), _)) => body,
-        Either::Left((Ok(None), _)) => return Err(String::from("closed before the handshake")),
-        Either::Left((Err(error), _)) => return Err(format!("bad handshake frame: {error}")),
-        Either::Right(((), _)) => return Err(String::from("no handshake within the timeout")),
+        Either::Left((Ok(None), _)) => return Err(HandshakeError::ClosedEarly),
+        Either::Left((Err(error), _)) => return Err(error.into()),
+        Either::Right(((), _)) => return Err(HandshakeError::TimedOut),
     };
     let checked = Hello::decode(&body).and_then(|hello| {
         context.check(&hello)?;
@@ -349,14 +259,12 @@ async fn accept_handshake<R: Runtime>(
     let stream = reader.get_mut();
     match checked {
         Ok(peer) => {
-            frame::write_frame(stream, &context.hello().encode())
-                .await
-                .map_err(|error| format!("answering the handshake: {error}"))?;
+            frame::write_frame(stream, &context.hello().encode()).await?;
             Ok(peer)
         }
         Err(reason) => {
             let _ = frame::write_frame(stream, &frame::refusal(&reason)).await;
-            Err(reason.0)
+            Err(reason)
         }
     }
 }

@@ -4,19 +4,20 @@
 //! frame each way is a [`Hello`]; every later frame is one message in the
 //! core's wire format (`kontiki::wire`).
 
-use std::fmt;
 use std::io;
 
 use bytes::Bytes;
 use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use kontiki::{Message, NodeId};
 
+use crate::error::HandshakeError;
+
 /// The peer protocol version this build speaks: framing, handshake, and
 /// which messages a peer may send (the wire format of each message carries
 /// its own version). Version 2 adds the leadership checks of linearizable
 /// reads (wire tags 6 and 7), which a version-1 build cannot decode, so the
 /// handshake refuses a version-1 peer with a clear reason instead.
-pub const PROTOCOL_VERSION: u8 = 2;
+pub(crate) const PROTOCOL_VERSION: u8 = 2;
 
 const HELLO_MAGIC: &[u8; 4] = b"KNTK";
 const REFUSAL_MAGIC: &[u8; 4] = b"KNTR";
@@ -92,31 +93,18 @@ pub(crate) async fn write_frame(
 
 /// How a peer introduces itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Hello {
+pub(crate) struct Hello {
     /// The peer protocol version it speaks.
-    pub version: u8,
+    pub(crate) version: u8,
     /// Its node id.
-    pub node: NodeId,
+    pub(crate) node: NodeId,
     /// The cluster it belongs to.
-    pub cluster_id: String,
+    pub(crate) cluster_id: String,
 }
-
-/// Why a handshake failed. The text is what gets logged.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HandshakeError(pub String);
-
-impl fmt::Display for HandshakeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for HandshakeError {}
 
 impl Hello {
     /// The handshake body.
-    #[must_use]
-    pub fn encode(&self) -> Vec<u8> {
+    pub(crate) fn encode(&self) -> Vec<u8> {
         let cluster = self.cluster_id.as_bytes();
         let cluster = &cluster[..cluster.len().min(255)];
         let mut body = Vec::with_capacity(14 + cluster.len());
@@ -130,33 +118,28 @@ impl Hello {
 
     /// Reads a handshake body; a refusal from the other side comes back
     /// as an error carrying its reason.
-    pub fn decode(body: &[u8]) -> Result<Hello, HandshakeError> {
+    pub(crate) fn decode(body: &[u8]) -> Result<Hello, HandshakeError> {
         if let Some(reason) = body.strip_prefix(REFUSAL_MAGIC) {
-            return Err(HandshakeError(format!(
-                "refused by the peer: {}",
-                String::from_utf8_lossy(reason)
-            )));
+            return Err(HandshakeError::RefusedByPeer(
+                String::from_utf8_lossy(reason).into_owned(),
+            ));
         }
         let Some(rest) = body.strip_prefix(HELLO_MAGIC) else {
-            return Err(HandshakeError(String::from(
-                "not a kontiki peer (bad magic)",
-            )));
+            return Err(HandshakeError::BadMagic);
         };
         let [version, rest @ ..] = rest else {
-            return Err(truncated());
+            return Err(HandshakeError::Truncated);
         };
-        let (node, rest) = rest.split_at_checked(8).ok_or_else(truncated)?;
+        let (node, rest) = rest.split_at_checked(8).ok_or(HandshakeError::Truncated)?;
         let node = NodeId(u64::from_be_bytes(node.try_into().expect("eight bytes")));
         let [length, cluster @ ..] = rest else {
-            return Err(truncated());
+            return Err(HandshakeError::Truncated);
         };
         if cluster.len() != usize::from(*length) {
-            return Err(HandshakeError(String::from(
-                "malformed handshake (cluster id length)",
-            )));
+            return Err(HandshakeError::BadClusterIdLength);
         }
-        let cluster_id = String::from_utf8(cluster.to_vec())
-            .map_err(|_| HandshakeError(String::from("cluster id is not UTF-8")))?;
+        let cluster_id =
+            String::from_utf8(cluster.to_vec()).map_err(|_| HandshakeError::ClusterIdNotUtf8)?;
         Ok(Hello {
             version: *version,
             node,
@@ -166,28 +149,25 @@ impl Hello {
 
     /// Checks a peer's hello against what this node expects: the same
     /// protocol version and cluster, and a node it knows.
-    pub fn check(
+    pub(crate) fn check(
         &self,
         cluster_id: &str,
         is_known: impl Fn(NodeId) -> bool,
     ) -> Result<(), HandshakeError> {
         if self.version != PROTOCOL_VERSION {
-            return Err(HandshakeError(format!(
-                "unsupported protocol version {} (this node speaks {PROTOCOL_VERSION})",
-                self.version
-            )));
+            return Err(HandshakeError::UnsupportedVersion {
+                found: self.version,
+                speaks: PROTOCOL_VERSION,
+            });
         }
         if self.cluster_id != cluster_id {
-            return Err(HandshakeError(format!(
-                "peer belongs to cluster {:?}, this node to {cluster_id:?}",
-                self.cluster_id
-            )));
+            return Err(HandshakeError::OtherCluster {
+                found: self.cluster_id.clone(),
+                expected: cluster_id.to_owned(),
+            });
         }
         if !is_known(self.node) {
-            return Err(HandshakeError(format!(
-                "node {} is not a peer of this node",
-                self.node
-            )));
+            return Err(HandshakeError::UnknownNode(self.node));
         }
         Ok(())
     }
@@ -196,13 +176,9 @@ impl Hello {
 /// The body of a refusal frame.
 pub(crate) fn refusal(reason: &HandshakeError) -> Vec<u8> {
     let mut body = REFUSAL_MAGIC.to_vec();
-    body.extend_from_slice(reason.0.as_bytes());
+    body.extend_from_slice(reason.to_string().as_bytes());
     body.truncate(MAX_HANDSHAKE_BYTES);
     body
-}
-
-fn truncated() -> HandshakeError {
-    HandshakeError(String::from("truncated handshake"))
 }
 
 fn invalid(kind: io::ErrorKind, message: impl Into<String>) -> io::Error {
@@ -232,18 +208,18 @@ mod tests {
         assert!(received
             .check("test", |_| true)
             .unwrap_err()
-            .0
+            .to_string()
             .contains("cluster"));
         assert!(received
             .check("prod", |_| false)
             .unwrap_err()
-            .0
+            .to_string()
             .contains("not a peer"));
         let old = Hello { version: 0, ..sent };
         assert!(old
             .check("prod", |_| true)
             .unwrap_err()
-            .0
+            .to_string()
             .contains("version"));
     }
 
@@ -258,8 +234,12 @@ mod tests {
         ] {
             assert!(Hello::decode(body).is_err(), "{body:?}");
         }
-        let refused = Hello::decode(&refusal(&HandshakeError("wrong cluster".into()))).unwrap_err();
-        assert!(refused.0.contains("wrong cluster"));
+        let reason = HandshakeError::OtherCluster {
+            found: "a".into(),
+            expected: "b".into(),
+        };
+        let refused = Hello::decode(&refusal(&reason)).unwrap_err();
+        assert_eq!(refused, HandshakeError::RefusedByPeer(reason.to_string()));
     }
 
     #[test]

@@ -9,9 +9,11 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use kontiki::NodeId;
+use kontiki::{Message, NodeId};
 
-use crate::transport::Inbound;
+use super::links::{Inbound, PeerLink};
+use crate::error::StartError;
+use crate::sync::lock;
 
 /// A set of nodes in this process that reach each other by id. Clones
 /// share one network. Start nodes on it with
@@ -30,33 +32,81 @@ impl LocalNetwork {
         LocalNetwork::default()
     }
 
+    /// Starts node `node` on this network: `inbox` receives what its
+    /// peers send it, and the links returned reach each of `peers`.
+    pub(crate) fn start(
+        &self,
+        node: NodeId,
+        peers: impl Iterator<Item = NodeId>,
+        inbox: async_channel::Sender<Inbound>,
+    ) -> Result<BTreeMap<NodeId, Box<dyn PeerLink>>, StartError> {
+        self.join(node, inbox)?;
+        Ok(peers
+            .map(|peer| {
+                let link = LocalLink {
+                    network: self.clone(),
+                    from: node,
+                    to: peer,
+                    inbox: None,
+                };
+                (peer, Box::new(link) as Box<dyn PeerLink>)
+            })
+            .collect())
+    }
+
     /// Makes `inbox` the way to reach `node`. A node that stopped (its
     /// inbox closed) may be replaced by a restarted one; a running one
     /// may not.
-    pub(crate) fn join(
-        &self,
-        node: NodeId,
-        inbox: async_channel::Sender<Inbound>,
-    ) -> Result<(), String> {
-        let mut inboxes = self.inboxes.lock().expect("local network lock");
+    fn join(&self, node: NodeId, inbox: async_channel::Sender<Inbound>) -> Result<(), StartError> {
+        let mut inboxes = lock(&self.inboxes);
         if inboxes
             .get(&node)
             .is_some_and(|running| !running.is_closed())
         {
-            return Err(format!("node {node} is already running on this network"));
+            return Err(StartError::AlreadyRunning(node));
         }
         inboxes.insert(node, inbox);
         Ok(())
     }
 
     /// The inbox of `node`, if it has joined and has not stopped.
-    pub(crate) fn inbox(&self, node: NodeId) -> Option<async_channel::Sender<Inbound>> {
-        let inboxes = self.inboxes.lock().expect("local network lock");
+    fn inbox(&self, node: NodeId) -> Option<async_channel::Sender<Inbound>> {
+        let inboxes = lock(&self.inboxes);
         inboxes
             .get(&node)
             .filter(|inbox| !inbox.is_closed())
             .cloned()
     }
+}
+
+/// A link to one peer on a [`LocalNetwork`]: messages go straight into the
+/// peer's inbox, unencoded.
+struct LocalLink {
+    network: LocalNetwork,
+    from: NodeId,
+    to: NodeId,
+    /// The peer's inbox, looked up again whenever the peer (re)starts.
+    inbox: Option<async_channel::Sender<Inbound>>,
+}
+
+impl PeerLink for LocalLink {
+    fn send(&mut self, message: Message) -> bool {
+        if self
+            .inbox
+            .as_ref()
+            .is_none_or(async_channel::Sender::is_closed)
+        {
+            self.inbox = self.network.inbox(self.to);
+        }
+        // A peer that has not started, or has stopped, loses the message,
+        // as a peer that is down on TCP would.
+        self.inbox
+            .as_ref()
+            .is_some_and(|inbox| inbox.try_send((self.from, message)).is_ok())
+    }
+
+    /// Messages are delivered as they are sent.
+    fn flush(&mut self) {}
 }
 
 #[cfg(test)]

@@ -1,0 +1,138 @@
+//! Every error the driver reports, as enums a caller can match on.
+
+use std::io;
+use std::net::SocketAddr;
+
+use kontiki::NodeId;
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The node's own id is listed among its peers.
+    #[error("invalid node configuration: node {0} is listed among its own peers")]
+    SelfAmongPeers(NodeId),
+    /// A node with this id is already running on the same
+    /// [`LocalNetwork`](crate::LocalNetwork).
+    #[error("node {0} is already running on this network")]
+    AlreadyRunning(NodeId),
+    /// The core refused the configuration or the persisted state.
+    #[error("cannot start the Raft core: {0}")]
+    Core(#[from] kontiki::StartError),
+    /// Reading the persisted state failed.
+    #[error("cannot read the persisted state: {0}")]
+    Storage(#[source] io::Error),
+    /// The peer address could not be bound.
+    #[error("cannot listen on {address}: {error}")]
+    Bind {
+        /// The address.
+        address: SocketAddr,
+        /// Why.
+        #[source]
+        error: io::Error,
+    },
+}
+
+/// Why a proposal did not succeed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProposeError {
+    /// This node does not lead; `leader` is the one it knows, if any.
+    #[error("not the leader; {}", known_leader(*.leader))]
+    NotLeader {
+        /// The leader this node knows.
+        leader: Option<NodeId>,
+    },
+    /// Too many proposed bytes are not yet committed; try again later.
+    #[error("too many uncommitted proposals; try again")]
+    Busy,
+    /// The entry was overwritten by a new leader's log: it did not commit.
+    #[error("the entry was overwritten by a new leader")]
+    Superseded,
+    /// The node stopped before the outcome was known.
+    #[error("the node stopped")]
+    Stopped,
+    /// The node took a leader's snapshot that covers the entry, so it
+    /// cannot tell whether this entry or another one committed there.
+    #[error("a snapshot covers the entry; whether it committed is unknown")]
+    OutcomeUnknown,
+}
+
+/// Why a read barrier did not succeed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReadError {
+    /// This node does not lead, or stopped leading before the read could
+    /// be served; `leader` is the one it knows, if any.
+    #[error("not the leader; {}", known_leader(*.leader))]
+    NotLeader {
+        /// The leader this node knows.
+        leader: Option<NodeId>,
+    },
+    /// The node stopped before the read was served.
+    #[error("the node stopped")]
+    Stopped,
+}
+
+/// A failed read is also a reason a proposal could fail, for callers that
+/// answer both the same way.
+impl From<ReadError> for ProposeError {
+    fn from(error: ReadError) -> ProposeError {
+        match error {
+            ReadError::NotLeader { leader } => ProposeError::NotLeader { leader },
+            ReadError::Stopped => ProposeError::Stopped,
+        }
+    }
+}
+
+fn known_leader(leader: Option<NodeId>) -> String {
+    match leader {
+        Some(leader) => format!("node {leader} leads"),
+        None => String::from("no leader known"),
+    }
+}
+
+/// Why a peer connection's handshake failed; the text is what gets logged
+/// and, when this node refuses a peer, what the peer is told.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum HandshakeError {
+    #[error("refused by the peer: {0}")]
+    RefusedByPeer(String),
+    #[error("not a kontiki peer (bad magic)")]
+    BadMagic,
+    #[error("truncated handshake")]
+    Truncated,
+    #[error("malformed handshake (cluster id length)")]
+    BadClusterIdLength,
+    #[error("cluster id is not UTF-8")]
+    ClusterIdNotUtf8,
+    #[error("unsupported protocol version {found} (this node speaks {speaks})")]
+    UnsupportedVersion { found: u8, speaks: u8 },
+    #[error("peer belongs to cluster {found:?}, this node to {expected:?}")]
+    OtherCluster { found: String, expected: String },
+    #[error("node {0} is not a peer of this node")]
+    UnknownNode(NodeId),
+    #[error("expected node {expected} at {address}, found node {found}")]
+    UnexpectedNode {
+        expected: NodeId,
+        found: NodeId,
+        address: SocketAddr,
+    },
+    #[error("peer closed the connection during the handshake")]
+    ClosedEarly,
+    #[error("no handshake within the timeout")]
+    TimedOut,
+    #[error("{0}")]
+    Io(String),
+}
+
+impl From<io::Error> for HandshakeError {
+    fn from(error: io::Error) -> HandshakeError {
+        HandshakeError::Io(error.to_string())
+    }
+}
+
+/// `error` with `context` in front of its message, keeping its kind.
+pub(crate) fn annotate(error: io::Error, context: impl std::fmt::Display) -> io::Error {
+    io::Error::new(error.kind(), format!("{context}: {error}"))
+}
