@@ -42,7 +42,7 @@
 //!         for output in node.drain_outputs() {
 //!             match output {
 //!                 // Durable before any later output is performed.
-//!                 Output::Persist(write) => disks[position].apply(&write).expect("in order"),
+//!                 Output::Persist(write) => disks[position].apply(write).expect("in order"),
 //!                 Output::Send { to, message } => network.push_back((ids[position], to, message)),
 //!                 // The timer's deadline is also `node.next_deadline()`.
 //!                 Output::SetTimer { .. } => {}

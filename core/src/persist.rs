@@ -110,15 +110,17 @@ impl PersistedState {
     }
 
     /// Performs one write, as stable storage must: what a node restarted on
-    /// the result finds is what it asked for.
+    /// the result finds is what it asked for. Takes the write by value, so
+    /// entries move into the state without a copy; a store that must keep
+    /// its writes clones them (cheaply: payloads are shared).
     ///
     /// # Errors
     ///
     /// [`PersistError::Gap`] for an append that does not continue the
     /// stored log (and then nothing changes).
-    pub fn apply(&mut self, write: &Persist) -> Result<(), PersistError> {
+    pub fn apply(&mut self, write: Persist) -> Result<(), PersistError> {
         match write {
-            Persist::HardState(hard_state) => self.hard_state = *hard_state,
+            Persist::HardState(hard_state) => self.hard_state = hard_state,
             Persist::Entries(entries) => {
                 if let Some(first) = entries.first() {
                     let last_index = self.last_index();
@@ -129,10 +131,10 @@ impl PersistedState {
                         });
                     }
                 }
-                self.entries.extend(entries.iter().cloned());
+                self.entries.extend(entries);
             }
             Persist::TruncateLog { from } => {
-                let keep = self.entries.partition_point(|entry| entry.index < *from);
+                let keep = self.entries.partition_point(|entry| entry.index < from);
                 self.entries.truncate(keep);
             }
             Persist::Snapshot(snapshot) => {
@@ -140,7 +142,7 @@ impl PersistedState {
                     .entries
                     .partition_point(|entry| entry.index <= snapshot.index);
                 self.entries.drain(..covered);
-                self.snapshot = Some(snapshot.clone());
+                self.snapshot = Some(snapshot);
             }
         }
         debug_assert!(self
@@ -176,7 +178,7 @@ mod tests {
             Persist::TruncateLog { from: LogIndex(3) },
             Persist::Entries(vec![entry(3, 3)]),
         ] {
-            state.apply(&write).expect("in order");
+            state.apply(write).expect("in order");
         }
         assert_eq!(state.hard_state, hard_state);
         assert_eq!(state.entries, [entry(1, 1), entry(2, 1), entry(3, 3)]);
@@ -187,7 +189,7 @@ mod tests {
     fn a_snapshot_replaces_the_entries_it_covers() {
         let mut state = PersistedState::default();
         state
-            .apply(&Persist::Entries(vec![
+            .apply(Persist::Entries(vec![
                 entry(1, 1),
                 entry(2, 1),
                 entry(3, 1),
@@ -199,17 +201,17 @@ mod tests {
             data: Bytes::from_static(b"state"),
         };
         state
-            .apply(&Persist::Snapshot(snapshot.clone()))
+            .apply(Persist::Snapshot(snapshot.clone()))
             .expect("always");
         assert_eq!(state.snapshot, Some(snapshot));
         assert_eq!(state.entries, [entry(3, 1)]);
         // A truncation after a snapshot leaves only the snapshot.
         state
-            .apply(&Persist::TruncateLog { from: LogIndex(3) })
+            .apply(Persist::TruncateLog { from: LogIndex(3) })
             .expect("always");
         assert_eq!(state.last_index(), LogIndex(2));
         state
-            .apply(&Persist::Entries(vec![entry(3, 2)]))
+            .apply(Persist::Entries(vec![entry(3, 2)]))
             .expect("continues the snapshot");
     }
 
@@ -217,11 +219,11 @@ mod tests {
     fn an_append_with_a_gap_is_refused_and_changes_nothing() {
         let mut state = PersistedState::default();
         state
-            .apply(&Persist::Entries(vec![entry(1, 1)]))
+            .apply(Persist::Entries(vec![entry(1, 1)]))
             .expect("in order");
         let before = state.clone();
         assert_eq!(
-            state.apply(&Persist::Entries(vec![entry(3, 1)])),
+            state.apply(Persist::Entries(vec![entry(3, 1)])),
             Err(PersistError::Gap {
                 last_index: LogIndex(1),
                 first: LogIndex(3)

@@ -19,7 +19,7 @@
 
 use alloc::vec::Vec;
 
-use crate::quorum::JointConfig;
+use crate::quorum::{majority_match_index, JointConfig};
 use crate::time::Instant;
 use crate::types::{LogIndex, NodeId};
 
@@ -409,6 +409,20 @@ impl ProgressTracker {
         own_match: LogIndex,
         scratch: &mut Vec<LogIndex>,
     ) -> LogIndex {
+        if !voters.is_joint() {
+            // The common case, on every acknowledgement: the tracker lists
+            // exactly the other voters (checked by `check_invariants`), so
+            // their match indexes and the leader's own are the whole count,
+            // with no lookup per voter.
+            scratch.clear();
+            scratch.push(own_match);
+            scratch.extend(
+                self.followers
+                    .iter()
+                    .map(|(_, progress)| progress.match_index),
+            );
+            return majority_match_index(scratch);
+        }
         voters.committed_index(
             |voter| {
                 if voter == leader {

@@ -145,14 +145,15 @@ impl MajorityConfig {
 /// is under way a joint configuration of the incoming and the outgoing set,
 /// in which every decision needs a majority of each (dissertation §4.3).
 ///
-/// Invariant: the incoming set is never empty; `all` is the sorted union of
-/// both sets.
+/// Invariant: the incoming set is never empty.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct JointConfig {
     incoming: MajorityConfig,
     /// Empty unless the configuration is joint.
     outgoing: MajorityConfig,
-    all: Vec<NodeId>,
+    /// While joint, the sorted union of both sets; empty otherwise, when
+    /// the incoming set is every voter (which saves a node an allocation).
+    joint_voters: Vec<NodeId>,
 }
 
 impl JointConfig {
@@ -160,6 +161,14 @@ impl JointConfig {
     /// empty: then it is `incoming` alone).
     pub(crate) fn new(incoming: MajorityConfig, outgoing: MajorityConfig) -> JointConfig {
         assert!(!incoming.voters().is_empty(), "a configuration has voters");
+        if outgoing.voters().is_empty() {
+            // Not joint: `all_voters` is the incoming set itself.
+            return JointConfig {
+                incoming,
+                outgoing,
+                joint_voters: Vec::new(),
+            };
+        }
         let mut all = Vec::with_capacity(incoming.voters().len() + outgoing.voters().len());
         let (mut a, mut b) = (incoming.voters(), outgoing.voters());
         // A merge of two sorted sets, keeping one of each shared id.
@@ -178,7 +187,7 @@ impl JointConfig {
         JointConfig {
             incoming,
             outgoing,
-            all,
+            joint_voters: all,
         }
     }
 
@@ -187,15 +196,24 @@ impl JointConfig {
         JointConfig::new(voters, MajorityConfig::default())
     }
 
+    /// Whether a membership change is under way (two voter sets decide).
+    pub(crate) fn is_joint(&self) -> bool {
+        !self.outgoing.voters().is_empty()
+    }
+
     /// Every voter of either half, sorted and without duplicates.
     pub(crate) fn all_voters(&self) -> &[NodeId] {
-        &self.all
+        if !self.is_joint() {
+            self.incoming.voters()
+        } else {
+            &self.joint_voters
+        }
     }
 
     /// The only voter, if the configuration is a single node (which needs
     /// no one else to elect it or to commit).
     pub(crate) fn sole_voter(&self) -> Option<NodeId> {
-        match self.all.as_slice() {
+        match self.all_voters() {
             [only] => Some(*only),
             _ => None,
         }
@@ -203,7 +221,7 @@ impl JointConfig {
 
     /// Whether `id` votes in either half.
     pub(crate) fn contains(&self, id: NodeId) -> bool {
-        self.all.binary_search(&id).is_ok()
+        self.all_voters().binary_search(&id).is_ok()
     }
 
     /// The highest index a majority of each half holds.

@@ -5,7 +5,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use crate::progress::ProgressTracker;
-use crate::quorum::{JointConfig, VoteOutcome};
+use crate::quorum::{vote_outcome, JointConfig, VoteOutcome};
 use crate::types::NodeId;
 
 /// A node's role in the protocol.
@@ -59,6 +59,12 @@ impl VoteTally {
             None => self.answers.push((voter, granted)),
         }
         debug_assert!(self.answers.len() <= voters.all_voters().len());
+        if !voters.is_joint() {
+            // One voter set, and only its members answer: count directly.
+            let granted = self.answers.iter().filter(|(_, granted)| *granted).count();
+            let rejected = self.answers.len() - granted;
+            return vote_outcome(voters.all_voters().len(), granted, rejected);
+        }
         voters.vote_result(|id| self.vote_of(id))
     }
 

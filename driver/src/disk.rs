@@ -403,7 +403,7 @@ mod tests {
         let mut expected = PersistedState::default();
         for round in rounds {
             for write in &round {
-                expected.apply(write).unwrap();
+                expected.apply(write.clone()).unwrap();
             }
             DiskStorage::open(dir.path())
                 .unwrap()

@@ -44,7 +44,7 @@
 //! store.write(&writes)?; // durable when it returns
 //! let mut expected = PersistedState::default();
 //! for write in &writes {
-//!     expected.apply(write)?;
+//!     expected.apply(write.clone())?;
 //! }
 //! assert_eq!(store.load()?, expected);
 //! assert_eq!(expected.last_index(), LogIndex(1));

@@ -76,7 +76,7 @@ impl Storage for MemoryStorage {
         let mut state = lock(&self.state);
         for write in writes {
             state
-                .apply(write)
+                .apply(write.clone())
                 .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
         }
         Ok(())

@@ -98,7 +98,7 @@ fuzz_target!(|data: &[u8]| {
         node.check_invariants();
         for output in outputs {
             match output {
-                Output::Persist(write) => durable.apply(&write).expect("persisted in order"),
+                Output::Persist(write) => durable.apply(write).expect("persisted in order"),
                 Output::RestoreSnapshot(snapshot) | Output::InstallSnapshot(snapshot) => {
                     assert!(snapshot.index.get() > applied, "restored an older state");
                     assert!(

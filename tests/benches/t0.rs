@@ -307,7 +307,7 @@ impl Bench {
         for output in self.nodes[position].drain_outputs() {
             match output {
                 Output::Persist(write) => self.stores[position]
-                    .apply(&write)
+                    .apply(write)
                     .expect("the core persists in order"),
                 Output::Apply(entry) => {
                     self.applied[position].0 = entry.index.get();

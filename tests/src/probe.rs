@@ -100,7 +100,7 @@ impl Probe {
             match output {
                 Output::Persist(write) => self
                     .durable
-                    .apply(write)
+                    .apply(write.clone())
                     .expect("the core persists in order"),
                 Output::Apply(entry) => self.applied.push(entry.clone()),
                 Output::SetTimer { deadline } => self.timer = Some(*deadline),

@@ -166,7 +166,7 @@ impl Election {
                                 .insert((id, hard_state.term.get(), candidate.get()));
                         }
                     }
-                    if let Err(refused) = state.peers[position].durable.apply(&write) {
+                    if let Err(refused) = state.peers[position].durable.apply(write) {
                         state.broken = Some(format!("n{id}: {refused}"));
                     }
                 }

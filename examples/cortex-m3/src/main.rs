@@ -89,7 +89,7 @@ impl Cluster {
                 // "Stable storage" here is RAM that outlives the node.
                 Output::Persist(write) => peer
                     .persisted
-                    .apply(&write)
+                    .apply(write)
                     .expect("the core persists in order"),
                 Output::Apply(entry) => {
                     if entry.kind == EntryKind::Command {

@@ -909,7 +909,7 @@ impl Cluster {
                 self.log_changed = true;
             }
         }
-        if let Err(refused) = self.slot_mut(id).storage.apply(&write) {
+        if let Err(refused) = self.slot_mut(id).storage.apply(write) {
             self.fail(format!("n{id} asked for a write out of order: {refused}"));
         }
     }
