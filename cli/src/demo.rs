@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kontiki::{NodeId, Role};
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use cluster::{DemoCluster, Writer};
@@ -44,7 +44,8 @@ pub fn run(options: DemoOptions) -> Result<bool, String> {
 
     let started = Instant::now();
     let deadline = started + options.duration;
-    let mut next_kill = started + Duration::from_millis(rng.gen_range(KILL_EVERY.0..=KILL_EVERY.1));
+    let mut next_kill =
+        started + Duration::from_millis(rng.random_range(KILL_EVERY.0..=KILL_EVERY.1));
     let mut down: Option<(NodeId, Instant)> = None;
     // A kill waiting for a new leader: when, and the term it happened in.
     let mut failover: Option<(Instant, kontiki::Term)> = None;
@@ -80,7 +81,8 @@ pub fn run(options: DemoOptions) -> Result<bool, String> {
                 view.event(format!("stopped node {id}, the leader of term {term}"));
                 failover = Some((Instant::now(), term));
                 down = Some((id, Instant::now()));
-                next_kill = now + Duration::from_millis(rng.gen_range(KILL_EVERY.0..=KILL_EVERY.1));
+                next_kill =
+                    now + Duration::from_millis(rng.random_range(KILL_EVERY.0..=KILL_EVERY.1));
             }
         }
         if let Some((id, since)) = down {

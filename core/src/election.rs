@@ -1,7 +1,7 @@
 //! Leader election (§5.2, §5.4.1) with pre-vote (dissertation §9.6) and
 //! leader stickiness (§4.2.3).
 
-use rand_core::RngCore;
+use rand_core::Rng;
 
 use crate::entry::Entry;
 use crate::message::{Message, RequestVote, RequestVoteResponse};
@@ -12,7 +12,7 @@ use crate::role::{RoleState, VoteTally};
 use crate::time::Instant;
 use crate::types::NodeId;
 
-impl<R: RngCore> Node<R> {
+impl<R: Rng> Node<R> {
     /// Starts an election: a pre-vote round when pre-vote is on, otherwise
     /// a real election in the next term.
     pub(crate) fn start_election(&mut self, now: Instant) {

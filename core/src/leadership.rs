@@ -1,13 +1,13 @@
 //! A leader's periodic work: heartbeats, retransmission to followers that
 //! stopped making progress, and check-quorum.
 
-use rand_core::RngCore;
+use rand_core::Rng;
 
 use crate::node::Node;
 use crate::role::RoleState;
 use crate::time::Instant;
 
-impl<R: RngCore> Node<R> {
+impl<R: Rng> Node<R> {
     /// The leader's periodic work: step down if a majority has gone quiet
     /// (check-quorum), otherwise send the next round of heartbeats.
     pub(crate) fn handle_heartbeat_tick(&mut self, now: Instant) {

@@ -78,6 +78,18 @@
 //! assert!(disks.iter().all(|disk| disk.hard_state.term.get() >= 1));
 //! ```
 //!
+//! ## Randomness
+//!
+//! A node draws its election timeouts from the RNG it is given, any
+//! [`rand_core::Rng`] (rand_core 0.10). Seed it per node — a seeded
+//! generator such as `rand_chacha::ChaCha8Rng` makes a whole run
+//! replayable — and never share one stream between nodes. An RNG written
+//! against an older rand_core (0.6 to 0.9, whose trait was `RngCore`) can
+//! be passed through a newtype that implements `rand_core::TryRng` with
+//! `Error = Infallible` by forwarding `next_u32`, `next_u64` and
+//! `fill_bytes`; `rand_chacha` 0.10 produces the same ChaCha stream for the
+//! same seed as 0.3 did.
+//!
 //! ## Where things are
 //!
 //! - [`Node`]: the peer; [`Input`] in, [`Output`] out.

@@ -7,7 +7,7 @@ use core::hash::{Hash, Hasher};
 use core::time::Duration;
 
 use bytes::Bytes;
-use rand_core::RngCore;
+use rand_core::Rng;
 
 use crate::config::Config;
 use crate::entry::{Entry, EntryKind, Snapshot};
@@ -195,7 +195,7 @@ impl<R: PartialEq> PartialEq for Node<R> {
 
 impl<R: Eq> Eq for Node<R> {}
 
-impl<R: RngCore> Node<R> {
+impl<R: Rng> Node<R> {
     /// Builds a node.
     ///
     /// `voters` is the cluster's voter set and must contain `id`; `rng` is

@@ -14,7 +14,7 @@
 //! costs one exchange with the followers.
 
 use bytes::Bytes;
-use rand_core::RngCore;
+use rand_core::Rng;
 
 use crate::entry::EntryKind;
 use crate::error::{DropReason, HandleError};
@@ -26,7 +26,7 @@ use crate::role::RoleState;
 use crate::time::Instant;
 use crate::types::{LogIndex, NodeId};
 
-impl<R: RngCore> Node<R> {
+impl<R: Rng> Node<R> {
     /// Queues a read on the leader (see [`Command::Read`](crate::Command::Read)).
     pub(crate) fn handle_read(&mut self) -> Result<Handled, HandleError> {
         if !matches!(self.role, RoleState::Leader { .. }) {

@@ -6,7 +6,7 @@
 use alloc::vec::Vec;
 
 use bytes::Bytes;
-use rand_core::RngCore;
+use rand_core::Rng;
 
 use crate::entry::{Entry, EntryKind};
 use crate::error::{DropReason, HandleError};
@@ -19,7 +19,7 @@ use crate::role::RoleState;
 use crate::time::Instant;
 use crate::types::{LogIndex, NodeId, Term};
 
-impl<R: RngCore> Node<R> {
+impl<R: Rng> Node<R> {
     /// Appends a client's command to the leader's log and sends it on.
     pub(crate) fn handle_propose(
         &mut self,

@@ -4,7 +4,7 @@
 use bytes::Bytes;
 
 use crate::entry::Snapshot;
-use rand_core::RngCore;
+use rand_core::Rng;
 
 use crate::error::HandleError;
 use crate::message::{AppendEntriesResponse, InstallSnapshot, Message};
@@ -15,7 +15,7 @@ use crate::role::RoleState;
 use crate::time::Instant;
 use crate::types::{LogIndex, NodeId, Term};
 
-impl<R: RngCore> Node<R> {
+impl<R: Rng> Node<R> {
     /// Adopts the application's snapshot through applied entry `index`,
     /// asks for it to be persisted, and drops the log entries it covers
     /// but the last [`Config::compaction_lag`](crate::Config::compaction_lag).

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use kontiki::{NodeId, Role};
-use rand::seq::SliceRandom;
-use rand::Rng;
+use rand_08::seq::SliceRandom;
+use rand_08::Rng;
 
 use crate::sim::{Cluster, NetworkConfig};
 

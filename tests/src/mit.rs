@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use kontiki::{Config, NodeId, Role, Term};
-use rand::Rng;
+use rand_08::Rng;
 
 use crate::sim::{Cluster, ClusterConfig, NetworkConfig};
 

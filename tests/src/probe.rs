@@ -9,7 +9,7 @@ use kontiki::{
     Instant, LogIndex, Message, Node, NodeId, Output, PersistedState, RequestVote,
     RequestVoteResponse, Role, Term,
 };
-use rand::SeedableRng;
+use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 /// Config for probes: pre-vote and check-quorum off, so each test turns on

@@ -14,7 +14,7 @@ use kontiki_tests::mit::{
     check_no_leader, check_one_leader, check_terms, lab_cluster, ELECTION_TIMEOUT_UNIT,
 };
 use kontiki_tests::seeds::seeds;
-use rand::Rng;
+use rand_08::Rng;
 
 const SEEDS: u64 = 1_000;
 

@@ -13,7 +13,7 @@ use kontiki_tests::mit::{
 };
 use kontiki_tests::seeds::seeds;
 use kontiki_tests::sim::NetworkConfig;
-use rand::Rng;
+use rand_08::Rng;
 
 fn command(cluster: &mut kontiki_tests::sim::Cluster) -> Vec<u8> {
     cluster.rng().gen::<u32>().to_be_bytes().to_vec()

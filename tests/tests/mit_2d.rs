@@ -16,7 +16,7 @@ use kontiki_tests::mit::{
 };
 use kontiki_tests::seeds::seeds;
 use kontiki_tests::sim::{Cluster, ClusterConfig, NetworkConfig};
-use rand::Rng;
+use rand_08::Rng;
 
 /// The lab's `SnapShotInterval`.
 const SNAPSHOT_INTERVAL: u64 = 10;

@@ -32,7 +32,7 @@ use kontiki::{
     wire, Command, Config, Entry, Handled, Input, Instant, Node, NodeId, Output, Persist,
     PersistedState, Role,
 };
-use rand_core::{impls, RngCore};
+use rand_core::{Infallible, TryRng};
 use stateright::{Checker, Model, Property};
 
 /// An RNG that always draws zero: deterministic and stateless, so it adds
@@ -40,18 +40,18 @@ use stateright::{Checker, Model, Property};
 #[derive(Clone, Debug, Hash, PartialEq, Eq)]
 struct ZeroRng;
 
-impl RngCore for ZeroRng {
-    fn next_u32(&mut self) -> u32 {
-        0
+/// An infallible `TryRng` is a `rand_core::Rng`, which is what a node takes.
+impl TryRng for ZeroRng {
+    type Error = Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
+        Ok(0)
     }
-    fn next_u64(&mut self) -> u64 {
-        0
+    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
+        Ok(0)
     }
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
-        impls::fill_bytes_via_next(self, dest)
-    }
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
-        self.fill_bytes(dest);
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), Infallible> {
+        dest.fill(0);
         Ok(())
     }
 }

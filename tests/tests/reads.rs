@@ -14,7 +14,7 @@ use kontiki_tests::chaos::{
 };
 use kontiki_tests::probe::{append_response, plain_config, Probe};
 use kontiki_tests::sim::{Cluster, ClusterConfig};
-use rand::Rng;
+use rand_08::Rng;
 
 fn read(probe: &mut Probe) -> Result<u64, HandleError> {
     match probe.input(Input::Command(Command::Read))? {

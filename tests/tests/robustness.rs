@@ -14,7 +14,7 @@ use kontiki::{
 };
 use kontiki_tests::probe::{heartbeat, plain_config, request_vote, Probe};
 use proptest::prelude::*;
-use rand::SeedableRng;
+use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 fn start(
@@ -442,4 +442,43 @@ fn plausible_or_random_bytes() -> impl Strategy<Value = Vec<u8>> {
             bytes
         }),
     ]
+}
+
+/// A recorded seed replays the same run only while a seed gives nodes the
+/// same random stream. These are the first draws of ChaCha8 from
+/// `seed_from_u64`, recorded with rand_chacha 0.3 (rand_core 0.6); the
+/// move to rand_chacha 0.10 (rand_core 0.10) kept them.
+#[test]
+fn a_seed_gives_nodes_the_same_random_stream_as_when_it_was_recorded() {
+    use rand_chacha::rand_core::{Rng, SeedableRng};
+    let recorded: [(u64, [u64; 3]); 3] = [
+        (
+            0,
+            [
+                13080132717333068652,
+                8594738769458413623,
+                12896916468484187878,
+            ],
+        ),
+        (
+            7,
+            [
+                2910824217569608635,
+                3098856782162503994,
+                12991601491111613745,
+            ],
+        ),
+        (
+            u64::MAX,
+            [
+                12619125218144107694,
+                7899558952931569112,
+                7024312652144319452,
+            ],
+        ),
+    ];
+    for (seed, draws) in recorded {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        assert_eq!(draws.map(|_| rng.next_u64()), draws, "seed {seed}");
+    }
 }

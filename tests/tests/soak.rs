@@ -12,7 +12,7 @@ use kontiki_tests::chaos::{
 };
 use kontiki_tests::seeds::seeds;
 use kontiki_tests::sim::{Cluster, ClusterConfig, NetworkConfig};
-use rand::Rng;
+use rand_08::Rng;
 
 /// Steps of chaos per seed.
 const STEPS: u64 = 10_000;

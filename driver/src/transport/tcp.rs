@@ -18,7 +18,7 @@ use futures::io::BufReader;
 use futures::FutureExt;
 use kontiki::NodeId;
 use rand_chacha::ChaCha8Rng;
-use rand_core::{RngCore, SeedableRng};
+use rand_core::{Rng, SeedableRng};
 use tracing::{debug, info, warn};
 
 use super::frame::{self, Hello, MAX_HANDSHAKE_BYTES, PROTOCOL_VERSION};

@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 
 use kontiki_tests::chaos::believed_leaders;
 use kontiki_tests::sim::{Cluster, ClusterConfig, NetworkConfig};
-use rand::seq::SliceRandom;
-use rand::Rng;
+use rand_08::seq::SliceRandom;
+use rand_08::Rng;
 
 struct Options {
     seed: u64,

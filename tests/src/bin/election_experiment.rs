@@ -24,9 +24,12 @@ use kontiki::{
     AppendEntries, Config, Entry, HardState, Input, Instant, LogIndex, Message, Node, NodeId,
     Output, PersistedState, Role, Term,
 };
-use rand::Rng;
-use rand_chacha::rand_core::SeedableRng;
+use rand_08::{Rng, SeedableRng};
+use rand_chacha::rand_core::SeedableRng as _;
 use rand_chacha::ChaCha8Rng;
+
+/// The experiment's own random source (see the workspace Cargo.toml).
+type HarnessRng = rand_chacha_03::ChaCha8Rng;
 
 const TRIALS: u64 = 1000;
 const GIVE_UP: Duration = Duration::from_secs(10);
@@ -136,7 +139,7 @@ struct World {
     order: u64,
     now: Instant,
     crash_at: Instant,
-    rng: ChaCha8Rng,
+    rng: HarnessRng,
 }
 
 #[derive(PartialEq, Eq, PartialOrd, Ord)]
@@ -167,7 +170,7 @@ impl Ord for WireMessage {
 
 impl World {
     fn new(config: Config, seed: u64) -> World {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut rng = HarnessRng::seed_from_u64(seed);
         let ids: Vec<NodeId> = (1..=5).map(NodeId).collect();
         let nodes = LOG_LENGTHS
             .iter()

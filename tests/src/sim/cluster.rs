@@ -9,8 +9,12 @@ use kontiki::{
     wire, Command, Config, Entry, HandleError, Handled, HardState, Input, Instant, LogIndex,
     Message, Node, NodeId, Output, Persist, PersistedState, Role, Term,
 };
-use rand::{Rng, SeedableRng};
+use rand_08::{Rng, SeedableRng};
+use rand_chacha::rand_core::SeedableRng as _;
 use rand_chacha::ChaCha8Rng;
+
+/// The simulator's own random source (see the workspace Cargo.toml).
+type HarnessRng = rand_chacha_03::ChaCha8Rng;
 
 use super::invariants::{apply_to_digest, check_log_matching, entry_at, holds_durably, Checker};
 use super::network::{chance, Envelope, Loss, Network, NetworkConfig};
@@ -119,7 +123,7 @@ pub struct RoleChange {
 pub struct Cluster {
     seed: u64,
     config: ClusterConfig,
-    rng: ChaCha8Rng,
+    rng: HarnessRng,
     now: Instant,
     slots: Vec<Slot>,
     voters: Vec<NodeId>,
@@ -152,7 +156,7 @@ impl Cluster {
         let voters: Vec<NodeId> = (1..=config.node_count as u64).map(NodeId).collect();
         let mut cluster = Cluster {
             seed,
-            rng: ChaCha8Rng::seed_from_u64(seed),
+            rng: HarnessRng::seed_from_u64(seed),
             now: Instant::ZERO,
             slots: voters
                 .iter()
@@ -281,7 +285,7 @@ impl Cluster {
 
     /// The cluster's own RNG, for tests that make random choices (which
     /// nodes to disconnect, ...) reproducible from the seed.
-    pub fn rng(&mut self) -> &mut ChaCha8Rng {
+    pub fn rng(&mut self) -> &mut HarnessRng {
         &mut self.rng
     }
 

@@ -7,8 +7,8 @@ use std::collections::{BTreeSet, BinaryHeap};
 use std::time::Duration;
 
 use kontiki::{Instant, Message, NodeId};
-use rand::Rng;
-use rand_chacha::ChaCha8Rng;
+use rand_08::Rng;
+use rand_chacha_03::ChaCha8Rng;
 
 /// How the simulated network treats each message.
 #[derive(Clone, Debug, PartialEq)]
