@@ -206,7 +206,9 @@ impl<R> Node<R> {
 mod tests {
     use rand_chacha::{rand_core::SeedableRng, ChaCha8Rng};
 
-    use crate::{Config, Instant, LogIndex, Node, NodeId, PersistedState, Term};
+    use crate::{
+        Config, Input, Instant, LogIndex, Node, NodeId, Output, Persist, PersistedState, Term,
+    };
 
     fn single_node_leader() -> Node<ChaCha8Rng> {
         let mut node = Node::new(
@@ -218,7 +220,22 @@ mod tests {
             Instant::ZERO,
         )
         .expect("valid");
+        // It elected itself and appended its no-op; say the write is done,
+        // as a driver does, so that it commits.
+        let written = node
+            .drain_outputs()
+            .filter_map(|output| match output {
+                Output::Persist(Persist::Entries(entries)) => {
+                    entries.last().map(|entry| (entry.index, entry.term))
+                }
+                _ => None,
+            })
+            .last();
+        let (index, term) = written.expect("the no-op was written");
+        node.handle(Instant::ZERO, Input::Persisted { index, term })
+            .expect("accepted");
         let _ = node.drain_outputs();
+        assert_eq!(node.commit_index(), index);
         node
     }
 

@@ -16,7 +16,7 @@
 //! ## The drive loop
 //!
 //! ```
-//! use kontiki::{Config, Input, Instant, Message, Node, NodeId, Output, PersistedState, Role};
+//! use kontiki::{Command, Config, Input, Instant, Message, Node, NodeId, Output, Persist, PersistedState, Role};
 //! use rand_chacha::{rand_core::SeedableRng, ChaCha8Rng};
 //! use std::collections::VecDeque;
 //!
@@ -34,29 +34,50 @@
 //!     })
 //!     .collect();
 //! let mut network: VecDeque<(NodeId, NodeId, Message)> = VecDeque::new();
+//! let mut applied = vec![Vec::new(); ids.len()];
+//! let mut proposed = false;
 //! let mut now = Instant::ZERO;
 //!
-//! for _step in 0..1_000 {
+//! for _step in 0..10_000 {
 //!     // Perform every node's outputs, in order.
 //!     for (position, node) in nodes.iter_mut().enumerate() {
+//!         let mut written = None;
 //!         for output in node.drain_outputs() {
 //!             match output {
 //!                 // Durable before any later output is performed.
-//!                 Output::Persist(write) => disks[position].apply(write).expect("in order"),
+//!                 Output::Persist(write) => {
+//!                     if let Persist::Entries(entries) = &write {
+//!                         written = entries.last().map(|entry| (entry.index, entry.term));
+//!                     }
+//!                     disks[position].apply(write).expect("in order");
+//!                 }
 //!                 Output::Send { to, message } => network.push_back((ids[position], to, message)),
+//!                 Output::Apply(entry) => applied[position].push(entry.data),
 //!                 // The timer's deadline is also `node.next_deadline()`.
 //!                 Output::SetTimer { .. } => {}
-//!                 // The state machine's work: none in this example.
+//!                 // No snapshots or reads in this example.
 //!                 Output::RestoreSnapshot(_)
 //!                 | Output::InstallSnapshot(_)
-//!                 | Output::Apply(_)
 //!                 | Output::ReadReady { .. }
 //!                 | Output::ReadsFailed { .. }
 //!                 | Output::RoleChanged { .. } => {}
 //!             }
 //!         }
+//!         // Say the write is durable: a leader that writes in parallel with
+//!         // its followers (the default) counts its own copy only then.
+//!         if let Some((index, term)) = written {
+//!             let _ = node.handle(now, Input::Persisted { index, term });
+//!         }
 //!     }
-//!     if nodes.iter().any(|node| node.role() == Role::Leader) {
+//!     if !proposed {
+//!         if let Some(leader) = nodes.iter_mut().find(|node| node.role() == Role::Leader) {
+//!             let command = Command::Propose(b"hello".to_vec().into());
+//!             leader.handle(now, Input::Command(command)).expect("the leader takes it");
+//!             proposed = true;
+//!             continue;
+//!         }
+//!     }
+//!     if applied.iter().all(|entries| entries.iter().any(|data| &data[..] == b"hello")) {
 //!         break;
 //!     }
 //!     // Deliver one message, or else jump to the earliest deadline.
@@ -73,8 +94,9 @@
 //!         node.handle(now, Input::Timer).expect("timers are always accepted");
 //!     }
 //! }
-//! assert_eq!(nodes.iter().filter(|node| node.role() == Role::Leader).count(), 1);
-//! // Every vote and term that mattered is on the disks.
+//! // Every node applied the command, and every term and vote that
+//! // mattered is on its disk.
+//! assert!(applied.iter().all(|entries| entries.iter().any(|data| &data[..] == b"hello")));
 //! assert!(disks.iter().all(|disk| disk.hard_state.term.get() >= 1));
 //! ```
 //!

@@ -36,9 +36,9 @@ pub struct NodeConfig {
 }
 
 impl NodeConfig {
-    /// A configuration with default Raft options and limits; the leader
-    /// writes its log in parallel with its followers
-    /// (`raft.leader_persists_in_parallel`), which the driver supports.
+    /// A configuration with the core's default Raft options (the leader
+    /// writes its log in parallel with its followers, and the driver
+    /// reports every write) and default limits.
     #[must_use]
     pub fn new(id: NodeId, listen: SocketAddr, peers: BTreeMap<NodeId, SocketAddr>) -> NodeConfig {
         NodeConfig {
@@ -46,10 +46,7 @@ impl NodeConfig {
             listen,
             peers,
             cluster_id: String::from("kontiki"),
-            raft: kontiki::Config {
-                leader_persists_in_parallel: true,
-                ..kontiki::Config::default()
-            },
+            raft: kontiki::Config::default(),
             transport: TransportConfig::default(),
             snapshot_interval: 10_000,
             seed: None,

@@ -12,8 +12,9 @@ use kontiki::{
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-/// Config for probes: pre-vote and check-quorum off, so each test turns on
-/// exactly the features it is about.
+/// Config for probes: pre-vote, check-quorum and writing in parallel off,
+/// so each test turns on exactly the features it is about (a probe
+/// performs writes at once and reports none).
 pub fn plain_config() -> Config {
     Config {
         election_timeout_min: Duration::from_millis(150),
@@ -23,6 +24,7 @@ pub fn plain_config() -> Config {
         check_quorum: false,
         leader_stickiness: false,
         noop_on_election: false,
+        leader_persists_in_parallel: false,
         ..Config::default()
     }
 }

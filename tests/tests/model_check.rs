@@ -477,6 +477,8 @@ fn config(pre_vote: bool, check_quorum: bool) -> Config {
         // Entries come from the model's proposals only, so the state space
         // stays small.
         noop_on_election: false,
+        // The model performs writes at once and reports none.
+        leader_persists_in_parallel: false,
         ..Config::default()
     }
 }

@@ -65,7 +65,12 @@ impl Cluster {
         let position = (id.get() - 1) as usize;
         let rng = ChaCha8Rng::seed_from_u64(id.get() * 7919 + self.now.as_micros());
         let persisted = self.peers[position].persisted.clone();
-        let node = Node::new(id, &IDS, Config::default(), rng, persisted, self.now)
+        // "Stable storage" is RAM written at once, with no write to report.
+        let config = Config {
+            leader_persists_in_parallel: false,
+            ..Config::default()
+        };
+        let node = Node::new(id, &IDS, config, rng, persisted, self.now)
             .unwrap_or_else(|error| panic!("node {} refused to start: {}", id, error));
         self.peers[position].node = Some(node);
         self.peers[position].applied_commands = 0;
