@@ -210,6 +210,15 @@ impl Log {
         &tail[..count]
     }
 
+    /// Payload bytes of the entries in `from..=to` (clamped to the log):
+    /// what a leader counts against its uncommitted-bytes bound.
+    pub(crate) fn payload_bytes(&self, from: LogIndex, to: LogIndex) -> usize {
+        self.slice(from, to)
+            .iter()
+            .map(|entry| entry.data.len())
+            .sum()
+    }
+
     /// Entries in `from..=to`, clamped to what the log holds.
     pub(crate) fn slice(&self, from: LogIndex, to: LogIndex) -> &[Entry] {
         let first = self.base_index.get() + 1;

@@ -347,12 +347,7 @@ impl<R: Rng> Node<R> {
     fn advance_commit(&mut self, commit: LogIndex) {
         debug_assert!(commit > self.commit_index && commit <= self.log.last_index());
         if let RoleState::Leader { .. } = self.role {
-            let newly_committed: usize = self
-                .log
-                .slice(self.commit_index.next(), commit)
-                .iter()
-                .map(|entry| entry.data.len())
-                .sum();
+            let newly_committed = self.log.payload_bytes(self.commit_index.next(), commit);
             self.uncommitted_bytes = self.uncommitted_bytes.saturating_sub(newly_committed);
         }
         self.commit_index = commit;
