@@ -45,7 +45,9 @@ impl<R: Rng> Node<R> {
     /// Raises the term, votes for itself and asks every voter for a vote.
     pub(crate) fn become_candidate(&mut self, now: Instant) {
         self.stats.elections_started += 1;
+        let previous_term = self.term;
         self.term = self.term.next();
+        assert!(self.term > previous_term, "the term is exhausted");
         self.voted_for = Some(self.id);
         self.mark_hard_state_dirty();
         self.role = RoleState::Candidate;
@@ -63,6 +65,13 @@ impl<R: Rng> Node<R> {
     }
 
     pub(crate) fn become_leader(&mut self, now: Instant) {
+        // Only this node's own election in this term makes it leader.
+        assert_eq!(self.voted_for, Some(self.id), "a leader voted for itself");
+        assert!(
+            !matches!(self.role, RoleState::Leader { .. }),
+            "elected twice in term {}",
+            self.term
+        );
         // The election is decided: should this node step down within the
         // term (check-quorum), late or duplicated answers to it must not
         // make it leader again.

@@ -283,6 +283,10 @@ impl Log {
             .term_at(through)
             .expect("compaction stays within the log");
         let dropped = (through.get() - self.base_index.get()) as usize;
+        assert!(
+            dropped <= self.entries.len(),
+            "log: compacting past its end"
+        );
         self.entries.drain(..dropped);
         self.base_index = through;
         self.base_term = term;
@@ -292,6 +296,10 @@ impl Log {
     /// after it stay if the log holds that entry, otherwise every entry
     /// goes (the caller truncated any conflicting suffix first).
     pub(crate) fn reset_to_snapshot(&mut self, index: LogIndex, term: Term) {
+        assert!(
+            index > LogIndex(0) && term > Term(0),
+            "log: a snapshot at {index}@{term}"
+        );
         if self.term_at(index) == Some(term) {
             self.compact_through(index);
         } else {
@@ -299,6 +307,11 @@ impl Log {
             self.base_index = index;
             self.base_term = term;
         }
+        assert_eq!(
+            (self.base_index, self.base_term),
+            (index, term),
+            "log: the snapshot is not the log's base"
+        );
     }
 
     /// The first index of the run of entries with `term` that contains

@@ -591,7 +591,7 @@ impl<R: Rng> Node<R> {
     /// Steps down to (or stays) follower in `term`, which must not be below
     /// the current term.
     pub(crate) fn become_follower(&mut self, now: Instant, term: Term, leader: Option<NodeId>) {
-        debug_assert!(term >= self.term);
+        assert!(term >= self.term, "a node never goes back a term");
         if term > self.term {
             self.term = term;
             self.voted_for = None;

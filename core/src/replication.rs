@@ -48,6 +48,10 @@ impl<R: Rng> Node<R> {
     /// Appends a new entry of the leader's term to its log, to be sent
     /// when the outputs are drained; returns its index.
     pub(crate) fn append_new_entry(&mut self, kind: EntryKind, data: Bytes) -> LogIndex {
+        assert!(
+            matches!(self.role, RoleState::Leader { .. }),
+            "only a leader creates entries"
+        );
         let index = self.log.last_index().next();
         self.append_to_own_log(Entry {
             index,
@@ -345,7 +349,12 @@ impl<R: Rng> Node<R> {
 
     /// Raises the commit index to `commit` and applies what it covers.
     fn advance_commit(&mut self, commit: LogIndex) {
-        debug_assert!(commit > self.commit_index && commit <= self.log.last_index());
+        assert!(
+            commit > self.commit_index && commit <= self.log.last_index(),
+            "commit {commit} is not past {} within the log ({})",
+            self.commit_index,
+            self.log.last_index()
+        );
         if let RoleState::Leader { .. } = self.role {
             let newly_committed = self.log.payload_bytes(self.commit_index.next(), commit);
             self.uncommitted_bytes = self.uncommitted_bytes.saturating_sub(newly_committed);
