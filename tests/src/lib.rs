@@ -11,6 +11,28 @@
 //! event. A failure panics with the seed and the latest events; set
 //! `KONTIKI_SEED=<seed>` to replay exactly that run.
 //!
+//! Five nodes on a faulty network elect a leader and commit a write:
+//!
+//! ```
+//! use std::time::Duration;
+//! use kontiki_tests::chaos::has_stable_leader;
+//! use kontiki_tests::sim::{Cluster, ClusterConfig, NetworkConfig};
+//!
+//! let config = ClusterConfig {
+//!     network: NetworkConfig::chaotic(),
+//!     ..ClusterConfig::new(5)
+//! };
+//! let mut cluster = Cluster::new(42, config); // the seed decides everything
+//! assert!(cluster.run_until_condition(Duration::from_secs(10), |c| has_stable_leader(c).is_some()));
+//! let leader = has_stable_leader(&cluster).expect("elected");
+//! let (index, term) = cluster.propose(leader, b"hello".to_vec()).expect("the leader takes it");
+//! // Invariants are checked after every event while this runs.
+//! let committed = cluster.run_until_condition(Duration::from_secs(10), |c| {
+//!     c.applied().iter().any(|a| a.entry.index == index && a.entry.term == term)
+//! });
+//! assert!(committed);
+//! ```
+//!
 //! [`live`] holds the scenarios real nodes must pass on every async
 //! runtime over loopback TCP.
 
