@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Same-run ratios of kontiki to openraft 0.9.25 on BENCH.md's T1 workload,
-# as BENCH.md asks for comparisons between systems: RUNS rounds (default 5),
+# Same-run ratios of kontiki to openraft 0.9.25 on the T1 workload of docs/benchmarks.md,
+# as docs/benchmarks.md describes for comparisons between systems: RUNS rounds (default 5),
 # each running kontiki's T1 bench and then this harness, on tokio
 # current_thread and multi_thread; then the median writes/s of each and
 # their ratio, with every run listed.

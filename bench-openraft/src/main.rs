@@ -1,5 +1,5 @@
-//! BENCH.md's T1 workload on openraft 0.9.25, so that kontiki's T1 can be
-//! compared with it as BENCH.md asks: as a ratio measured in the same run
+//! the T1 workload of docs/benchmarks.md on openraft 0.9.25, so that kontiki's T1 can be
+//! compared with it as docs/benchmarks.md describes: as a ratio measured in the same run
 //! on the same machine (`compare.sh` alternates the two).
 //!
 //! The setup follows kontiki's T1 bench (`tests/benches/common`) wherever
@@ -10,7 +10,7 @@
 //! write until N are done (N / 5 for one writer), the clock started once a
 //! leader exists; the leader's applied count asserted; snapshots every
 //! 10,000 entries; then the leader is shut down and the time until the
-//! other two agree on a new one is taken. Timeouts as BENCH.md's T1:
+//! other two agree on a new one is taken. Timeouts as kontiki's T1:
 //! election 150–300 ms, heartbeat 50 ms.
 //!
 //! Messages travel as direct calls into the target's `Raft` handle, as

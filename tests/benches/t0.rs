@@ -1,4 +1,4 @@
-//! T0 of BENCH.md: three kontiki cores on one thread, messages through one
+//! T0 of docs/benchmarks.md: three kontiki cores on one thread, messages through one
 //! in-memory queue.
 //!
 //! `cargo bench -p kontiki-tests --bench t0` runs every workload in its own
@@ -14,7 +14,7 @@
 //! until another leads). N = 100,000 entries of 16 bytes, each a fresh
 //! allocation; an entry is done when the leader applied it, and the count
 //! is asserted. Each node snapshots (a few bytes standing for its state)
-//! and compacts every 10,000 applied entries, as BENCH.md asks.
+//! and compacts every 10,000 applied entries, as docs/benchmarks.md describes.
 
 use std::collections::VecDeque;
 use std::process::Command as Process;
@@ -29,7 +29,7 @@ use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 const ENTRIES: usize = 100_000;
-/// Applied entries between two snapshots of a node (BENCH.md's interval).
+/// Applied entries between two snapshots of a node (the interval of docs/benchmarks.md).
 const SNAPSHOT_INTERVAL: u64 = 10_000;
 const PAYLOAD_BYTES: usize = 16;
 const TRIALS: u64 = 1_000;

@@ -1,4 +1,4 @@
-//! T1 of BENCH.md: three nodes in one process on each runtime, connected
+//! T1 of docs/benchmarks.md: three nodes in one process on each runtime, connected
 //! by in-process channels (`kontiki_driver::LocalNetwork`: the core's
 //! messages are handed over without sockets or encoding).
 //!

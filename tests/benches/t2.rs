@@ -1,4 +1,4 @@
-//! T2 of BENCH.md: three nodes in one process over loopback TCP (the real
+//! T2 of docs/benchmarks.md: three nodes in one process over loopback TCP (the real
 //! wire format, TCP_NODELAY, length-prefixed frames), on each runtime.
 //!
 //! `cargo bench -p kontiki-tests --bench t2 [-- RUNTIME...]`; see

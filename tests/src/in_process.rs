@@ -1,6 +1,6 @@
 //! A runtime whose network is in-process: the driver's real peer links,
 //! framing and wire format, over in-memory pipes instead of TCP. T1 of
-//! BENCH.md runs on it, and tests can use it to leave the kernel out.
+//! The T1 benchmark runs on it, and tests can use it to leave the kernel out.
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;

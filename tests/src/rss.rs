@@ -1,4 +1,4 @@
-//! Peak resident memory of this process, which BENCH.md asks every
+//! Peak resident memory of this process, which docs/benchmarks.md asks every
 //! benchmark to report.
 
 /// VmHWM of this process, in KiB (0 where /proc is missing).

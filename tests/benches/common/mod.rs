@@ -1,4 +1,4 @@
-//! The writers workload shared by T1 and T2 of BENCH.md: three nodes in
+//! The writers workload shared by T1 and T2 of docs/benchmarks.md: three nodes in
 //! one process on each runtime; C client tasks each await their own write
 //! until N writes are done; then the leader is shut down and the time
 //! until the other two agree on a new leader is measured.
@@ -12,10 +12,10 @@
 //! makes leaders persist before sending (the core's default) instead of
 //! in parallel with their followers (the driver's), for comparison. Nodes
 //! snapshot their state machine and compact every 10,000 entries (the
-//! driver's default, BENCH.md's interval); `KONTIKI_BENCH_SNAPSHOTS=0`
+//! driver's default, the interval of docs/benchmarks.md); `KONTIKI_BENCH_SNAPSHOTS=0`
 //! keeps whole logs instead, for comparison. `KONTIKI_BENCH_OPERATION=read`
 //! has the clients take linearizable read barriers instead of writing
-//! (kontiki's own workload, not one of BENCH.md's): nothing is written, and
+//! (kontiki's own workload, not one of docs/benchmarks.md's): nothing is written, and
 //! the run checks that nothing was.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -49,7 +49,7 @@ fn writer_counts() -> Vec<usize> {
     }
 }
 
-/// Whether the clients write (BENCH.md's workload) or take linearizable
+/// Whether the clients write (the workload of docs/benchmarks.md) or take linearizable
 /// read barriers (`KONTIKI_BENCH_OPERATION=read`).
 fn clients_read() -> bool {
     match std::env::var("KONTIKI_BENCH_OPERATION").as_deref() {
@@ -118,7 +118,7 @@ pub fn run(title: &str, network: Network) {
             network,
         ));
     }
-    // BENCH.md asks for peak RSS: with compaction every 10,000 entries it
+    // The workloads report peak RSS: with compaction every 10,000 entries it
     // stays bounded; with KONTIKI_BENCH_SNAPSHOTS=0 every entry stays in
     // memory on all three nodes, in the core's log and in the store.
     println!(
@@ -151,7 +151,7 @@ async fn run_all<R: Runtime>(name: &str, runtime: R, writes: usize, network: Net
 }
 
 /// The median time of a 64-byte ping-pong between two connected loopback
-/// sockets on `runtime`: BENCH.md's round-trip floor, measured in the same
+/// sockets on `runtime`: the round-trip floor of docs/benchmarks.md, measured in the same
 /// process as the workload so that T2 can be compared with it.
 async fn loopback_round_trip<R: Runtime>(runtime: &R) -> Duration {
     const ROUNDS: usize = 20_000;
