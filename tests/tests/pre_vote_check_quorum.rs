@@ -144,6 +144,53 @@ fn follower_that_heard_from_a_live_leader_ignores_vote_requests() {
 }
 
 #[test]
+fn leader_stickiness_and_check_quorum_are_separate_switches() {
+    // Stickiness alone: the follower ignores a vote request while its
+    // leader is live.
+    let mut sticky = Probe::new(
+        3,
+        Config {
+            leader_stickiness: true,
+            ..plain_config()
+        },
+    );
+    sticky.receive(2, heartbeat(1, 0, 0)).unwrap();
+    sticky.advance(Duration::from_millis(100));
+    sticky.receive(3, request_vote(2, 0, 0, false)).unwrap();
+    assert!(sticky.sent().is_empty(), "ignored with stickiness on");
+    assert_eq!(sticky.node.stats().vote_requests_ignored, 1);
+
+    // Check-quorum alone: the same request is answered (and granted).
+    let mut checking = Probe::new(
+        3,
+        Config {
+            check_quorum: true,
+            ..plain_config()
+        },
+    );
+    checking.receive(2, heartbeat(1, 0, 0)).unwrap();
+    checking.advance(Duration::from_millis(100));
+    checking.receive(3, request_vote(2, 0, 0, false)).unwrap();
+    assert_eq!(
+        checking.sent(),
+        vec![(NodeId(3), vote_response(2, true, false))]
+    );
+
+    // ... while a leader with check-quorum alone still steps down when a
+    // majority goes quiet.
+    let mut leader = Probe::new(
+        3,
+        Config {
+            check_quorum: true,
+            ..plain_config()
+        },
+    );
+    leader.elect();
+    leader.fire_timer_until(Role::Follower);
+    assert_eq!(leader.node.role(), Role::Follower);
+}
+
+#[test]
 fn leader_ignores_vote_requests_while_it_holds_a_quorum() {
     let mut probe = Probe::new(3, with_check_quorum());
     probe.elect();
