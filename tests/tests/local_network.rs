@@ -111,3 +111,24 @@ async fn a_node_alone_on_the_network_waits_for_its_peers() {
         node.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_node_listed_among_its_own_peers_is_refused_by_name() {
+    let network = LocalNetwork::new();
+    let mut config = cluster_configs(&free_addresses(3), "self-peer").remove(0);
+    let own_address = config.listen;
+    config.peers.insert(config.id, own_address);
+    let started = kontiki_driver::start_local(
+        TokioRuntime::current(),
+        &network,
+        config.clone(),
+        MemoryStorage::new(),
+        Recorder::default(),
+    )
+    .await;
+    let Err(error) = started else {
+        panic!("a node listed among its own peers started");
+    };
+    assert!(matches!(error, StartError::SelfAmongPeers(id) if id == config.id));
+    assert!(error.to_string().contains("listed among its own peers"));
+}
