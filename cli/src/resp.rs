@@ -3,10 +3,11 @@
 //!
 //! The parser is incremental: it looks at what has arrived so far and
 //! either takes one whole request from the front, asks for more bytes, or
-//! names what is wrong. A malformed request costs only itself: the caller
-//! replies with the error and skips the line it was found on. A request
-//! larger than the limits closes its connection (there is no way to skip
-//! it without reading it).
+//! names what is wrong. A malformed request or one larger than the limits
+//! is answered with the error and closes its connection, as Redis does:
+//! once the framing is lost, the bytes after the error cannot be trusted
+//! to be the requests their sender meant (a bad length followed by a line
+//! of its own would otherwise run that line as a command).
 
 use std::ops::Range;
 
@@ -25,8 +26,9 @@ pub enum Parsed {
     Request(Vec<Range<usize>>, usize),
     /// The request is not complete yet.
     Incomplete,
-    /// A malformed request: reply with the message, then skip `skip` bytes
-    /// (through the end of the offending line).
+    /// A malformed request: reply with the message and close the
+    /// connection. `skip` counts the bytes through the end of the
+    /// offending line, for a caller that logs or inspects them.
     Malformed(&'static str, usize),
     /// The request is over the size limits: reply, then close.
     TooLarge,

@@ -112,9 +112,12 @@ pub fn take_requests(received: &mut BytesMut) -> (Vec<Result<Command, String>>, 
                 }
             }
             Parsed::Incomplete => return (requests, Next::Continue),
-            Parsed::Malformed(problem, skip) => {
-                let _ = received.split_to(skip);
+            Parsed::Malformed(problem, _) => {
+                // The framing is lost: nothing after the error is trusted,
+                // so nothing after it runs.
+                received.clear();
                 requests.push(Err(format!("ERR {problem}")));
+                return (requests, Next::Close);
             }
             Parsed::TooLarge => {
                 requests.push(Err(format!(
