@@ -30,6 +30,9 @@ pub enum StartError {
     /// The persisted snapshot has index 0, index `u64::MAX` or term 0,
     /// which no node writes.
     InvalidSnapshot,
+    /// The persisted current term is `u64::MAX`, which no node reaches
+    /// (messages that carry it are refused).
+    TermTooLarge,
 }
 
 impl fmt::Display for StartError {
@@ -51,6 +54,9 @@ impl fmt::Display for StartError {
             }
             StartError::InvalidSnapshot => {
                 f.write_str("the persisted snapshot has index 0, index u64::MAX or term 0")
+            }
+            StartError::TermTooLarge => {
+                f.write_str("the persisted term is u64::MAX, which no node reaches")
             }
         }
     }

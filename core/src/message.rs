@@ -154,11 +154,15 @@ pub enum InvalidMessage {
     /// A leadership check (or its answer) of read round 0, which no leader
     /// sends: rounds count from 1.
     ZeroReadRound,
+    /// The term is `u64::MAX`, which no node reaches: a node that adopted it
+    /// would have no next term to campaign in.
+    TermTooLarge,
 }
 
 impl fmt::Display for InvalidMessage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            InvalidMessage::TermTooLarge => "message has term u64::MAX, which no node reaches",
             InvalidMessage::ZeroTerm => "message has term 0",
             InvalidMessage::InconsistentLogPosition => {
                 "log index and term disagree about being empty"
@@ -194,6 +198,9 @@ impl Message {
     pub fn validate(&self) -> Result<(), InvalidMessage> {
         if self.term() == Term(0) {
             return Err(InvalidMessage::ZeroTerm);
+        }
+        if self.term() == Term::MAX {
+            return Err(InvalidMessage::TermTooLarge);
         }
         match self {
             Message::RequestVote(m) => {

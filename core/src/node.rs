@@ -232,6 +232,9 @@ impl<R: Rng> Node<R> {
             }
             Some(snapshot) => (snapshot.index, snapshot.term),
         };
+        if persisted.hard_state.term == Term::MAX {
+            return Err(StartError::TermTooLarge);
+        }
         let log = Log::restore(base, persisted.entries).map_err(StartError::Log)?;
         if log.last_term() > persisted.hard_state.term {
             return Err(StartError::LogTermAboveCurrentTerm);

@@ -52,6 +52,11 @@ id_type!(
 );
 
 impl Term {
+    /// The largest term, which no node reaches: messages and persisted
+    /// state that carry it are refused, so that a node always has a next
+    /// term to campaign in (and never votes twice in a saturated one).
+    pub const MAX: Term = Term(u64::MAX);
+
     /// The term after this one.
     #[must_use]
     pub const fn next(self) -> Term {

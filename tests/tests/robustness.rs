@@ -98,6 +98,18 @@ fn inconsistent_persisted_state_is_refused_at_construction() {
         start_error(1, &[1, 2, 3], Config::default(), log_from_the_future),
         StartError::LogTermAboveCurrentTerm
     );
+    let saturated_term = PersistedState {
+        snapshot: None,
+        hard_state: HardState {
+            term: Term::MAX,
+            voted_for: None,
+        },
+        entries: vec![],
+    };
+    assert_eq!(
+        start_error(1, &[1, 2, 3], Config::default(), saturated_term),
+        StartError::TermTooLarge
+    );
     let gap = PersistedState {
         snapshot: None,
         hard_state: HardState {
@@ -153,12 +165,21 @@ fn nonsensical_messages_are_dropped_and_counted() {
             InvalidMessage::LogTermAboveMessageTerm
         )))
     );
+    // A term no node reaches: adopting it would leave no term to campaign
+    // in (found by the node fuzz target once campaigning asserted that the
+    // term grows).
+    assert_eq!(
+        probe.receive(2, request_vote(u64::MAX, 0, 0, false)),
+        Err(HandleError::Dropped(DropReason::Invalid(
+            InvalidMessage::TermTooLarge
+        )))
+    );
     assert_eq!(
         probe.node.term(),
         Term(0),
         "no term adopted from a dropped message"
     );
-    assert_eq!(probe.node.stats().messages_dropped, 3);
+    assert_eq!(probe.node.stats().messages_dropped, 4);
 }
 
 #[test]
