@@ -303,13 +303,28 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
     }
 
     /// Step 2: makes the round's persists durable, as one write.
+    /// A blocking store writes on the runtime's blocking pool, taking the
+    /// store with it and handing it back.
     async fn write_durably(&mut self, writes: Vec<Persist>) -> io::Result<()> {
         if writes.is_empty() {
             return Ok(());
         }
-        self.write(writes)
-            .await
-            .map_err(|error| annotate(error, "storage failed"))
+        let mut storage = self.storage.take().expect("storage is home between writes");
+        let result = if storage.blocks() {
+            let (returned, result) = self
+                .runtime
+                .run_blocking(move || {
+                    let result = storage.write(&writes);
+                    (storage, result)
+                })
+                .await;
+            storage = returned;
+            result
+        } else {
+            storage.write(&writes)
+        };
+        self.storage = Some(storage);
+        result.map_err(|error| annotate(error, "storage failed"))
     }
 
     /// Step 4: applies entries and snapshots and answers readers, in the
@@ -384,25 +399,6 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
                 error!(%refused, "snapshot refused");
                 false
             }
-        }
-    }
-
-    async fn write(&mut self, writes: Vec<Persist>) -> io::Result<()> {
-        let mut storage = self.storage.take().expect("storage is home between writes");
-        if storage.blocks() {
-            let (storage, result) = self
-                .runtime
-                .run_blocking(move || {
-                    let result = storage.write(&writes);
-                    (storage, result)
-                })
-                .await;
-            self.storage = Some(storage);
-            result
-        } else {
-            let result = storage.write(&writes);
-            self.storage = Some(storage);
-            result
         }
     }
 

@@ -169,8 +169,9 @@ impl<M: StateMachine> Handle<M> {
     /// once the command is committed and applied on this node.
     pub async fn propose(&self, command: impl Into<Bytes>) -> Result<M::Output, ProposeError> {
         let (reply, answer) = oneshot::channel();
-        self.request(Request::Propose(command.into(), reply))
-            .await?;
+        if !self.request(Request::Propose(command.into(), reply)).await {
+            return Err(ProposeError::Stopped);
+        }
         answer.await.unwrap_or(Err(ProposeError::Stopped))
     }
 
@@ -187,7 +188,7 @@ impl<M: StateMachine> Handle<M> {
     /// leading before the read is served.
     pub async fn read_barrier(&self) -> Result<(), ReadError> {
         let (reply, answer) = oneshot::channel();
-        if self.requests.send(Request::Read(reply)).await.is_err() {
+        if !self.request(Request::Read(reply)).await {
             return Err(ReadError::Stopped);
         }
         answer.await.unwrap_or(Err(ReadError::Stopped))
@@ -222,15 +223,13 @@ impl<M: StateMachine> Handle<M> {
     /// acknowledged is already durable. Completes when the node stopped.
     pub async fn shutdown(&self) {
         let (reply, done) = oneshot::channel();
-        if self.request(Request::Shutdown(reply)).await.is_ok() {
+        if self.request(Request::Shutdown(reply)).await {
             let _ = done.await;
         }
     }
 
-    async fn request(&self, request: Request<M>) -> Result<(), ProposeError> {
-        self.requests
-            .send(request)
-            .await
-            .map_err(|_| ProposeError::Stopped)
+    /// Hands `request` to the node's task; false when the node stopped.
+    async fn request(&self, request: Request<M>) -> bool {
+        self.requests.send(request).await.is_ok()
     }
 }

@@ -119,12 +119,19 @@ fn pre_candidate_adopts_a_higher_term_from_a_refusal() {
 
 // ----- check-quorum and stickiness on one node -----------------------------
 
-#[test]
-fn follower_that_heard_from_a_live_leader_ignores_vote_requests() {
-    let mut probe = Probe::new(3, with_check_quorum());
+/// A follower of node 2 (term 1) asked by node 3, 100 ms after it last
+/// heard its leader, for a vote in term 2.
+fn asked_for_a_vote_while_its_leader_lives(config: Config) -> Probe {
+    let mut probe = Probe::new(3, config);
     probe.receive(2, heartbeat(1, 0, 0)).unwrap();
     probe.advance(Duration::from_millis(100));
     probe.receive(3, request_vote(2, 0, 0, false)).unwrap();
+    probe
+}
+
+#[test]
+fn follower_that_heard_from_a_live_leader_ignores_vote_requests() {
+    let mut probe = asked_for_a_vote_while_its_leader_lives(with_check_quorum());
     assert!(probe.sent().is_empty(), "ignored, not even refused");
     assert_eq!(
         probe.node.term(),
@@ -145,32 +152,20 @@ fn follower_that_heard_from_a_live_leader_ignores_vote_requests() {
 
 #[test]
 fn leader_stickiness_and_check_quorum_are_separate_switches() {
-    // Stickiness alone: the follower ignores a vote request while its
-    // leader is live.
-    let mut sticky = Probe::new(
-        3,
-        Config {
-            leader_stickiness: true,
-            ..plain_config()
-        },
-    );
-    sticky.receive(2, heartbeat(1, 0, 0)).unwrap();
-    sticky.advance(Duration::from_millis(100));
-    sticky.receive(3, request_vote(2, 0, 0, false)).unwrap();
+    // Stickiness alone: the follower ignores the request.
+    let sticky = asked_for_a_vote_while_its_leader_lives(Config {
+        leader_stickiness: true,
+        ..plain_config()
+    });
     assert!(sticky.sent().is_empty(), "ignored with stickiness on");
     assert_eq!(sticky.node.stats().vote_requests_ignored, 1);
 
     // Check-quorum alone: the same request is answered (and granted).
-    let mut checking = Probe::new(
-        3,
-        Config {
-            check_quorum: true,
-            ..plain_config()
-        },
-    );
-    checking.receive(2, heartbeat(1, 0, 0)).unwrap();
-    checking.advance(Duration::from_millis(100));
-    checking.receive(3, request_vote(2, 0, 0, false)).unwrap();
+    let check_quorum_only = Config {
+        check_quorum: true,
+        ..plain_config()
+    };
+    let checking = asked_for_a_vote_while_its_leader_lives(check_quorum_only.clone());
     assert_eq!(
         checking.sent(),
         vec![(NodeId(3), vote_response(2, true, false))]
@@ -178,13 +173,7 @@ fn leader_stickiness_and_check_quorum_are_separate_switches() {
 
     // ... while a leader with check-quorum alone still steps down when a
     // majority goes quiet.
-    let mut leader = Probe::new(
-        3,
-        Config {
-            check_quorum: true,
-            ..plain_config()
-        },
-    );
+    let mut leader = Probe::new(3, check_quorum_only);
     leader.elect();
     leader.fire_timer_until(Role::Follower);
     assert_eq!(leader.node.role(), Role::Follower);

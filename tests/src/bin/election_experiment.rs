@@ -24,12 +24,10 @@ use kontiki::{
     AppendEntries, Config, Entry, HardState, Input, Instant, LogIndex, Message, Node, NodeId,
     Output, PersistedState, Role, Term,
 };
+use kontiki_tests::sim::HarnessRng;
 use rand_08::{Rng, SeedableRng};
 use rand_chacha::rand_core::SeedableRng as _;
 use rand_chacha::ChaCha8Rng;
-
-/// The experiment's own random source (see the workspace Cargo.toml).
-type HarnessRng = rand_chacha_03::ChaCha8Rng;
 
 const TRIALS: u64 = 1000;
 const GIVE_UP: Duration = Duration::from_secs(10);

@@ -13,8 +13,10 @@ use rand_08::{Rng, SeedableRng};
 use rand_chacha::rand_core::SeedableRng as _;
 use rand_chacha::ChaCha8Rng;
 
-/// The simulator's own random source (see the workspace Cargo.toml).
-type HarnessRng = rand_chacha_03::ChaCha8Rng;
+/// The simulator's own random source, kept on rand_chacha 0.3 and rand
+/// 0.8's sampling so that recorded seeds replay the same runs (nodes get
+/// rand_chacha 0.10, whose stream per seed is the same).
+pub type HarnessRng = rand_chacha_03::ChaCha8Rng;
 
 use super::invariants::{apply_to_digest, check_log_matching, entry_at, holds_durably, Checker};
 use super::network::{chance, Envelope, Loss, Network, NetworkConfig};

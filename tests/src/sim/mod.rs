@@ -6,7 +6,7 @@ mod network;
 mod schedule;
 mod trace;
 
-pub use cluster::{Applied, Cluster, ClusterConfig, RoleChange, SimNode, Traffic};
+pub use cluster::{Applied, Cluster, ClusterConfig, HarnessRng, RoleChange, SimNode, Traffic};
 pub use invariants::Checker;
 pub use network::{Loss, NetworkConfig};
 pub use schedule::run_schedule;
