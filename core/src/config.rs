@@ -16,10 +16,8 @@ use crate::time::duration_as_micros;
 pub struct Config {
     /// Lower bound (inclusive) of the randomized election timeout.
     ///
-    /// Also the window of check-quorum and of leader stickiness: a leader
-    /// that has not heard from a majority for this long steps down, and a
-    /// follower that heard from its leader less than this long ago ignores
-    /// vote requests.
+    /// Also the window of leader stickiness: a follower that heard from its
+    /// leader less than this long ago ignores vote requests.
     pub election_timeout_min: Duration,
     /// Upper bound (exclusive) of the randomized election timeout. Must be
     /// greater than `election_timeout_min`, so that timeouts differ between
@@ -34,8 +32,12 @@ pub struct Config {
     /// rejoining after a partition) does not disrupt the cluster.
     pub pre_vote: bool,
     /// Check-quorum (dissertation §6.2): a leader steps down when it has
-    /// not heard from a majority within `election_timeout_min`, so that a
-    /// leader cut off from the cluster stops acting as one.
+    /// not heard from a majority within `election_timeout_min +
+    /// election_timeout_max`, so that a leader cut off from the cluster
+    /// stops acting as one. The window is longer than a follower's
+    /// patience so that answers slow to return, as a new leader's first
+    /// ones on a network whose round trip is a large part of the timeout,
+    /// arrive before the leader judges.
     pub check_quorum: bool,
     /// Leader stickiness (dissertation §4.2.3): a follower that heard from
     /// a live leader within `election_timeout_min` ignores vote requests
@@ -74,6 +76,16 @@ pub struct Config {
     /// turn it off for a driver that performs writes at once and reports
     /// nothing.
     pub leader_persists_in_parallel: bool,
+    /// How often a leader may send followers a message carrying nothing
+    /// but news of a higher commit index, at most. A follower that holds
+    /// entries it does not know are committed, and has no append out, is
+    /// told at once, so it applies a round trip after its leader rather
+    /// than at the next heartbeat; within this interval of the last such
+    /// message the news waits for its end (or for an append, which carries
+    /// it anyway). So a leader committing entry after entry sends one news
+    /// message per follower per interval, not one per entry. Zero sends
+    /// news on every commit.
+    pub commit_news_interval: Duration,
     /// Log entries a node keeps behind its latest snapshot when it takes
     /// one ([`Input::SnapshotTaken`](crate::Input::SnapshotTaken)), so
     /// that a follower slightly behind catches up from the log instead of
@@ -95,6 +107,7 @@ impl Default for Config {
             max_inflight_appends: 64,
             max_uncommitted_bytes: 16 * 1024 * 1024,
             leader_persists_in_parallel: true,
+            commit_news_interval: Duration::from_millis(1),
             compaction_lag: 1000,
         }
     }

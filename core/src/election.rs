@@ -6,10 +6,10 @@ use rand_core::Rng;
 use crate::entry::Entry;
 use crate::message::{Message, RequestVote, RequestVoteResponse};
 use crate::node::Node;
-use crate::progress::ProgressTracker;
 use crate::quorum::VoteOutcome;
 use crate::role::{RoleState, VoteTally};
 use crate::time::Instant;
+use crate::tracker::ProgressTracker;
 use crate::types::NodeId;
 
 impl<R: Rng> Node<R> {
@@ -83,6 +83,7 @@ impl<R: Rng> Node<R> {
         let next_index = self.log.last_index().next();
         let progress = ProgressTracker::new(self.id, &self.voters, now, next_index);
         self.role = RoleState::Leader { progress };
+        self.leader_wakeup = None;
         self.leader_contact_at = None;
         self.uncommitted_bytes = self
             .log

@@ -33,6 +33,22 @@ pub enum Input {
         /// The term of the entry at `index`.
         term: Term,
     },
+    /// The caller could not deliver messages to `peer` because it is
+    /// unreachable (its connection broke, or it is not running): whatever
+    /// was in flight to it, a snapshot included, may be lost. A leader
+    /// then probes the peer again from what it is known to hold, starting
+    /// at its next heartbeat, and sends a snapshot it needs only once it
+    /// answers, instead of waiting for answers that will not come or
+    /// sending the whole snapshot to a peer that is down. Reporting it is
+    /// optional (without it, a leader learns of a loss from the peer's
+    /// later answers); do not report a message dropped from a full queue,
+    /// which is back-pressure: it would pause a busy follower's stream
+    /// until the next heartbeat. On any node but a leader, it changes
+    /// nothing.
+    Unreachable {
+        /// The peer a message could not be delivered to.
+        peer: NodeId,
+    },
     /// The application captured its state machine as of applied entry
     /// `index` (at most [`Node::applied_index`](crate::Node::applied_index)), encoded as `data`. The
     /// node asks for it to be persisted

@@ -120,6 +120,11 @@ impl<R> Node<R> {
                 self.id
             );
             assert!(
+                self.leader_wakeup.is_none(),
+                "node {}: a leader's wake-up on a node that does not lead",
+                self.id
+            );
+            assert!(
                 self.election_deadline <= now + self.config.election_timeout_max,
                 "node {}: election deadline further than the longest timeout",
                 self.id

@@ -28,28 +28,77 @@ impl<R: Rng> Node<R> {
         self.send_appends_to_followers(true);
     }
 
-    /// Restarts replication that stalled: a stream that lost appends, a
-    /// probe whose answer was lost, and (after an election timeout, since
-    /// it may be merely large) an unanswered snapshot.
+    /// Recomputes when the leader must next act for one follower besides
+    /// its heartbeat (see `Node::leader_wakeup`): after sending a snapshot,
+    /// deciding on commit news, or acting on the timer.
+    pub(crate) fn refresh_leader_wakeup(&mut self) {
+        self.leader_wakeup = match &self.role {
+            RoleState::Leader { progress } => progress.next_wakeup(
+                self.commit_index,
+                self.now,
+                self.config.heartbeat_interval,
+                self.config.commit_news_interval,
+            ),
+            _ => None,
+        };
+    }
+
+    /// Sends a heartbeat to every follower whose snapshot has been out for
+    /// a retransmission interval (a heartbeat interval) without one: its
+    /// answer tells whether the snapshot arrived, so a lost one is sent
+    /// again a round trip later rather than up to a heartbeat after that.
+    pub(crate) fn send_due_snapshot_probes(&mut self, now: Instant) {
+        let interval = self.config.heartbeat_interval;
+        let mut position = 0;
+        while let RoleState::Leader { progress } = &self.role {
+            if position == progress.len() {
+                return;
+            }
+            let peer = progress.id_at(position);
+            let due = progress
+                .get(peer)
+                .and_then(|follower| follower.snapshot_probe_at(interval))
+                .is_some_and(|probe_at| probe_at <= now);
+            if due {
+                self.send_append(peer, true);
+            }
+            position += 1;
+        }
+    }
+
+    /// Restarts replication that stalled: a stream that lost appends and
+    /// a probe whose answer was lost. (A snapshot is sent again on an
+    /// answer showing it lost, not on a timer: it may be merely large.)
     fn restart_stalled_replication(&mut self, now: Instant) {
         let last_index = self.log.last_index();
         let interval = self.config.heartbeat_interval;
-        let snapshot_timeout = self.config.election_timeout_max;
         let RoleState::Leader { progress } = &mut self.role else {
             return;
         };
         for follower in progress.iter_mut() {
-            follower.on_heartbeat_tick(now, last_index, interval, snapshot_timeout);
+            follower.on_heartbeat_tick(now, last_index, interval);
         }
     }
 
     /// Whether the leader itself plus the followers heard from within the
-    /// minimum election timeout form a quorum.
+    /// check-quorum window form a quorum.
+    ///
+    /// The window is a minimum election timeout plus a maximum one: a full
+    /// minimum timeout of silence, as followers allow their leader, plus
+    /// room for answers that take long to come back. A round trip can be a
+    /// large part of a short timeout (with 12–24 ms timeouts and 6–9 ms
+    /// each way, a new leader's first answers arrive 12–18 ms after it
+    /// wins), and answers can be held back behind others; a leader that
+    /// judged over the minimum timeout alone stepped down before they
+    /// could arrive, over and over. The price: a leader cut off from a
+    /// majority stops acting as one after this longer window, 450 ms with
+    /// the default timeouts, while the majority elects a new leader in the
+    /// meantime as before.
     fn has_recent_quorum_contact(&self, now: Instant) -> bool {
         let RoleState::Leader { progress } = &self.role else {
             return false;
         };
-        let window = self.config.election_timeout_min;
+        let window = self.config.election_timeout_min + self.config.election_timeout_max;
         progress.has_quorum(&self.voters, self.id, |follower| {
             follower.is_recently_active(now, window)
         })

@@ -147,6 +147,7 @@ mod quorum;
 mod read_queue;
 mod role;
 mod time;
+mod tracker;
 mod types;
 pub mod wire;
 

@@ -102,6 +102,16 @@ pub struct Node<R> {
     /// outputs are next drained, so proposals handled between two drains
     /// travel in one AppendEntries per follower.
     pub(crate) appends_pending: bool,
+    /// A leader's commit index advanced or a follower answered since the
+    /// last drain, so some follower may need to be told what is committed
+    /// (see `send_commit_news`).
+    pub(crate) commit_news_due: bool,
+    /// On a leader: the earliest time it must act for one follower besides
+    /// its heartbeat (check on a snapshot, send commit news that waited
+    /// for its interval), kept by `refresh_leader_wakeup` when either may
+    /// have become due sooner. It may be early, when what it was set for
+    /// happened otherwise: the timer then finds nothing to do.
+    pub(crate) leader_wakeup: Option<Instant>,
     /// The first of the leader's own new entries not yet handed out in a
     /// `Persist::Entries` output. They go out in one output, before anything
     /// else is sent, applied or handled (see `flush_own_entries`).
@@ -148,6 +158,8 @@ impl<R> Node<R> {
             match_scratch: _,
             hard_state_dirty,
             appends_pending,
+            commit_news_due,
+            leader_wakeup,
             unpersisted_from,
             durable_index,
             reads,
@@ -166,14 +178,18 @@ impl<R> Node<R> {
             (
                 election_deadline,
                 heartbeat_deadline,
+                leader_wakeup,
                 leader_contact_at,
                 now,
+                armed_timer,
+            ),
+            (
                 hard_state_dirty,
                 appends_pending,
+                commit_news_due,
                 unpersisted_from,
                 durable_index,
                 reads,
-                armed_timer,
                 reported,
             ),
         )
@@ -266,6 +282,8 @@ impl<R: Rng> Node<R> {
             match_scratch: Vec::new(),
             hard_state_dirty: false,
             appends_pending: false,
+            commit_news_due: false,
+            leader_wakeup: None,
             unpersisted_from: None,
             durable_index,
             reads: ReadQueue::default(),
@@ -324,6 +342,10 @@ impl<R: Rng> Node<R> {
                 self.handle_persisted(index, term);
                 Ok(Handled::Done)
             }
+            Input::Unreachable { peer } => {
+                self.handle_unreachable(peer);
+                Ok(Handled::Done)
+            }
             Input::SnapshotTaken { index, data } => {
                 self.take_snapshot(index, data).map(|()| Handled::Done)
             }
@@ -349,6 +371,7 @@ impl<R: Rng> Node<R> {
     #[must_use = "outputs must be performed, in order"]
     pub fn drain_outputs(&mut self) -> alloc::vec::Drain<'_, Output> {
         let appends_pending = core::mem::take(&mut self.appends_pending);
+        let wakeup_before = self.leader_wakeup;
         if self.config.leader_persists_in_parallel {
             // The followers' writes start while the leader's own runs.
             if appends_pending {
@@ -360,6 +383,13 @@ impl<R: Rng> Node<R> {
             if appends_pending {
                 self.send_appends_to_followers(false);
             }
+        }
+        if core::mem::take(&mut self.commit_news_due) {
+            self.send_commit_news();
+        }
+        if self.leader_wakeup != wakeup_before {
+            // A snapshot sent or news deferred here needs the timer sooner.
+            self.arm_timer(self.now);
         }
         self.send_leadership_checks();
         #[cfg(debug_assertions)]
@@ -458,14 +488,19 @@ impl<R: Rng> Node<R> {
     }
 
     /// When the node next needs [`Input::Timer`]: a leader's next
-    /// heartbeat, or another role's election timeout. A driver may arm its
+    /// heartbeat (or, sooner, a check on a snapshot it sent), or another
+    /// role's election timeout. A driver may arm its
     /// timer from this after every input instead of remembering the latest
     /// [`Output::SetTimer`]; a timer armed earlier (as a `SetTimer` may
     /// leave it, when the deadline only moved later) fires harmlessly.
     #[must_use]
     pub fn next_deadline(&self) -> Instant {
         match self.role {
-            RoleState::Leader { .. } => self.heartbeat_deadline,
+            RoleState::Leader { .. } => self
+                .leader_wakeup
+                .map_or(self.heartbeat_deadline, |wakeup| {
+                    wakeup.min(self.heartbeat_deadline)
+                }),
             _ => self.election_deadline,
         }
     }
@@ -578,6 +613,9 @@ impl<R: Rng> Node<R> {
             if now >= self.heartbeat_deadline {
                 self.handle_heartbeat_tick(now);
             }
+            self.send_due_snapshot_probes(now);
+            // News that waited for its interval to end.
+            self.send_commit_news();
         } else if now >= self.election_deadline {
             self.start_election(now);
         }
@@ -602,6 +640,7 @@ impl<R: Rng> Node<R> {
         }
         let was_follower = matches!(self.role, RoleState::Follower { .. });
         self.role = RoleState::Follower { leader };
+        self.leader_wakeup = None;
         self.leader_contact_at = leader.map(|_| now);
         if !was_follower || leader.is_some() {
             self.reset_election_deadline(now);
@@ -671,6 +710,12 @@ impl<R: Rng> Node<R> {
             self.outputs
                 .push(Output::RoleChanged { role, term, leader });
         }
+        self.arm_timer(now);
+    }
+
+    /// Asks for the timer at the next deadline, unless the timer armed
+    /// already serves.
+    fn arm_timer(&mut self, now: Instant) {
         let deadline = self.next_deadline();
         // A timer that will fire before the deadline is left alone: its
         // early firing is harmless and re-arms. This saves an output per

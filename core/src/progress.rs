@@ -15,13 +15,17 @@
 //! - **Replicate**: the follower matches up to `match_index`. Appends
 //!   stream without waiting, up to the in-flight limit.
 //! - **Snapshot**: the follower needs entries the leader compacted away;
-//!   it was sent the snapshot and nothing else goes out until it answers.
+//!   it was sent the snapshot and nothing else goes out until it answers,
+//!   or an answer shows the snapshot was lost.
+//!
+//! Whatever the state, news that something was lost sends the leader back
+//! to probing at once: a rejection showing the follower lacks entries that
+//! were sent, an answer showing it still lacks the snapshot a heartbeat
+//! interval after it left, or the driver's report that the follower is
+//! unreachable ([`Progress::on_unreachable`]).
 
-use alloc::vec::Vec;
-
-use crate::quorum::{majority_match_index, JointConfig};
 use crate::time::Instant;
-use crate::types::{LogIndex, NodeId};
+use crate::types::LogIndex;
 
 /// How a leader sends to one follower (the flow-control state).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -41,13 +45,16 @@ pub(crate) enum ReplicationState {
         in_flight: usize,
     },
     /// The follower was sent the snapshot through `index`, and nothing
-    /// else is sent until it answers (or the snapshot is sent again, after
-    /// an election timeout).
+    /// else is sent until it answers, or until an answer shows the
+    /// snapshot lost (see [`Progress::is_snapshot_overdue`]).
     Snapshot {
         /// The index of the snapshot sent.
         index: LogIndex,
         /// When it was sent.
         sent_at: Instant,
+        /// A heartbeat went to the follower at least a retransmission
+        /// interval after the snapshot (see [`Progress::snapshot_probe_at`]).
+        probed: bool,
     },
 }
 
@@ -70,6 +77,22 @@ pub(crate) struct Progress {
     /// The highest read round whose leadership check the follower answered
     /// in the leader's term.
     read_round_seen: u64,
+    /// The highest commit index the follower was sent together with the
+    /// entries it covers (an append's commit index counts only up to its
+    /// last entry). Optimistic: the message may be lost, which the next
+    /// heartbeat makes good.
+    commit_sent: LogIndex,
+    /// When the follower was last sent an append carrying nothing but the
+    /// commit index (see [`Progress::commit_news_at`]).
+    commit_news_sent_at: Option<Instant>,
+    /// The driver reported the follower unreachable and it has not
+    /// answered since: a snapshot for it waits for its answer, so that a
+    /// peer that is down is not sent the whole snapshot every heartbeat.
+    unreachable: bool,
+    /// While streaming: the last entry of a gap resent and not yet
+    /// acknowledged (see [`Progress::gap_to_resend`]), so that the many
+    /// rejections one missing append causes resend it once.
+    gap_resent_through: Option<LogIndex>,
     state: ReplicationState,
 }
 
@@ -85,6 +108,10 @@ impl Progress {
             next_index,
             last_progress_at: now,
             read_round_seen: 0,
+            commit_sent: LogIndex(0),
+            commit_news_sent_at: None,
+            gap_resent_through: None,
+            unreachable: false,
             state: ReplicationState::Probe { paused: false },
         }
     }
@@ -116,16 +143,64 @@ impl Progress {
         self.read_round_seen >= round
     }
 
-    /// The follower answered something in the leader's term.
-    pub(crate) fn record_contact(&mut self, now: Instant) {
+    /// The follower answered something in the leader's term. Returns
+    /// whether it had been reported unreachable, so that what waited for
+    /// its answer (a snapshot) may go now.
+    pub(crate) fn record_contact(&mut self, now: Instant) -> bool {
         debug_assert!(now >= self.last_contact_at, "time went backwards");
         self.last_contact_at = now;
+        core::mem::take(&mut self.unreachable)
+    }
+
+    /// Whether a snapshot may go to the follower: not while it has been
+    /// reported unreachable and has not answered since.
+    pub(crate) fn may_send_snapshot(&self) -> bool {
+        !self.unreachable
     }
 
     /// The follower answered the leadership check of `round`.
     pub(crate) fn record_read_round(&mut self, now: Instant, round: u64) {
-        self.record_contact(now);
+        // A snapshot waiting for it goes with the next heartbeat.
+        let _revived = self.record_contact(now);
         self.read_round_seen = self.read_round_seen.max(round);
+    }
+
+    /// An append went out telling the follower that entries through
+    /// `commit` are committed (its commit index, capped at the append's
+    /// last entry).
+    pub(crate) fn on_commit_sent(&mut self, commit: LogIndex) {
+        self.commit_sent = self.commit_sent.max(commit);
+    }
+
+    /// When the follower should be told that entries it holds are
+    /// committed through `commit`, if it should: it holds some it was not
+    /// told of, and no append is out to it whose answer would bring an
+    /// append carrying the news anyway (so a burst of appends brings one
+    /// piece of news, after the last answer, not one per answer). At once,
+    /// unless it was sent such news less than `interval` ago: then at the
+    /// interval's end, so that a leader committing entry after entry sends
+    /// a follower one message of news per interval, not one per entry.
+    pub(crate) fn commit_news_at(
+        &self,
+        commit: LogIndex,
+        interval: core::time::Duration,
+    ) -> Option<Instant> {
+        // The index comparison first: it rules out most followers most of
+        // the time.
+        let needs = self.commit_sent < commit.min(self.match_index)
+            && matches!(self.state, ReplicationState::Replicate { in_flight: 0 });
+        if !needs {
+            return None;
+        }
+        Some(
+            self.commit_news_sent_at
+                .map_or(Instant::ZERO, |sent_at| sent_at + interval),
+        )
+    }
+
+    /// An append carrying nothing new but the commit index went out `now`.
+    pub(crate) fn on_commit_news_sent(&mut self, now: Instant) {
+        self.commit_news_sent_at = Some(now);
     }
 
     /// Whether flow control lets entries (or a snapshot) go to the
@@ -140,13 +215,16 @@ impl Progress {
 
     /// The index an empty heartbeat names as its previous entry: what a
     /// streaming follower is known to hold, the entry before the probe
-    /// point of a probed one, and the log's base while a snapshot is out.
-    /// Never below `base_index`, whose term is the oldest the leader knows.
+    /// point of a probed one, and the snapshot's last entry while a
+    /// snapshot is out, so that a follower that installed it answers with
+    /// the snapshot's acknowledgement (in case the first was lost) and one
+    /// that did not says it lacks it. Never below `base_index`, whose term
+    /// is the oldest the leader knows.
     pub(crate) fn heartbeat_prev_index(&self, base_index: LogIndex) -> LogIndex {
         let prev = match self.state {
             ReplicationState::Replicate { .. } => self.match_index,
             ReplicationState::Probe { .. } => LogIndex(self.next_index.get() - 1),
-            ReplicationState::Snapshot { .. } => base_index,
+            ReplicationState::Snapshot { index, .. } => index,
         };
         prev.max(base_index)
     }
@@ -184,7 +262,46 @@ impl Progress {
         self.state = ReplicationState::Snapshot {
             index,
             sent_at: now,
+            probed: false,
         };
+    }
+
+    /// When the leader should send the follower a heartbeat to learn
+    /// whether the snapshot out to it arrived: one retransmission interval
+    /// after it left, unless a heartbeat has gone since then. The answer
+    /// then comes a round trip later and tells (see
+    /// [`Progress::is_snapshot_overdue`]), so a lost snapshot costs one
+    /// interval plus a round trip, whatever the phase of the heartbeats.
+    pub(crate) fn snapshot_probe_at(
+        &self,
+        retransmit_interval: core::time::Duration,
+    ) -> Option<Instant> {
+        match self.state {
+            ReplicationState::Snapshot {
+                sent_at,
+                probed: false,
+                ..
+            } => Some(sent_at + retransmit_interval),
+            _ => None,
+        }
+    }
+
+    /// A heartbeat went to the follower `now`: if a snapshot is out and
+    /// the retransmission interval has passed, its answer will tell
+    /// whether the snapshot arrived.
+    pub(crate) fn on_heartbeat_sent(
+        &mut self,
+        now: Instant,
+        retransmit_interval: core::time::Duration,
+    ) {
+        if let ReplicationState::Snapshot {
+            sent_at, probed, ..
+        } = &mut self.state
+        {
+            if now >= *sent_at + retransmit_interval {
+                *probed = true;
+            }
+        }
     }
 
     /// Whether an answer with `success` about `index` means anything: while
@@ -199,12 +316,63 @@ impl Progress {
         }
     }
 
+    /// Whether the snapshot out to the follower is presumed lost, given an
+    /// answer (received `now`) that does not acknowledge it: the answer
+    /// shows the follower lacks it, and it arrived at least
+    /// `retransmit_interval` after the snapshot left. An earlier answer may
+    /// predate the snapshot's arrival; a later one answers a heartbeat sent
+    /// after the snapshot, which on an ordered link arrives behind it,
+    /// provided a round trip takes less than the interval.
+    pub(crate) fn is_snapshot_overdue(
+        &self,
+        now: Instant,
+        retransmit_interval: core::time::Duration,
+    ) -> bool {
+        match self.state {
+            ReplicationState::Snapshot { sent_at, .. } => now >= sent_at + retransmit_interval,
+            ReplicationState::Probe { .. } | ReplicationState::Replicate { .. } => false,
+        }
+    }
+
+    /// The snapshot out to the follower was lost: probe again from just
+    /// past what the follower holds (which sends the snapshot again if the
+    /// log no longer reaches back there).
+    pub(crate) fn on_snapshot_lost(&mut self) {
+        debug_assert!(
+            matches!(self.state, ReplicationState::Snapshot { .. }),
+            "no snapshot is out"
+        );
+        self.become_probe(self.match_index.next());
+    }
+
+    /// The driver could not deliver a message to the follower (its link is
+    /// down or its queue overflowed), so whatever is in flight to it may be
+    /// lost: probe again from just past what it holds, starting at the
+    /// next heartbeat rather than at once, so that a follower that stays
+    /// unreachable costs one small append per heartbeat interval; and if
+    /// it needs a snapshot, send that only once it answers.
+    pub(crate) fn on_unreachable(&mut self) {
+        self.unreachable = true;
+        if let ReplicationState::Replicate { .. } | ReplicationState::Snapshot { .. } = self.state {
+            self.next_index = self.match_index.next();
+        }
+        self.state = ReplicationState::Probe { paused: true };
+        self.gap_resent_through = None;
+        self.assert_indices();
+    }
+
     /// The follower holds every entry through `index` (a successful
     /// answer): it now streams from there.
     pub(crate) fn on_ack(&mut self, now: Instant, index: LogIndex) {
         if index > self.match_index {
             self.match_index = index;
             self.last_progress_at = now;
+        }
+        if self
+            .gap_resent_through
+            .is_some_and(|through| through <= self.match_index)
+        {
+            self.gap_resent_through = None;
         }
         match &mut self.state {
             ReplicationState::Probe { .. } | ReplicationState::Snapshot { .. } => {
@@ -221,18 +389,55 @@ impl Progress {
     }
 
     /// Whether a rejection saying only that the follower's log ends before
-    /// `index` (no conflicting term) tells the leader anything. It does
-    /// only while probing, and only if that end lies between what the
-    /// follower is known to hold and what is being probed. Otherwise the
-    /// answer is stale: the follower has since received more, or (when
-    /// streaming) the missing entries are on their way because appends
-    /// overtook each other. Lost appends are caught by the stall check at
-    /// the next heartbeat.
+    /// `index` (no conflicting term) tells the leader anything: it does if
+    /// that end lies between what the follower is known to hold and what
+    /// was sent, so entries sent are missing there (see
+    /// [`Progress::gap_to_resend`] for a streaming follower). An answer
+    /// outside that range is stale: the follower has since received more.
+    /// While a snapshot is out, only its answer counts (see
+    /// [`Progress::is_answer_current`]).
     pub(crate) fn is_short_log_news(&self, index: LogIndex) -> bool {
         match self.state {
-            ReplicationState::Replicate { .. } | ReplicationState::Snapshot { .. } => false,
-            ReplicationState::Probe { .. } => index > self.match_index && index < self.next_index,
+            ReplicationState::Snapshot { .. } => false,
+            ReplicationState::Probe { .. } | ReplicationState::Replicate { .. } => {
+                index > self.match_index && index < self.next_index
+            }
         }
+    }
+
+    /// Whether the follower streams (its log is known to match up to
+    /// `match_index`).
+    pub(crate) fn is_streaming(&self) -> bool {
+        matches!(self.state, ReplicationState::Replicate { .. })
+    }
+
+    /// A streaming follower refused an append because its log ends just
+    /// before `index`, entries that were sent: an append was lost, or
+    /// overtaken by a later one (which the follower had to refuse). Returns
+    /// the last entry of the gap, `index` up to what was sent, which the
+    /// leader sends again at once (see [`Progress::on_gap_resent`]) while
+    /// the stream goes on: one round trip, rather than waiting for the
+    /// stall check at the next heartbeat. An overtaken append then arrives
+    /// twice, which is harmless. While a resent gap is unacknowledged, no
+    /// other is resent (`None`): it covers what was sent, so the refusals
+    /// of the appends behind it (or overtaken with it) cost nothing more;
+    /// if it is lost too, the stall check probes the follower at the next
+    /// heartbeat.
+    pub(crate) fn gap_to_resend(&self, index: LogIndex) -> Option<LogIndex> {
+        debug_assert!(self.is_streaming() && self.is_short_log_news(index));
+        if self.gap_resent_through.is_some() {
+            return None;
+        }
+        Some(LogIndex(self.next_index.get() - 1))
+    }
+
+    /// The gap of a streaming follower was sent again, through `last`.
+    pub(crate) fn on_gap_resent(&mut self, last: LogIndex) {
+        debug_assert!(
+            self.is_streaming() && last > self.match_index && last < self.next_index,
+            "a resent gap lies within what the stream has out"
+        );
+        self.gap_resent_through = Some(last);
     }
 
     /// The follower's log does not match where the leader tried: probe
@@ -247,16 +452,17 @@ impl Progress {
 
     /// The leader's periodic look at the follower: a streaming follower
     /// whose match index has not moved for `heartbeat_interval` while the
-    /// leader's log (ending at `last_index`) is ahead lost appends, and is
-    /// probed again from just past what it holds; a probe whose answer was
-    /// lost is sent again; an unanswered snapshot may be lost or merely
-    /// large, so it is sent again only after `snapshot_timeout`.
+    /// leader's log (ending at `last_index`) is ahead lost appends (and no
+    /// later append's rejection said so), and is probed again from just
+    /// past what it holds; a probe whose answer was lost is sent again. An
+    /// unanswered snapshot stays out: it may be merely large, and the
+    /// heartbeat sent now will tell (see
+    /// [`Progress::is_snapshot_overdue`]).
     pub(crate) fn on_heartbeat_tick(
         &mut self,
         now: Instant,
         last_index: LogIndex,
         heartbeat_interval: core::time::Duration,
-        snapshot_timeout: core::time::Duration,
     ) {
         let stalled =
             self.match_index < last_index && now >= self.last_progress_at + heartbeat_interval;
@@ -267,15 +473,13 @@ impl Progress {
             ReplicationState::Probe { .. } => {
                 self.state = ReplicationState::Probe { paused: false };
             }
-            ReplicationState::Snapshot { sent_at, .. } if now >= sent_at + snapshot_timeout => {
-                self.become_probe(self.match_index.next());
-            }
             ReplicationState::Replicate { .. } | ReplicationState::Snapshot { .. } => {}
         }
     }
 
     fn become_probe(&mut self, next_index: LogIndex) {
         self.next_index = next_index;
+        self.gap_resent_through = None;
         self.state = ReplicationState::Probe { paused: false };
         self.assert_indices();
     }
@@ -319,13 +523,19 @@ impl Progress {
             self.last_contact_at <= now && self.last_progress_at <= now,
             "progress: contact or progress in the future"
         );
+        if let Some(through) = self.gap_resent_through {
+            assert!(
+                self.is_streaming() && through > self.match_index && through < self.next_index,
+                "progress: a resent gap through {through} outside what a stream has out"
+            );
+        }
         match self.state {
             ReplicationState::Probe { .. } => {}
             ReplicationState::Replicate { in_flight } => assert!(
                 in_flight <= max_inflight_appends,
                 "progress: {in_flight} appends in flight, over the limit"
             ),
-            ReplicationState::Snapshot { index, sent_at } => {
+            ReplicationState::Snapshot { index, sent_at, .. } => {
                 assert!(sent_at <= now, "progress: a snapshot sent in the future");
                 assert!(
                     index > self.match_index,
@@ -337,138 +547,6 @@ impl Progress {
     }
 }
 
-/// A leader's progress for every other member, in one id-sorted list.
-///
-/// Invariant: sorted by id without duplicates, and exactly the voters of
-/// the configuration but the leader.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct ProgressTracker {
-    followers: Vec<(NodeId, Progress)>,
-}
-
-impl ProgressTracker {
-    /// A new leader's view: every voter but `leader`, probed from
-    /// `next_index`, in contact as of `now`.
-    pub(crate) fn new(
-        leader: NodeId,
-        voters: &JointConfig,
-        now: Instant,
-        next_index: LogIndex,
-    ) -> ProgressTracker {
-        // `all_voters` is sorted, so the list is too.
-        let followers = voters
-            .all_voters()
-            .iter()
-            .filter(|&&voter| voter != leader)
-            .map(|&voter| (voter, Progress::new(now, next_index)))
-            .collect();
-        ProgressTracker { followers }
-    }
-
-    /// The number of followers tracked.
-    pub(crate) fn len(&self) -> usize {
-        self.followers.len()
-    }
-
-    /// The id of the follower at `position` (in id order), for walking the
-    /// followers while the leader sends to each.
-    pub(crate) fn id_at(&self, position: usize) -> NodeId {
-        self.followers[position].0
-    }
-
-    /// `id`'s progress, if it is a tracked follower.
-    pub(crate) fn get(&self, id: NodeId) -> Option<&Progress> {
-        let position = self.position(id)?;
-        Some(&self.followers[position].1)
-    }
-
-    /// `id`'s progress, to change it, if it is a tracked follower.
-    pub(crate) fn get_mut(&mut self, id: NodeId) -> Option<&mut Progress> {
-        let position = self.position(id)?;
-        Some(&mut self.followers[position].1)
-    }
-
-    fn position(&self, id: NodeId) -> Option<usize> {
-        self.followers
-            .binary_search_by_key(&id, |(follower, _)| *follower)
-            .ok()
-    }
-
-    /// Every follower's progress, to run a periodic transition on each.
-    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = &mut Progress> {
-        self.followers.iter_mut().map(|(_, progress)| progress)
-    }
-
-    /// The highest index a quorum of `voters` holds, counting `own_match`
-    /// for the leader itself. `scratch` is reused so that this allocates
-    /// nothing once warm.
-    pub(crate) fn committed_index(
-        &self,
-        voters: &JointConfig,
-        leader: NodeId,
-        own_match: LogIndex,
-        scratch: &mut Vec<LogIndex>,
-    ) -> LogIndex {
-        if !voters.is_joint() {
-            // The common case, on every acknowledgement: the tracker lists
-            // exactly the other voters (checked by `check_invariants`), so
-            // their match indexes and the leader's own are the whole count,
-            // with no lookup per voter.
-            scratch.clear();
-            scratch.push(own_match);
-            scratch.extend(
-                self.followers
-                    .iter()
-                    .map(|(_, progress)| progress.match_index),
-            );
-            return majority_match_index(scratch);
-        }
-        voters.committed_index(
-            |voter| {
-                if voter == leader {
-                    own_match
-                } else {
-                    self.get(voter).map_or(LogIndex(0), Progress::match_index)
-                }
-            },
-            scratch,
-        )
-    }
-
-    /// Whether the leader and the followers for which `agrees` holds form a
-    /// quorum of `voters`.
-    pub(crate) fn has_quorum(
-        &self,
-        voters: &JointConfig,
-        leader: NodeId,
-        mut agrees: impl FnMut(&Progress) -> bool,
-    ) -> bool {
-        voters.has_quorum(|voter| voter == leader || self.get(voter).is_some_and(&mut agrees))
-    }
-
-    /// Checks the tracker's invariants and each follower's, for a leader
-    /// `leader` of `voters` whose log ends at `last_index`.
-    pub(crate) fn check_invariants(
-        &self,
-        leader: NodeId,
-        voters: &JointConfig,
-        now: Instant,
-        last_index: LogIndex,
-        max_inflight_appends: usize,
-    ) {
-        let mut expected = voters.all_voters().iter().filter(|&&id| id != leader);
-        for (id, progress) in &self.followers {
-            assert_eq!(
-                expected.next(),
-                Some(id),
-                "the progress tracker does not list exactly the other voters"
-            );
-            progress.check_invariants(now, last_index, max_inflight_appends);
-        }
-        assert_eq!(expected.next(), None, "the progress tracker misses a voter");
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use core::time::Duration;
@@ -476,7 +554,6 @@ mod tests {
     use super::*;
 
     const HEARTBEAT: Duration = Duration::from_millis(50);
-    const SNAPSHOT_TIMEOUT: Duration = Duration::from_millis(300);
 
     fn at(ms: u64) -> Instant {
         Instant::ZERO + Duration::from_millis(ms)
@@ -529,12 +606,72 @@ mod tests {
     }
 
     #[test]
-    fn a_short_log_is_news_only_to_a_probe_between_match_and_next() {
+    fn a_short_log_is_news_only_between_match_and_next() {
         let mut progress = Progress::new(at(0), LogIndex(10));
         assert!(progress.is_short_log_news(LogIndex(5)));
         assert!(!progress.is_short_log_news(LogIndex(10)));
         progress.on_ack(at(0), LogIndex(7));
         assert!(!progress.is_short_log_news(LogIndex(5)));
+        // Streaming: an end short of what was sent means an append went
+        // missing (overtaken or lost); the end it acknowledged does not.
+        progress.on_entries_sent(at(1), LogIndex(12));
+        assert!(progress.is_short_log_news(LogIndex(8)));
+        assert!(progress.is_short_log_news(LogIndex(12)));
+        assert!(!progress.is_short_log_news(LogIndex(7)));
+        assert!(!progress.is_short_log_news(LogIndex(13)));
+        progress.become_snapshot(at(2), LogIndex(20));
+        assert!(!progress.is_short_log_news(LogIndex(8)));
+    }
+
+    #[test]
+    fn a_gap_in_a_stream_is_resent_once_until_acknowledged() {
+        let mut progress = Progress::new(at(0), LogIndex(1));
+        progress.on_ack(at(0), LogIndex(0));
+        for last in [2, 4, 6] {
+            progress.on_entries_sent(at(1), LogIndex(last));
+        }
+        // The append of 1..=2 went missing: every later one is refused.
+        assert_eq!(progress.gap_to_resend(LogIndex(1)), Some(LogIndex(6)));
+        progress.on_gap_resent(LogIndex(6));
+        assert_eq!(progress.gap_to_resend(LogIndex(1)), None);
+        progress.on_ack(at(2), LogIndex(2));
+        assert!(progress.is_short_log_news(LogIndex(3)));
+        assert_eq!(progress.gap_to_resend(LogIndex(3)), None);
+        progress.check_invariants(at(2), LogIndex(6), 4);
+        // Once the resend is acknowledged, a new gap is resent again.
+        progress.on_ack(at(3), LogIndex(6));
+        progress.on_entries_sent(at(4), LogIndex(9));
+        assert_eq!(progress.gap_to_resend(LogIndex(7)), Some(LogIndex(9)));
+        progress.check_invariants(at(4), LogIndex(9), 4);
+    }
+
+    #[test]
+    fn commit_news_waits_for_the_last_answer_and_is_sent_once() {
+        let mut progress = Progress::new(at(0), LogIndex(1));
+        progress.on_ack(at(0), LogIndex(0));
+        progress.on_entries_sent(at(1), LogIndex(2));
+        progress.on_entries_sent(at(1), LogIndex(4));
+        progress.on_ack(at(2), LogIndex(2));
+        // An append is still out: its answer brings the chance to tell.
+        assert_eq!(progress.commit_news_at(LogIndex(2), HEARTBEAT), None);
+        progress.on_ack(at(3), LogIndex(4));
+        assert_eq!(
+            progress.commit_news_at(LogIndex(4), HEARTBEAT),
+            Some(Instant::ZERO)
+        );
+        // Only what the follower holds can be news to it.
+        progress.on_commit_sent(LogIndex(3));
+        assert!(progress.commit_news_at(LogIndex(9), HEARTBEAT).is_some());
+        progress.on_commit_sent(LogIndex(4));
+        assert_eq!(progress.commit_news_at(LogIndex(9), HEARTBEAT), None);
+        // Further news waits for the interval since the last to end.
+        progress.on_commit_news_sent(at(5));
+        progress.on_entries_sent(at(6), LogIndex(5));
+        progress.on_ack(at(7), LogIndex(5));
+        assert_eq!(
+            progress.commit_news_at(LogIndex(5), HEARTBEAT),
+            Some(at(55))
+        );
     }
 
     #[test]
@@ -550,26 +687,68 @@ mod tests {
     }
 
     #[test]
-    fn the_heartbeat_tick_restarts_stalled_streams_and_lost_snapshots() {
+    fn the_heartbeat_tick_restarts_stalled_streams_but_not_snapshots() {
         let mut progress = Progress::new(at(0), LogIndex(1));
         progress.on_ack(at(0), LogIndex(0));
         progress.on_entries_sent(at(10), LogIndex(5));
-        progress.on_heartbeat_tick(at(40), LogIndex(5), HEARTBEAT, SNAPSHOT_TIMEOUT);
+        progress.on_heartbeat_tick(at(40), LogIndex(5), HEARTBEAT);
         assert_eq!(
             progress.state(),
             ReplicationState::Replicate { in_flight: 1 }
         );
-        progress.on_heartbeat_tick(at(60), LogIndex(5), HEARTBEAT, SNAPSHOT_TIMEOUT);
+        progress.on_heartbeat_tick(at(60), LogIndex(5), HEARTBEAT);
         assert_eq!(progress.state(), ReplicationState::Probe { paused: false });
         assert_eq!(progress.next_index(), LogIndex(1));
 
+        // A large snapshot may take long: time alone never resends it.
         progress.become_snapshot(at(100), LogIndex(9));
-        progress.on_heartbeat_tick(at(399), LogIndex(9), HEARTBEAT, SNAPSHOT_TIMEOUT);
+        progress.on_heartbeat_tick(at(10_000), LogIndex(9), HEARTBEAT);
         assert!(matches!(
             progress.state(),
             ReplicationState::Snapshot { .. }
         ));
-        progress.on_heartbeat_tick(at(400), LogIndex(9), HEARTBEAT, SNAPSHOT_TIMEOUT);
+        assert_eq!(progress.heartbeat_prev_index(LogIndex(4)), LogIndex(9));
+    }
+
+    #[test]
+    fn a_snapshot_is_presumed_lost_only_on_an_answer_a_heartbeat_after_it_left() {
+        let mut progress = Progress::new(at(0), LogIndex(3));
+        progress.become_snapshot(at(100), LogIndex(9));
+        // A heartbeat within the interval cannot tell; one after it can,
+        // and the leader needs to send no other.
+        assert_eq!(progress.snapshot_probe_at(HEARTBEAT), Some(at(150)));
+        progress.on_heartbeat_sent(at(120), HEARTBEAT);
+        assert_eq!(progress.snapshot_probe_at(HEARTBEAT), Some(at(150)));
+        progress.on_heartbeat_sent(at(150), HEARTBEAT);
+        assert_eq!(progress.snapshot_probe_at(HEARTBEAT), None);
+        assert!(!progress.is_snapshot_overdue(at(149), HEARTBEAT));
+        assert!(progress.is_snapshot_overdue(at(150), HEARTBEAT));
+        progress.on_snapshot_lost();
         assert_eq!(progress.state(), ReplicationState::Probe { paused: false });
+        assert_eq!(progress.next_index(), LogIndex(1));
+        assert!(!progress.is_snapshot_overdue(at(1_000), HEARTBEAT));
+    }
+
+    #[test]
+    fn an_unreachable_follower_is_probed_again_from_the_next_heartbeat() {
+        let mut progress = Progress::new(at(0), LogIndex(1));
+        progress.on_ack(at(0), LogIndex(3));
+        progress.on_entries_sent(at(1), LogIndex(8));
+        progress.on_unreachable();
+        assert_eq!(progress.state(), ReplicationState::Probe { paused: true });
+        assert_eq!(progress.next_index(), LogIndex(4));
+        assert!(!progress.may_send_entries(4));
+        progress.on_heartbeat_tick(at(50), LogIndex(8), HEARTBEAT);
+        assert!(progress.may_send_entries(4));
+
+        progress.become_snapshot(at(60), LogIndex(20));
+        progress.on_unreachable();
+        assert_eq!(progress.state(), ReplicationState::Probe { paused: true });
+        assert_eq!(progress.next_index(), LogIndex(4));
+        // A snapshot waits until the follower answers.
+        assert!(!progress.may_send_snapshot());
+        assert!(progress.record_contact(at(70)));
+        assert!(progress.may_send_snapshot());
+        assert!(!progress.record_contact(at(71)));
     }
 }

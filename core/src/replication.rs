@@ -84,6 +84,47 @@ impl<R: Rng> Node<R> {
         }
     }
 
+    /// Tells every follower that holds entries it does not know are
+    /// committed, and has no append out, what is committed: an empty
+    /// append, sent when the outputs are drained (or when the timer says
+    /// deferred news may go), so that a follower applies one round trip
+    /// after its leader rather than at the next heartbeat. Followers with
+    /// appends out learn it from the appends that follow their answers.
+    /// At most one such message per follower per
+    /// [`Config::commit_news_interval`](crate::Config::commit_news_interval):
+    /// news due sooner waits for the interval's end. The same walk over
+    /// the followers sets when the leader must next act for one of them
+    /// (see `Node::leader_wakeup`).
+    pub(crate) fn send_commit_news(&mut self) {
+        let commit = self.commit_index;
+        let now = self.now;
+        let news_interval = self.config.commit_news_interval;
+        let retransmit_interval = self.config.heartbeat_interval;
+        let mut wakeup: Option<Instant> = None;
+        let mut position = 0;
+        while let RoleState::Leader { progress } = &mut self.role {
+            if position == progress.len() {
+                break;
+            }
+            let (peer, follower) = progress.at_mut(position);
+            position += 1;
+            let probe = follower.snapshot_probe_at(retransmit_interval);
+            let deferred = match follower.commit_news_at(commit, news_interval) {
+                Some(at) if at <= now => {
+                    follower.on_commit_news_sent(now);
+                    self.send_append(peer, true);
+                    None
+                }
+                news => news,
+            };
+            wakeup = earliest(earliest(wakeup, probe), deferred);
+        }
+        self.leader_wakeup = match self.role {
+            RoleState::Leader { .. } => wakeup,
+            _ => None,
+        };
+    }
+
     /// Appends `entry` to the leader's own log; it is asked to be persisted
     /// by [`Node::flush_own_entries`].
     pub(crate) fn append_to_own_log(&mut self, entry: Entry) {
@@ -122,32 +163,47 @@ impl<R: Rng> Node<R> {
         };
         let may_send_entries = follower.may_send_entries(self.config.max_inflight_appends);
         let next_index = follower.next_index();
-        if may_send_entries && next_index <= log.base_index() {
-            // What the follower needs next was compacted away.
+        // What the follower needs next was compacted away.
+        let needs_snapshot = next_index <= log.base_index();
+        if may_send_entries && needs_snapshot && follower.may_send_snapshot() {
             self.send_snapshot(peer);
             return;
         }
-        let (prev_log_index, entries) = if may_send_entries && next_index <= last_index {
-            let entries = log
-                .entries_from(next_index, self.config.max_append_bytes, usize::MAX)
-                .to_vec();
-            let last_sent = entries
-                .last()
-                .expect("invariant: an append from within the log carries an entry")
-                .index;
-            follower.on_entries_sent(now, last_sent);
-            (LogIndex(next_index.get() - 1), entries)
-        } else if heartbeat {
-            // A follower that lacks the entry named (at worst the log's
-            // base) answers with a failure, which changes nothing, but it
-            // still hears from its leader.
-            (follower.heartbeat_prev_index(log.base_index()), Vec::new())
-        } else {
-            return;
-        };
-        let prev_log_term = log
+        let (prev_log_index, entries) =
+            if may_send_entries && !needs_snapshot && next_index <= last_index {
+                let entries = log
+                    .entries_from(next_index, self.config.max_append_bytes, usize::MAX)
+                    .to_vec();
+                let last_sent = entries
+                    .last()
+                    .expect("invariant: an append from within the log carries an entry")
+                    .index;
+                follower.on_entries_sent(now, last_sent);
+                (LogIndex(next_index.get() - 1), entries)
+            } else if heartbeat {
+                // A follower that lacks the entry named (at worst the log's
+                // base) answers with a failure, which changes nothing, but
+                // it still hears from its leader.
+                follower.on_heartbeat_sent(now, self.config.heartbeat_interval);
+                (follower.heartbeat_prev_index(log.base_index()), Vec::new())
+            } else {
+                return;
+            };
+        // A follower commits what the append says is committed only up
+        // to the append's last entry.
+        let last_carried = entries.last().map_or(prev_log_index, |entry| entry.index);
+        follower.on_commit_sent(self.commit_index.min(last_carried));
+        self.send_entries(peer, prev_log_index, entries);
+    }
+
+    /// Sends `peer` an AppendEntries of `entries` after `prev_log_index`
+    /// (which the log holds), with the commit index; the caller noted in
+    /// the follower's progress what it carries.
+    fn send_entries(&mut self, peer: NodeId, prev_log_index: LogIndex, entries: Vec<Entry>) {
+        let prev_log_term = self
+            .log
             .term_at(prev_log_index)
-            .expect("invariant: a follower's next index is at most one past the leader's log");
+            .expect("invariant: an append starts within the leader's log");
         let message = Message::AppendEntries(AppendEntries {
             term: self.term,
             prev_log_index,
@@ -156,6 +212,27 @@ impl<R: Rng> Node<R> {
             entries,
         });
         self.send(peer, message);
+    }
+
+    /// Sends a streaming follower the entries `from..=to` again, or as
+    /// many as one append carries: a gap its rejection reported, which the
+    /// log holds.
+    fn resend_gap(&mut self, peer: NodeId, from: LogIndex, to: LogIndex) {
+        let count = (to.get() - from.get() + 1) as usize;
+        let entries = self
+            .log
+            .entries_from(from, self.config.max_append_bytes, count)
+            .to_vec();
+        let Some(last) = entries.last().map(|entry| entry.index) else {
+            return;
+        };
+        if let RoleState::Leader { progress } = &mut self.role {
+            if let Some(follower) = progress.get_mut(peer) {
+                follower.on_gap_resent(last);
+                follower.on_commit_sent(self.commit_index.min(last));
+            }
+        }
+        self.send_entries(peer, LogIndex(from.get() - 1), entries);
     }
 
     /// Handles an AppendEntries of our current term (a higher one was
@@ -285,25 +362,68 @@ impl<R: Rng> Node<R> {
         if response.success && response.index > last_index {
             return Err(HandleError::Dropped(DropReason::BeyondLeaderLog));
         }
+        let revived = self.take_append_answer(now, from, response);
+        if revived {
+            // Back after being reported unreachable: what waited for an
+            // answer (a snapshot) goes now.
+            self.send_append(from, false);
+        }
+        Ok(())
+    }
+
+    /// Updates a follower's progress with its answer (of the current term,
+    /// within the leader's log), commits what a majority now holds, and
+    /// sends the follower what it still lacks. Returns whether the follower
+    /// had been reported unreachable (see [`Progress::record_contact`]).
+    ///
+    /// [`Progress::record_contact`]: crate::progress::Progress::record_contact
+    fn take_append_answer(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        response: AppendEntriesResponse,
+    ) -> bool {
+        let last_index = self.log.last_index();
         let log = &self.log;
         let RoleState::Leader { progress } = &mut self.role else {
-            return Ok(());
+            return false;
         };
         let Some(follower) = progress.get_mut(from) else {
-            return Ok(());
+            return false;
         };
-        follower.record_contact(now);
+        let revived = follower.record_contact(now);
         if !follower.is_answer_current(response.success, response.index) {
-            return Ok(());
+            // The follower still lacks the snapshot out to it: if the
+            // answer is late enough to follow the snapshot, it was lost.
+            if follower.is_snapshot_overdue(now, self.config.heartbeat_interval) {
+                follower.on_snapshot_lost();
+                self.send_append(from, false);
+            }
+            return revived;
         }
         if response.success {
             follower.on_ack(now, response.index);
+            // The answer may leave the follower idle with news to hear.
+            self.commit_news_due = true;
             self.maybe_commit();
         } else {
             // A follower whose log merely ends early (no conflicting term)
-            // may only be answering an append that others overtook.
+            // may be answering from before it received more: only an end
+            // short of what was sent is news.
             if response.conflict_term == Term(0) && !follower.is_short_log_news(response.index) {
-                return Ok(());
+                return revived;
+            }
+            if response.conflict_term == Term(0) && follower.is_streaming() {
+                // A gap in the stream: resend it, and stream on. A gap the
+                // log no longer holds is left to the stall check: the
+                // answer may predate acknowledgements still on their way,
+                // and a snapshot costs too much to send on a guess.
+                if response.index > log.base_index() {
+                    if let Some(last) = follower.gap_to_resend(response.index) {
+                        self.resend_gap(from, response.index, last);
+                    }
+                }
+                return revived;
             }
             // Retry past the leader's own entries of the conflicting term
             // if it has any, else from the follower's hint.
@@ -314,7 +434,17 @@ impl<R: Rng> Node<R> {
             follower.on_reject(retry_from, last_index);
         }
         self.send_append(from, false);
-        Ok(())
+        revived
+    }
+
+    /// The caller could not deliver a message to `peer`: if it is a
+    /// follower of this leader, probe it again from the next heartbeat.
+    pub(crate) fn handle_unreachable(&mut self, peer: NodeId) {
+        if let RoleState::Leader { progress } = &mut self.role {
+            if let Some(follower) = progress.get_mut(peer) {
+                follower.on_unreachable();
+            }
+        }
     }
 
     /// Notes that the log is durable up to `index` (if the entry there is
@@ -358,6 +488,7 @@ impl<R: Rng> Node<R> {
         if let RoleState::Leader { .. } = self.role {
             let newly_committed = self.log.payload_bytes(self.commit_index.next(), commit);
             self.uncommitted_bytes = self.uncommitted_bytes.saturating_sub(newly_committed);
+            self.commit_news_due = true;
         }
         self.commit_index = commit;
         while self.applied_index < self.commit_index {
@@ -372,5 +503,13 @@ impl<R: Rng> Node<R> {
             self.flush_own_entries();
             self.outputs.push(Output::Apply(entry));
         }
+    }
+}
+
+/// The earlier of two optional times (`None` is never).
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }

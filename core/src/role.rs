@@ -4,8 +4,8 @@
 use alloc::vec::Vec;
 use core::fmt;
 
-use crate::progress::ProgressTracker;
 use crate::quorum::{vote_outcome, JointConfig, VoteOutcome};
+use crate::tracker::ProgressTracker;
 use crate::types::NodeId;
 
 /// A node's role in the protocol.

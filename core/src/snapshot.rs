@@ -65,6 +65,8 @@ impl<R: Rng> Node<R> {
             snapshot,
         });
         self.send(peer, message);
+        // The leader checks on it a retransmission interval from now.
+        self.refresh_leader_wakeup();
     }
 
     /// Handles the leader's snapshot (of our current term, from the leader

@@ -58,7 +58,7 @@ fuzz_target!(|data: &[u8]| {
     // An exhausted `Unstructured` keeps answering with defaults: stop when
     // the fuzzer's bytes run out.
     while !input_bytes.is_empty() {
-        let Ok(kind) = input_bytes.int_in_range(0u8..=8) else {
+        let Ok(kind) = input_bytes.int_in_range(0u8..=9) else {
             return;
         };
         let input = match kind {
@@ -83,6 +83,10 @@ fuzz_target!(|data: &[u8]| {
                     index,
                     data: vec![7].into(),
                 },
+                Err(_) => return,
+            },
+            8 => match input_bytes.int_in_range(1u64..=4) {
+                Ok(peer) => Input::Unreachable { peer: NodeId(peer) },
                 Err(_) => return,
             },
             _ => {

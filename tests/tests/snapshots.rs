@@ -127,8 +127,16 @@ fn leader_with_compacted_log() -> Probe {
     probe
 }
 
+fn snapshots_sent(probe: &Probe) -> usize {
+    probe
+        .sent()
+        .iter()
+        .filter(|(_, message)| matches!(message, Message::InstallSnapshot(_)))
+        .count()
+}
+
 #[test]
-fn a_follower_behind_the_compaction_gets_the_snapshot_once_per_election_timeout() {
+fn a_snapshot_is_sent_again_once_an_answer_a_heartbeat_later_shows_it_lost() {
     let mut probe = leader_with_compacted_log();
     // Node 3's probe from index 1 went unanswered; at the next heartbeat
     // it is probed again, and what it needs is gone.
@@ -137,21 +145,28 @@ fn a_follower_behind_the_compaction_gets_the_snapshot_once_per_election_timeout(
         sent_to(&probe, 3),
         vec![(NodeId(3), install(1, snapshot(10, 1, b"state")))]
     );
-    // Heartbeats go on, but the snapshot is not sent again at once.
+    let sent_at = probe.now;
+    // An answer sent before the snapshot arrived says nothing about it.
+    probe.advance(Duration::from_millis(5));
+    probe.receive(3, append_response(1, false, 1, 0)).unwrap();
+    assert_eq!(snapshots_sent(&probe), 0);
+    // Time alone never sends it again (it may be large and on its way):
+    // heartbeats go on, naming the snapshot's last entry.
     probe.fire_timer();
-    let snapshots = |probe: &Probe| {
-        probe
-            .sent()
-            .iter()
-            .filter(|(_, m)| matches!(m, Message::InstallSnapshot(_)))
-            .count()
-    };
-    assert_eq!(snapshots(&probe), 0);
-    assert!(!probe.sent().is_empty(), "heartbeats still go out");
-    // Unanswered for an election timeout, it is sent again.
-    probe.advance(Duration::from_millis(300));
-    probe.fire_timer();
-    assert_eq!(snapshots(&probe), 1);
+    assert_eq!(snapshots_sent(&probe), 0);
+    let heartbeat = sent_to(&probe, 3);
+    assert!(
+        matches!(&heartbeat[..], [(_, Message::AppendEntries(a))] if a.prev_log_index == LogIndex(10) && a.entries.is_empty()),
+        "{heartbeat:?}"
+    );
+    // Its answer, a heartbeat interval after the snapshot left, says the
+    // follower still lacks it: the snapshot is sent again at once.
+    probe.now = sent_at + Duration::from_millis(50);
+    probe.receive(3, append_response(1, false, 1, 0)).unwrap();
+    assert_eq!(
+        sent_to(&probe, 3),
+        vec![(NodeId(3), install(1, snapshot(10, 1, b"state")))]
+    );
     // The answer moves the follower to streaming past the snapshot.
     probe.receive(3, append_response(1, true, 10, 0)).unwrap();
     probe
@@ -163,6 +178,84 @@ fn a_follower_behind_the_compaction_gets_the_snapshot_once_per_election_timeout(
     assert!(
         matches!(&appends[..], [(_, Message::AppendEntries(a))] if a.prev_log_index == LogIndex(10) && a.prev_log_term == Term(1)),
         "{appends:?}"
+    );
+}
+
+// Whatever the phase of the heartbeats, a snapshot sent between two of
+// them is checked on one heartbeat interval after it left, by a heartbeat
+// to its follower alone, so a lost one costs an interval and a round trip.
+#[test]
+fn a_snapshot_sent_between_heartbeats_is_checked_on_one_interval_later() {
+    let mut probe = leader_with_compacted_log();
+    probe.fire_timer();
+    let first_sent_at = probe.now;
+    assert_eq!(snapshots_sent(&probe), 1);
+    probe.fire_timer();
+    assert_eq!(probe.now, first_sent_at + Duration::from_millis(50));
+    // An answer 10 ms after that heartbeat shows the snapshot lost: it
+    // goes again, off the heartbeats' beat.
+    probe.now = probe.now + Duration::from_millis(10);
+    probe.receive(3, append_response(1, false, 1, 0)).unwrap();
+    assert_eq!(snapshots_sent(&probe), 1);
+    let resent_at = probe.now;
+    // The next heartbeat, 40 ms later, is too early to tell; 10 ms after
+    // it, one interval after the resend, node 3 alone is asked.
+    probe.fire_timer();
+    assert_eq!(probe.now, resent_at + Duration::from_millis(40));
+    probe.fire_timer();
+    assert_eq!(probe.now, resent_at + Duration::from_millis(50));
+    let asked = probe.sent();
+    assert!(
+        matches!(&asked[..], [(NodeId(3), Message::AppendEntries(a))] if a.entries.is_empty()),
+        "{asked:?}"
+    );
+    // Its answer, a round trip later, sends the snapshot a third time.
+    probe.now = probe.now + Duration::from_millis(1);
+    probe.receive(3, append_response(1, false, 1, 0)).unwrap();
+    assert_eq!(snapshots_sent(&probe), 1);
+}
+
+#[test]
+fn a_lost_acknowledgement_of_a_snapshot_is_made_good_by_the_next_heartbeat() {
+    let mut probe = leader_with_compacted_log();
+    probe.fire_timer();
+    assert_eq!(snapshots_sent(&probe), 1);
+    // The follower installed it, but its answer was lost. It answers the
+    // next heartbeat (naming entry 10) with success: no second snapshot.
+    probe.fire_timer();
+    probe.receive(3, append_response(1, true, 10, 0)).unwrap();
+    assert_eq!(snapshots_sent(&probe), 0);
+    probe
+        .input(Input::Command(kontiki::Command::Propose(
+            Bytes::from_static(b"d"),
+        )))
+        .unwrap();
+    assert!(
+        matches!(&sent_to(&probe, 3)[..], [(_, Message::AppendEntries(a))] if a.prev_log_index == LogIndex(10))
+    );
+}
+
+#[test]
+fn a_snapshot_the_driver_could_not_deliver_goes_again_once_the_follower_answers() {
+    let mut probe = leader_with_compacted_log();
+    probe.fire_timer();
+    assert_eq!(snapshots_sent(&probe), 1);
+    probe.input(Input::Unreachable { peer: NodeId(3) }).unwrap();
+    assert!(probe.sent().is_empty(), "nothing is resent at once");
+    // While the follower is unreachable it gets heartbeats, not the whole
+    // snapshot every heartbeat.
+    for _ in 0..3 {
+        probe.fire_timer();
+        assert_eq!(snapshots_sent(&probe), 0);
+        assert!(
+            matches!(&sent_to(&probe, 3)[..], [(_, Message::AppendEntries(a))] if a.entries.is_empty())
+        );
+    }
+    // Its first answer shows it back: the snapshot goes at once.
+    probe.receive(3, append_response(1, false, 1, 0)).unwrap();
+    assert_eq!(
+        sent_to(&probe, 3),
+        vec![(NodeId(3), install(1, snapshot(10, 1, b"state")))]
     );
 }
 

@@ -49,6 +49,9 @@ fn soak(seed: u64) -> Duration {
         snapshot_interval: snapshots.then_some(4 + (seed >> 3) % 12),
         network: NetworkConfig::chaotic(),
         crash_during_outputs_probability: 0.002,
+        // Half of the seeds report messages a cut link could not carry,
+        // as a driver on TCP does.
+        report_unreachable: (seed >> 5) & 1 == 1,
         ..ClusterConfig::new(nodes)
     };
     let mut cluster = Cluster::new(seed, config);

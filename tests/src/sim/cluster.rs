@@ -2,7 +2,7 @@
 //! the simulated network, with crashes and restarts. One `u64` seed decides
 //! every random choice, so a seed replays a whole run exactly.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 use kontiki::{
@@ -48,6 +48,11 @@ pub struct ClusterConfig {
     /// compacted and lagging followers catch up by InstallSnapshot.
     /// `None`: never.
     pub snapshot_interval: Option<u64>,
+    /// A node learns when a message it sent could not be delivered because
+    /// the link is cut (a partition or isolation, not random loss), as a
+    /// driver on TCP learns of a broken connection, and reports it to its
+    /// core ([`Input::Unreachable`]).
+    pub report_unreachable: bool,
 }
 
 impl ClusterConfig {
@@ -61,6 +66,7 @@ impl ClusterConfig {
             crash_during_outputs_probability: 0.0,
             write_latency: None,
             snapshot_interval: None,
+            report_unreachable: false,
         }
     }
 }
@@ -141,11 +147,18 @@ pub struct Cluster {
     log_changed: bool,
     /// Every apply performed, in order.
     applied: Vec<Applied>,
+    /// Nodes to which the next InstallSnapshot sent is lost.
+    lose_next_snapshot_to: BTreeSet<NodeId>,
+    /// (sender, peer) pairs of undeliverable messages not yet reported
+    /// (see `ClusterConfig::report_unreachable`).
+    unreachable_reports: Vec<(NodeId, NodeId)>,
 }
 
 /// One entry applied by one node.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Applied {
+    /// When it was applied (the output performed).
+    pub at: Instant,
     /// The node that applied it.
     pub node: NodeId,
     /// The entry.
@@ -185,6 +198,8 @@ impl Cluster {
             wire_buffer: Vec::new(),
             log_changed: false,
             applied: Vec::new(),
+            lose_next_snapshot_to: BTreeSet::new(),
+            unreachable_reports: Vec::new(),
         };
         for id in cluster.voters.clone() {
             cluster.start_node(id);
@@ -402,11 +417,17 @@ impl Cluster {
         was_running
     }
 
+    /// Loses the next InstallSnapshot sent to `to`, whatever the network
+    /// would have done with it: the one lost snapshot of a scenario.
+    pub fn lose_next_snapshot_to(&mut self, to: NodeId) {
+        self.lose_next_snapshot_to.insert(to);
+    }
+
     /// Restarts node `id` from its storage (a no-op if it is running).
     pub fn restart(&mut self, id: NodeId) {
         if !self.is_running(id) {
             self.start_node(id);
-            self.check_invariants();
+            self.after_event();
         }
     }
 
@@ -438,7 +459,7 @@ impl Cluster {
             .map(|data| node.handle(now, Input::Command(Command::Propose(data.into()))))
             .collect();
         self.perform_outputs(id);
-        self.check_invariants();
+        self.after_event();
         results
             .into_iter()
             .map(|result| match result {
@@ -465,7 +486,7 @@ impl Cluster {
         };
         self.checker.read_asked(id, round);
         self.perform_outputs(id);
-        self.check_invariants();
+        self.after_event();
         Ok(round)
     }
 
@@ -483,7 +504,7 @@ impl Cluster {
     pub fn campaign(&mut self, id: NodeId) {
         self.note(format!("-- n{id} asked to campaign"));
         self.handle(id, Input::Command(Command::Campaign));
-        self.check_invariants();
+        self.after_event();
     }
 
     // ----- running -------------------------------------------------------
@@ -529,7 +550,7 @@ impl Cluster {
                 .expect("an event was pending");
             self.fire_timer_at(position);
         }
-        self.check_invariants();
+        self.after_event();
         true
     }
 
@@ -551,7 +572,7 @@ impl Cluster {
         };
         self.steps += 1;
         self.deliver(envelope);
-        self.check_invariants();
+        self.after_event();
         true
     }
 
@@ -563,6 +584,11 @@ impl Cluster {
         let why = Loss::Dropped.as_str();
         self.trace
             .record(self.now, TraceEvent::Lost { from, to, why });
+        if self.config.report_unreachable {
+            // The adversary's loss is one the sender's transport noticed.
+            self.unreachable_reports.push((from, to));
+            self.after_event();
+        }
         true
     }
 
@@ -582,7 +608,7 @@ impl Cluster {
         self.now = self.now.max(deadline);
         self.steps += 1;
         self.fire_timer_at(position);
-        self.check_invariants();
+        self.after_event();
         true
     }
 
@@ -955,7 +981,11 @@ impl Cluster {
                 }
                 let (_, digest) = self.slot(id).state_machine;
                 self.slot_mut(id).state_machine = (entry.index, apply_to_digest(digest, &entry));
-                self.applied.push(Applied { node: id, entry });
+                self.applied.push(Applied {
+                    at: self.now,
+                    node: id,
+                    entry,
+                });
             }
             Output::Send { to, message } => self.send(id, to, message),
             Output::SetTimer { deadline } => self.slot_mut(id).timer = Some(deadline),
@@ -1045,13 +1075,23 @@ impl Cluster {
                 message: message.clone(),
             },
         );
+        let lost_on_purpose = matches!(message, Message::InstallSnapshot(_))
+            && self.lose_next_snapshot_to.remove(&to);
         let envelope = Envelope {
             from,
             to,
             to_incarnation: self.slot(to).incarnation,
             message,
         };
-        if let Err(loss) = self.network.send(self.now, &mut self.rng, envelope) {
+        let sent = if lost_on_purpose {
+            Err(Loss::Dropped)
+        } else {
+            self.network.send(self.now, &mut self.rng, envelope)
+        };
+        if sent == Err(Loss::Disconnected) && self.config.report_unreachable {
+            self.unreachable_reports.push((from, to));
+        }
+        if let Err(loss) = sent {
             self.trace.record(
                 self.now,
                 TraceEvent::Lost {
@@ -1061,6 +1101,17 @@ impl Cluster {
                 },
             );
         }
+    }
+
+    /// What follows every event: the reports of undeliverable messages
+    /// (which send nothing, so this ends), then the per-step checks.
+    fn after_event(&mut self) {
+        while !self.unreachable_reports.is_empty() {
+            for (from, peer) in std::mem::take(&mut self.unreachable_reports) {
+                self.handle(from, Input::Unreachable { peer });
+            }
+        }
+        self.check_invariants();
     }
 
     /// The per-step checks over every running node.

@@ -16,7 +16,9 @@ use super::cluster::{Cluster, ClusterConfig};
 /// instead of three, bit 3 crashes part-way through a node's outputs (5%
 /// of the time), so persists must precede whatever depends on them; bit 4
 /// leaders that persist in parallel with their followers; bit 5 snapshots
-/// every 3 applied entries, keeping one entry behind each.
+/// every 3 applied entries, keeping one entry behind each; bit 6 senders
+/// hear of the messages lost to them and report the peer unreachable to
+/// their core.
 pub fn run_schedule(schedule: &[u8]) -> Option<Cluster> {
     let [options, seed, ref operations @ ..] = *schedule else {
         return None;
@@ -33,6 +35,7 @@ pub fn run_schedule(schedule: &[u8]) -> Option<Cluster> {
         },
         snapshot_interval: (options & 32 != 0).then_some(3),
         crash_during_outputs_probability: if options & 8 != 0 { 0.05 } else { 0.0 },
+        report_unreachable: options & 64 != 0,
         ..ClusterConfig::new(node_count)
     };
     let mut cluster = Cluster::new(u64::from(seed), config);

@@ -1,0 +1,175 @@
+//! A leader's view of all its followers: their [`Progress`], kept in one
+//! id-sorted list, and the quorum questions asked of them together (the
+//! commit index, check-quorum, read confirmation), answered through
+//! `quorum.rs`.
+
+use alloc::vec::Vec;
+
+use crate::progress::Progress;
+use crate::quorum::{majority_match_index, JointConfig};
+use crate::time::Instant;
+use crate::types::{LogIndex, NodeId};
+
+/// A leader's progress for every other member, in one id-sorted list.
+///
+/// Invariant: sorted by id without duplicates, and exactly the voters of
+/// the configuration but the leader.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct ProgressTracker {
+    followers: Vec<(NodeId, Progress)>,
+}
+
+impl ProgressTracker {
+    /// A new leader's view: every voter but `leader`, probed from
+    /// `next_index`, in contact as of `now`.
+    pub(crate) fn new(
+        leader: NodeId,
+        voters: &JointConfig,
+        now: Instant,
+        next_index: LogIndex,
+    ) -> ProgressTracker {
+        // `all_voters` is sorted, so the list is too.
+        let followers = voters
+            .all_voters()
+            .iter()
+            .filter(|&&voter| voter != leader)
+            .map(|&voter| (voter, Progress::new(now, next_index)))
+            .collect();
+        ProgressTracker { followers }
+    }
+
+    /// The number of followers tracked.
+    pub(crate) fn len(&self) -> usize {
+        self.followers.len()
+    }
+
+    /// The id of the follower at `position` (in id order), for walking the
+    /// followers while the leader sends to each.
+    pub(crate) fn id_at(&self, position: usize) -> NodeId {
+        self.followers[position].0
+    }
+
+    /// `id`'s progress, if it is a tracked follower.
+    pub(crate) fn get(&self, id: NodeId) -> Option<&Progress> {
+        let position = self.position(id)?;
+        Some(&self.followers[position].1)
+    }
+
+    /// `id`'s progress, to change it, if it is a tracked follower.
+    pub(crate) fn get_mut(&mut self, id: NodeId) -> Option<&mut Progress> {
+        let position = self.position(id)?;
+        Some(&mut self.followers[position].1)
+    }
+
+    fn position(&self, id: NodeId) -> Option<usize> {
+        self.followers
+            .binary_search_by_key(&id, |(follower, _)| *follower)
+            .ok()
+    }
+
+    /// The follower at `position` (in id order) and its progress, to
+    /// change it while walking the followers.
+    pub(crate) fn at_mut(&mut self, position: usize) -> (NodeId, &mut Progress) {
+        let (id, progress) = &mut self.followers[position];
+        (*id, progress)
+    }
+
+    /// The earliest time after `now` the leader must act for one follower
+    /// besides its heartbeat: a heartbeat that tells whether a snapshot
+    /// arrived (see [`Progress::snapshot_probe_at`], after
+    /// `retransmit_interval`), or news of `commit` that waits for its
+    /// follower's `news_interval` to end (see [`Progress::commit_news_at`];
+    /// news that may go at once goes when the outputs are drained).
+    pub(crate) fn next_wakeup(
+        &self,
+        commit: LogIndex,
+        now: Instant,
+        retransmit_interval: core::time::Duration,
+        news_interval: core::time::Duration,
+    ) -> Option<Instant> {
+        self.followers
+            .iter()
+            .flat_map(|(_, progress)| {
+                let news = progress
+                    .commit_news_at(commit, news_interval)
+                    .filter(|&at| at > now);
+                [progress.snapshot_probe_at(retransmit_interval), news]
+            })
+            .flatten()
+            .min()
+    }
+
+    /// Every follower's progress, to run a periodic transition on each.
+    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = &mut Progress> {
+        self.followers.iter_mut().map(|(_, progress)| progress)
+    }
+
+    /// The highest index a quorum of `voters` holds, counting `own_match`
+    /// for the leader itself. `scratch` is reused so that this allocates
+    /// nothing once warm.
+    pub(crate) fn committed_index(
+        &self,
+        voters: &JointConfig,
+        leader: NodeId,
+        own_match: LogIndex,
+        scratch: &mut Vec<LogIndex>,
+    ) -> LogIndex {
+        if !voters.is_joint() {
+            // The common case, on every acknowledgement: the tracker lists
+            // exactly the other voters (checked by `check_invariants`), so
+            // their match indexes and the leader's own are the whole count,
+            // with no lookup per voter.
+            scratch.clear();
+            scratch.push(own_match);
+            scratch.extend(
+                self.followers
+                    .iter()
+                    .map(|(_, progress)| progress.match_index()),
+            );
+            return majority_match_index(scratch);
+        }
+        voters.committed_index(
+            |voter| {
+                if voter == leader {
+                    own_match
+                } else {
+                    self.get(voter).map_or(LogIndex(0), Progress::match_index)
+                }
+            },
+            scratch,
+        )
+    }
+
+    /// Whether the leader and the followers for which `agrees` holds form a
+    /// quorum of `voters`.
+    pub(crate) fn has_quorum(
+        &self,
+        voters: &JointConfig,
+        leader: NodeId,
+        mut agrees: impl FnMut(&Progress) -> bool,
+    ) -> bool {
+        voters.has_quorum(|voter| voter == leader || self.get(voter).is_some_and(&mut agrees))
+    }
+
+    /// Checks the tracker's invariants and each follower's, for a leader
+    /// `leader` of `voters` whose log ends at `last_index`.
+    pub(crate) fn check_invariants(
+        &self,
+        leader: NodeId,
+        voters: &JointConfig,
+        now: Instant,
+        last_index: LogIndex,
+        max_inflight_appends: usize,
+    ) {
+        let mut expected = voters.all_voters().iter().filter(|&&id| id != leader);
+        for (id, progress) in &self.followers {
+            assert_eq!(
+                expected.next(),
+                Some(id),
+                "the progress tracker does not list exactly the other voters"
+            );
+            progress.check_invariants(now, last_index, max_inflight_appends);
+        }
+        assert_eq!(expected.next(), None, "the progress tracker misses a voter");
+    }
+}
