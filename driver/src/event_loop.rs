@@ -277,6 +277,7 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
             self.send(round.early_sends);
             self.write_durably(round.writes).await?;
             self.send(round.late_sends);
+            self.report_unreachable();
             // The status first, so that a proposer who hears back finds its
             // entry committed there; its applied index moves with each
             // entry below, never ahead of the state machine.
@@ -343,6 +344,20 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
             }
         }
         Ok(())
+    }
+
+    /// Tells the core which peers lost messages, so that a leader probes
+    /// them again (and resends a lost snapshot) at its next heartbeat
+    /// rather than after waiting for answers.
+    fn report_unreachable(&mut self) {
+        let unreachable = self.links.take_unreachable();
+        if unreachable.is_empty() {
+            return;
+        }
+        let now = self.clock.to_core(self.runtime.now());
+        for peer in unreachable {
+            let _ = self.node.handle(now, Input::Unreachable { peer });
+        }
     }
 
     /// Step 5: tells the core its log is durable through `index`.

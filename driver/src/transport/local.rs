@@ -48,6 +48,7 @@ impl LocalNetwork {
                     from: node,
                     to: peer,
                     inbox: None,
+                    lost: false,
                 };
                 (peer, Box::new(link) as Box<dyn PeerLink>)
             })
@@ -87,6 +88,8 @@ struct LocalLink {
     to: NodeId,
     /// The peer's inbox, looked up again whenever the peer (re)starts.
     inbox: Option<async_channel::Sender<Inbound>>,
+    /// A message was lost because the peer was not running.
+    lost: bool,
 }
 
 impl PeerLink for LocalLink {
@@ -100,13 +103,27 @@ impl PeerLink for LocalLink {
         }
         // A peer that has not started, or has stopped, loses the message,
         // as a peer that is down on TCP would.
-        self.inbox
-            .as_ref()
-            .is_some_and(|inbox| inbox.try_send((self.from, message)).is_ok())
+        let Some(inbox) = self.inbox.as_ref() else {
+            self.lost = true;
+            return false;
+        };
+        match inbox.try_send((self.from, message)) {
+            Ok(()) => true,
+            Err(async_channel::TrySendError::Closed(_)) => {
+                self.lost = true;
+                false
+            }
+            // A full inbox is back-pressure, not a peer that is down.
+            Err(async_channel::TrySendError::Full(_)) => false,
+        }
     }
 
     /// Messages are delivered as they are sent.
     fn flush(&mut self) {}
+
+    fn take_lost(&mut self) -> bool {
+        std::mem::take(&mut self.lost)
+    }
 }
 
 #[cfg(test)]
@@ -130,5 +147,32 @@ mod tests {
         network.join(node(1), second).expect("a restart joins");
         assert!(network.inbox(node(1)).is_some());
         assert!(network.inbox(node(2)).is_none());
+    }
+
+    #[test]
+    fn a_peer_that_is_not_running_is_reported_and_a_full_inbox_is_not() {
+        use kontiki::{LeadershipCheck, Term};
+        let check = || {
+            Message::LeadershipCheck(LeadershipCheck {
+                term: Term(1),
+                round: 1,
+            })
+        };
+        let network = LocalNetwork::new();
+        let mut link = LocalLink {
+            network: network.clone(),
+            from: node(1),
+            to: node(2),
+            inbox: None,
+            lost: false,
+        };
+        assert!(!link.send(check()), "node 2 has not started");
+        assert!(link.take_lost());
+        assert!(!link.take_lost());
+        let (inbox, _receiver) = async_channel::bounded(1);
+        network.join(node(2), inbox).expect("joins");
+        assert!(link.send(check()));
+        assert!(!link.send(check()), "the inbox is full");
+        assert!(!link.take_lost(), "back-pressure is not unreachability");
     }
 }

@@ -16,6 +16,7 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
@@ -96,6 +97,10 @@ pub(crate) struct NodeSide<S> {
     queue: async_channel::Sender<Outgoing>,
     /// Messages were encoded into `pending` since the last flush.
     unflushed: bool,
+    /// The connection broke since the node's task last asked: what was
+    /// written or queued may be lost. Outside the lock, so that asking on
+    /// every flush costs a load.
+    lost: Arc<AtomicBool>,
 }
 
 /// The link task's side: it connects, finishes what the node's task could
@@ -103,6 +108,7 @@ pub(crate) struct NodeSide<S> {
 pub(crate) struct LinkSide<S> {
     shared: Arc<Mutex<Shared<S>>>,
     queue: async_channel::Receiver<Outgoing>,
+    lost: Arc<AtomicBool>,
 }
 
 /// A link with room for `capacity` queued messages, not yet connected.
@@ -114,17 +120,20 @@ pub(crate) fn link<S>(capacity: usize) -> (NodeSide<S>, LinkSide<S>) {
         busy: true,
         failed: None,
     }));
+    let lost = Arc::new(AtomicBool::new(false));
     let (sender, receiver) = async_channel::bounded(capacity.max(1));
     let node = NodeSide {
         shared: Arc::clone(&shared),
         queue: sender,
         unflushed: false,
+        lost: Arc::clone(&lost),
     };
     (
         node,
         LinkSide {
             shared,
             queue: receiver,
+            lost,
         },
     )
 }
@@ -169,6 +178,10 @@ impl<S: AsyncWrite + Unpin + Send> PeerLink for NodeSide<S> {
             Poll::Pending => self.hand_over(&mut shared),
         }
     }
+
+    fn take_lost(&mut self) -> bool {
+        self.lost.load(Ordering::Relaxed) && self.lost.swap(false, Ordering::Relaxed)
+    }
 }
 
 impl<S> NodeSide<S> {
@@ -202,6 +215,7 @@ impl<S: AsyncWrite + Unpin> LinkSide<S> {
         shared.pending.clear();
         shared.written = 0;
         shared.busy = true;
+        self.lost.store(true, Ordering::Relaxed);
         while self.queue.try_recv().is_ok() {}
     }
 
@@ -359,6 +373,7 @@ mod tests {
         let task_link = LinkSide {
             shared: Arc::clone(&link.shared),
             queue: link.queue.clone(),
+            lost: Arc::clone(&link.lost),
         };
         let mut task = async move { task_link.send_until_closed().await }.boxed();
         assert!(
@@ -418,9 +433,13 @@ mod tests {
             "the node's error is reported"
         );
         // While reconnecting, messages queue (and are dropped on failure).
+        assert!(!node.take_lost(), "nothing lost while connected");
         link.disconnected();
         assert!(node.send(check(2)));
         assert_eq!(link.queue.len(), 1);
+        // The broken connection is reported once, so the core can resend.
+        assert!(node.take_lost());
+        assert!(!node.take_lost());
     }
 
     #[test]
