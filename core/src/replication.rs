@@ -99,8 +99,18 @@ impl<R: Rng> Node<R> {
         let commit = self.commit_index;
         let now = self.now;
         let news_interval = self.config.commit_news_interval;
-        let retransmit_interval = self.config.heartbeat_interval;
-        let mut wakeup: Option<Instant> = None;
+        let RoleState::Leader { progress } = &self.role else {
+            self.leader_wakeup = None;
+            return;
+        };
+        let (due_now, wakeup) =
+            progress.commit_news_plan(commit, now, self.config.heartbeat_interval, news_interval);
+        // News sent now does not change when the leader must next act:
+        // the next news to that follower waits for a commit after this.
+        self.leader_wakeup = wakeup;
+        if !due_now {
+            return;
+        }
         let mut position = 0;
         while let RoleState::Leader { progress } = &mut self.role {
             if position == progress.len() {
@@ -108,21 +118,14 @@ impl<R: Rng> Node<R> {
             }
             let (peer, follower) = progress.at_mut(position);
             position += 1;
-            let probe = follower.snapshot_probe_at(retransmit_interval);
-            let deferred = match follower.commit_news_at(commit, news_interval) {
-                Some(at) if at <= now => {
-                    follower.on_commit_news_sent(now);
-                    self.send_append(peer, true);
-                    None
-                }
-                news => news,
-            };
-            wakeup = earliest(earliest(wakeup, probe), deferred);
+            let due = follower
+                .commit_news_at(commit, news_interval)
+                .is_some_and(|at| at <= now);
+            if due {
+                follower.on_commit_news_sent(now);
+                self.send_append(peer, true);
+            }
         }
-        self.leader_wakeup = match self.role {
-            RoleState::Leader { .. } => wakeup,
-            _ => None,
-        };
     }
 
     /// Appends `entry` to the leader's own log; it is asked to be persisted
@@ -503,13 +506,5 @@ impl<R: Rng> Node<R> {
             self.flush_own_entries();
             self.outputs.push(Output::Apply(entry));
         }
-    }
-}
-
-/// The earlier of two optional times (`None` is never).
-fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
     }
 }

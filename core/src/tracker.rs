@@ -74,6 +74,36 @@ impl ProgressTracker {
         (*id, progress)
     }
 
+    /// One pass over the followers for the commit news of `commit` at
+    /// `now`: whether any follower is due news now, and when the leader
+    /// must next act for one of them otherwise (see
+    /// [`ProgressTracker::next_wakeup`]). The common case, news waiting
+    /// for its interval, is decided here without sending anything.
+    pub(crate) fn commit_news_plan(
+        &self,
+        commit: LogIndex,
+        now: Instant,
+        retransmit_interval: core::time::Duration,
+        news_interval: core::time::Duration,
+    ) -> (bool, Option<Instant>) {
+        let mut due_now = false;
+        let mut wakeup: Option<Instant> = None;
+        let mut wake_at = |at: Instant| {
+            wakeup = Some(wakeup.map_or(at, |earliest| earliest.min(at)));
+        };
+        for (_, progress) in &self.followers {
+            match progress.commit_news_at(commit, news_interval) {
+                Some(at) if at <= now => due_now = true,
+                Some(at) => wake_at(at),
+                None => {}
+            }
+            if let Some(at) = progress.snapshot_probe_at(retransmit_interval) {
+                wake_at(at);
+            }
+        }
+        (due_now, wakeup)
+    }
+
     /// The earliest time after `now` the leader must act for one follower
     /// besides its heartbeat: a heartbeat that tells whether a snapshot
     /// arrived (see [`Progress::snapshot_probe_at`], after
