@@ -33,12 +33,16 @@ impl<R: Rng> Node<R> {
     /// deciding on commit news, or acting on the timer.
     pub(crate) fn refresh_leader_wakeup(&mut self) {
         self.leader_wakeup = match &self.role {
-            RoleState::Leader { progress } => progress.next_wakeup(
-                self.commit_index,
-                self.now,
-                self.config.heartbeat_interval,
-                self.config.commit_news_interval,
-            ),
+            RoleState::Leader { progress } => {
+                progress
+                    .commit_news_plan(
+                        self.commit_index,
+                        self.now,
+                        self.config.heartbeat_interval,
+                        self.config.commit_news_interval,
+                    )
+                    .1
+            }
             _ => None,
         };
     }
@@ -54,15 +58,14 @@ impl<R: Rng> Node<R> {
             if position == progress.len() {
                 return;
             }
-            let peer = progress.id_at(position);
-            let due = progress
-                .get(peer)
-                .and_then(|follower| follower.snapshot_probe_at(interval))
-                .is_some_and(|probe_at| probe_at <= now);
-            if due {
+            let (peer, follower) = progress.at(position);
+            position += 1;
+            if follower
+                .snapshot_probe_at(interval)
+                .is_some_and(|probe_at| probe_at <= now)
+            {
                 self.send_append(peer, true);
             }
-            position += 1;
         }
     }
 

@@ -488,8 +488,8 @@ impl<R: Rng> Node<R> {
     }
 
     /// When the node next needs [`Input::Timer`]: a leader's next
-    /// heartbeat (or, sooner, a check on a snapshot it sent), or another
-    /// role's election timeout. A driver may arm its
+    /// heartbeat (or, sooner, a check on a snapshot it sent or commit news
+    /// that waited for its interval), or another role's election timeout. A driver may arm its
     /// timer from this after every input instead of remembering the latest
     /// [`Output::SetTimer`]; a timer armed earlier (as a `SetTimer` may
     /// leave it, when the deadline only moved later) fires harmlessly.

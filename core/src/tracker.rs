@@ -67,6 +67,13 @@ impl ProgressTracker {
             .ok()
     }
 
+    /// The follower at `position` (in id order) and its progress, for
+    /// walking the followers while the leader sends to each.
+    pub(crate) fn at(&self, position: usize) -> (NodeId, &Progress) {
+        let (id, progress) = &self.followers[position];
+        (*id, progress)
+    }
+
     /// The follower at `position` (in id order) and its progress, to
     /// change it while walking the followers.
     pub(crate) fn at_mut(&mut self, position: usize) -> (NodeId, &mut Progress) {
@@ -76,9 +83,12 @@ impl ProgressTracker {
 
     /// One pass over the followers for the commit news of `commit` at
     /// `now`: whether any follower is due news now, and when the leader
-    /// must next act for one of them otherwise (see
-    /// [`ProgressTracker::next_wakeup`]). The common case, news waiting
-    /// for its interval, is decided here without sending anything.
+    /// must next act for one of them otherwise: a heartbeat that tells
+    /// whether a snapshot arrived (see [`Progress::snapshot_probe_at`],
+    /// after `retransmit_interval`), or news that waits for its follower's
+    /// `news_interval` to end (see [`Progress::commit_news_at`]). The
+    /// common case, news waiting for its interval, is decided here without
+    /// sending anything.
     pub(crate) fn commit_news_plan(
         &self,
         commit: LogIndex,
@@ -102,31 +112,6 @@ impl ProgressTracker {
             }
         }
         (due_now, wakeup)
-    }
-
-    /// The earliest time after `now` the leader must act for one follower
-    /// besides its heartbeat: a heartbeat that tells whether a snapshot
-    /// arrived (see [`Progress::snapshot_probe_at`], after
-    /// `retransmit_interval`), or news of `commit` that waits for its
-    /// follower's `news_interval` to end (see [`Progress::commit_news_at`];
-    /// news that may go at once goes when the outputs are drained).
-    pub(crate) fn next_wakeup(
-        &self,
-        commit: LogIndex,
-        now: Instant,
-        retransmit_interval: core::time::Duration,
-        news_interval: core::time::Duration,
-    ) -> Option<Instant> {
-        self.followers
-            .iter()
-            .flat_map(|(_, progress)| {
-                let news = progress
-                    .commit_news_at(commit, news_interval)
-                    .filter(|&at| at > now);
-                [progress.snapshot_probe_at(retransmit_interval), news]
-            })
-            .flatten()
-            .min()
     }
 
     /// Every follower's progress, to run a periodic transition on each.
