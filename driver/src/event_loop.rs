@@ -346,9 +346,10 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
         Ok(())
     }
 
-    /// Tells the core which peers lost messages, so that a leader probes
-    /// them again (and resends a lost snapshot) at its next heartbeat
-    /// rather than after waiting for answers.
+    /// Tells the core which peers lost messages for being unreachable, so
+    /// that a leader probes them again from its next heartbeat (and sends a
+    /// snapshot one needs once it answers) rather than waiting for answers
+    /// to what was lost.
     fn report_unreachable(&mut self) {
         let unreachable = self.links.take_unreachable();
         if unreachable.is_empty() {
