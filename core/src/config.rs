@@ -91,6 +91,12 @@ pub struct Config {
     /// that a follower slightly behind catches up from the log instead of
     /// needing the whole snapshot. 0 drops everything the snapshot covers.
     pub compaction_lag: u64,
+    /// How many entries a learner may be behind the leader's log and still
+    /// be promoted to voter; it must also be streaming and have answered
+    /// within `election_timeout_min`. A learner further behind is refused
+    /// ([`MembershipError::LearnerBehind`](crate::MembershipError::LearnerBehind)):
+    /// as a voter it could hold back every commit until it caught up.
+    pub max_learner_lag_entries: u64,
 }
 
 impl Default for Config {
@@ -109,6 +115,7 @@ impl Default for Config {
             leader_persists_in_parallel: true,
             commit_news_interval: Duration::from_millis(1),
             compaction_lag: 1000,
+            max_learner_lag_entries: 1000,
         }
     }
 }

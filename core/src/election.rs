@@ -10,12 +10,20 @@ use crate::quorum::VoteOutcome;
 use crate::role::{RoleState, VoteTally};
 use crate::time::Instant;
 use crate::tracker::ProgressTracker;
-use crate::types::NodeId;
+use crate::types::{NodeId, Term};
 
 impl<R: Rng> Node<R> {
     /// Starts an election: a pre-vote round when pre-vote is on, otherwise
     /// a real election in the next term.
     pub(crate) fn start_election(&mut self, now: Instant) {
+        // A learner, or a node removed or not yet added, follows whoever
+        // leads and never campaigns. Nor does a node one term short of
+        // `Term::MAX`, which no node may reach (its peers would refuse
+        // every message of that term).
+        if !self.voters.contains(self.id) || self.term.next() == Term::MAX {
+            self.reset_election_deadline(now);
+            return;
+        }
         if self.config.pre_vote {
             self.become_pre_candidate(now);
         } else {
@@ -81,7 +89,7 @@ impl<R: Rng> Node<R> {
         // here. Probing starts just past the leader's log as it was before
         // this term.
         let next_index = self.log.last_index().next();
-        let progress = ProgressTracker::new(self.id, &self.voters, now, next_index);
+        let progress = ProgressTracker::new(self.id, self.memberships.current(), now, next_index);
         self.role = RoleState::Leader { progress };
         self.leader_wakeup = None;
         self.leader_contact_at = None;
@@ -109,6 +117,9 @@ impl<R: Rng> Node<R> {
         let RoleState::PreCandidate { votes } = &mut self.role else {
             return;
         };
+        if !self.voters.contains(voter) {
+            return;
+        }
         match votes.record(voter, granted, &self.voters) {
             VoteOutcome::Won => self.become_candidate(now),
             VoteOutcome::Lost => self.become_follower(now, self.term, None),
@@ -125,6 +136,9 @@ impl<R: Rng> Node<R> {
         let Some(votes) = &mut self.election_votes else {
             return;
         };
+        if !self.voters.contains(voter) {
+            return;
+        }
         match votes.record(voter, granted, &self.voters) {
             VoteOutcome::Won => self.become_leader(now),
             VoteOutcome::Lost if self.role == RoleState::Candidate => {
@@ -224,5 +238,60 @@ impl<R: Rng> Node<R> {
                 self.record_election_vote(now, from, response.granted);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use core::time::Duration;
+
+    use rand_chacha::{rand_core::SeedableRng, ChaCha8Rng};
+
+    use crate::{
+        AppendEntries, Config, Input, Instant, LogIndex, Message, Node, NodeId, Output,
+        PersistedState, Term,
+    };
+
+    #[test]
+    fn the_next_deadline_follows_the_election_timer() {
+        let config = Config::default();
+        let ids = [NodeId(1), NodeId(2), NodeId(3)];
+        let rng = ChaCha8Rng::seed_from_u64(7);
+        let mut node = Node::new(
+            ids[0],
+            &ids,
+            config.clone(),
+            rng,
+            PersistedState::default(),
+            Instant::ZERO,
+        )
+        .expect("valid");
+        let armed = node.drain_outputs().find_map(|output| match output {
+            Output::SetTimer { deadline } => Some(deadline),
+            _ => None,
+        });
+        assert_eq!(armed, Some(node.next_deadline()));
+
+        // A heartbeat pushes the election timeout out from when it came.
+        let at = Instant::ZERO + Duration::from_millis(10);
+        let heartbeat = Message::AppendEntries(AppendEntries {
+            term: Term(1),
+            prev_log_index: LogIndex(0),
+            prev_log_term: Term(0),
+            leader_commit: LogIndex(0),
+            entries: alloc::vec::Vec::new(),
+        });
+        node.handle(
+            at,
+            Input::Message {
+                from: ids[1],
+                message: heartbeat,
+            },
+        )
+        .expect("accepted");
+        let _ = node.drain_outputs();
+        let deadline = node.next_deadline();
+        assert!(deadline >= at + config.election_timeout_min);
+        assert!(deadline < at + config.election_timeout_max);
     }
 }

@@ -3,6 +3,7 @@
 
 use bytes::Bytes;
 
+use crate::membership::Membership;
 use crate::types::{LogIndex, Term};
 
 /// One log entry: an opaque command stamped with the term of the leader
@@ -32,6 +33,12 @@ pub enum EntryKind {
     /// The empty entry a new leader appends to commit its term's entries
     /// quickly (§8); the application skips it.
     Noop,
+    /// A new cluster configuration, in force on every node from the moment
+    /// it appends the entry (dissertation §4.1); `data` is its encoding
+    /// ([`wire::decode_membership`](crate::wire::decode_membership) reads
+    /// it). The application may note it (to learn a new member's address,
+    /// for example) and otherwise skips it.
+    Membership,
 }
 
 impl Entry {
@@ -60,7 +67,8 @@ impl Entry {
 }
 
 /// The application's state as of the committed entry at `index`, whose term
-/// is `term`, in whatever encoding the application chose.
+/// is `term`, in whatever encoding the application chose, together with
+/// the cluster's configuration as of that entry.
 ///
 /// The core never looks inside `data`: it stores the latest snapshot (a
 /// shared buffer, so holding it costs no copy), sends it to followers that
@@ -74,6 +82,12 @@ pub struct Snapshot {
     pub index: LogIndex,
     /// The term of the entry at `index`.
     pub term: Term,
+    /// The configuration in force at `index`: the latest membership entry
+    /// at or before it (or the voters the cluster started with). The node
+    /// fills it in when it takes a snapshot; a stored snapshot whose
+    /// membership is empty predates membership changes, and a node started
+    /// on it uses the voters it was started with.
+    pub membership: Membership,
     /// The state machine's state after applying entries `1..=index`.
     pub data: Bytes,
 }

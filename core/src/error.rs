@@ -5,6 +5,7 @@ use core::fmt;
 
 use crate::config::ConfigError;
 use crate::log::LogError;
+use crate::membership::MembershipError;
 use crate::message::InvalidMessage;
 use crate::types::{LogIndex, NodeId};
 
@@ -14,14 +15,16 @@ use crate::types::{LogIndex, NodeId};
 pub enum StartError {
     /// The configuration cannot work.
     Config(ConfigError),
-    /// The voter set is empty.
-    NoVoters,
     /// The same id appears twice in the voter set.
     DuplicateVoter(NodeId),
-    /// The node's own id is not in the voter set.
+    /// The node's own id is not in the (non-empty) voter set it was asked
+    /// to start a cluster with.
     NotAVoter(NodeId),
-    /// The persisted vote names a node outside the voter set.
-    UnknownVote(NodeId),
+    /// The persisted membership entry at `index` cannot be decoded.
+    InvalidMembership {
+        /// Where the entry is in the log.
+        index: LogIndex,
+    },
     /// The persisted log cannot have been written by Raft.
     Log(LogError),
     /// The persisted log or snapshot holds an entry of a term above the
@@ -39,13 +42,12 @@ impl fmt::Display for StartError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StartError::Config(error) => write!(f, "invalid config: {error}"),
-            StartError::NoVoters => f.write_str("the voter set is empty"),
             StartError::DuplicateVoter(id) => write!(f, "voter {id} is listed twice"),
             StartError::NotAVoter(id) => write!(f, "node {id} is not in the voter set"),
-            StartError::UnknownVote(id) => {
+            StartError::InvalidMembership { index } => {
                 write!(
                     f,
-                    "the persisted vote names node {id}, which is not a voter"
+                    "the persisted membership entry at index {index} is corrupt"
                 )
             }
             StartError::Log(error) => write!(f, "invalid persisted log: {error}"),
@@ -74,6 +76,11 @@ pub enum HandleError {
     Dropped(DropReason),
     /// [`Command::Campaign`](crate::Command::Campaign) was given to the leader.
     AlreadyLeader,
+    /// [`Command::Campaign`](crate::Command::Campaign) was given to a node
+    /// that does not vote (a learner, or a node not in the configuration).
+    NotAVoter,
+    /// A membership change was refused, for the reason given.
+    Membership(MembershipError),
     /// A proposal was given to a node that is not the leader.
     NotLeader {
         /// The leader this node knows of, if any: retry there.
@@ -102,8 +109,6 @@ pub enum HandleError {
 pub enum DropReason {
     /// The message claims to come from this node itself.
     FromSelf,
-    /// The sender is not a voter of this cluster.
-    UnknownSender(NodeId),
     /// A field is nonsensical.
     Invalid(InvalidMessage),
     /// An AppendEntries of the current term from a node other than the
@@ -126,9 +131,6 @@ impl fmt::Display for HandleError {
             HandleError::Dropped(DropReason::FromSelf) => {
                 f.write_str("dropped a message that claims to come from this node")
             }
-            HandleError::Dropped(DropReason::UnknownSender(id)) => {
-                write!(f, "dropped a message from node {id}, which is not a voter")
-            }
             HandleError::Dropped(DropReason::Invalid(why)) => {
                 write!(f, "dropped an invalid message: {why}")
             }
@@ -145,6 +147,8 @@ impl fmt::Display for HandleError {
                 f.write_str("dropped an answer to a leadership check this node never sent")
             }
             HandleError::AlreadyLeader => f.write_str("this node is already the leader"),
+            HandleError::NotAVoter => f.write_str("this node does not vote"),
+            HandleError::Membership(error) => write!(f, "membership change refused: {error}"),
             HandleError::NotLeader {
                 leader_hint: Some(leader),
             } => write!(f, "not the leader; node {leader} is"),
@@ -167,3 +171,9 @@ impl fmt::Display for HandleError {
 }
 
 impl core::error::Error for HandleError {}
+
+impl From<MembershipError> for HandleError {
+    fn from(error: MembershipError) -> Self {
+        HandleError::Membership(error)
+    }
+}

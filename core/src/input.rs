@@ -96,6 +96,19 @@ pub enum Command {
     /// with a majority per round, not per read: every read handled between
     /// two drains shares a round.
     Read,
+    /// Change the cluster's configuration (leader only): see
+    /// [`MembershipChange`](crate::MembershipChange). On success
+    /// [`Node::handle`](crate::Node::handle) returns
+    /// [`Handled::Proposed`] with the index of the membership entry, which
+    /// is in force from now on and done once an
+    /// [`Output::Apply`](crate::Output::Apply) of that index and term is
+    /// drained; a joint change with `auto_leave` is left by a second entry
+    /// that the leader appends by itself when the first commits. Refused
+    /// with [`HandleError::Membership`](crate::HandleError::Membership)
+    /// (changing nothing) while another change is pending, before the
+    /// leader has committed an entry of its term, or when the change
+    /// itself does not fit the configuration.
+    ChangeMembership(crate::MembershipChange),
 }
 
 /// What [`Node::handle`](crate::Node::handle) did with an accepted input.

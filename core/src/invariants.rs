@@ -26,16 +26,49 @@ impl<R> Node<R> {
         self.check_role();
     }
 
+    /// The configuration in force is the latest membership entry of the
+    /// log (or the base's), and the voters counted are its voters.
     fn check_membership(&self) {
+        let index = self.memberships.current_index();
         assert!(
-            self.voters.contains(self.id),
-            "node {}: not among its own voters",
+            index <= self.log.last_index(),
+            "node {}: configuration from index {index}, beyond its log",
             self.id
         );
-        if let Some(vote) = self.voted_for {
+        // At or below the snapshot, the configuration is the snapshot's.
+        let snapshot_index = self.snapshot.as_ref().map_or(LogIndex(0), |s| s.index);
+        if index > snapshot_index {
+            let entry = self.log.entry(index);
             assert!(
-                self.voters.contains(vote),
-                "node {}: voted for {vote}, who is not a voter",
+                entry.is_some_and(|entry| entry.kind == crate::EntryKind::Membership),
+                "node {}: configuration from index {index}, which is no membership entry",
+                self.id
+            );
+        }
+        // Entries up to the commit index were checked as they came; the
+        // scan stays proportional to the uncommitted part.
+        let later = self
+            .log
+            .slice(index.max(self.commit_index).next(), self.log.last_index())
+            .iter()
+            .any(|entry| entry.kind == crate::EntryKind::Membership);
+        assert!(
+            !later,
+            "node {}: a membership entry after the one in force ({index})",
+            self.id
+        );
+        assert!(
+            self.memberships.current().is_counted_by(&self.voters),
+            "node {}: counts voters other than its configuration's",
+            self.id
+        );
+        if matches!(
+            self.role,
+            RoleState::Candidate | RoleState::PreCandidate { .. }
+        ) {
+            assert!(
+                self.voters.contains(self.id),
+                "node {}: campaigns without a vote",
                 self.id
             );
         }
@@ -177,7 +210,7 @@ impl<R> Node<R> {
                 }
                 progress.check_invariants(
                     self.id,
-                    &self.voters,
+                    self.memberships.current(),
                     now,
                     last_index,
                     self.config.max_inflight_appends,
@@ -194,11 +227,7 @@ impl<R> Node<R> {
     }
 
     fn check_known_leader(&self, leader: NodeId) {
-        assert!(
-            leader != self.id && self.voters.contains(leader),
-            "node {}: follows {leader}, who is itself or not a voter",
-            self.id
-        );
+        assert!(leader != self.id, "node {}: follows itself", self.id);
     }
 }
 
@@ -267,8 +296,10 @@ mod tests {
         assert_caught("applied 1 <= commit 7 <= last index 1 broken", |node| {
             node.commit_index = LogIndex(7);
         });
-        assert_caught("voted for 9, who is not a voter", |node| {
-            node.voted_for = Some(NodeId(9));
+        assert_caught("counts voters other than its configuration's", |node| {
+            node.voters = crate::Membership::with_voters(&[NodeId(1), NodeId(9)])
+                .expect("valid")
+                .quorum();
         });
         assert_caught("log holds term 1 above the current term 0", |node| {
             node.term = Term(0);

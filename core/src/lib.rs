@@ -138,6 +138,8 @@ mod entry;
 mod error;
 mod input;
 mod log;
+mod membership;
+mod membership_log;
 mod message;
 mod node;
 mod output;
@@ -156,6 +158,7 @@ mod election;
 mod invariants;
 mod leadership;
 mod read;
+mod reconfigure;
 mod replication;
 mod snapshot;
 
@@ -164,6 +167,7 @@ pub use entry::{Entry, EntryKind, Snapshot};
 pub use error::{DropReason, HandleError, StartError};
 pub use input::{Command, Handled, Input};
 pub use log::LogError;
+pub use membership::{Membership, MembershipChange, MembershipError};
 pub use message::{
     AppendEntries, AppendEntriesResponse, InstallSnapshot, InvalidMessage, LeadershipCheck,
     LeadershipCheckResponse, Message, RequestVote, RequestVoteResponse,

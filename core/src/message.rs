@@ -157,6 +157,10 @@ pub enum InvalidMessage {
     /// The term is `u64::MAX`, which no node reaches: a node that adopted it
     /// would have no next term to campaign in.
     TermTooLarge,
+    /// A membership entry whose data is not a well-formed configuration
+    /// with at least one voter (checked by the node before it changes
+    /// anything), or a snapshot without a configuration.
+    BadMembership,
 }
 
 impl fmt::Display for InvalidMessage {
@@ -174,6 +178,9 @@ impl fmt::Display for InvalidMessage {
             InvalidMessage::EmptySnapshot => "a snapshot at index 0",
             InvalidMessage::IndexTooLarge => "a log index of u64::MAX",
             InvalidMessage::ZeroReadRound => "a leadership check of read round 0",
+            InvalidMessage::BadMembership => {
+                "a membership entry or snapshot without a valid configuration"
+            }
         })
     }
 }
@@ -216,6 +223,9 @@ impl Message {
                 }
                 if m.snapshot.index == LogIndex::MAX {
                     return Err(InvalidMessage::IndexTooLarge);
+                }
+                if m.snapshot.membership.is_empty() {
+                    return Err(InvalidMessage::BadMembership);
                 }
                 check_log_position(m.term, m.snapshot.index, m.snapshot.term)
             }

@@ -14,12 +14,14 @@ use crate::entry::{Entry, EntryKind, Snapshot};
 use crate::error::{DropReason, HandleError, StartError};
 use crate::input::{Command, Handled, Input};
 use crate::log::Log;
+use crate::membership::Membership;
+use crate::membership_log::MembershipLog;
 use crate::message::{
     AppendEntriesResponse, LeadershipCheckResponse, Message, RequestVoteResponse,
 };
 use crate::output::Output;
 use crate::persist::{HardState, Persist, PersistedState};
-use crate::quorum::{JointConfig, MajorityConfig};
+use crate::quorum::JointConfig;
 use crate::read_queue::ReadQueue;
 use crate::role::{Role, RoleState, VoteTally};
 use crate::time::{duration_as_micros, Instant};
@@ -57,14 +59,18 @@ pub struct NodeStats {
 #[derive(Clone, Debug)]
 pub struct Node<R> {
     pub(crate) id: NodeId,
-    /// The voters: every election and commit decision is a quorum of
-    /// them. Invariant: contains `id`.
+    /// The configurations the log holds; the latest is in force.
+    pub(crate) memberships: MembershipLog,
+    /// The voters of the configuration in force, as quorum arithmetic
+    /// counts them: every election and commit decision is a quorum of
+    /// them. Invariant: derived from `memberships.current()`.
     pub(crate) voters: JointConfig,
     pub(crate) config: Config,
     pub(crate) rng: R,
     pub(crate) term: Term,
-    /// Invariant: names a voter, and was persisted with `term` before any
-    /// message depending on it was sent.
+    /// Invariant: was persisted with `term` before any message depending
+    /// on it was sent. (It may name a node this one does not know as a
+    /// voter: a candidate of a configuration not yet replicated here.)
     pub(crate) voted_for: Option<NodeId>,
     pub(crate) log: Log,
     /// The latest snapshot, persisted or about to be by a pending output.
@@ -138,6 +144,7 @@ impl<R> Node<R> {
         // Destructured so that a new field cannot be forgotten here.
         let Node {
             id,
+            memberships,
             voters,
             config,
             rng: _,
@@ -168,7 +175,17 @@ impl<R> Node<R> {
             stats: _,
         } = self;
         (
-            (id, voters, config, term, voted_for, log, snapshot, role),
+            (
+                id,
+                memberships,
+                voters,
+                config,
+                term,
+                voted_for,
+                log,
+                snapshot,
+            ),
+            role,
             (
                 commit_index,
                 applied_index,
@@ -214,10 +231,15 @@ impl<R: Eq> Eq for Node<R> {}
 impl<R: Rng> Node<R> {
     /// Builds a node.
     ///
-    /// `voters` is the cluster's voter set and must contain `id`; `rng` is
-    /// the node's only source of randomness (election timeouts); `persisted`
-    /// is what an earlier life of this node persisted, or the default for a
-    /// fresh node; `now` is the caller's clock.
+    /// `voters` is the voter set the cluster starts with, which must
+    /// contain `id` — or nothing, for a node that joins an existing
+    /// cluster: it waits, never campaigning, until a leader adds it (see
+    /// [`MembershipChange::AddLearner`](crate::MembershipChange::AddLearner)).
+    /// Once the node's log or snapshot holds a configuration, that one is
+    /// in force and `voters` is not used. `rng` is the node's only source
+    /// of randomness (election timeouts); `persisted` is what an earlier
+    /// life of this node persisted, or the default for a fresh node; `now`
+    /// is the caller's clock.
     ///
     /// The new node already has outputs (at least its first timer): drain
     /// them before the first input. A single-node cluster elects itself
@@ -231,12 +253,7 @@ impl<R: Rng> Node<R> {
         now: Instant,
     ) -> Result<Node<R>, StartError> {
         config.validate().map_err(StartError::Config)?;
-        let voters = validate_voters(id, voters)?;
-        if let Some(vote) = persisted.hard_state.voted_for {
-            if !voters.contains(vote) {
-                return Err(StartError::UnknownVote(vote));
-            }
-        }
+        let initial = MembershipLog::initial(id, voters)?;
         let base = match &persisted.snapshot {
             None => (LogIndex(0), Term(0)),
             Some(snapshot)
@@ -252,6 +269,15 @@ impl<R: Rng> Node<R> {
             return Err(StartError::TermTooLarge);
         }
         let log = Log::restore(base, persisted.entries).map_err(StartError::Log)?;
+        let memberships = MembershipLog::restore(
+            base.0,
+            persisted
+                .snapshot
+                .as_ref()
+                .map(|snapshot| &snapshot.membership),
+            initial,
+            log.entries(),
+        )?;
         if log.last_term() > persisted.hard_state.term {
             return Err(StartError::LogTermAboveCurrentTerm);
         }
@@ -262,7 +288,8 @@ impl<R: Rng> Node<R> {
         let durable_index = log.last_index();
         let mut node = Node {
             id,
-            voters,
+            voters: memberships.current().quorum(),
+            memberships,
             config,
             rng,
             term,
@@ -338,6 +365,9 @@ impl<R: Rng> Node<R> {
             Input::Command(Command::Propose(data)) => self.handle_propose(EntryKind::Command, data),
             Input::Command(Command::Barrier) => self.handle_propose(EntryKind::Noop, Bytes::new()),
             Input::Command(Command::Read) => self.handle_read(),
+            Input::Command(Command::ChangeMembership(change)) => {
+                self.handle_change_membership(&change)
+            }
             Input::Persisted { index, term } => {
                 self.handle_persisted(index, term);
                 Ok(Handled::Done)
@@ -444,10 +474,27 @@ impl<R: Rng> Node<R> {
         }
     }
 
-    /// The voter set, sorted.
+    /// Every voter of the configuration in force (of both halves, while
+    /// joint), sorted.
     #[must_use]
     pub fn voters(&self) -> &[NodeId] {
         self.voters.all_voters()
+    }
+
+    /// The configuration in force: the latest in the log, committed or
+    /// not (empty on a node waiting to be added to a cluster).
+    #[must_use]
+    pub fn membership(&self) -> &Membership {
+        self.memberships.current()
+    }
+
+    /// The index of the membership entry in force — or of the snapshot
+    /// that holds it, once the entry is compacted away (0 for the voters
+    /// the node was started with). A change is done once the commit index
+    /// reaches it.
+    #[must_use]
+    pub fn membership_index(&self) -> LogIndex {
+        self.memberships.current_index()
     }
 
     /// The log's entries in order: from index 1, or from just after the
@@ -517,11 +564,13 @@ impl<R: Rng> Node<R> {
         from: NodeId,
         message: Message,
     ) -> Result<(), HandleError> {
+        // A sender need not be in this node's configuration: it may be a
+        // leader or candidate of a configuration not yet replicated here
+        // (dissertation §4.1). Only voters' votes and members' answers
+        // count, and a removed server cannot disrupt the cluster (see
+        // `Config::pre_vote` and `Config::leader_stickiness`).
         if from == self.id {
             return Err(HandleError::Dropped(DropReason::FromSelf));
-        }
-        if !self.voters.contains(from) {
-            return Err(HandleError::Dropped(DropReason::UnknownSender(from)));
         }
         message
             .validate()
@@ -625,6 +674,9 @@ impl<R: Rng> Node<R> {
         if let RoleState::Leader { .. } = self.role {
             return Err(HandleError::AlreadyLeader);
         }
+        if !self.voters.contains(self.id) {
+            return Err(HandleError::NotAVoter);
+        }
         self.start_election(now);
         Ok(())
     }
@@ -701,6 +753,7 @@ impl<R: Rng> Node<R> {
     /// Completes the output list of one input: persists what is still
     /// dirty, reports a changed role and arms the timer.
     fn finish(&mut self, now: Instant) {
+        self.settle_membership(now);
         self.flush_hard_state();
         self.settle_reads();
         let current = (self.role(), self.term, self.leader());
@@ -725,75 +778,5 @@ impl<R: Rng> Node<R> {
             self.armed_timer = Some(deadline);
             self.outputs.push(Output::SetTimer { deadline });
         }
-    }
-}
-
-fn validate_voters(id: NodeId, voters: &[NodeId]) -> Result<JointConfig, StartError> {
-    if voters.is_empty() {
-        return Err(StartError::NoVoters);
-    }
-    let mut sorted = voters.to_vec();
-    sorted.sort_unstable();
-    if let Some(pair) = sorted.windows(2).find(|pair| pair[0] == pair[1]) {
-        return Err(StartError::DuplicateVoter(pair[0]));
-    }
-    if sorted.binary_search(&id).is_err() {
-        return Err(StartError::NotAVoter(id));
-    }
-    Ok(JointConfig::simple(MajorityConfig::new(sorted)))
-}
-
-#[cfg(test)]
-mod tests {
-    use core::time::Duration;
-
-    use rand_chacha::{rand_core::SeedableRng, ChaCha8Rng};
-
-    use crate::{
-        AppendEntries, Config, Input, Instant, LogIndex, Message, Node, NodeId, Output,
-        PersistedState, Term,
-    };
-
-    #[test]
-    fn the_next_deadline_follows_the_election_timer() {
-        let config = Config::default();
-        let ids = [NodeId(1), NodeId(2), NodeId(3)];
-        let rng = ChaCha8Rng::seed_from_u64(7);
-        let mut node = Node::new(
-            ids[0],
-            &ids,
-            config.clone(),
-            rng,
-            PersistedState::default(),
-            Instant::ZERO,
-        )
-        .expect("valid");
-        let armed = node.drain_outputs().find_map(|output| match output {
-            Output::SetTimer { deadline } => Some(deadline),
-            _ => None,
-        });
-        assert_eq!(armed, Some(node.next_deadline()));
-
-        // A heartbeat pushes the election timeout out from when it came.
-        let at = Instant::ZERO + Duration::from_millis(10);
-        let heartbeat = Message::AppendEntries(AppendEntries {
-            term: Term(1),
-            prev_log_index: LogIndex(0),
-            prev_log_term: Term(0),
-            leader_commit: LogIndex(0),
-            entries: alloc::vec::Vec::new(),
-        });
-        node.handle(
-            at,
-            Input::Message {
-                from: ids[1],
-                message: heartbeat,
-            },
-        )
-        .expect("accepted");
-        let _ = node.drain_outputs();
-        let deadline = node.next_deadline();
-        assert!(deadline >= at + config.election_timeout_min);
-        assert!(deadline < at + config.election_timeout_max);
     }
 }

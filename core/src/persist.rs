@@ -198,6 +198,7 @@ mod tests {
         let snapshot = Snapshot {
             index: LogIndex(2),
             term: Term(1),
+            membership: crate::Membership::default(),
             data: Bytes::from_static(b"state"),
         };
         state

@@ -145,7 +145,8 @@ impl MajorityConfig {
 /// is under way a joint configuration of the incoming and the outgoing set,
 /// in which every decision needs a majority of each (dissertation §4.3).
 ///
-/// Invariant: the incoming set is never empty.
+/// The incoming set is empty only for a node that has no configuration
+/// yet (it waits to be added to a cluster): such a node decides nothing.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct JointConfig {
     incoming: MajorityConfig,
@@ -160,7 +161,10 @@ impl JointConfig {
     /// A joint configuration of `incoming` and `outgoing` (which may be
     /// empty: then it is `incoming` alone).
     pub(crate) fn new(incoming: MajorityConfig, outgoing: MajorityConfig) -> JointConfig {
-        assert!(!incoming.voters().is_empty(), "a configuration has voters");
+        debug_assert!(
+            !incoming.voters().is_empty() || outgoing.voters().is_empty(),
+            "a joint configuration has an incoming half"
+        );
         if outgoing.voters().is_empty() {
             // Not joint: `all_voters` is the incoming set itself.
             return JointConfig {
@@ -192,8 +196,14 @@ impl JointConfig {
     }
 
     /// A configuration of one voter set (not joint).
+    #[cfg(test)]
     pub(crate) fn simple(voters: MajorityConfig) -> JointConfig {
         JointConfig::new(voters, MajorityConfig::default())
+    }
+
+    /// The incoming and the outgoing voter set.
+    pub(crate) fn halves(&self) -> (&[NodeId], &[NodeId]) {
+        (self.incoming.voters(), self.outgoing.voters())
     }
 
     /// Whether a membership change is under way (two voter sets decide).
@@ -235,7 +245,7 @@ impl JointConfig {
         let committed = incoming.min(outgoing);
         debug_assert!(
             committed != LogIndex::MAX,
-            "the incoming half is never empty"
+            "only a node with voters counts commitment"
         );
         committed
     }

@@ -11,13 +11,14 @@ use rand_core::Rng;
 use crate::entry::{Entry, EntryKind};
 use crate::error::{DropReason, HandleError};
 use crate::input::Handled;
-use crate::message::{AppendEntries, AppendEntriesResponse, Message};
+use crate::message::{AppendEntries, AppendEntriesResponse, InvalidMessage, Message};
 use crate::node::Node;
 use crate::output::Output;
 use crate::persist::Persist;
 use crate::role::RoleState;
 use crate::time::Instant;
 use crate::types::{LogIndex, NodeId, Term};
+use crate::wire::entry_membership;
 
 impl<R: Rng> Node<R> {
     /// Appends a client's command to the leader's log and sends it on.
@@ -271,6 +272,7 @@ impl<R: Rng> Node<R> {
             let from_index = new_entries[0].index;
             if from_index <= self.log.last_index() {
                 self.log.truncate_from(from_index);
+                self.follow_truncated_memberships(from_index);
                 self.durable_index = self.durable_index.min(LogIndex(from_index.get() - 1));
                 self.outputs
                     .push(Output::Persist(Persist::TruncateLog { from: from_index }));
@@ -279,6 +281,7 @@ impl<R: Rng> Node<R> {
             for entry in &new_entries {
                 self.log.push(entry.clone());
             }
+            self.follow_appended_memberships(&new_entries);
             self.outputs
                 .push(Output::Persist(Persist::Entries(new_entries)));
         }
@@ -305,8 +308,18 @@ impl<R: Rng> Node<R> {
 
     /// The position in `append.entries` of the first entry this log does
     /// not already hold, if any; refuses an append that would overwrite a
-    /// committed entry. Checked before anything changes.
+    /// committed entry, or that holds a membership entry without a valid
+    /// configuration. Checked before anything changes.
     fn first_new_entry(&self, append: &AppendEntries) -> Result<Option<usize>, HandleError> {
+        let bad_membership = append
+            .entries
+            .iter()
+            .any(|entry| entry.kind == EntryKind::Membership && entry_membership(entry).is_none());
+        if bad_membership {
+            return Err(HandleError::Dropped(DropReason::Invalid(
+                InvalidMessage::BadMembership,
+            )));
+        }
         if !self
             .log
             .matches(append.prev_log_index, append.prev_log_term)

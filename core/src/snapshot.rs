@@ -37,7 +37,14 @@ impl<R: Rng> Node<R> {
             .log
             .term_at(index)
             .expect("invariant: entries above the snapshot are in the log");
-        let snapshot = Snapshot { index, term, data };
+        let membership = self.memberships.at(index).clone();
+        let snapshot = Snapshot {
+            index,
+            term,
+            membership: membership.clone(),
+            data,
+        };
+        self.memberships.rebase(index, membership);
         self.outputs
             .push(Output::Persist(Persist::Snapshot(snapshot.clone())));
         self.snapshot = Some(snapshot);
@@ -90,6 +97,7 @@ impl<R: Rng> Node<R> {
                 // nor anything after it.
                 Some(_) => {
                     self.log.truncate_from(index);
+                    self.follow_truncated_memberships(index);
                     self.durable_index = self.durable_index.min(LogIndex(index.get() - 1));
                     self.outputs
                         .push(Output::Persist(Persist::TruncateLog { from: index }));
@@ -98,6 +106,7 @@ impl<R: Rng> Node<R> {
             }
             self.flush_hard_state();
             self.log.reset_to_snapshot(index, snapshot.term);
+            self.follow_snapshot_membership(index, snapshot.membership.clone());
             self.commit_index = index;
             self.applied_index = index;
             // Persisted before anything later is sent, so durable by the

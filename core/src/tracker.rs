@@ -5,14 +5,16 @@
 
 use alloc::vec::Vec;
 
+use crate::membership::Membership;
 use crate::progress::Progress;
 use crate::quorum::{majority_match_index, JointConfig};
 use crate::time::Instant;
 use crate::types::{LogIndex, NodeId};
 
-/// A leader's progress for every other member, in one id-sorted list.
+/// A leader's progress for every other member, voter or learner, in one
+/// id-sorted list.
 ///
-/// Invariant: sorted by id without duplicates, and exactly the voters of
+/// Invariant: sorted by id without duplicates, and exactly the members of
 /// the configuration but the leader.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct ProgressTracker {
@@ -20,22 +22,45 @@ pub(crate) struct ProgressTracker {
 }
 
 impl ProgressTracker {
-    /// A new leader's view: every voter but `leader`, probed from
+    /// A new leader's view: every member but `leader`, probed from
     /// `next_index`, in contact as of `now`.
     pub(crate) fn new(
         leader: NodeId,
-        voters: &JointConfig,
+        membership: &Membership,
         now: Instant,
         next_index: LogIndex,
     ) -> ProgressTracker {
-        // `all_voters` is sorted, so the list is too.
-        let followers = voters
-            .all_voters()
-            .iter()
-            .filter(|&&voter| voter != leader)
-            .map(|&voter| (voter, Progress::new(now, next_index)))
-            .collect();
-        ProgressTracker { followers }
+        let mut tracker = ProgressTracker {
+            followers: Vec::new(),
+        };
+        tracker.reconcile(leader, membership, now, next_index);
+        tracker
+    }
+
+    /// Follows a change of configuration: members that left are dropped,
+    /// new ones are probed from `next_index`, counted in contact as of
+    /// `now` (so that check-quorum gives them a window to answer), and
+    /// the progress of those that stay is kept.
+    pub(crate) fn reconcile(
+        &mut self,
+        leader: NodeId,
+        membership: &Membership,
+        now: Instant,
+        next_index: LogIndex,
+    ) {
+        // `members` is sorted, so the list stays sorted.
+        let members = membership.members();
+        self.followers
+            .retain(|(id, _)| *id != leader && members.binary_search(id).is_ok());
+        for id in members {
+            if id == leader {
+                continue;
+            }
+            if let Err(position) = self.followers.binary_search_by_key(&id, |(f, _)| *f) {
+                self.followers
+                    .insert(position, (id, Progress::new(now, next_index)));
+            }
+        }
     }
 
     /// The number of followers tracked.
@@ -129,11 +154,15 @@ impl ProgressTracker {
         own_match: LogIndex,
         scratch: &mut Vec<LogIndex>,
     ) -> LogIndex {
-        if !voters.is_joint() {
-            // The common case, on every acknowledgement: the tracker lists
-            // exactly the other voters (checked by `check_invariants`), so
-            // their match indexes and the leader's own are the whole count,
-            // with no lookup per voter.
+        // The common case, on every acknowledgement: one voter set, the
+        // leader in it, no learners. The tracker lists exactly the other
+        // members (checked by `check_invariants`), so then it lists exactly
+        // the other voters, and their match indexes and the leader's own
+        // are the whole count, with no lookup per voter.
+        if !voters.is_joint()
+            && self.followers.len() + 1 == voters.all_voters().len()
+            && voters.contains(leader)
+        {
             scratch.clear();
             scratch.push(own_match);
             scratch.extend(
@@ -167,24 +196,28 @@ impl ProgressTracker {
     }
 
     /// Checks the tracker's invariants and each follower's, for a leader
-    /// `leader` of `voters` whose log ends at `last_index`.
+    /// `leader` of `membership` whose log ends at `last_index`.
     pub(crate) fn check_invariants(
         &self,
         leader: NodeId,
-        voters: &JointConfig,
+        membership: &Membership,
         now: Instant,
         last_index: LogIndex,
         max_inflight_appends: usize,
     ) {
-        let mut expected = voters.all_voters().iter().filter(|&&id| id != leader);
-        for (id, progress) in &self.followers {
-            assert_eq!(
-                expected.next(),
-                Some(id),
-                "the progress tracker does not list exactly the other voters"
-            );
+        // Without allocating: checked after every input in debug builds.
+        let others = membership.member_count() - usize::from(membership.is_member(leader));
+        assert!(
+            self.followers.windows(2).all(|pair| pair[0].0 < pair[1].0)
+                && self
+                    .followers
+                    .iter()
+                    .all(|(id, _)| *id != leader && membership.is_member(*id))
+                && self.followers.len() == others,
+            "the progress tracker does not list exactly the other members"
+        );
+        for (_, progress) in &self.followers {
             progress.check_invariants(now, last_index, max_inflight_appends);
         }
-        assert_eq!(expected.next(), None, "the progress tracker misses a voter");
     }
 }

@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use kontiki::{
-    Entry, EntryKind, HardState, LogIndex, NodeId, Persist, PersistedState, Snapshot, Term,
+    wire, Entry, EntryKind, HardState, LogIndex, Membership, NodeId, Persist, PersistedState,
+    Snapshot, Term,
 };
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
@@ -26,8 +27,13 @@ const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
 /// Small values by name: the hard state and the snapshot.
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const HARD_STATE_KEY: &str = "hard_state";
-/// `[crc32][index][term][data]`, the latest snapshot.
-const SNAPSHOT_KEY: &str = "snapshot";
+/// `[crc32][index][term][membership length: u32][membership][data]`, the
+/// latest snapshot (the membership in the wire format's encoding).
+const SNAPSHOT_KEY: &str = "snapshot.v2";
+/// `[crc32][index][term][data]`: a snapshot stored before membership
+/// changes existed, read (with an empty membership: the node uses the
+/// voters it is started with) and replaced by the next snapshot.
+const SNAPSHOT_V1_KEY: &str = "snapshot";
 /// What a snapshot's checksum covers besides its bytes, so that it cannot
 /// pass for a hard state (whose checksum mixes in 0).
 const SNAPSHOT_SALT: u64 = u64::MAX;
@@ -36,6 +42,7 @@ const FILE_NAME: &str = "kontiki.redb";
 
 const KIND_COMMAND: u8 = 0;
 const KIND_NOOP: u8 = 1;
+const KIND_MEMBERSHIP: u8 = 2;
 
 /// Hard state and log in `<dir>/kontiki.redb`.
 pub struct DiskStorage {
@@ -87,7 +94,10 @@ impl Storage for DiskStorage {
         };
         let snapshot = match meta.get(SNAPSHOT_KEY).map_err(redb_error)? {
             Some(value) => Some(decode_snapshot(value.value())?),
-            None => None,
+            None => match meta.get(SNAPSHOT_V1_KEY).map_err(redb_error)? {
+                Some(value) => Some(decode_snapshot_v1(value.value())?),
+                None => None,
+            },
         };
         let log = transaction.open_table(LOG).map_err(redb_error)?;
         let mut entries = Vec::new();
@@ -128,6 +138,7 @@ impl Storage for DiskStorage {
                     Persist::Snapshot(snapshot) => {
                         meta.insert(SNAPSHOT_KEY, encode_snapshot(snapshot).as_slice())
                             .map_err(redb_error)?;
+                        meta.remove(SNAPSHOT_V1_KEY).map_err(redb_error)?;
                         // In the same transaction: the entries go only
                         // once the snapshot covering them is in.
                         log.retain_in(..=snapshot.index.get(), |_, _| false)
@@ -147,6 +158,7 @@ fn encode_entry(entry: &Entry, record: &mut Vec<u8>) {
     record.extend_from_slice(&entry.term.get().to_le_bytes());
     record.push(match entry.kind {
         EntryKind::Noop => KIND_NOOP,
+        EntryKind::Membership => KIND_MEMBERSHIP,
         _ => KIND_COMMAND,
     });
     record.extend_from_slice(&entry.data);
@@ -169,6 +181,7 @@ fn decode_entry(index: LogIndex, record: &[u8]) -> io::Result<Entry> {
     let kind = match body[8] {
         KIND_COMMAND => EntryKind::Command,
         KIND_NOOP => EntryKind::Noop,
+        KIND_MEMBERSHIP => EntryKind::Membership,
         _ => return Err(corrupt("unknown entry kind")),
     };
     Ok(Entry {
@@ -206,12 +219,17 @@ fn decode_hard_state(record: &[u8]) -> io::Result<HardState> {
     })
 }
 
-/// `[crc32][index][term][data]`, the checksum over all the rest.
+/// `[crc32][index][term][membership length][membership][data]`, the
+/// checksum over all the rest.
 fn encode_snapshot(snapshot: &Snapshot) -> Vec<u8> {
-    let mut record = Vec::with_capacity(20 + snapshot.data.len());
+    let membership_len = wire::membership_encoded_len(&snapshot.membership);
+    let mut record = Vec::with_capacity(24 + membership_len + snapshot.data.len());
     record.extend_from_slice(&[0; 4]);
     record.extend_from_slice(&snapshot.index.get().to_le_bytes());
     record.extend_from_slice(&snapshot.term.get().to_le_bytes());
+    let membership_len = u32::try_from(membership_len).expect("a membership under 4 GiB");
+    record.extend_from_slice(&membership_len.to_le_bytes());
+    wire::encode_membership(&snapshot.membership, &mut record);
     record.extend_from_slice(&snapshot.data);
     let crc = checksum(SNAPSHOT_SALT, &record[4..]);
     record[..4].copy_from_slice(&crc.to_le_bytes());
@@ -219,6 +237,28 @@ fn encode_snapshot(snapshot: &Snapshot) -> Vec<u8> {
 }
 
 fn decode_snapshot(record: &[u8]) -> io::Result<Snapshot> {
+    let corrupt = || corrupt(String::from("the snapshot is corrupt"));
+    if record.len() < 24 || record[..4] != checksum(SNAPSHOT_SALT, &record[4..]).to_le_bytes() {
+        return Err(corrupt());
+    }
+    let word = |at: usize| u64::from_le_bytes(record[at..at + 8].try_into().expect("eight bytes"));
+    let membership_len =
+        u32::from_le_bytes(record[20..24].try_into().expect("four bytes")) as usize;
+    let membership_end = 24usize
+        .checked_add(membership_len)
+        .filter(|&end| end <= record.len())
+        .ok_or_else(corrupt)?;
+    let membership = wire::decode_membership(&record[24..membership_end]).map_err(|_| corrupt())?;
+    Ok(Snapshot {
+        index: LogIndex(word(4)),
+        term: Term(word(12)),
+        membership,
+        data: Bytes::copy_from_slice(&record[membership_end..]),
+    })
+}
+
+/// A snapshot record of the first layout, `[crc32][index][term][data]`.
+fn decode_snapshot_v1(record: &[u8]) -> io::Result<Snapshot> {
     if record.len() < 20 || record[..4] != checksum(SNAPSHOT_SALT, &record[4..]).to_le_bytes() {
         return Err(corrupt(String::from("the snapshot is corrupt")));
     }
@@ -226,6 +266,7 @@ fn decode_snapshot(record: &[u8]) -> io::Result<Snapshot> {
     Ok(Snapshot {
         index: LogIndex(word(4)),
         term: Term(word(12)),
+        membership: Membership::default(),
         data: Bytes::copy_from_slice(&record[20..]),
     })
 }
@@ -253,6 +294,10 @@ mod tests {
 
     fn entry(index: u64, term: u64, data: &[u8]) -> Entry {
         Entry::command(LogIndex(index), Term(term), data.to_vec())
+    }
+
+    fn three_voters() -> Membership {
+        Membership::with_voters(&[NodeId(1), NodeId(2), NodeId(3)]).unwrap()
     }
 
     #[test]
@@ -325,6 +370,7 @@ mod tests {
         let snapshot = encode_snapshot(&Snapshot {
             index: LogIndex(5),
             term: Term(2),
+            membership: three_voters(),
             data: Bytes::from_static(b"s"),
         });
         assert_eq!(decode_snapshot(&snapshot).unwrap().index, LogIndex(5));
@@ -345,6 +391,7 @@ mod tests {
         let snapshot = Snapshot {
             index: LogIndex(2),
             term: Term(1),
+            membership: three_voters(),
             data: Bytes::from_static(b"state"),
         };
         {
@@ -369,6 +416,7 @@ mod tests {
         let snapshot = |index: u64, term: u64| Snapshot {
             index: LogIndex(index),
             term: Term(term),
+            membership: three_voters(),
             data: Bytes::from(vec![index as u8; 3]),
         };
         let vote = |term: u64, node: u64| {

@@ -2,7 +2,9 @@
 //! step is a well-typed message from any sender (built field by field, so
 //! nothing is wasted on frames the decoder would refuse; terms and indexes
 //! are mostly small so that they meet the node's own, sometimes extreme),
-//! a timer firing, a campaign, barrier or propose command, a report that
+//! a timer firing, a campaign, barrier, propose or membership-change
+//! command (membership entries and snapshots carry configurations of nodes
+//! 1 to 5, sometimes garbage), a report that
 //! the log is durable (true or not), a snapshot of the application's state
 //! at any index, or a jump of the clock. The options byte turns on
 //! pre-vote, check-quorum, a leader that persists in parallel with its
@@ -18,9 +20,10 @@
 use core::time::Duration;
 
 use kontiki::{
-    AppendEntries, AppendEntriesResponse, Command, Config, Entry, Input, InstallSnapshot, Instant,
-    LeadershipCheck, LeadershipCheckResponse, LogIndex, Message, Node, NodeId, Output,
-    PersistedState, RequestVote, RequestVoteResponse, Snapshot, Term,
+    wire, AppendEntries, AppendEntriesResponse, Command, Config, Entry, EntryKind, Input,
+    InstallSnapshot, Instant, LeadershipCheck, LeadershipCheckResponse, LogIndex, Membership,
+    MembershipChange, Message, Node, NodeId, Output, PersistedState, RequestVote,
+    RequestVoteResponse, Snapshot, Term,
 };
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
@@ -58,7 +61,7 @@ fuzz_target!(|data: &[u8]| {
     // An exhausted `Unstructured` keeps answering with defaults: stop when
     // the fuzzer's bytes run out.
     while !input_bytes.is_empty() {
-        let Ok(kind) = input_bytes.int_in_range(0u8..=9) else {
+        let Ok(kind) = input_bytes.int_in_range(0u8..=10) else {
             return;
         };
         let input = match kind {
@@ -87,6 +90,10 @@ fuzz_target!(|data: &[u8]| {
             },
             8 => match input_bytes.int_in_range(1u64..=4) {
                 Ok(peer) => Input::Unreachable { peer: NodeId(peer) },
+                Err(_) => return,
+            },
+            9 => match membership_change(&mut input_bytes) {
+                Ok(change) => Input::Command(Command::ChangeMembership(change)),
                 Err(_) => return,
             },
             _ => {
@@ -181,10 +188,15 @@ fn message(input: &mut Unstructured) -> Result<(NodeId, Message)> {
                     self::index(input)?
                 };
                 let term = self::term(input)?;
-                entries.push(if input.arbitrary()? {
-                    Entry::noop(index, term)
-                } else {
-                    Entry::command(index, term, vec![offset as u8])
+                entries.push(match input.int_in_range(0u8..=5)? {
+                    0 | 1 => Entry::noop(index, term),
+                    2 => Entry {
+                        index,
+                        term,
+                        kind: EntryKind::Membership,
+                        data: membership_bytes(input)?.into(),
+                    },
+                    _ => Entry::command(index, term, vec![offset as u8]),
                 });
             }
             Message::AppendEntries(AppendEntries {
@@ -200,6 +212,7 @@ fn message(input: &mut Unstructured) -> Result<(NodeId, Message)> {
             snapshot: Snapshot {
                 index: index(input)?,
                 term: self::term(input)?,
+                membership: wire::decode_membership(&membership_bytes(input)?).unwrap_or_default(),
                 data: vec![9].into(),
             },
         }),
@@ -219,6 +232,58 @@ fn message(input: &mut Unstructured) -> Result<(NodeId, Message)> {
         }),
     };
     Ok((from, message))
+}
+
+/// The data of a membership entry: mostly a well-formed configuration of
+/// nodes 1 to 5 (the node itself included or not, joint or not), sometimes
+/// any bytes at all.
+fn membership_bytes(input: &mut Unstructured) -> Result<Vec<u8>> {
+    if input.int_in_range(0u8..=7)? == 0 {
+        return input.arbitrary();
+    }
+    let ids = |input: &mut Unstructured| -> Result<Vec<NodeId>> {
+        let mask: u8 = input.arbitrary()?;
+        Ok((1..=5u64)
+            .filter(|id| mask & (1 << id) != 0)
+            .map(NodeId)
+            .collect())
+    };
+    let voters = ids(input)?;
+    let mut membership = Membership::with_voters(&voters).unwrap_or_default();
+    for learner in ids(input)? {
+        let add = MembershipChange::AddLearner {
+            id: learner,
+            address: Default::default(),
+        };
+        if let Ok(next) = membership.with_change(&add) {
+            membership = next;
+        }
+    }
+    let mut bytes = Vec::new();
+    wire::encode_membership(&membership, &mut bytes);
+    Ok(bytes)
+}
+
+/// A membership change of nodes 1 to 5, valid or not.
+fn membership_change(input: &mut Unstructured) -> Result<MembershipChange> {
+    let id = NodeId(input.int_in_range(1u64..=5)?);
+    Ok(match input.int_in_range(0u8..=4)? {
+        0 => MembershipChange::AddLearner {
+            id,
+            address: vec![b'a'; input.int_in_range(0usize..=3)?].into(),
+        },
+        1 => MembershipChange::Promote { id },
+        2 => MembershipChange::Remove { id },
+        3 => MembershipChange::EnterJoint {
+            voters: (1..=5u64)
+                .filter(|_| input.arbitrary().unwrap_or(false))
+                .map(NodeId)
+                .collect(),
+            learners: Vec::new(),
+            auto_leave: input.arbitrary()?,
+        },
+        _ => MembershipChange::LeaveJoint,
+    })
 }
 
 /// Mostly a small number, near what the node holds; sometimes huge.

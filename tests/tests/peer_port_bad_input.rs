@@ -12,7 +12,7 @@ use tokio::net::TcpStream;
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_millis(300);
 /// The peer protocol version of WIRE.md.
-const PROTOCOL_VERSION: u8 = 2;
+const PROTOCOL_VERSION: u8 = 3;
 const MAX_INBOUND: usize = 8;
 
 async fn cluster() -> Vec<Handle<Recorder>> {
@@ -74,7 +74,7 @@ async fn introduced(address: SocketAddr) -> TcpStream {
     let mut body = vec![0u8; u32::from_be_bytes(header) as usize];
     stream.read_exact(&mut body).await.unwrap();
     // The answer is node 1's hello, as WIRE.md describes it.
-    assert_eq!(&body[..5], b"KNTK\x02");
+    assert_eq!(&body[..5], b"KNTK\x03");
     assert_eq!(body[5..13], 1u64.to_be_bytes());
     assert_eq!(&body[14..], b"attacked");
     stream

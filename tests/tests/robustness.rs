@@ -45,10 +45,6 @@ fn start_error(id: u64, voters: &[u64], config: Config, persisted: PersistedStat
 fn invalid_configurations_are_refused_at_construction() {
     let fresh = PersistedState::default;
     assert_eq!(
-        start_error(1, &[], Config::default(), fresh()),
-        StartError::NoVoters
-    );
-    assert_eq!(
         start_error(4, &[1, 2, 3], Config::default(), fresh()),
         StartError::NotAVoter(NodeId(4))
     );
@@ -73,18 +69,6 @@ fn invalid_configurations_are_refused_at_construction() {
 
 #[test]
 fn inconsistent_persisted_state_is_refused_at_construction() {
-    let vote_for_stranger = PersistedState {
-        snapshot: None,
-        hard_state: HardState {
-            term: Term(2),
-            voted_for: Some(NodeId(9)),
-        },
-        entries: vec![],
-    };
-    assert_eq!(
-        start_error(1, &[1, 2, 3], Config::default(), vote_for_stranger),
-        StartError::UnknownVote(NodeId(9))
-    );
     let entry = |index, term| Entry::command(LogIndex(index), Term(term), vec![]);
     let log_from_the_future = PersistedState {
         snapshot: None,
@@ -128,20 +112,35 @@ fn inconsistent_persisted_state_is_refused_at_construction() {
 }
 
 #[test]
-fn messages_from_itself_or_strangers_are_dropped_and_counted() {
+fn messages_from_itself_are_dropped_and_counted() {
     let mut probe = Probe::new(3, plain_config());
     let before = probe.node.hard_state();
     assert_eq!(
         probe.receive(1, heartbeat(5, 0, 0)),
         Err(HandleError::Dropped(DropReason::FromSelf))
     );
-    assert_eq!(
-        probe.receive(42, heartbeat(5, 0, 0)),
-        Err(HandleError::Dropped(DropReason::UnknownSender(NodeId(42))))
-    );
     assert_eq!(probe.node.hard_state(), before, "nothing changed");
     assert!(probe.sent().is_empty());
-    assert_eq!(probe.node.stats().messages_dropped, 2);
+    assert_eq!(probe.node.stats().messages_dropped, 1);
+}
+
+// The last term below `Term::MAX` is as far as any node goes: one there
+// never campaigns, for its requests would carry a term its peers refuse,
+// and a second election would find no term left (found by the node fuzz
+// target: a candidate at `Term::MAX` whose timer fired again).
+#[test]
+fn a_node_one_term_short_of_the_maximum_never_campaigns() {
+    let mut probe = Probe::new(3, plain_config());
+    let last = u64::MAX - 1;
+    probe.receive(2, heartbeat(last, 0, 0)).unwrap();
+    assert_eq!(probe.node.term(), Term(last));
+    probe.campaign().unwrap();
+    for _ in 0..3 {
+        probe.fire_timer();
+    }
+    assert_eq!(probe.node.term(), Term(last));
+    assert_eq!(probe.node.role(), Role::Follower);
+    assert!(probe.sent().is_empty(), "no vote request of term u64::MAX");
 }
 
 #[test]

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use kontiki::{
-    Config, HandleError, HardState, Input, InstallSnapshot, LogIndex, Message, NodeId, Output,
-    Persist, PersistedState, Snapshot, StartError, Term,
+    Config, HandleError, HardState, Input, InstallSnapshot, LogIndex, Membership, Message, NodeId,
+    Output, Persist, PersistedState, Snapshot, StartError, Term,
 };
 use kontiki_driver::{
     Handle, LocalNetwork, MemoryStorage, NodeConfig, SnapshotEncoder, StateMachine,
@@ -29,10 +29,13 @@ fn config(compaction_lag: u64) -> Config {
     }
 }
 
+/// A snapshot of the probes' three-voter cluster.
 fn snapshot(index: u64, term: u64, data: &'static [u8]) -> Snapshot {
     Snapshot {
         index: LogIndex(index),
         term: Term(term),
+        membership: Membership::with_voters(&[NodeId(1), NodeId(2), NodeId(3)])
+            .expect("three voters"),
         data: Bytes::from_static(data),
     }
 }

@@ -16,8 +16,10 @@ use crate::error::HandshakeError;
 /// which messages a peer may send (the wire format of each message carries
 /// its own version). Version 2 adds the leadership checks of linearizable
 /// reads (wire tags 6 and 7), which a version-1 build cannot decode, so the
-/// handshake refuses a version-1 peer with a clear reason instead.
-pub(crate) const PROTOCOL_VERSION: u8 = 2;
+/// handshake refuses a version-1 peer with a clear reason instead. Version
+/// 3 carries wire format 2 (membership entries, and the configuration in
+/// an InstallSnapshot), which no earlier build reads.
+pub(crate) const PROTOCOL_VERSION: u8 = 3;
 
 const HELLO_MAGIC: &[u8; 4] = b"KNTK";
 const REFUSAL_MAGIC: &[u8; 4] = b"KNTR";

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use kontiki::{
     wire, Command, Config, Entry, HandleError, Handled, HardState, Input, Instant, LogIndex,
-    Message, Node, NodeId, Output, Persist, PersistedState, Role, Term,
+    MembershipChange, Message, Node, NodeId, Output, Persist, PersistedState, Role, Term,
 };
 use rand_08::{Rng, SeedableRng};
 use rand_chacha::rand_core::SeedableRng as _;
@@ -18,15 +18,20 @@ use rand_chacha::ChaCha8Rng;
 /// rand_chacha 0.10, whose stream per seed is the same).
 pub type HarnessRng = rand_chacha_03::ChaCha8Rng;
 
-use super::invariants::{apply_to_digest, check_log_matching, entry_at, holds_durably, Checker};
+use super::invariants::{
+    apply_to_digest, check_configuration, check_log_matching, entry_at, holds_durably, Checker,
+};
 use super::network::{chance, Envelope, Loss, Network, NetworkConfig};
 use super::trace::{Trace, TraceEvent};
 
 /// How to build a [`Cluster`].
 #[derive(Clone, Debug)]
 pub struct ClusterConfig {
-    /// Number of voters, with ids `1..=node_count`.
+    /// Number of voters the cluster starts with, with ids `1..=node_count`.
     pub node_count: usize,
+    /// Nodes that start with no configuration, waiting to be added, with
+    /// ids after the voters'.
+    pub spare_nodes: usize,
     /// The configuration every node runs with.
     pub node: Config,
     /// How the network treats messages.
@@ -61,6 +66,7 @@ impl ClusterConfig {
     pub fn new(node_count: usize) -> ClusterConfig {
         ClusterConfig {
             node_count,
+            spare_nodes: 0,
             node: Config::default(),
             network: NetworkConfig::reliable(),
             crash_during_outputs_probability: 0.0,
@@ -77,6 +83,9 @@ pub type SimNode = Node<ChaCha8Rng>;
 /// One node's place in the cluster; it outlives the node's crashes.
 struct Slot {
     id: NodeId,
+    /// The voters the node is started with: the first configuration, or
+    /// none for a spare node waiting to be added.
+    initial_voters: Vec<NodeId>,
     node: Option<SimNode>,
     /// What survives a crash: only what the node asked to persist and the
     /// simulator performed.
@@ -134,7 +143,8 @@ pub struct Cluster {
     rng: HarnessRng,
     now: Instant,
     slots: Vec<Slot>,
-    voters: Vec<NodeId>,
+    /// Every node's id, the starting voters' and the spares'.
+    ids: Vec<NodeId>,
     network: Network,
     checker: Checker,
     trace: Trace,
@@ -166,17 +176,26 @@ pub struct Applied {
 }
 
 impl Cluster {
-    /// Starts `config.node_count` fresh nodes at time zero.
+    /// Starts `config.node_count` fresh nodes (and the spares) at time
+    /// zero.
     pub fn new(seed: u64, config: ClusterConfig) -> Cluster {
         let voters: Vec<NodeId> = (1..=config.node_count as u64).map(NodeId).collect();
+        let ids: Vec<NodeId> = (1..=(config.node_count + config.spare_nodes) as u64)
+            .map(NodeId)
+            .collect();
         let mut cluster = Cluster {
             seed,
             rng: HarnessRng::seed_from_u64(seed),
             now: Instant::ZERO,
-            slots: voters
+            slots: ids
                 .iter()
                 .map(|&id| Slot {
                     id,
+                    initial_voters: if voters.contains(&id) {
+                        voters.clone()
+                    } else {
+                        Vec::new()
+                    },
                     node: None,
                     storage: PersistedState::default(),
                     timer: None,
@@ -188,7 +207,7 @@ impl Cluster {
                 })
                 .collect(),
             network: Network::new(config.network.clone()),
-            voters,
+            ids,
             config,
             checker: Checker::default(),
             trace: Trace::default(),
@@ -201,7 +220,7 @@ impl Cluster {
             lose_next_snapshot_to: BTreeSet::new(),
             unreachable_reports: Vec::new(),
         };
-        for id in cluster.voters.clone() {
+        for id in cluster.ids.clone() {
             cluster.start_node(id);
         }
         cluster
@@ -222,9 +241,10 @@ impl Cluster {
         self.steps
     }
 
-    /// All node ids, `1..=node_count`.
+    /// All node ids: the starting voters `1..=node_count`, then the
+    /// spares.
     pub fn ids(&self) -> &[NodeId] {
-        &self.voters
+        &self.ids
     }
 
     /// The running node `id`, or `None` while it is crashed.
@@ -358,8 +378,8 @@ impl Cluster {
     pub fn partition(&mut self, groups: &[Vec<NodeId>]) {
         self.note(format!("-- partition {groups:?}"));
         let group_of = |id: NodeId| groups.iter().position(|group| group.contains(&id));
-        for &from in &self.voters {
-            for &to in &self.voters {
+        for &from in &self.ids {
+            for &to in &self.ids {
                 if from != to && (group_of(from).is_none() || group_of(from) != group_of(to)) {
                     self.network.cut(from, to);
                 }
@@ -498,6 +518,29 @@ impl Cluster {
     /// Forgets the applies recorded so far (long runs keep memory bounded).
     pub fn clear_applied(&mut self) {
         self.applied.clear();
+    }
+
+    /// Asks node `id` to change the cluster's configuration; returns where
+    /// the membership entry will land, or why it was refused (a crashed
+    /// node refuses as not leader).
+    pub fn change_membership(
+        &mut self,
+        id: NodeId,
+        change: MembershipChange,
+    ) -> Result<(LogIndex, Term), HandleError> {
+        let now = self.now;
+        self.note(format!("-- n{id} asked to change membership: {change:?}"));
+        let Some(node) = self.slot_mut(id).node.as_mut() else {
+            return Err(HandleError::NotLeader { leader_hint: None });
+        };
+        let result = node.handle(now, Input::Command(Command::ChangeMembership(change)));
+        self.perform_outputs(id);
+        self.after_event();
+        match result {
+            Ok(Handled::Proposed { index, term }) => Ok((index, term)),
+            Ok(other) => self.fail(format!("a membership change was handled as {other:?}")),
+            Err(error) => Err(error),
+        }
     }
 
     /// Asks node `id` to campaign now.
@@ -672,7 +715,7 @@ impl Cluster {
         let hard_state = persisted.hard_state;
         let node = match Node::new(
             id,
-            &self.voters,
+            &self.slot(id).initial_voters,
             self.config.node.clone(),
             rng,
             persisted,
@@ -1147,11 +1190,18 @@ impl Cluster {
                     node.last_log_index(),
                 ));
             }
+            let commit_before = self.checker.commit_seen(id);
+            if let Err(violation) = check_configuration(node, &slot.initial_voters, commit_before) {
+                self.fail(violation);
+            }
             let (commit, applied, last) = (
                 node.commit_index(),
                 node.applied_index(),
                 node.last_log_index(),
             );
+            if role == Role::Leader && commit > commit_before {
+                self.check_commit_has_quorum(node, commit);
+            }
             if let Err(violation) = self.checker.check_commit(id, commit, applied, last) {
                 self.fail(violation);
             }
@@ -1159,34 +1209,33 @@ impl Cluster {
         if std::mem::take(&mut self.log_changed) {
             self.check_log_matching();
         }
-        self.check_commits_are_durable();
     }
 
-    /// Whatever any node counts as committed is durable on a majority:
-    /// the property persist-before-send protects, and the one a leader
-    /// that persists in parallel must keep by its commit rule alone.
-    fn check_commits_are_durable(&self) {
-        for slot in &self.slots {
-            let Some(node) = &slot.node else { continue };
-            let commit = node.commit_index();
-            if commit.get() == 0 {
+    /// A leader that just committed `commit` did so with a majority of
+    /// every configuration in force (both halves of a joint one) holding
+    /// the entry durably: the property persist-before-send protects, and
+    /// the one a leader that persists in parallel must keep by its commit
+    /// rule alone.
+    fn check_commit_has_quorum(&self, leader: &SimNode, commit: LogIndex) {
+        // An entry compacted into the leader's snapshot was checked when
+        // it was committed.
+        let Some(entry) = entry_at(leader.entries(), commit) else {
+            return;
+        };
+        let membership = leader.membership();
+        for voters in [membership.voters(), membership.outgoing_voters()] {
+            if voters.is_empty() {
                 continue;
             }
-            // An entry compacted into the node's snapshot was checked when
-            // it was committed.
-            let Some(entry) = entry_at(node.entries(), commit) else {
-                continue;
-            };
-            let durable_on = self
-                .slots
+            let durable_on = voters
                 .iter()
-                .filter(|other| holds_durably(&other.storage, entry))
+                .filter(|&&voter| holds_durably(&self.slot(voter).storage, entry))
                 .count();
-            if durable_on * 2 <= self.slots.len() {
+            if durable_on * 2 <= voters.len() {
                 self.fail(format!(
-                    "n{} committed entry {commit} but only {durable_on} of {} nodes hold it durably",
-                    slot.id,
-                    self.slots.len()
+                    "n{} committed entry {commit} but only {durable_on} of the voters {voters:?} \
+                     hold it durably",
+                    leader.id(),
                 ));
             }
         }

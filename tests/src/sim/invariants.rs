@@ -5,7 +5,11 @@
 use std::collections::BTreeMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
-use kontiki::{Entry, HardState, LogIndex, Message, NodeId, PersistedState, Role, Snapshot, Term};
+use kontiki::{
+    wire, Entry, EntryKind, HardState, LogIndex, Membership, Message, Node, NodeId, PersistedState,
+    Role, Snapshot, Term,
+};
+use rand_chacha::ChaCha8Rng;
 
 /// The entry at `index` in `entries`, a run of consecutive entries that
 /// may start anywhere (after a snapshot).
@@ -20,6 +24,86 @@ pub(crate) fn entry_at(entries: &[Entry], index: LogIndex) -> Option<&Entry> {
 pub(crate) fn holds_durably(storage: &PersistedState, entry: &Entry) -> bool {
     entry.index <= storage.snapshot_index()
         || entry_at(&storage.entries, entry.index) == Some(entry)
+}
+
+/// A node's configuration is the latest membership entry of its log, or
+/// else its snapshot's, or else the voters it was started with; and the
+/// voters it reports are that configuration's. Entries the node held at
+/// its previous commit index (`commit_before`) were checked when they came,
+/// so only the log above it is searched for a later membership entry.
+pub(crate) fn check_configuration(
+    node: &Node<ChaCha8Rng>,
+    initial_voters: &[NodeId],
+    commit_before: LogIndex,
+) -> Result<(), String> {
+    let id = node.id();
+    let index = node.membership_index();
+    let expected = if index > node.snapshot_index() {
+        match entry_at(node.entries(), index) {
+            Some(entry) if entry.kind == EntryKind::Membership => {
+                wire::decode_membership(&entry.data).map_err(|error| {
+                    format!("n{id}: the membership entry at {index} does not decode: {error}")
+                })?
+            }
+            other => {
+                return Err(format!(
+                    "n{id}: its configuration comes from index {index}, which holds {other:?}"
+                ))
+            }
+        }
+    } else {
+        match node.snapshot() {
+            Some(snapshot) if index == snapshot.index && !snapshot.membership.is_empty() => {
+                snapshot.membership.clone()
+            }
+            _ if index == LogIndex(0) => {
+                if initial_voters.is_empty() {
+                    Membership::default()
+                } else {
+                    Membership::with_voters(initial_voters).expect("valid starting voters")
+                }
+            }
+            _ => {
+                return Err(format!(
+                    "n{id}: its configuration comes from index {index}, below its log, \
+                     which is not its snapshot's"
+                ))
+            }
+        }
+    };
+    if node.membership() != &expected {
+        return Err(format!(
+            "n{id}: uses configuration {:?}, but its log says {expected:?}",
+            node.membership()
+        ));
+    }
+    let from = index.get().max(commit_before.get()) + 1;
+    let entries = node.entries();
+    let above = entries.partition_point(|entry| entry.index.get() < from);
+    if let Some(later) = entries[above..]
+        .iter()
+        .find(|entry| entry.kind == EntryKind::Membership)
+    {
+        return Err(format!(
+            "n{id}: uses the configuration of index {index}, but its log holds a later one at {}",
+            later.index
+        ));
+    }
+    let mut voters: Vec<NodeId> = expected
+        .voters()
+        .iter()
+        .chain(expected.outgoing_voters())
+        .copied()
+        .collect();
+    voters.sort_unstable();
+    voters.dedup();
+    if node.voters() != voters {
+        return Err(format!(
+            "n{id}: counts the voters {:?}, but its configuration's are {voters:?}",
+            node.voters()
+        ));
+    }
+    Ok(())
 }
 
 /// The simulated state machine's state after applying `entry` to `state`:

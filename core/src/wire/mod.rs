@@ -4,8 +4,9 @@
 //! for the layout and the reasons): every message starts with a format
 //! version and a type tag, integers are LEB128 varints, and the decoder is
 //! strict — it accepts exactly the bytes the encoder produces, takes any
-//! byte slice without panicking, and allocates nothing for the messages of
-//! this version.
+//! byte slice without panicking, and allocates nothing but the entry list
+//! of an append and the member lists of a snapshot's membership, each
+//! bounded by the bytes that justify it.
 //!
 //! Framing (where one message ends on a stream) is the transport's job; a
 //! transport hands [`decode`] one whole frame, or [`decode_shared`] a frame
@@ -13,7 +14,6 @@
 //! instead of being copied out of it.
 
 use alloc::vec::Vec;
-use core::fmt;
 
 use bytes::Bytes;
 
@@ -24,12 +24,14 @@ use crate::message::{
 };
 use crate::types::{LogIndex, Term};
 
-/// The format version this build writes, and the only one it reads.
-pub const WIRE_VERSION: u8 = 1;
+mod codec;
+mod membership;
 
-/// The longest encoding [`decode`] accepts. Transports should refuse
-/// frames above this before reading them into memory.
-pub const MAX_MESSAGE_LEN: usize = 16 * 1024 * 1024;
+use codec::{put_varint, varint_len, Reader};
+pub use codec::{DecodeError, MAX_MESSAGE_LEN, WIRE_VERSION};
+
+pub(crate) use membership::entry_membership;
+pub use membership::{decode_membership, encode_membership, membership_encoded_len};
 
 /// Type tags, one per message type. Never reuse a retired tag.
 mod tag {
@@ -46,6 +48,7 @@ mod tag {
 mod kind {
     pub(super) const COMMAND: u8 = 0;
     pub(super) const NOOP: u8 = 1;
+    pub(super) const MEMBERSHIP: u8 = 2;
 }
 
 /// The fewest bytes one encoded entry takes (term, kind, data length).
@@ -58,51 +61,6 @@ mod flag {
     pub(super) const GRANTED: u8 = 0b10;
     pub(super) const SUCCESS: u8 = 0b01;
 }
-
-/// Why bytes could not be decoded into a message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum DecodeError {
-    /// The input ended inside a message.
-    Truncated,
-    /// The input is longer than [`MAX_MESSAGE_LEN`].
-    TooLong,
-    /// The format version is not one this build reads.
-    UnsupportedVersion(u8),
-    /// The type tag names no known message.
-    UnknownMessageType(u8),
-    /// A varint is longer than ten bytes, overflows a `u64`, or is not in
-    /// its shortest form.
-    BadVarint,
-    /// A flags byte has bits set that this version does not define.
-    UnknownFlags(u8),
-    /// Bytes remain after the message.
-    TrailingBytes,
-    /// An entry kind this version does not define.
-    UnknownEntryKind(u8),
-    /// Entry indices would pass `u64::MAX`.
-    IndexOverflow,
-}
-
-impl fmt::Display for DecodeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DecodeError::Truncated => f.write_str("message is truncated"),
-            DecodeError::TooLong => write!(f, "message is longer than {MAX_MESSAGE_LEN} bytes"),
-            DecodeError::UnsupportedVersion(version) => {
-                write!(f, "wire format version {version} is not supported (this build reads {WIRE_VERSION})")
-            }
-            DecodeError::UnknownMessageType(tag) => write!(f, "unknown message type {tag}"),
-            DecodeError::BadVarint => f.write_str("malformed varint"),
-            DecodeError::UnknownFlags(flags) => write!(f, "unknown flag bits {flags:#04x}"),
-            DecodeError::TrailingBytes => f.write_str("bytes remain after the message"),
-            DecodeError::UnknownEntryKind(kind) => write!(f, "unknown entry kind {kind}"),
-            DecodeError::IndexOverflow => f.write_str("entry indices overflow"),
-        }
-    }
-}
-
-impl core::error::Error for DecodeError {}
 
 /// Appends the encoding of `message` to `buffer`.
 pub fn encode(message: &Message, buffer: &mut Vec<u8>) {
@@ -140,6 +98,7 @@ pub fn encode(message: &Message, buffer: &mut Vec<u8>) {
                 buffer.push(match entry.kind {
                     EntryKind::Command => kind::COMMAND,
                     EntryKind::Noop => kind::NOOP,
+                    EntryKind::Membership => kind::MEMBERSHIP,
                 });
                 put_varint(buffer, entry.data.len() as u64);
                 buffer.extend_from_slice(&entry.data);
@@ -157,6 +116,7 @@ pub fn encode(message: &Message, buffer: &mut Vec<u8>) {
             put_varint(buffer, m.term.get());
             put_varint(buffer, m.snapshot.index.get());
             put_varint(buffer, m.snapshot.term.get());
+            encode_membership(&m.snapshot.membership, buffer);
             put_varint(buffer, m.snapshot.data.len() as u64);
             buffer.extend_from_slice(&m.snapshot.data);
         }
@@ -203,6 +163,7 @@ pub fn encoded_len(message: &Message) -> usize {
             varint_len(m.term.get())
                 + varint_len(m.snapshot.index.get())
                 + varint_len(m.snapshot.term.get())
+                + membership_encoded_len(&m.snapshot.membership)
                 + varint_len(m.snapshot.data.len() as u64)
                 + m.snapshot.data.len()
         }
@@ -297,12 +258,14 @@ fn decode_from(mut reader: Reader<'_>) -> Result<Message, DecodeError> {
             let term = Term(reader.varint()?);
             let index = LogIndex(reader.varint()?);
             let snapshot_term = Term(reader.varint()?);
+            let membership = reader.membership()?;
             let data = reader.payload()?;
             Message::InstallSnapshot(InstallSnapshot {
                 term,
                 snapshot: Snapshot {
                     index,
                     term: snapshot_term,
+                    membership,
                     data,
                 },
             })
@@ -325,42 +288,7 @@ fn decode_from(mut reader: Reader<'_>) -> Result<Message, DecodeError> {
     Ok(message)
 }
 
-fn put_varint(buffer: &mut Vec<u8>, mut value: u64) {
-    while value >= 0x80 {
-        buffer.push((value as u8) | 0x80);
-        value >>= 7;
-    }
-    buffer.push(value as u8);
-}
-
-fn varint_len(value: u64) -> usize {
-    // One byte per started group of seven significant bits.
-    let significant_bits = 64 - (value | 1).leading_zeros() as usize;
-    significant_bits.div_ceil(7)
-}
-
-struct Reader<'a> {
-    /// What is left to read.
-    bytes: &'a [u8],
-    /// The whole input, when payloads may be slices of it.
-    frame: Option<&'a Bytes>,
-}
-
 impl Reader<'_> {
-    fn byte(&mut self) -> Result<u8, DecodeError> {
-        let (&first, rest) = self.bytes.split_first().ok_or(DecodeError::Truncated)?;
-        self.bytes = rest;
-        Ok(first)
-    }
-
-    fn flags(&mut self, known: u8) -> Result<u8, DecodeError> {
-        let flags = self.byte()?;
-        if flags & !known != 0 {
-            return Err(DecodeError::UnknownFlags(flags));
-        }
-        Ok(flags)
-    }
-
     /// A count of entries and the entries, indexed from `prev + 1`. Every
     /// length is checked against the bytes left before memory is reserved.
     fn entries(&mut self, prev: LogIndex) -> Result<Vec<Entry>, DecodeError> {
@@ -381,6 +309,7 @@ impl Reader<'_> {
             let kind = match self.byte()? {
                 kind::COMMAND => EntryKind::Command,
                 kind::NOOP => EntryKind::Noop,
+                kind::MEMBERSHIP => EntryKind::Membership,
                 unknown => return Err(DecodeError::UnknownEntryKind(unknown)),
             };
             let data = self.payload()?;
@@ -393,49 +322,19 @@ impl Reader<'_> {
         }
         Ok(entries)
     }
-
-    /// A length and that many bytes: a slice of the frame when there is
-    /// one, else a copy.
-    fn payload(&mut self) -> Result<Bytes, DecodeError> {
-        let len = self.varint()?;
-        if len > self.bytes.len() as u64 {
-            return Err(DecodeError::Truncated);
-        }
-        let (data, rest) = self.bytes.split_at(len as usize);
-        self.bytes = rest;
-        Ok(match self.frame {
-            Some(frame) => frame.slice_ref(data),
-            None => Bytes::copy_from_slice(data),
-        })
-    }
-
-    /// A LEB128 `u64` in its shortest form.
-    fn varint(&mut self) -> Result<u64, DecodeError> {
-        let mut value: u64 = 0;
-        for position in 0..10 {
-            let byte = self.byte()?;
-            let bits = u64::from(byte & 0x7f);
-            // The tenth byte may only carry the top bit of a u64.
-            if position == 9 && bits > 1 {
-                return Err(DecodeError::BadVarint);
-            }
-            value |= bits << (7 * position);
-            if byte & 0x80 == 0 {
-                // A zero final byte after others is a padded, non-shortest form.
-                if byte == 0 && position > 0 {
-                    return Err(DecodeError::BadVarint);
-                }
-                return Ok(value);
-            }
-        }
-        Err(DecodeError::BadVarint)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use alloc::vec;
+
+    use crate::membership::Membership;
+    use crate::types::NodeId;
+
+    fn three_voters() -> Membership {
+        Membership::with_voters(&[NodeId(1), NodeId(2), NodeId(3)]).expect("valid")
+    }
 
     fn round_trip(message: Message) -> Vec<u8> {
         let mut bytes = Vec::new();
@@ -509,6 +408,7 @@ mod tests {
                         snapshot: Snapshot {
                             index: LogIndex(index),
                             term: Term(term / 3),
+                            membership: three_voters(),
                             data: if flag {
                                 vec![9; 300].into()
                             } else {
@@ -539,12 +439,12 @@ mod tests {
             term: Term(3),
             round: 300,
         }));
-        assert_eq!(check, vec![1, 6, 3, 0xac, 0x02]);
+        assert_eq!(check, vec![2, 6, 3, 0xac, 0x02]);
         let answer = round_trip(Message::LeadershipCheckResponse(LeadershipCheckResponse {
             term: Term(3),
             round: 1,
         }));
-        assert_eq!(answer, vec![1, 7, 3, 1]);
+        assert_eq!(answer, vec![2, 7, 3, 1]);
     }
 
     #[test]
@@ -576,23 +476,23 @@ mod tests {
         }));
         assert_eq!(
             bytes,
-            vec![1, 3, 2, 5, 1, 4, 2, 2, 1, 0, 2, 0, 2, 0xaa, 0xbb]
+            vec![2, 3, 2, 5, 1, 4, 2, 2, 1, 0, 2, 0, 2, 0xaa, 0xbb]
         );
     }
 
     #[test]
     fn an_entry_count_beyond_the_input_is_refused_before_allocating() {
         // Claims 2^63 entries in a few bytes.
-        let mut bytes = vec![1, 3, 2, 0, 0, 0];
+        let mut bytes = vec![2, 3, 2, 0, 0, 0];
         bytes.extend([0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01]);
         assert_eq!(decode(&bytes), Err(DecodeError::Truncated));
         // A data length beyond the input.
         assert_eq!(
-            decode(&[1, 3, 2, 0, 0, 0, 1, 2, 0, 50, 1]),
+            decode(&[2, 3, 2, 0, 0, 0, 1, 2, 0, 50, 1]),
             Err(DecodeError::Truncated)
         );
         assert_eq!(
-            decode(&[1, 3, 2, 0, 0, 0, 1, 2, 9, 0]),
+            decode(&[2, 3, 2, 0, 0, 0, 1, 2, 9, 0]),
             Err(DecodeError::UnknownEntryKind(9))
         );
     }
@@ -605,7 +505,7 @@ mod tests {
             index: LogIndex(1),
             conflict_term: Term(0),
         }));
-        assert_eq!(bytes, vec![1, 4, 0xac, 0x02, 1, 1, 0]);
+        assert_eq!(bytes, vec![2, 4, 0xac, 0x02, 1, 1, 0]);
     }
 
     #[test]
@@ -622,6 +522,7 @@ mod tests {
                 snapshot: Snapshot {
                     index: LogIndex(1000),
                     term: Term(3),
+                    membership: three_voters(),
                     data: Bytes::from_static(b"state"),
                 },
             }),
@@ -646,42 +547,46 @@ mod tests {
             snapshot: Snapshot {
                 index: LogIndex(300),
                 term: Term(3),
+                membership: three_voters(),
                 data: Bytes::from_static(b"ab"),
             },
         }));
-        assert_eq!(bytes, vec![1, 5, 4, 0xac, 0x02, 3, 2, b'a', b'b']);
+        assert_eq!(
+            bytes,
+            vec![2, 5, 4, 0xac, 0x02, 3, 0, 3, 1, 2, 3, 0, 0, 0, 2, b'a', b'b']
+        );
     }
 
     #[test]
     fn malformed_input_is_refused_with_a_reason() {
         assert_eq!(
-            decode(&[2, 4, 1, 0]),
-            Err(DecodeError::UnsupportedVersion(2))
+            decode(&[1, 4, 1, 0]),
+            Err(DecodeError::UnsupportedVersion(1))
         );
         assert_eq!(
-            decode(&[1, 9, 1, 0]),
+            decode(&[2, 9, 1, 0]),
             Err(DecodeError::UnknownMessageType(9))
         );
         assert_eq!(
-            decode(&[1, 4, 1, 0b10, 0, 0]),
+            decode(&[2, 4, 1, 0b10, 0, 0]),
             Err(DecodeError::UnknownFlags(0b10))
         );
         assert_eq!(
-            decode(&[1, 4, 1, 0, 0, 0, 0]),
+            decode(&[2, 4, 1, 0, 0, 0, 0]),
             Err(DecodeError::TrailingBytes)
         );
         // Padded varint (1 written in two bytes).
         assert_eq!(
-            decode(&[1, 4, 0x81, 0x00, 0, 0, 0]),
+            decode(&[2, 4, 0x81, 0x00, 0, 0, 0]),
             Err(DecodeError::BadVarint)
         );
         // Eleven-byte varint.
-        let mut long = vec![1, 4];
+        let mut long = vec![2, 4];
         long.extend([0xff; 10]);
         long.push(0x01);
         assert_eq!(decode(&long), Err(DecodeError::BadVarint));
         // Ten bytes whose last overflows a u64.
-        let mut overflow = vec![1, 4];
+        let mut overflow = vec![2, 4];
         overflow.extend([0xff; 9]);
         overflow.push(0x02);
         overflow.push(0);
