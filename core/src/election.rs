@@ -17,17 +17,18 @@ impl<R: Rng> Node<R> {
     /// a real election in the next term.
     pub(crate) fn start_election(&mut self, now: Instant) {
         // A learner, or a node removed or not yet added, follows whoever
-        // leads and never campaigns. Nor does a node one term short of
-        // `Term::MAX`, which no node may reach (its peers would refuse
-        // every message of that term).
-        if !self.voters.contains(self.id) || self.term.next() == Term::MAX {
+        // leads and never campaigns (unless its vote may still be needed:
+        // see `MembershipLog::may_campaign`). Nor does a node one term
+        // short of `Term::MAX`, which no node may reach (its peers would
+        // refuse every message of that term).
+        if !self.may_campaign() || self.term.next() == Term::MAX {
             self.reset_election_deadline(now);
             return;
         }
         if self.config.pre_vote {
             self.become_pre_candidate(now);
         } else {
-            self.become_candidate(now);
+            self.become_candidate(now, false);
         }
     }
 
@@ -46,12 +47,14 @@ impl<R: Rng> Node<R> {
             last_log_index: self.log.last_index(),
             last_log_term: self.log.last_term(),
             pre_vote: true,
+            transfer: false,
         }));
         self.record_own_vote(now);
     }
 
-    /// Raises the term, votes for itself and asks every voter for a vote.
-    pub(crate) fn become_candidate(&mut self, now: Instant) {
+    /// Raises the term, votes for itself and asks every voter for a vote;
+    /// with `transfer`, because the leader handed it the leadership.
+    pub(crate) fn become_candidate(&mut self, now: Instant, transfer: bool) {
         self.stats.elections_started += 1;
         let previous_term = self.term;
         self.term = self.term.next();
@@ -68,6 +71,7 @@ impl<R: Rng> Node<R> {
             last_log_index: self.log.last_index(),
             last_log_term: self.log.last_term(),
             pre_vote: false,
+            transfer,
         }));
         self.record_own_vote(now);
     }
@@ -92,6 +96,7 @@ impl<R: Rng> Node<R> {
         let progress = ProgressTracker::new(self.id, self.memberships.current(), now, next_index);
         self.role = RoleState::Leader { progress };
         self.leader_wakeup = None;
+        self.transfer = None;
         self.leader_contact_at = None;
         self.uncommitted_bytes = self
             .log
@@ -121,7 +126,7 @@ impl<R: Rng> Node<R> {
             return;
         }
         match votes.record(voter, granted, &self.voters) {
-            VoteOutcome::Won => self.become_candidate(now),
+            VoteOutcome::Won => self.become_candidate(now, false),
             VoteOutcome::Lost => self.become_follower(now, self.term, None),
             VoteOutcome::Pending => {}
         }
@@ -146,6 +151,12 @@ impl<R: Rng> Node<R> {
             }
             VoteOutcome::Lost | VoteOutcome::Pending => {}
         }
+    }
+
+    /// Whether this node may start an election (see
+    /// `MembershipLog::may_campaign`).
+    pub(crate) fn may_campaign(&self) -> bool {
+        self.memberships.may_campaign(self.id, self.commit_index)
     }
 
     /// Whether a live leader was heard from within the minimum election

@@ -81,6 +81,16 @@ pub enum HandleError {
     NotAVoter,
     /// A membership change was refused, for the reason given.
     Membership(MembershipError),
+    /// The leader is handing its leadership to `target` (see
+    /// [`Command::TransferLeadership`](crate::Command::TransferLeadership)):
+    /// it takes no proposal, membership change or other transfer until the
+    /// transfer ends (the target's election, or an election timeout).
+    TransferInProgress {
+        /// The node the leadership is going to.
+        target: NodeId,
+    },
+    /// A leadership transfer was refused, for the reason given.
+    TransferRefused(TransferError),
     /// A proposal was given to a node that is not the leader.
     NotLeader {
         /// The leader this node knows of, if any: retry there.
@@ -101,6 +111,17 @@ pub enum HandleError {
         /// The index of the node's current snapshot.
         snapshot_index: LogIndex,
     },
+}
+
+/// Why a leadership transfer was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TransferError {
+    /// The target is the leader itself.
+    ToSelf,
+    /// The target does not vote (a learner, or not a member): it could
+    /// not be elected.
+    NotAVoter(NodeId),
 }
 
 /// Why a peer's message was dropped.
@@ -149,6 +170,18 @@ impl fmt::Display for HandleError {
             HandleError::AlreadyLeader => f.write_str("this node is already the leader"),
             HandleError::NotAVoter => f.write_str("this node does not vote"),
             HandleError::Membership(error) => write!(f, "membership change refused: {error}"),
+            HandleError::TransferInProgress { target } => {
+                write!(
+                    f,
+                    "the leadership is being handed to node {target}; retry shortly"
+                )
+            }
+            HandleError::TransferRefused(TransferError::ToSelf) => {
+                f.write_str("this node already leads")
+            }
+            HandleError::TransferRefused(TransferError::NotAVoter(id)) => {
+                write!(f, "node {id} does not vote, so it cannot lead")
+            }
             HandleError::NotLeader {
                 leader_hint: Some(leader),
             } => write!(f, "not the leader; node {leader} is"),

@@ -109,6 +109,15 @@ pub enum Command {
     /// leader has committed an entry of its term, or when the change
     /// itself does not fit the configuration.
     ChangeMembership(crate::MembershipChange),
+    /// Hand the leadership to voter `target` (leader only; dissertation
+    /// §3.10). The leader stops taking proposals, brings the target up to
+    /// date and tells it to campaign at once; the transfer is done when
+    /// an [`Output::RoleChanged`](crate::Output::RoleChanged) shows this
+    /// node following a new term's leader. If none is elected within
+    /// [`Config::election_timeout_max`](crate::Config::election_timeout_max)
+    /// the leader gives up and takes proposals again. Refused for the
+    /// leader itself, a learner or a node not in the configuration.
+    TransferLeadership(crate::NodeId),
 }
 
 /// What [`Node::handle`](crate::Node::handle) did with an accepted input.

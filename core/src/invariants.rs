@@ -67,7 +67,7 @@ impl<R> Node<R> {
             RoleState::Candidate | RoleState::PreCandidate { .. }
         ) {
             assert!(
-                self.voters.contains(self.id),
+                self.memberships.may_campaign(self.id, self.commit_index),
                 "node {}: campaigns without a vote",
                 self.id
             );
@@ -153,8 +153,8 @@ impl<R> Node<R> {
                 self.id
             );
             assert!(
-                self.leader_wakeup.is_none(),
-                "node {}: a leader's wake-up on a node that does not lead",
+                self.leader_wakeup.is_none() && self.transfer.is_none(),
+                "node {}: a leader's wake-up or transfer on a node that does not lead",
                 self.id
             );
             assert!(

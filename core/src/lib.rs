@@ -161,16 +161,17 @@ mod read;
 mod reconfigure;
 mod replication;
 mod snapshot;
+mod transfer;
 
 pub use config::{Config, ConfigError};
 pub use entry::{Entry, EntryKind, Snapshot};
-pub use error::{DropReason, HandleError, StartError};
+pub use error::{DropReason, HandleError, StartError, TransferError};
 pub use input::{Command, Handled, Input};
 pub use log::LogError;
 pub use membership::{Membership, MembershipChange, MembershipError};
 pub use message::{
     AppendEntries, AppendEntriesResponse, InstallSnapshot, InvalidMessage, LeadershipCheck,
-    LeadershipCheckResponse, Message, RequestVote, RequestVoteResponse,
+    LeadershipCheckResponse, Message, RequestVote, RequestVoteResponse, TimeoutNow,
 };
 pub use node::{Node, NodeStats};
 pub use output::Output;

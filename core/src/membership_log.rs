@@ -102,6 +102,27 @@ impl MembershipLog {
         }
     }
 
+    /// Whether node `id` may campaign, given that entries up to `commit`
+    /// are known committed: it votes in the configuration in force — or
+    /// that configuration is not known committed and `id` votes in one
+    /// still pending with it or in the last known committed (dissertation
+    /// §4.2.2: a server being removed may still be needed to elect a
+    /// leader until its removal commits; without it, a removal whose entry
+    /// only the removed server holds could leave no one able to win).
+    pub(crate) fn may_campaign(&self, id: NodeId, commit: LogIndex) -> bool {
+        if self.current().is_voter(id) {
+            return true;
+        }
+        if self.current_index() <= commit {
+            return false;
+        }
+        self.at(commit).is_voter(id)
+            || self
+                .changes
+                .iter()
+                .any(|(index, membership)| *index > commit && membership.is_voter(id))
+    }
+
     /// A membership entry at `index`, the log's new last entry.
     pub(crate) fn push(&mut self, index: LogIndex, membership: Membership) {
         assert!(

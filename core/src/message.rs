@@ -33,6 +33,9 @@ pub enum Message {
     LeadershipCheck(LeadershipCheck),
     /// The answer to a [`LeadershipCheck`].
     LeadershipCheckResponse(LeadershipCheckResponse),
+    /// A leader hands its leadership over (dissertation §3.10): the
+    /// follower, brought up to date, starts an election at once.
+    TimeoutNow(TimeoutNow),
 }
 
 /// A request for a vote (§5.2), or for a pre-vote (dissertation §9.6).
@@ -47,6 +50,10 @@ pub struct RequestVote {
     pub last_log_term: Term,
     /// Whether this is a pre-vote: granting it changes nothing on the voter.
     pub pre_vote: bool,
+    /// The candidate campaigns because the leader handed it the leadership
+    /// ([`TimeoutNow`]): voters answer even while they hear from that
+    /// leader (leader stickiness would otherwise ignore the request).
+    pub transfer: bool,
 }
 
 /// The answer to a [`RequestVote`].
@@ -110,6 +117,15 @@ pub struct LeadershipCheckResponse {
     pub term: Term,
     /// The round of the check answered.
     pub round: u64,
+}
+
+/// A leader's request that the follower start an election now, without
+/// a pre-vote: the leader has brought it up to date and hands it the
+/// leadership.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TimeoutNow {
+    /// The leader's term.
+    pub term: Term,
 }
 
 /// The answer to an [`AppendEntries`] or an [`InstallSnapshot`].
@@ -197,6 +213,7 @@ impl Message {
             Message::InstallSnapshot(m) => m.term,
             Message::LeadershipCheck(m) => m.term,
             Message::LeadershipCheckResponse(m) => m.term,
+            Message::TimeoutNow(m) => m.term,
         }
     }
 
@@ -236,7 +253,8 @@ impl Message {
             Message::RequestVoteResponse(_)
             | Message::AppendEntriesResponse(_)
             | Message::LeadershipCheck(_)
-            | Message::LeadershipCheckResponse(_) => Ok(()),
+            | Message::LeadershipCheckResponse(_)
+            | Message::TimeoutNow(_) => Ok(()),
         }
     }
 }
@@ -284,6 +302,7 @@ mod tests {
             last_log_index: LogIndex(last_log_index),
             last_log_term: Term(last_log_term),
             pre_vote: false,
+            transfer: false,
         })
     }
 

@@ -23,7 +23,7 @@ use crate::output::Output;
 use crate::persist::{HardState, Persist, PersistedState};
 use crate::quorum::JointConfig;
 use crate::read_queue::ReadQueue;
-use crate::role::{Role, RoleState, VoteTally};
+use crate::role::{LeadershipTransfer, Role, RoleState, VoteTally};
 use crate::time::{duration_as_micros, Instant};
 use crate::types::{LogIndex, NodeId, Term};
 
@@ -128,6 +128,8 @@ pub struct Node<R> {
     pub(crate) durable_index: LogIndex,
     /// Reads waiting for a leader to confirm it still leads.
     pub(crate) reads: ReadQueue,
+    /// On a leader: the leadership transfer under way, if any.
+    pub(crate) transfer: Option<LeadershipTransfer>,
     /// The deadline of the caller's timer as last set, until it fires.
     armed_timer: Option<Instant>,
     /// The (role, term, leader) last reported through `RoleChanged`.
@@ -170,6 +172,7 @@ impl<R> Node<R> {
             unpersisted_from,
             durable_index,
             reads,
+            transfer,
             armed_timer,
             reported,
             stats: _,
@@ -207,6 +210,7 @@ impl<R> Node<R> {
                 unpersisted_from,
                 durable_index,
                 reads,
+                transfer,
                 reported,
             ),
         )
@@ -314,6 +318,7 @@ impl<R: Rng> Node<R> {
             unpersisted_from: None,
             durable_index,
             reads: ReadQueue::default(),
+            transfer: None,
             armed_timer: None,
             reported: (Role::Follower, term, None),
             stats: NodeStats::default(),
@@ -368,6 +373,9 @@ impl<R: Rng> Node<R> {
             Input::Command(Command::ChangeMembership(change)) => {
                 self.handle_change_membership(&change)
             }
+            Input::Command(Command::TransferLeadership(target)) => self
+                .handle_transfer_leadership(now, target)
+                .map(|()| Handled::Done),
             Input::Persisted { index, term } => {
                 self.handle_persisted(index, term);
                 Ok(Handled::Done)
@@ -577,11 +585,12 @@ impl<R: Rng> Node<R> {
             .map_err(|why| HandleError::Dropped(DropReason::Invalid(why)))?;
 
         let term = message.term();
-        if let Message::RequestVote(_) = message {
+        if let Message::RequestVote(request) = &message {
             // Leader stickiness (dissertation §4.2.3): while a live leader is
             // known, vote requests come from a disruptive server; ignoring
-            // them (rather than adopting their term) keeps the leader.
-            if term >= self.term && self.is_in_leader_lease(now) {
+            // them (rather than adopting their term) keeps the leader. The
+            // exception: a candidate the leader handed its place to.
+            if !request.transfer && term >= self.term && self.is_in_leader_lease(now) {
                 self.stats.vote_requests_ignored += 1;
                 return Ok(());
             }
@@ -595,7 +604,8 @@ impl<R: Rng> Node<R> {
                 }
                 Message::AppendEntries(_)
                 | Message::InstallSnapshot(_)
-                | Message::LeadershipCheck(_) => self.become_follower(now, term, Some(from)),
+                | Message::LeadershipCheck(_)
+                | Message::TimeoutNow(_) => self.become_follower(now, term, Some(from)),
                 _ => self.become_follower(now, term, None),
             }
         } else if term < self.term {
@@ -619,6 +629,7 @@ impl<R: Rng> Node<R> {
             Message::LeadershipCheckResponse(response) => {
                 self.handle_leadership_check_response(now, from, response)?
             }
+            Message::TimeoutNow(_) => self.handle_timeout_now(now, from)?,
         }
         Ok(())
     }
@@ -653,6 +664,9 @@ impl<R: Rng> Node<R> {
                 self.stats.stale_responses += 1;
                 return;
             }
+            // A deposed leader's hand-off: it learns of the new term from
+            // the answers to its other messages.
+            Message::TimeoutNow(_) => return,
         };
         self.send(from, reply);
     }
@@ -660,6 +674,7 @@ impl<R: Rng> Node<R> {
     fn handle_timer(&mut self, now: Instant) {
         if let RoleState::Leader { .. } = self.role {
             if now >= self.heartbeat_deadline {
+                self.check_transfer_deadline(now);
                 self.handle_heartbeat_tick(now);
             }
             self.send_due_snapshot_probes(now);
@@ -674,7 +689,7 @@ impl<R: Rng> Node<R> {
         if let RoleState::Leader { .. } = self.role {
             return Err(HandleError::AlreadyLeader);
         }
-        if !self.voters.contains(self.id) {
+        if !self.may_campaign() {
             return Err(HandleError::NotAVoter);
         }
         self.start_election(now);
@@ -693,6 +708,7 @@ impl<R: Rng> Node<R> {
         let was_follower = matches!(self.role, RoleState::Follower { .. });
         self.role = RoleState::Follower { leader };
         self.leader_wakeup = None;
+        self.transfer = None;
         self.leader_contact_at = leader.map(|_| now);
         if !was_follower || leader.is_some() {
             self.reset_election_deadline(now);

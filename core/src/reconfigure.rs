@@ -37,11 +37,16 @@ impl<R: Rng> Node<R> {
                 leader_hint: self.leader(),
             });
         }
+        if let Some(transfer) = self.transfer {
+            return Err(HandleError::TransferInProgress {
+                target: transfer.target,
+            });
+        }
         let pending = self.memberships.current_index();
         if pending > self.commit_index {
             return Err(MembershipError::ChangePending { index: pending }.into());
         }
-        if self.log.term_at(self.commit_index) != Some(self.term) {
+        if self.log.term_at(self.commit_index) != Some(self.term) && !self.skips_own_term_rule() {
             return Err(MembershipError::LeaderNotSettled.into());
         }
         let current = self.memberships.current();
@@ -54,6 +59,15 @@ impl<R: Rng> Node<R> {
             index,
             term: self.term,
         })
+    }
+
+    /// Whether the model checks' deliberate flaw is on (see
+    /// `Config::flaw_skip_own_term_rule`); never in a real build.
+    fn skips_own_term_rule(&self) -> bool {
+        #[cfg(feature = "flawed-variants")]
+        return self.config.flaw_skip_own_term_rule;
+        #[cfg(not(feature = "flawed-variants"))]
+        false
     }
 
     /// Refuses to make `learner` a voter unless it keeps up with the log:
@@ -156,7 +170,8 @@ impl<R: Rng> Node<R> {
         if !current.is_voter(self.id) {
             // Removed (or demoted), and every member of the configuration
             // that did it knows: the remaining voters elect a leader among
-            // themselves.
+            // themselves, at once if one has the whole log.
+            self.hand_off_leadership();
             self.become_follower(now, self.term, None);
         } else if current.is_joint() && current.auto_leave() {
             let left = current

@@ -32,6 +32,11 @@ impl<R: Rng> Node<R> {
                 leader_hint: self.leader(),
             });
         }
+        if let Some(transfer) = self.transfer {
+            return Err(HandleError::TransferInProgress {
+                target: transfer.target,
+            });
+        }
         // One proposal is always admitted when nothing is pending, so that
         // a command larger than the bound is not refused forever.
         if self.uncommitted_bytes > 0
@@ -384,6 +389,7 @@ impl<R: Rng> Node<R> {
             // answer (a snapshot) goes now.
             self.send_append(from, false);
         }
+        self.maybe_send_timeout_now(from);
         Ok(())
     }
 

@@ -5,6 +5,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use crate::quorum::{vote_outcome, JointConfig, VoteOutcome};
+use crate::time::Instant;
 use crate::tracker::ProgressTracker;
 use crate::types::NodeId;
 
@@ -105,4 +106,15 @@ impl RoleState {
             RoleState::Leader { .. } => Role::Leader,
         }
     }
+}
+
+/// A transfer under way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct LeadershipTransfer {
+    /// The voter the leadership goes to.
+    pub(crate) target: NodeId,
+    /// When the leader gives up.
+    pub(crate) deadline: Instant,
+    /// `TimeoutNow` went out: the target had the whole log.
+    pub(crate) timeout_sent: bool,
 }

@@ -2,18 +2,18 @@
 //! step is a well-typed message from any sender (built field by field, so
 //! nothing is wasted on frames the decoder would refuse; terms and indexes
 //! are mostly small so that they meet the node's own, sometimes extreme),
-//! a timer firing, a campaign, barrier, propose or membership-change
-//! command (membership entries and snapshots carry configurations of nodes
-//! 1 to 5, sometimes garbage), a report that
-//! the log is durable (true or not), a snapshot of the application's state
-//! at any index, or a jump of the clock. The options byte turns on
-//! pre-vote, check-quorum, a leader that persists in parallel with its
-//! followers, and compaction that keeps no entries behind a snapshot. The
-//! node must never panic, its term must never go backwards, every
-//! hard-state, log and snapshot change must be followed by persist outputs
-//! before the next input, and entries are applied once each, in order,
-//! never beyond the commit index (a restored snapshot counts as applying
-//! everything it covers).
+//! a timer firing, a campaign, barrier, propose, membership-change or
+//! leadership-transfer command (membership entries and snapshots carry
+//! configurations of nodes 1 to 5, sometimes garbage), a report that the
+//! log is durable (true or not), a snapshot of the application's state at
+//! any index, or a jump of the clock. The options byte turns on pre-vote,
+//! check-quorum, a leader that persists in parallel with its followers,
+//! and compaction that keeps no entries behind a snapshot. The node must
+//! never panic, its term must never go backwards, every hard-state, log
+//! and snapshot change must be followed by persist outputs before the next
+//! input, and entries are applied once each, in order, never beyond the
+//! commit index (a restored snapshot counts as applying everything it
+//! covers).
 
 #![no_main]
 
@@ -23,7 +23,7 @@ use kontiki::{
     wire, AppendEntries, AppendEntriesResponse, Command, Config, Entry, EntryKind, Input,
     InstallSnapshot, Instant, LeadershipCheck, LeadershipCheckResponse, LogIndex, Membership,
     MembershipChange, Message, Node, NodeId, Output, PersistedState, RequestVote,
-    RequestVoteResponse, Snapshot, Term,
+    RequestVoteResponse, Snapshot, Term, TimeoutNow,
 };
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
@@ -92,9 +92,13 @@ fuzz_target!(|data: &[u8]| {
                 Ok(peer) => Input::Unreachable { peer: NodeId(peer) },
                 Err(_) => return,
             },
-            9 => match membership_change(&mut input_bytes) {
-                Ok(change) => Input::Command(Command::ChangeMembership(change)),
-                Err(_) => return,
+            9 => match (input_bytes.arbitrary(), membership_change(&mut input_bytes)) {
+                (Ok(true), Ok(change)) => Input::Command(Command::ChangeMembership(change)),
+                (Ok(false), _) => match input_bytes.int_in_range(1u64..=5) {
+                    Ok(target) => Input::Command(Command::TransferLeadership(NodeId(target))),
+                    Err(_) => return,
+                },
+                _ => return,
             },
             _ => {
                 let Ok(step) = input_bytes.int_in_range(0u64..=400) else {
@@ -163,12 +167,13 @@ fuzz_target!(|data: &[u8]| {
 fn message(input: &mut Unstructured) -> Result<(NodeId, Message)> {
     let from = NodeId(input.int_in_range(0..=4)?);
     let term = term(input)?;
-    let message = match input.int_in_range(0u8..=6)? {
+    let message = match input.int_in_range(0u8..=7)? {
         0 => Message::RequestVote(RequestVote {
             term,
             last_log_index: index(input)?,
             last_log_term: self::term(input)?,
             pre_vote: input.arbitrary()?,
+            transfer: input.arbitrary()?,
         }),
         1 => Message::RequestVoteResponse(RequestVoteResponse {
             term,
@@ -224,6 +229,7 @@ fn message(input: &mut Unstructured) -> Result<(NodeId, Message)> {
             term,
             round: small_or_extreme(input)?,
         }),
+        6 => Message::TimeoutNow(TimeoutNow { term }),
         _ => Message::AppendEntriesResponse(AppendEntriesResponse {
             term,
             success: input.arbitrary()?,

@@ -155,22 +155,25 @@ pub fn end_faults(cluster: &mut Cluster) {
     }
 }
 
-/// Whether the cluster is settled: every node runs, one node leads the
-/// highest term, and every node is in that term and knows that leader.
+/// Whether the cluster is settled: one node leads the highest term, and
+/// every member of its configuration runs, is in that term and knows that
+/// leader. Nodes outside the configuration (spares never added, members
+/// removed) are not asked.
 pub fn has_stable_leader(cluster: &Cluster) -> Option<NodeId> {
-    let mut leader = None;
-    let mut term = None;
-    for &id in cluster.ids() {
-        let node = cluster.node(id)?;
-        if *term.get_or_insert(node.term()) != node.term() {
-            return None;
-        }
-        let known = node.leader()?;
-        if *leader.get_or_insert(known) != known {
-            return None;
-        }
-    }
-    leader
+    let leader = believed_leaders(cluster)
+        .into_iter()
+        .max_by_key(|&id| cluster.node(id).map(|node| node.term()))?;
+    let node = cluster.node(leader)?;
+    let term = node.term();
+    let members = node.membership().members();
+    members
+        .iter()
+        .all(|&id| {
+            cluster
+                .node(id)
+                .is_some_and(|member| member.term() == term && member.leader() == Some(leader))
+        })
+        .then_some(leader)
 }
 
 /// Runs until the cluster has a stable leader or `limit` passes; returns

@@ -42,6 +42,7 @@ pub mod in_process;
 #[cfg(feature = "live")]
 pub mod live;
 pub mod mit;
+pub mod model;
 pub mod probe;
 pub mod rss;
 pub mod seeds;

@@ -218,6 +218,7 @@ pub fn request_vote(term: u64, last_index: u64, last_term: u64, pre_vote: bool) 
         last_log_index: LogIndex(last_index),
         last_log_term: Term(last_term),
         pre_vote,
+        transfer: false,
     })
 }
 

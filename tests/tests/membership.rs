@@ -553,3 +553,42 @@ fn the_configuration_survives_snapshots_and_restarts() {
     let writes = write_for(&mut cluster, 5, Duration::from_millis(5));
     assert_converged(&mut cluster, &expected, &members, &writes);
 }
+
+// Found by the membership soak (seed 21): a leader of two voters removes
+// itself, and crashes before its only follower got the entry. Back, it
+// holds the longer log, so the follower cannot win without its vote; and
+// it is not a voter in its latest configuration. It must still campaign
+// while that configuration is not known committed (dissertation §4.2.2):
+// elected, it commits its own removal, and steps down for the follower.
+#[test]
+fn a_removed_node_holding_the_only_copy_of_its_removal_still_helps_elect_a_leader() {
+    let mut cluster = cluster(12, 3, 0);
+    let first = settled_leader(&mut cluster);
+    let others: Vec<NodeId> = ids(&[1, 2, 3])
+        .into_iter()
+        .filter(|&id| id != first)
+        .collect();
+    let (follower, gone) = (others[0], others[1]);
+    change(&mut cluster, MembershipChange::Remove { id: gone });
+    cluster.crash(gone);
+    cluster.run_for(Duration::from_millis(100));
+    cluster.cut_link(first, follower);
+    let (removal, _) = cluster
+        .change_membership(first, MembershipChange::Remove { id: first })
+        .expect("accepted");
+    cluster.run_for(Duration::from_millis(20));
+    assert!(cluster.node(follower).unwrap().last_log_index() < removal);
+    cluster.crash(first);
+    cluster.restart(first);
+    cluster.heal();
+    let recovered = cluster.run_until_condition(LIMIT, |cluster| {
+        leader(cluster) == Some(follower)
+            && cluster
+                .node(follower)
+                .is_some_and(|node| node.commit_index() >= removal)
+    });
+    assert!(recovered, "the cluster never recovered from the removal");
+    let expected = Membership::with_voters(&[follower]).expect("valid");
+    assert_eq!(cluster.node(follower).unwrap().membership(), &expected);
+    assert!(cluster.node(first).unwrap().role() != Role::Leader);
+}

@@ -32,29 +32,8 @@ use kontiki::{
     wire, Command, Config, Entry, Handled, Input, Instant, Node, NodeId, Output, Persist,
     PersistedState, Role,
 };
-use rand_core::{Infallible, TryRng};
+use kontiki_tests::model::{record_apply, ZeroRng};
 use stateright::{Checker, Model, Property};
-
-/// An RNG that always draws zero: deterministic and stateless, so it adds
-/// nothing to the state space.
-#[derive(Clone, Debug, Hash, PartialEq, Eq)]
-struct ZeroRng;
-
-/// An infallible `TryRng` is a `rand_core::Rng`, which is what a node takes.
-impl TryRng for ZeroRng {
-    type Error = Infallible;
-
-    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        Ok(0)
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        Ok(0)
-    }
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), Infallible> {
-        dest.fill(0);
-        Ok(())
-    }
-}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq)]
 struct Peer {
@@ -176,16 +155,8 @@ impl Election {
                     state.network.push((id, to.get(), bytes));
                 }
                 Output::Apply(entry) => {
-                    let at = (entry.index.get() - 1) as usize;
-                    match state.applied.get(at) {
-                        Some(agreed) if *agreed != entry => {
-                            state.broken = Some(format!(
-                                "state machine safety: n{id} applied {entry:?} where {agreed:?} was applied"
-                            ));
-                        }
-                        Some(_) => {}
-                        None if at == state.applied.len() => state.applied.push(entry),
-                        None => state.broken = Some(format!("n{id} applied past a gap")),
+                    if let Err(violation) = record_apply(&mut state.applied, id, entry) {
+                        state.broken = Some(violation);
                     }
                 }
                 Output::SetTimer { deadline } => state.peers[position].timer = Some(deadline),

@@ -10,7 +10,7 @@ use kontiki::{
     AppendEntries, AppendEntriesResponse, Config, ConfigError, DropReason, Entry, HandleError,
     HardState, Input, Instant, InvalidMessage, LeadershipCheck, LeadershipCheckResponse, LogError,
     LogIndex, Message, Node, NodeId, Output, PersistedState, RequestVote, RequestVoteResponse,
-    Role, StartError, Term,
+    Role, StartError, Term, TimeoutNow,
 };
 use kontiki_tests::probe::{heartbeat, plain_config, request_vote, Probe};
 use proptest::prelude::*;
@@ -242,6 +242,7 @@ fn any_message() -> impl Strategy<Value = Message> {
                     last_log_index: LogIndex(index),
                     last_log_term: Term(log_term),
                     pre_vote,
+                    transfer: !pre_vote && term % 3 == 0,
                 })
             }
         ),
@@ -290,7 +291,8 @@ fn any_message() -> impl Strategy<Value = Message> {
                 })
             }
         ),
-        (term, 0u64..4, any::<bool>()).prop_map(leadership_check),
+        (term.clone(), 0u64..4, any::<bool>()).prop_map(leadership_check),
+        term.prop_map(|term| Message::TimeoutNow(TimeoutNow { term: Term(term) })),
     ]
 }
 
@@ -402,6 +404,7 @@ fn any_message_with_any_numbers() -> impl Strategy<Value = Message> {
                     last_log_index: LogIndex(index),
                     last_log_term: Term(log_term),
                     pre_vote,
+                    transfer: !pre_vote && term % 3 == 0,
                 })
             }
         ),

@@ -20,7 +20,7 @@ use bytes::Bytes;
 use crate::entry::{Entry, EntryKind, Snapshot};
 use crate::message::{
     AppendEntries, AppendEntriesResponse, InstallSnapshot, LeadershipCheck,
-    LeadershipCheckResponse, Message, RequestVote, RequestVoteResponse,
+    LeadershipCheckResponse, Message, RequestVote, RequestVoteResponse, TimeoutNow,
 };
 use crate::types::{LogIndex, Term};
 
@@ -42,6 +42,7 @@ mod tag {
     pub(super) const INSTALL_SNAPSHOT: u8 = 5;
     pub(super) const LEADERSHIP_CHECK: u8 = 6;
     pub(super) const LEADERSHIP_CHECK_RESPONSE: u8 = 7;
+    pub(super) const TIMEOUT_NOW: u8 = 8;
 }
 
 /// Entry kinds.
@@ -58,6 +59,7 @@ const MIN_ENTRY_LEN: usize = 3;
 /// meaning without old readers misreading them.
 mod flag {
     pub(super) const PRE_VOTE: u8 = 0b01;
+    pub(super) const TRANSFER: u8 = 0b100;
     pub(super) const GRANTED: u8 = 0b10;
     pub(super) const SUCCESS: u8 = 0b01;
 }
@@ -71,7 +73,14 @@ pub fn encode(message: &Message, buffer: &mut Vec<u8>) {
             put_varint(buffer, m.term.get());
             put_varint(buffer, m.last_log_index.get());
             put_varint(buffer, m.last_log_term.get());
-            buffer.push(if m.pre_vote { flag::PRE_VOTE } else { 0 });
+            let mut flags = 0;
+            if m.pre_vote {
+                flags |= flag::PRE_VOTE;
+            }
+            if m.transfer {
+                flags |= flag::TRANSFER;
+            }
+            buffer.push(flags);
         }
         Message::RequestVoteResponse(m) => {
             buffer.push(tag::REQUEST_VOTE_RESPONSE);
@@ -130,6 +139,10 @@ pub fn encode(message: &Message, buffer: &mut Vec<u8>) {
             put_varint(buffer, m.term.get());
             put_varint(buffer, m.round);
         }
+        Message::TimeoutNow(m) => {
+            buffer.push(tag::TIMEOUT_NOW);
+            put_varint(buffer, m.term.get());
+        }
     }
 }
 
@@ -145,6 +158,7 @@ pub fn encoded_len(message: &Message) -> usize {
                 + 1
         }
         Message::RequestVoteResponse(m) => varint_len(m.term.get()) + 1,
+        Message::TimeoutNow(m) => varint_len(m.term.get()),
         Message::AppendEntries(m) => {
             varint_len(m.term.get())
                 + varint_len(m.prev_log_index.get())
@@ -213,12 +227,13 @@ fn decode_from(mut reader: Reader<'_>) -> Result<Message, DecodeError> {
             let term = Term(reader.varint()?);
             let last_log_index = LogIndex(reader.varint()?);
             let last_log_term = Term(reader.varint()?);
-            let flags = reader.flags(flag::PRE_VOTE)?;
+            let flags = reader.flags(flag::PRE_VOTE | flag::TRANSFER)?;
             Message::RequestVote(RequestVote {
                 term,
                 last_log_index,
                 last_log_term,
                 pre_vote: flags & flag::PRE_VOTE != 0,
+                transfer: flags & flag::TRANSFER != 0,
             })
         }
         tag::REQUEST_VOTE_RESPONSE => {
@@ -280,6 +295,9 @@ fn decode_from(mut reader: Reader<'_>) -> Result<Message, DecodeError> {
                 round: reader.varint()?,
             })
         }
+        tag::TIMEOUT_NOW => Message::TimeoutNow(TimeoutNow {
+            term: Term(reader.varint()?),
+        }),
         unknown => return Err(DecodeError::UnknownMessageType(unknown)),
     };
     if !reader.bytes.is_empty() {
@@ -376,7 +394,9 @@ mod tests {
                         last_log_index: LogIndex(index),
                         last_log_term: Term(term / 2),
                         pre_vote: flag,
+                        transfer: !flag,
                     }));
+                    round_trip(Message::TimeoutNow(TimeoutNow { term: Term(term) }));
                     round_trip(Message::RequestVoteResponse(RequestVoteResponse {
                         term: Term(term),
                         granted: flag,
@@ -516,6 +536,7 @@ mod tests {
                 last_log_index: LogIndex(99),
                 last_log_term: Term(7),
                 pre_vote: true,
+                transfer: false,
             }),
             Message::InstallSnapshot(InstallSnapshot {
                 term: Term(4),

@@ -543,6 +543,22 @@ impl Cluster {
         }
     }
 
+    /// Asks node `id` to hand its leadership to `target`; returns why it
+    /// refused, if it did (a crashed node refuses as not leader).
+    pub fn transfer_leadership(&mut self, id: NodeId, target: NodeId) -> Result<(), HandleError> {
+        let now = self.now;
+        self.note(format!(
+            "-- n{id} asked to hand its leadership to n{target}"
+        ));
+        let Some(node) = self.slot_mut(id).node.as_mut() else {
+            return Err(HandleError::NotLeader { leader_hint: None });
+        };
+        let result = node.handle(now, Input::Command(Command::TransferLeadership(target)));
+        self.perform_outputs(id);
+        self.after_event();
+        result.map(|_| ())
+    }
+
     /// Asks node `id` to campaign now.
     pub fn campaign(&mut self, id: NodeId) {
         self.note(format!("-- n{id} asked to campaign"));
@@ -1223,13 +1239,21 @@ impl Cluster {
             return;
         };
         let membership = leader.membership();
+        // A leader that persists before it sends counts its own copy at
+        // once: its write is ordered before every output that could reveal
+        // the commit (checked by `check_send` and at apply), so a crash
+        // that loses the write loses the commit with it.
+        let counts_own_log = !self.config.node.leader_persists_in_parallel;
         for voters in [membership.voters(), membership.outgoing_voters()] {
             if voters.is_empty() {
                 continue;
             }
             let durable_on = voters
                 .iter()
-                .filter(|&&voter| holds_durably(&self.slot(voter).storage, entry))
+                .filter(|&&voter| {
+                    (voter == leader.id() && counts_own_log)
+                        || holds_durably(&self.slot(voter).storage, entry)
+                })
                 .count();
             if durable_on * 2 <= voters.len() {
                 self.fail(format!(

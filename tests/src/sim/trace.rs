@@ -64,7 +64,11 @@ impl fmt::Display for ShowMessage<'_> {
             Message::RequestVote(m) => write!(
                 f,
                 "{}(t{} last {}@t{})",
-                if m.pre_vote { "PreVote" } else { "RequestVote" },
+                match (m.pre_vote, m.transfer) {
+                    (true, _) => "PreVote",
+                    (false, true) => "RequestVote[transfer]",
+                    (false, false) => "RequestVote",
+                },
                 m.term,
                 m.last_log_index,
                 m.last_log_term
