@@ -385,6 +385,43 @@ mod tests {
         }
     }
 
+    /// A store written before snapshots carried the configuration loads
+    /// its snapshot with an empty membership (the node then uses the
+    /// voters it is started with), and the next snapshot replaces it.
+    #[test]
+    fn a_snapshot_of_the_first_layout_still_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut record = vec![0; 4];
+        record.extend_from_slice(&7u64.to_le_bytes());
+        record.extend_from_slice(&2u64.to_le_bytes());
+        record.extend_from_slice(b"old");
+        let crc = checksum(SNAPSHOT_SALT, &record[4..]);
+        record[..4].copy_from_slice(&crc.to_le_bytes());
+        {
+            let store = DiskStorage::open(dir.path()).unwrap();
+            let transaction = store.database.begin_write().unwrap();
+            transaction
+                .open_table(META)
+                .unwrap()
+                .insert(SNAPSHOT_V1_KEY, record.as_slice())
+                .unwrap();
+            transaction.commit().unwrap();
+        }
+        let mut store = DiskStorage::open(dir.path()).unwrap();
+        let loaded = store.load().unwrap().snapshot.expect("a snapshot");
+        assert_eq!((loaded.index, loaded.term), (LogIndex(7), Term(2)));
+        assert!(loaded.membership.is_empty());
+        assert_eq!(&loaded.data[..], b"old");
+        let newer = Snapshot {
+            index: LogIndex(9),
+            term: Term(2),
+            membership: three_voters(),
+            data: Bytes::from_static(b"new"),
+        };
+        store.write(&[Persist::Snapshot(newer.clone())]).unwrap();
+        assert_eq!(store.load().unwrap().snapshot, Some(newer));
+    }
+
     #[test]
     fn a_snapshot_replaces_the_entries_it_covers() {
         let dir = tempfile::tempdir().unwrap();
