@@ -21,7 +21,7 @@ impl<R: Rng> Node<R> {
         // see `MembershipLog::may_campaign`). Nor does a node one term
         // short of `Term::MAX`, which no node may reach (its peers would
         // refuse every message of that term).
-        if !self.may_campaign() || self.term.next() == Term::MAX {
+        if !self.may_start_election() {
             self.reset_election_deadline(now);
             return;
         }
@@ -153,10 +153,16 @@ impl<R: Rng> Node<R> {
         }
     }
 
-    /// Whether this node may start an election (see
+    /// Whether this node's vote may be needed to elect a leader (see
     /// `MembershipLog::may_campaign`).
     pub(crate) fn may_campaign(&self) -> bool {
         self.memberships.may_campaign(self.id, self.commit_index)
+    }
+
+    /// Whether this node may start an election now: its vote may be
+    /// needed, and it has a term left to raise to.
+    pub(crate) fn may_start_election(&self) -> bool {
+        self.may_campaign() && self.term.next() != Term::MAX
     }
 
     /// Whether a live leader was heard from within the minimum election

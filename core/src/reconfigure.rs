@@ -32,21 +32,12 @@ impl<R: Rng> Node<R> {
         &mut self,
         change: &MembershipChange,
     ) -> Result<Handled, HandleError> {
-        if !matches!(self.role, RoleState::Leader { .. }) {
-            return Err(HandleError::NotLeader {
-                leader_hint: self.leader(),
-            });
-        }
-        if let Some(transfer) = self.transfer {
-            return Err(HandleError::TransferInProgress {
-                target: transfer.target,
-            });
-        }
+        self.check_leader_free()?;
         let pending = self.memberships.current_index();
         if pending > self.commit_index {
             return Err(MembershipError::ChangePending { index: pending }.into());
         }
-        if self.log.term_at(self.commit_index) != Some(self.term) && !self.skips_own_term_rule() {
+        if self.log.term_at(self.commit_index) != Some(self.term) {
             return Err(MembershipError::LeaderNotSettled.into());
         }
         let current = self.memberships.current();
@@ -61,15 +52,6 @@ impl<R: Rng> Node<R> {
         })
     }
 
-    /// Whether the model checks' deliberate flaw is on (see
-    /// `Config::flaw_skip_own_term_rule`); never in a real build.
-    fn skips_own_term_rule(&self) -> bool {
-        #[cfg(feature = "flawed-variants")]
-        return self.config.flaw_skip_own_term_rule;
-        #[cfg(not(feature = "flawed-variants"))]
-        false
-    }
-
     /// Refuses to make `learner` a voter unless it keeps up with the log:
     /// streaming, heard from within the minimum election timeout, and at
     /// most `max_learner_lag_entries` behind.
@@ -81,8 +63,11 @@ impl<R: Rng> Node<R> {
             return Err(MembershipError::NotAMember(learner));
         };
         let match_index = follower.match_index();
-        let behind =
-            self.log.last_index().get() - match_index.get().min(self.log.last_index().get());
+        let behind = self
+            .log
+            .last_index()
+            .get()
+            .saturating_sub(match_index.get());
         let keeps_up = follower.is_streaming()
             && follower.is_recently_active(self.now, self.config.election_timeout_min)
             && behind <= self.config.max_learner_lag_entries;

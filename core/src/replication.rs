@@ -27,16 +27,7 @@ impl<R: Rng> Node<R> {
         kind: EntryKind,
         data: Bytes,
     ) -> Result<Handled, HandleError> {
-        if !matches!(self.role, RoleState::Leader { .. }) {
-            return Err(HandleError::NotLeader {
-                leader_hint: self.leader(),
-            });
-        }
-        if let Some(transfer) = self.transfer {
-            return Err(HandleError::TransferInProgress {
-                target: transfer.target,
-            });
-        }
+        self.check_leader_free()?;
         // One proposal is always admitted when nothing is pending, so that
         // a command larger than the bound is not refused forever.
         if self.uncommitted_bytes > 0
@@ -49,6 +40,22 @@ impl<R: Rng> Node<R> {
             index,
             term: self.term,
         })
+    }
+
+    /// Refuses a write (a proposal, a membership change, a transfer) on a
+    /// node that does not lead, or whose leadership is being handed over.
+    pub(crate) fn check_leader_free(&self) -> Result<(), HandleError> {
+        if !matches!(self.role, RoleState::Leader { .. }) {
+            return Err(HandleError::NotLeader {
+                leader_hint: self.leader(),
+            });
+        }
+        if let Some(transfer) = self.transfer {
+            return Err(HandleError::TransferInProgress {
+                target: transfer.target,
+            });
+        }
+        Ok(())
     }
 
     /// Appends a new entry of the leader's term to its log, to be sent

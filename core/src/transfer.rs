@@ -26,16 +26,7 @@ impl<R: Rng> Node<R> {
         now: Instant,
         target: NodeId,
     ) -> Result<(), HandleError> {
-        if !matches!(self.role, RoleState::Leader { .. }) {
-            return Err(HandleError::NotLeader {
-                leader_hint: self.leader(),
-            });
-        }
-        if let Some(transfer) = self.transfer {
-            return Err(HandleError::TransferInProgress {
-                target: transfer.target,
-            });
-        }
+        self.check_leader_free()?;
         if target == self.id {
             return Err(HandleError::TransferRefused(TransferError::ToSelf));
         }
@@ -121,7 +112,7 @@ impl<R: Rng> Node<R> {
         from: NodeId,
     ) -> Result<(), HandleError> {
         self.check_sender_may_lead(from)?;
-        if !self.may_campaign() || self.term.next() == crate::types::Term::MAX {
+        if !self.may_start_election() {
             return Ok(());
         }
         self.become_candidate(now, true);

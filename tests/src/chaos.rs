@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use kontiki::{NodeId, Role};
+use kontiki::{LogIndex, NodeId, Role, Term};
 use rand_08::seq::SliceRandom;
 use rand_08::Rng;
 
@@ -183,4 +183,49 @@ pub fn time_to_stable_leader(cluster: &mut Cluster, limit: Duration) -> Option<D
     cluster
         .run_until_condition(limit, |cluster| has_stable_leader(cluster).is_some())
         .then(|| cluster.now().saturating_duration_since(start))
+}
+
+/// A write a leader accepted for a client: (proposer, index, term,
+/// command).
+pub type Proposal = (NodeId, LogIndex, Term, Vec<u8>);
+
+/// Moves the pending proposals that their proposer has applied (at the
+/// index and term it promised), among the applies the cluster recorded, to
+/// `acknowledged`, as a server would answer its client.
+pub fn acknowledge(
+    cluster: &Cluster,
+    pending: &mut Vec<Proposal>,
+    acknowledged: &mut Vec<Proposal>,
+) {
+    for applied in cluster.applied() {
+        if let Some(position) = pending.iter().position(|(proposer, index, term, _)| {
+            *proposer == applied.node
+                && *index == applied.entry.index
+                && *term == applied.entry.term
+        }) {
+            acknowledged.push(pending.swap_remove(position));
+        }
+    }
+}
+
+/// Fails the run unless every write in `acknowledged` is in `leader`'s
+/// log, or under its snapshot (checked against the history every state
+/// machine agrees on).
+pub fn check_acknowledged_kept(cluster: &Cluster, leader: NodeId, acknowledged: &[Proposal]) {
+    let node = cluster.node(leader).expect("the leader runs");
+    let log = node.entries();
+    let compacted = node.snapshot_index();
+    let history = cluster.checker().applied_history();
+    for (proposer, index, term, command) in acknowledged {
+        let held = if *index <= compacted {
+            history.get((index.get() - 1) as usize)
+        } else {
+            log.iter().find(|entry| entry.index == *index)
+        };
+        let kept = held.is_some_and(|entry| entry.term == *term && entry.data == *command);
+        cluster.check(
+            kept,
+            format!("entry {index}@t{term} acknowledged to a client of n{proposer} is not in leader n{leader}'s log"),
+        );
+    }
 }

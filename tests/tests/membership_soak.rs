@@ -16,7 +16,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use kontiki::{LogIndex, MembershipChange, NodeId, Term};
 use kontiki_tests::chaos::{
-    believed_leaders, chaos_step, end_faults, has_stable_leader, time_to_stable_leader,
+    acknowledge, believed_leaders, chaos_step, check_acknowledged_kept, end_faults,
+    has_stable_leader, time_to_stable_leader, Proposal,
 };
 use kontiki_tests::seeds::seeds;
 use kontiki_tests::sim::{Cluster, ClusterConfig, NetworkConfig};
@@ -30,9 +31,6 @@ const STEPS: u64 = 10_000;
 /// this much virtual time: the main soak's bound (see `soak.rs`), with
 /// room for the removed or demoted leader of a change caught mid-way.
 const SETTLE_BOUND: Duration = Duration::from_secs(3);
-
-/// A write a leader accepted: (proposer, index, term, command).
-type Proposal = (NodeId, LogIndex, Term, Vec<u8>);
 
 static CHANGES_ACCEPTED: AtomicU64 = AtomicU64::new(0);
 static CHANGES_COMMITTED: AtomicU64 = AtomicU64::new(0);
@@ -144,14 +142,8 @@ fn soak(seed: u64) -> Duration {
                 }
             }
         }
+        acknowledge(&cluster, &mut pending, &mut acknowledged);
         for applied in cluster.applied() {
-            if let Some(position) = pending.iter().position(|(proposer, index, term, _)| {
-                *proposer == applied.node
-                    && *index == applied.entry.index
-                    && *term == applied.entry.term
-            }) {
-                acknowledged.push(pending.swap_remove(position));
-            }
             if let Some(position) = changes.iter().position(|(proposer, index, term)| {
                 *proposer == applied.node
                     && *index == applied.entry.index
@@ -189,22 +181,7 @@ fn soak(seed: u64) -> Duration {
         ));
     };
     let leader = has_stable_leader(&cluster).expect("settled");
-    let node = cluster.node(leader).expect("running");
-    let log = node.entries().to_vec();
-    let compacted = node.snapshot_index();
-    let history = cluster.checker().applied_history();
-    for (proposer, index, term, command) in &acknowledged {
-        let held = if *index <= compacted {
-            history.get((index.get() - 1) as usize)
-        } else {
-            log.iter().find(|entry| entry.index == *index)
-        };
-        let kept = held.is_some_and(|entry| entry.term == *term && entry.data == *command);
-        cluster.check(
-            kept,
-            format!("entry {index}@t{term} acknowledged to a client of n{proposer} is not in leader n{leader}'s log"),
-        );
-    }
+    check_acknowledged_kept(&cluster, leader, &acknowledged);
     ACKNOWLEDGED.fetch_add(acknowledged.len() as u64, Ordering::Relaxed);
     took
 }

@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use kontiki::{LogIndex, NodeId, Term};
+use kontiki::NodeId;
 use kontiki_tests::chaos::{
-    believed_leaders, chaos_step, end_faults, has_stable_leader, time_to_stable_leader,
+    acknowledge, believed_leaders, chaos_step, check_acknowledged_kept, end_faults,
+    has_stable_leader, time_to_stable_leader, Proposal,
 };
 use kontiki_tests::seeds::seeds;
 use kontiki_tests::sim::{Cluster, ClusterConfig, NetworkConfig};
@@ -24,9 +25,6 @@ const STEPS: u64 = 10_000;
 /// 150 ms, and each election round takes at most 300 ms plus network
 /// delay; two seconds leave room for several split votes in a row.
 const SETTLE_BOUND: Duration = Duration::from_secs(2);
-
-/// A proposal that a leader accepted: (proposer, index, term, command).
-type Proposal = (NodeId, LogIndex, Term, Vec<u8>);
 
 fn soak(seed: u64) -> Duration {
     let nodes = 3 + (seed % 3) as usize; // 3, 4 and 5 nodes
@@ -89,10 +87,11 @@ fn soak(seed: u64) -> Duration {
                 let _ = cluster.read(id);
             }
         }
-        acknowledge(&mut cluster, &mut pending, &mut acknowledged);
+        acknowledge(&cluster, &mut pending, &mut acknowledged);
+        cluster.clear_applied();
         chaos_step(&mut cluster);
     }
-    acknowledge(&mut cluster, &mut pending, &mut acknowledged);
+    acknowledge(&cluster, &mut pending, &mut acknowledged);
     end_faults(&mut cluster);
     let Some(took) = time_to_stable_leader(&mut cluster, SETTLE_BOUND) else {
         cluster.fail(format!(
@@ -100,25 +99,9 @@ fn soak(seed: u64) -> Duration {
         ));
     };
     // Every write acknowledged as committed is in the final leader's log,
-    // or under its snapshot (checked against the history every state
-    // machine agrees on).
+    // or under its snapshot.
     let leader = has_stable_leader(&cluster).expect("settled");
-    let node = cluster.node(leader).expect("running");
-    let log = node.entries().to_vec();
-    let compacted = node.snapshot_index();
-    let history = cluster.checker().applied_history();
-    for (proposer, index, term, command) in &acknowledged {
-        let held = if *index <= compacted {
-            history.get((index.get() - 1) as usize)
-        } else {
-            log.iter().find(|entry| entry.index == *index)
-        };
-        let kept = held.is_some_and(|entry| entry.term == *term && entry.data == *command);
-        cluster.check(
-            kept,
-            format!("entry {index}@t{term} acknowledged to a client of n{proposer} is not in leader n{leader}'s log"),
-        );
-    }
+    check_acknowledged_kept(&cluster, leader, &acknowledged);
     ACKNOWLEDGED.fetch_add(acknowledged.len() as u64, Ordering::Relaxed);
     READS_SERVED.fetch_add(cluster.checker().read_outcomes().0, Ordering::Relaxed);
     SNAPSHOTS_SENT.fetch_add(cluster.total_traffic().snapshots, Ordering::Relaxed);
@@ -131,26 +114,6 @@ static ACKNOWLEDGED: AtomicU64 = AtomicU64::new(0);
 static READS_SERVED: AtomicU64 = AtomicU64::new(0);
 /// InstallSnapshot messages sent over all seeds, for the summary line.
 static SNAPSHOTS_SENT: AtomicU64 = AtomicU64::new(0);
-
-/// Moves pending proposals that their proposer has applied (at the index
-/// and term it promised) to `acknowledged`, as a server would answer its
-/// client.
-fn acknowledge(
-    cluster: &mut Cluster,
-    pending: &mut Vec<Proposal>,
-    acknowledged: &mut Vec<Proposal>,
-) {
-    for applied in cluster.applied() {
-        if let Some(position) = pending.iter().position(|(proposer, index, term, _)| {
-            *proposer == applied.node
-                && *index == applied.entry.index
-                && *term == applied.entry.term
-        }) {
-            acknowledged.push(pending.swap_remove(position));
-        }
-    }
-    cluster.clear_applied();
-}
 
 #[test]
 fn randomized_soak_keeps_every_invariant_and_settles_on_a_leader() {
