@@ -259,6 +259,11 @@ impl Progress {
     /// The leader sent the follower its snapshot through `index`.
     pub(crate) fn become_snapshot(&mut self, now: Instant, index: LogIndex) {
         debug_assert!(index > self.match_index, "the follower needs the snapshot");
+        // A resent gap belongs to the stream the snapshot replaces: left
+        // set, it would outlive the stream and, once the snapshot is
+        // acknowledged, lie beyond the new stream's next index (and hold
+        // back resending a real gap of that stream).
+        self.gap_resent_through = None;
         self.state = ReplicationState::Snapshot {
             index,
             sent_at: now,
@@ -643,6 +648,25 @@ mod tests {
         progress.on_entries_sent(at(4), LogIndex(9));
         assert_eq!(progress.gap_to_resend(LogIndex(7)), Some(LogIndex(9)));
         progress.check_invariants(at(4), LogIndex(9), 4);
+    }
+
+    #[test]
+    fn a_snapshot_ends_the_resent_gap_of_the_stream_it_replaces() {
+        let mut progress = Progress::new(at(0), LogIndex(1));
+        progress.on_ack(at(0), LogIndex(0));
+        for last in [2, 4, 6] {
+            progress.on_entries_sent(at(1), LogIndex(last));
+        }
+        progress.on_gap_resent(LogIndex(6));
+        // The log was compacted past what the stream needs: the snapshot
+        // through 20 replaces the stream, and its answer starts a new one
+        // from 21, with no gap of the old stream still pending.
+        progress.become_snapshot(at(2), LogIndex(20));
+        progress.check_invariants(at(2), LogIndex(20), 4);
+        progress.on_ack(at(3), LogIndex(20));
+        progress.check_invariants(at(3), LogIndex(20), 4);
+        progress.on_entries_sent(at(4), LogIndex(23));
+        assert_eq!(progress.gap_to_resend(LogIndex(21)), Some(LogIndex(23)));
     }
 
     #[test]
