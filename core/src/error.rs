@@ -9,7 +9,9 @@ use crate::membership::MembershipError;
 use crate::message::InvalidMessage;
 use crate::types::{LogIndex, NodeId};
 
-/// Why [`Node::new`](crate::Node::new) refused to build a node.
+/// Why [`Node::new`](crate::Node::new) (or
+/// [`Node::with_membership`](crate::Node::with_membership)) refused to
+/// build a node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum StartError {
@@ -20,6 +22,9 @@ pub enum StartError {
     /// The node's own id is not in the (non-empty) voter set it was asked
     /// to start a cluster with.
     NotAVoter(NodeId),
+    /// The configuration a cluster was asked to start with is joint: a
+    /// cluster starts with one voter set.
+    JointBootstrap,
     /// The persisted membership entry at `index` cannot be decoded.
     InvalidMembership {
         /// Where the entry is in the log.
@@ -44,6 +49,9 @@ impl fmt::Display for StartError {
             StartError::Config(error) => write!(f, "invalid config: {error}"),
             StartError::DuplicateVoter(id) => write!(f, "voter {id} is listed twice"),
             StartError::NotAVoter(id) => write!(f, "node {id} is not in the voter set"),
+            StartError::JointBootstrap => {
+                f.write_str("a cluster cannot start in a joint configuration")
+            }
             StartError::InvalidMembership { index } => {
                 write!(
                     f,

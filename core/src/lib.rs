@@ -155,6 +155,7 @@ pub mod wire;
 
 // The protocol: each is a further `impl Node` for one concern.
 mod election;
+mod inspect;
 mod invariants;
 mod leadership;
 mod read;

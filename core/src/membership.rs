@@ -201,6 +201,35 @@ impl Membership {
         })
     }
 
+    /// This configuration with member `id` reachable at `address`
+    /// (replacing the address it had; an empty one removes it). For the
+    /// configuration a cluster starts with, so that the first change
+    /// replicates every founding member's address; later members get
+    /// theirs with [`MembershipChange::AddLearner`].
+    ///
+    /// # Errors
+    ///
+    /// [`MembershipError::NotAMember`] when `id` is not a member.
+    pub fn with_address(
+        mut self,
+        id: NodeId,
+        address: Bytes,
+    ) -> Result<Membership, MembershipError> {
+        if !self.is_member(id) {
+            return Err(MembershipError::NotAMember(id));
+        }
+        let addresses = &mut self.sets.addresses;
+        match addresses.binary_search_by_key(&id, |(member, _)| *member) {
+            Ok(position) if address.is_empty() => {
+                addresses.remove(position);
+            }
+            Ok(position) => addresses[position].1 = address,
+            Err(_) if address.is_empty() => {}
+            Err(position) => addresses.insert(position, (id, address)),
+        }
+        Ok(self)
+    }
+
     /// Builds a configuration from its parts, checking every invariant;
     /// `None` if one does not hold. The decoder's constructor.
     pub(crate) fn from_parts(
@@ -529,6 +558,38 @@ mod tests {
         assert!(promoted.address(NodeId(4)).is_some(), "the address stays");
         assert_eq!(promoted.new_voters(&added).count(), 0);
         assert_eq!(added.new_voters(&promoted).collect::<Vec<_>>(), ids(&[4]));
+    }
+
+    #[test]
+    fn founding_members_addresses_are_set_replaced_and_cleared() {
+        let addressed = three()
+            .with_address(NodeId(2), Bytes::from_static(b"b:1"))
+            .and_then(|m| m.with_address(NodeId(1), Bytes::from_static(b"a:1")))
+            .and_then(|m| m.with_address(NodeId(2), Bytes::from_static(b"b:2")))
+            .expect("members");
+        let listed: Vec<(u64, &[u8])> = addressed
+            .addresses()
+            .iter()
+            .map(|(id, address)| (id.get(), &address[..]))
+            .collect();
+        assert_eq!(listed, [(1, &b"a:1"[..]), (2, &b"b:2"[..])]);
+        assert!(addressed.is_well_formed());
+        let cleared = addressed
+            .with_address(NodeId(1), Bytes::new())
+            .expect("a member");
+        assert_eq!(cleared.address(NodeId(1)), None);
+        assert_eq!(
+            three().with_address(NodeId(9), Bytes::from_static(b"x:1")),
+            Err(MembershipError::NotAMember(NodeId(9)))
+        );
+        // The addresses travel on with every change.
+        let grown = cleared
+            .with_change(&MembershipChange::AddLearner {
+                id: NodeId(4),
+                address: Bytes::from_static(b"d:1"),
+            })
+            .expect("a new member");
+        assert_eq!(grown.address(NodeId(2)).map(|a| &a[..]), Some(&b"b:2"[..]));
     }
 
     #[test]

@@ -40,10 +40,23 @@ impl MembershipLog {
             MembershipError::Duplicate(id) => StartError::DuplicateVoter(id),
             _ => unreachable!("a non-empty voter list fails only on duplicates"),
         })?;
+        Self::check_initial(id, &membership)?;
+        Ok(membership)
+    }
+
+    /// Whether node `id` may start a cluster with `membership`: one voter
+    /// set, its own id among the voters — or no configuration at all.
+    pub(crate) fn check_initial(id: NodeId, membership: &Membership) -> Result<(), StartError> {
+        if membership.is_empty() {
+            return Ok(());
+        }
+        if membership.is_joint() {
+            return Err(StartError::JointBootstrap);
+        }
         if !membership.is_voter(id) {
             return Err(StartError::NotAVoter(id));
         }
-        Ok(membership)
+        Ok(())
     }
 
     /// The configurations of a stored log: the snapshot's (or, without one or

@@ -10,17 +10,16 @@ use bytes::Bytes;
 use rand_core::Rng;
 
 use crate::config::Config;
-use crate::entry::{Entry, EntryKind, Snapshot};
+use crate::entry::{EntryKind, Snapshot};
 use crate::error::{DropReason, HandleError, StartError};
 use crate::input::{Command, Handled, Input};
 use crate::log::Log;
-use crate::membership::Membership;
 use crate::membership_log::MembershipLog;
 use crate::message::{
     AppendEntriesResponse, LeadershipCheckResponse, Message, RequestVoteResponse,
 };
 use crate::output::Output;
-use crate::persist::{HardState, Persist, PersistedState};
+use crate::persist::{Persist, PersistedState};
 use crate::quorum::JointConfig;
 use crate::read_queue::ReadQueue;
 use crate::role::{LeadershipTransfer, Role, RoleState, VoteTally};
@@ -256,8 +255,28 @@ impl<R: Rng> Node<R> {
         persisted: PersistedState,
         now: Instant,
     ) -> Result<Node<R>, StartError> {
-        config.validate().map_err(StartError::Config)?;
         let initial = MembershipLog::initial(id, voters)?;
+        Node::with_membership(id, initial, config, rng, persisted, now)
+    }
+
+    /// Builds a node like [`Node::new`], starting the cluster with
+    /// `initial` — which may give the founding members' addresses (see
+    /// [`Membership::with_address`](crate::Membership::with_address)), so
+    /// that every configuration after it carries them — or with the
+    /// empty configuration, for a node that waits to be added. Every
+    /// founding member must be started with the same voters; the
+    /// addresses that travel on are those of the first leader to change
+    /// the configuration.
+    pub fn with_membership(
+        id: NodeId,
+        initial: crate::Membership,
+        config: Config,
+        rng: R,
+        persisted: PersistedState,
+        now: Instant,
+    ) -> Result<Node<R>, StartError> {
+        config.validate().map_err(StartError::Config)?;
+        MembershipLog::check_initial(id, &initial)?;
         let base = match &persisted.snapshot {
             None => (LogIndex(0), Term(0)),
             Some(snapshot)
@@ -433,137 +452,6 @@ impl<R: Rng> Node<R> {
         #[cfg(debug_assertions)]
         self.check_invariants();
         self.outputs.drain(..)
-    }
-
-    /// This node's id.
-    #[must_use]
-    pub fn id(&self) -> NodeId {
-        self.id
-    }
-
-    /// The current term.
-    #[must_use]
-    pub fn term(&self) -> Term {
-        self.term
-    }
-
-    /// The current role.
-    #[must_use]
-    pub fn role(&self) -> Role {
-        self.role.role()
-    }
-
-    /// When this node, as a follower, last heard from the leader of the
-    /// current term; `None` while it knows no leader, and on the leader.
-    #[must_use]
-    pub fn leader_contact_at(&self) -> Option<Instant> {
-        // Every role change keeps the field so: `None` but on a follower
-        // that knows its leader.
-        self.leader_contact_at
-    }
-
-    /// The leader of the current term, if known (this node, when leading).
-    #[must_use]
-    pub fn leader(&self) -> Option<NodeId> {
-        match &self.role {
-            RoleState::Leader { .. } => Some(self.id),
-            RoleState::Follower { leader } => *leader,
-            RoleState::PreCandidate { .. } | RoleState::Candidate => None,
-        }
-    }
-
-    /// The term and vote as the node holds them (persisted, or about to be
-    /// by a pending output).
-    #[must_use]
-    pub fn hard_state(&self) -> HardState {
-        HardState {
-            term: self.term,
-            voted_for: self.voted_for,
-        }
-    }
-
-    /// Every voter of the configuration in force (of both halves, while
-    /// joint), sorted.
-    #[must_use]
-    pub fn voters(&self) -> &[NodeId] {
-        self.voters.all_voters()
-    }
-
-    /// The configuration in force: the latest in the log, committed or
-    /// not (empty on a node waiting to be added to a cluster).
-    #[must_use]
-    pub fn membership(&self) -> &Membership {
-        self.memberships.current()
-    }
-
-    /// The index of the membership entry in force — or of the snapshot
-    /// that holds it, once the entry is compacted away (0 for the voters
-    /// the node was started with). A change is done once the commit index
-    /// reaches it.
-    #[must_use]
-    pub fn membership_index(&self) -> LogIndex {
-        self.memberships.current_index()
-    }
-
-    /// The log's entries in order: from index 1, or from just after the
-    /// last index compacted into a snapshot.
-    #[must_use]
-    pub fn entries(&self) -> &[Entry] {
-        self.log.entries()
-    }
-
-    /// The latest snapshot (taken here or received from a leader), if any.
-    #[must_use]
-    pub fn snapshot(&self) -> Option<&Snapshot> {
-        self.snapshot.as_ref()
-    }
-
-    /// The last index the latest snapshot covers (0 without one).
-    #[must_use]
-    pub fn snapshot_index(&self) -> LogIndex {
-        self.snapshot.as_ref().map_or(LogIndex(0), |s| s.index)
-    }
-
-    /// The highest log index known to be committed.
-    #[must_use]
-    pub fn commit_index(&self) -> LogIndex {
-        self.commit_index
-    }
-
-    /// The highest index handed out as [`Output::Apply`].
-    #[must_use]
-    pub fn applied_index(&self) -> LogIndex {
-        self.applied_index
-    }
-
-    /// Index of the last log entry (0 when empty).
-    #[must_use]
-    pub fn last_log_index(&self) -> LogIndex {
-        self.log.last_index()
-    }
-
-    /// When the node next needs [`Input::Timer`]: a leader's next
-    /// heartbeat (or, sooner, a check on a snapshot it sent or commit news
-    /// that waited for its interval), or another role's election timeout. A driver may arm its
-    /// timer from this after every input instead of remembering the latest
-    /// [`Output::SetTimer`]; a timer armed earlier (as a `SetTimer` may
-    /// leave it, when the deadline only moved later) fires harmlessly.
-    #[must_use]
-    pub fn next_deadline(&self) -> Instant {
-        match self.role {
-            RoleState::Leader { .. } => self
-                .leader_wakeup
-                .map_or(self.heartbeat_deadline, |wakeup| {
-                    wakeup.min(self.heartbeat_deadline)
-                }),
-            _ => self.election_deadline,
-        }
-    }
-
-    /// The node's counters.
-    #[must_use]
-    pub fn stats(&self) -> NodeStats {
-        self.stats
     }
 
     fn handle_message(

@@ -491,14 +491,7 @@ impl<R: Rng> Node<R> {
         let RoleState::Leader { progress } = &self.role else {
             return;
         };
-        // The leader's own replica: what is durable, when it persists in
-        // parallel with its followers; else its whole log, which it
-        // persisted before sending any of it.
-        let own = if self.config.leader_persists_in_parallel {
-            self.durable_index.min(self.log.last_index())
-        } else {
-            self.log.last_index()
-        };
+        let own = self.own_match_index();
         let candidate =
             progress.committed_index(&self.voters, self.id, own, &mut self.match_scratch);
         if candidate > self.commit_index && self.log.term_at(candidate) == Some(self.term) {

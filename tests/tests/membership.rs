@@ -592,3 +592,80 @@ fn a_removed_node_holding_the_only_copy_of_its_removal_still_helps_elect_a_leade
     assert_eq!(cluster.node(follower).unwrap().membership(), &expected);
     assert!(cluster.node(first).unwrap().role() != Role::Leader);
 }
+
+#[test]
+fn founding_members_addresses_travel_with_the_first_change() {
+    use kontiki::{
+        Command, Config, Handled, Input, Instant, Node, Output, Persist, PersistedState,
+    };
+    use rand_chacha::ChaCha8Rng;
+    use rand_core::SeedableRng;
+
+    let founders = Membership::with_voters(&ids(&[1]))
+        .and_then(|m| m.with_address(NodeId(1), Bytes::from_static(b"10.0.0.1:7000")))
+        .expect("a member");
+    let mut node = Node::with_membership(
+        NodeId(1),
+        founders,
+        Config::default(),
+        ChaCha8Rng::seed_from_u64(1),
+        PersistedState::default(),
+        Instant::ZERO,
+    )
+    .expect("a valid start");
+    // Reports every write durable, so the sole voter commits its entries.
+    let settle = |node: &mut Node<ChaCha8Rng>| loop {
+        let written: Vec<(LogIndex, Term)> = node
+            .drain_outputs()
+            .filter_map(|output| match output {
+                Output::Persist(Persist::Entries(entries)) => {
+                    entries.last().map(|entry| (entry.index, entry.term))
+                }
+                _ => None,
+            })
+            .collect();
+        if written.is_empty() {
+            return;
+        }
+        for (index, term) in written {
+            let _ = node.handle(Instant::ZERO, Input::Persisted { index, term });
+        }
+    };
+    settle(&mut node);
+    assert_eq!(node.role(), Role::Leader);
+    let added = node.handle(
+        Instant::ZERO,
+        Input::Command(Command::ChangeMembership(add_learner(2))),
+    );
+    assert!(matches!(added, Ok(Handled::Proposed { .. })), "{added:?}");
+    settle(&mut node);
+    let membership = node.membership();
+    assert_eq!(membership.learners(), ids(&[2]));
+    assert_eq!(
+        membership.address(NodeId(1)).map(|a| &a[..]),
+        Some(&b"10.0.0.1:7000"[..]),
+        "the founder's address is in the entry every member receives"
+    );
+    assert!(node.commit_index() >= node.membership_index());
+    assert_eq!(node.match_index(NodeId(1)), Some(node.last_log_index()));
+    assert_eq!(node.match_index(NodeId(2)), Some(LogIndex(0)));
+    assert_eq!(node.match_index(NodeId(9)), None);
+    assert_eq!(
+        Node::with_membership(
+            NodeId(1),
+            membership
+                .with_change(&MembershipChange::EnterJoint {
+                    voters: ids(&[2]),
+                    learners: Vec::new(),
+                    auto_leave: true,
+                })
+                .expect("a joint configuration"),
+            Config::default(),
+            ChaCha8Rng::seed_from_u64(1),
+            PersistedState::default(),
+            Instant::ZERO,
+        )
+        .err(),
+        Some(kontiki::StartError::JointBootstrap)
+    );
+}
