@@ -132,6 +132,17 @@ pub enum TransferError {
     NotAVoter(NodeId),
 }
 
+impl fmt::Display for TransferError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TransferError::ToSelf => f.write_str("this node already leads"),
+            TransferError::NotAVoter(id) => write!(f, "node {id} does not vote, so it cannot lead"),
+        }
+    }
+}
+
+impl core::error::Error for TransferError {}
+
 /// Why a peer's message was dropped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -184,12 +195,7 @@ impl fmt::Display for HandleError {
                     "the leadership is being handed to node {target}; retry shortly"
                 )
             }
-            HandleError::TransferRefused(TransferError::ToSelf) => {
-                f.write_str("this node already leads")
-            }
-            HandleError::TransferRefused(TransferError::NotAVoter(id)) => {
-                write!(f, "node {id} does not vote, so it cannot lead")
-            }
+            HandleError::TransferRefused(error) => error.fmt(f),
             HandleError::NotLeader {
                 leader_hint: Some(leader),
             } => write!(f, "not the leader; node {leader} is"),

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use kontiki::NodeId;
+use kontiki::{Membership, MembershipError, NodeId};
+
+use crate::address::MemberAddress;
 
 /// One node's configuration.
 #[derive(Clone, Debug)]
@@ -14,8 +16,29 @@ pub struct NodeConfig {
     pub id: NodeId,
     /// Where this node accepts connections from its peers.
     pub listen: SocketAddr,
-    /// Every other voter of the cluster and its peer address.
+    /// The address peers reach this node at, which it gives them when it
+    /// connects and which a cluster starting with it records for it.
+    /// `None`: `listen` once bound, unless that is a wildcard (0.0.0.0 or
+    /// [::]), which says nothing; then peers learn it only from the
+    /// configuration (the address this node was added with).
+    pub advertise: Option<SocketAddr>,
+    /// Every other voter the cluster starts with, and its peer address —
+    /// or, with `join`, members of the cluster to reach. Once the
+    /// node's log holds a configuration, that one decides who the members
+    /// are, and the addresses it carries outrank these.
     pub peers: BTreeMap<NodeId, SocketAddr>,
+    /// Where the founding members serve the application's clients (this
+    /// node's included), recorded in the configuration the cluster starts
+    /// with, beside their peer addresses (see
+    /// [`Member::client_address`](crate::Member::client_address)).
+    pub client_addresses: BTreeMap<NodeId, SocketAddr>,
+    /// Start without a configuration, waiting to be added to a running
+    /// cluster (as a learner, by its leader: see
+    /// [`Handle::add_learner`](crate::Handle::add_learner)) rather than
+    /// founding one with `peers`. Such a node never campaigns until its
+    /// log says it votes. Ignored once the node's log holds a
+    /// configuration.
+    pub join: bool,
     /// A name every node of the cluster shares; a peer with another name
     /// is refused at the handshake, so two clusters on one network cannot
     /// mix.
@@ -44,7 +67,10 @@ impl NodeConfig {
         NodeConfig {
             id,
             listen,
+            advertise: None,
             peers,
+            client_addresses: BTreeMap::new(),
+            join: false,
             cluster_id: String::from("kontiki"),
             raft: kontiki::Config::default(),
             transport: TransportConfig::default(),
@@ -53,13 +79,49 @@ impl NodeConfig {
         }
     }
 
-    /// Every voter's id, this node's included.
+    /// Every voter's id, this node's included (none with `join`).
     #[must_use]
     pub fn voters(&self) -> Vec<NodeId> {
+        if self.join {
+            return Vec::new();
+        }
         let mut voters: Vec<NodeId> = self.peers.keys().copied().collect();
         voters.push(self.id);
         voters.sort_unstable();
         voters
+    }
+
+    /// The configuration the cluster starts with: the founding voters
+    /// (see [`voters`](NodeConfig::voters)) with the addresses known for
+    /// them here, so that the first change replicates them to every
+    /// member. Empty with `join`.
+    pub(crate) fn founding_membership(&self) -> Result<Membership, kontiki::StartError> {
+        if self.join {
+            return Ok(Membership::default());
+        }
+        let founders = Membership::with_voters(&self.voters()).map_err(|error| match error {
+            MembershipError::Duplicate(id) => kontiki::StartError::DuplicateVoter(id),
+            _ => kontiki::StartError::NotAVoter(self.id),
+        })?;
+        let own = self.advertise.or_else(|| {
+            (!self.listen.ip().is_unspecified() && self.listen.port() != 0).then_some(self.listen)
+        });
+        let peers = self
+            .peers
+            .iter()
+            .map(|(id, address)| (*id, *address))
+            .chain(own.map(|own| (self.id, own)));
+        let mut membership = founders;
+        for (id, peer) in peers {
+            let address = MemberAddress {
+                peer,
+                client: self.client_addresses.get(&id).copied(),
+            };
+            membership = membership
+                .with_address(id, address.encode())
+                .map_err(|_| kontiki::StartError::NotAVoter(id))?;
+        }
+        Ok(membership)
     }
 }
 
@@ -94,5 +156,34 @@ impl Default for TransportConfig {
             reconnect_backoff_min: Duration::from_millis(20),
             reconnect_backoff_max: Duration::from_secs(2),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_founding_configuration_carries_every_useful_address() {
+        let peer: SocketAddr = "10.0.0.2:7000".parse().unwrap();
+        let wildcard: SocketAddr = "0.0.0.0:7000".parse().unwrap();
+        let mut config = NodeConfig::new(NodeId(1), wildcard, [(NodeId(2), peer)].into());
+        let founders = config.founding_membership().unwrap();
+        assert_eq!(founders.voters(), [NodeId(1), NodeId(2)]);
+        // A wildcard says nothing about where node 1 is.
+        assert_eq!(founders.address(NodeId(1)), None);
+        assert_eq!(
+            founders.address(NodeId(2)).map(|a| &a[..]),
+            Some(&b"10.0.0.2:7000"[..])
+        );
+        config.advertise = Some("10.0.0.1:7000".parse().unwrap());
+        let founders = config.founding_membership().unwrap();
+        assert_eq!(
+            founders.address(NodeId(1)).map(|a| &a[..]),
+            Some(&b"10.0.0.1:7000"[..])
+        );
+        config.join = true;
+        assert!(config.founding_membership().unwrap().is_empty());
+        assert!(config.voters().is_empty());
     }
 }

@@ -85,6 +85,89 @@ impl From<ReadError> for ProposeError {
     }
 }
 
+/// Why a membership change did not succeed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChangeError {
+    /// This node does not lead; `leader` is the one it knows, if any.
+    #[error("not the leader; {}", known_leader(*.leader))]
+    NotLeader {
+        /// The leader this node knows.
+        leader: Option<NodeId>,
+    },
+    /// The leader refused the change, for the reason given; nothing
+    /// changed.
+    #[error("{0}")]
+    Refused(kontiki::MembershipError),
+    /// The leader is handing its leadership to `target`; ask the new
+    /// leader.
+    #[error("the leadership is being handed to node {target}")]
+    TransferInProgress {
+        /// The node the leadership is going to.
+        target: NodeId,
+    },
+    /// The change's entry was overwritten by a new leader: it did not
+    /// happen.
+    #[error("the change was overwritten by a new leader")]
+    Superseded,
+    /// The node took a leader's snapshot that covers the change's entry,
+    /// so it cannot tell whether the change committed; the configuration
+    /// in [`Status::members`](crate::Status::members) tells.
+    #[error("a snapshot covers the change; whether it committed is unknown")]
+    OutcomeUnknown,
+    /// The node stopped before the outcome was known.
+    #[error("the node stopped")]
+    Stopped,
+}
+
+impl From<ProposeError> for ChangeError {
+    fn from(error: ProposeError) -> ChangeError {
+        match error {
+            ProposeError::NotLeader { leader } => ChangeError::NotLeader { leader },
+            // A change is not refused for the leader's backlog; should it
+            // be, the caller retries as for a proposal overwritten.
+            ProposeError::Busy | ProposeError::Superseded => ChangeError::Superseded,
+            ProposeError::Stopped => ChangeError::Stopped,
+            ProposeError::OutcomeUnknown => ChangeError::OutcomeUnknown,
+        }
+    }
+}
+
+/// Why a leadership transfer did not succeed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransferError {
+    /// This node does not lead; `leader` is the one it knows, if any.
+    #[error("not the leader; {}", known_leader(*.leader))]
+    NotLeader {
+        /// The leader this node knows.
+        leader: Option<NodeId>,
+    },
+    /// The leader refused: the target is itself, a learner or not a
+    /// member.
+    #[error("{0}")]
+    Refused(kontiki::TransferError),
+    /// Another transfer, to `target`, is under way.
+    #[error("the leadership is already being handed to node {target}")]
+    InProgress {
+        /// The node the leadership is going to.
+        target: NodeId,
+    },
+    /// The target was not elected within an election timeout; this node
+    /// went back to leading (or no leader is known).
+    #[error("the target was not elected in time; the transfer was abandoned")]
+    Abandoned,
+    /// Another node than the target was elected.
+    #[error("node {leader} was elected instead of the target")]
+    OtherLeader {
+        /// The node elected.
+        leader: NodeId,
+    },
+    /// The node stopped before the outcome was known.
+    #[error("the node stopped")]
+    Stopped,
+}
+
 fn known_leader(leader: Option<NodeId>) -> String {
     match leader {
         Some(leader) => format!("node {leader} leads"),
@@ -102,16 +185,18 @@ pub(crate) enum HandshakeError {
     BadMagic,
     #[error("truncated handshake")]
     Truncated,
-    #[error("malformed handshake (cluster id length)")]
-    BadClusterIdLength,
+    #[error("malformed handshake (bytes after the address)")]
+    TrailingBytes,
+    #[error("malformed handshake (the address is not a socket address)")]
+    BadAddress,
     #[error("cluster id is not UTF-8")]
     ClusterIdNotUtf8,
     #[error("unsupported protocol version {found} (this node speaks {speaks})")]
     UnsupportedVersion { found: u8, speaks: u8 },
     #[error("peer belongs to cluster {found:?}, this node to {expected:?}")]
     OtherCluster { found: String, expected: String },
-    #[error("node {0} is not a peer of this node")]
-    UnknownNode(NodeId),
+    #[error("the peer claims this node's own id ({0})")]
+    OwnId(NodeId),
     #[error("expected node {expected} at {address}, found node {found}")]
     UnexpectedNode {
         expected: NodeId,

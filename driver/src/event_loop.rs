@@ -18,15 +18,16 @@ use kontiki::{
 use rand_chacha::ChaCha8Rng;
 use tracing::{debug, error, info};
 
-use crate::error::{annotate, ProposeError, ReadError};
-use crate::handle::{LeaderChange, Published, Request, StateMachine, Status};
+use crate::error::{annotate, ChangeError, ProposeError, ReadError, TransferError};
+use crate::handle::{LeaderChange, Published, Request, StateMachine};
+use crate::membership::PendingTransfer;
 use crate::round::{RoundOutputs, ToApply};
 use crate::runtime::Runtime;
 use crate::shutdown::ShutdownTrigger;
 use crate::storage::Storage;
 use crate::sync::lock;
 use crate::transport::{Inbound, PeerLinks};
-use crate::waiters::{ReadWaiters, Waiter, Waiters};
+use crate::waiters::{ChangeReply, EntryReply, ReadWaiters, Waiter, Waiters};
 
 /// Inputs handled before the outputs are performed: the batch that makes
 /// one durable write and one message per peer out of many proposals.
@@ -93,6 +94,14 @@ pub(crate) struct EventLoop<R: Runtime, S: Storage, M: StateMachine> {
     pub(crate) snapshot_interval: u64,
     /// The snapshot being encoded in the background, if any.
     pub(crate) encoding: Option<Encoding>,
+    /// The leadership transfer asked for, until its outcome is known.
+    pub(crate) transfer: Option<PendingTransfer>,
+    /// How long a transfer may leave this node without a known leader
+    /// before it counts as failed.
+    pub(crate) transfer_timeout: std::time::Duration,
+    /// Requesters of joint changes applied, waiting for the joint
+    /// configuration to be left.
+    pub(crate) settling: Vec<ChangeReply>,
 }
 
 impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
@@ -151,6 +160,7 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
         info!(node = %self.node.id(), "node stopping");
         drop(self.shutdown.take());
         self.waiters.fail_all(ProposeError::Stopped);
+        self.fail_membership_waiters();
         self.readers.fail_all(ReadError::Stopped);
         // Closed before saying the node stopped: a `LocalNetwork` lets a
         // node with this id start again only once its inbox is closed.
@@ -219,11 +229,25 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
                     .handle(now, Input::Command(Command::Propose(command)));
                 match result {
                     Ok(Handled::Proposed { index, term }) => {
-                        self.waiters.add(index, Waiter { term, reply });
+                        self.waiters.add(
+                            index,
+                            Waiter {
+                                term,
+                                reply: EntryReply::Command(reply),
+                            },
+                        );
                     }
                     Ok(other) => unexpected(other, reply, ProposeError::NotLeader { leader: None }),
                     Err(refused) => drop(reply.send(Err(proposal_refused(refused)))),
                 }
+            }
+            Event::Request(Some(Request::Change {
+                change,
+                settled,
+                reply,
+            })) => self.request_change(now, change, settled, reply),
+            Event::Request(Some(Request::Transfer(target, reply))) => {
+                self.request_transfer(now, runtime_now, target, reply);
             }
             Event::Request(Some(Request::Read(reply))) => {
                 let result = self.node.handle(now, Input::Command(Command::Read));
@@ -271,6 +295,8 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
     async fn perform_outputs(&mut self) -> io::Result<()> {
         loop {
             let round = RoundOutputs::sort(self.node.drain_outputs());
+            // Before sending: a member added this round is sent to now.
+            self.links.follow(self.node.membership());
             if let Some(deadline) = round.timer {
                 self.arm_timer(self.clock.to_runtime(deadline));
             }
@@ -429,34 +455,50 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
         let Some(waiter) = self.waiters.take(entry.index) else {
             return;
         };
-        match output {
-            Some(output) if waiter.term == entry.term => {
-                let _ = waiter.reply.send(Ok(output));
+        if waiter.term != entry.term {
+            waiter.fail(ProposeError::Superseded);
+            return;
+        }
+        match (waiter.reply, output) {
+            (EntryReply::Command(reply), Some(output)) => drop(reply.send(Ok(output))),
+            (EntryReply::Change { reply, settled }, None)
+                if entry.kind == EntryKind::Membership =>
+            {
+                self.change_applied(entry.index, reply, settled);
             }
-            _ => waiter.fail(ProposeError::Superseded),
+            // An entry of another kind than proposed, in the same term, is
+            // not this proposer's: the core never writes one there.
+            (reply, _) => Waiter {
+                term: waiter.term,
+                reply,
+            }
+            .fail(ProposeError::Superseded),
         }
     }
 
     fn publish_status(&mut self) {
-        let status = Status {
-            id: self.node.id(),
-            role: self.node.role(),
+        let change = LeaderChange {
             term: self.node.term(),
             leader: self.node.leader(),
-            commit_index: self.node.commit_index(),
-            applied_index: self.node.applied_index(),
-            last_log_index: self.node.last_log_index(),
-            snapshot_index: self.node.snapshot_index(),
-            last_leader_contact: self
+        };
+        {
+            let mut status = lock(&self.published.status);
+            status.id = self.node.id();
+            status.role = self.node.role();
+            status.term = change.term;
+            status.leader = change.leader;
+            status.commit_index = self.node.commit_index();
+            status.applied_index = self.node.applied_index();
+            status.last_log_index = self.node.last_log_index();
+            status.snapshot_index = self.node.snapshot_index();
+            status.last_leader_contact = self
                 .node
                 .leader_contact_at()
-                .map(|at| self.clock.to_runtime(at)),
-        };
-        *lock(&self.published.status) = status;
-        let change = LeaderChange {
-            term: status.term,
-            leader: status.leader,
-        };
+                .map(|at| self.clock.to_runtime(at));
+            // In place: the list's memory serves every round.
+            self.list_members(&mut status.members);
+            status.membership_index = self.node.membership_index();
+        }
         if change != self.last_leader {
             self.last_leader = change;
             if let Some(leader) = change.leader {
@@ -464,6 +506,8 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
             }
             self.published.announce(change);
         }
+        self.check_transfer(self.runtime.now());
+        self.answer_settled();
     }
 }
 
@@ -489,6 +533,10 @@ fn proposal_refused(refused: HandleError) -> ProposeError {
             leader: leader_hint,
         },
         HandleError::TooManyUncommittedBytes => ProposeError::Busy,
+        // The leadership moves to `target` within a round trip or two.
+        HandleError::TransferInProgress { target } => ProposeError::NotLeader {
+            leader: Some(target),
+        },
         other => {
             // The core has no other refusal of a proposal today; should one
             // appear, the caller hears "not leader" rather than nothing.
@@ -523,6 +571,8 @@ fn refuse_stopped<M: StateMachine>(request: Request<M>) {
     match request {
         Request::Propose(_, reply) => drop(reply.send(Err(ProposeError::Stopped))),
         Request::Read(reply) => drop(reply.send(Err(ReadError::Stopped))),
+        Request::Change { reply, .. } => drop(reply.send(Err(ChangeError::Stopped))),
+        Request::Transfer(_, reply) => drop(reply.send(Err(TransferError::Stopped))),
         Request::Shutdown(reply) => drop(reply.send(())),
     }
 }

@@ -9,10 +9,12 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use futures::channel::mpsc;
 use futures::Stream;
-use kontiki::{LogIndex, NodeId, Role, Term};
+use kontiki::{LogIndex, MembershipChange, NodeId, Role, Term};
 
-use crate::error::{ProposeError, ReadError};
+use crate::address::MemberAddress;
+use crate::error::{ChangeError, ProposeError, ReadError, TransferError};
 use crate::sync::lock;
+use crate::waiters::ChangeReply;
 
 /// The application's replicated state machine. The driver applies every
 /// committed command to it, in log order, exactly once per start of the
@@ -67,7 +69,7 @@ pub trait StateMachine: Send + 'static {
 pub type SnapshotEncoder = Box<dyn FnOnce() -> Bytes + Send>;
 
 /// A node's view of itself, as of its latest event.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Status {
     /// The node's id.
     pub id: NodeId,
@@ -90,6 +92,43 @@ pub struct Status {
     /// When this node, as a follower, last heard from its leader; `None`
     /// while it knows no leader, and on the leader itself.
     pub last_leader_contact: Option<std::time::Instant>,
+    /// The members of the configuration in force (the latest in this
+    /// node's log, committed or not), by id; empty on a node waiting to be
+    /// added.
+    pub members: Vec<Member>,
+    /// The index of the configuration in force (0 for the one the cluster
+    /// started with): it is committed once `commit_index` reaches it.
+    pub membership_index: LogIndex,
+}
+
+/// One member of the configuration, as a node sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Member {
+    /// Its id.
+    pub id: NodeId,
+    /// What it does in the configuration.
+    pub role: MemberRole,
+    /// The peer address the configuration records for it, if any.
+    pub address: Option<SocketAddr>,
+    /// Where it serves the application's clients, if the configuration
+    /// records it.
+    pub client_address: Option<SocketAddr>,
+    /// On the leader, the highest log index known stored on the member
+    /// (the leader's own durable log for itself); `None` on other nodes.
+    pub match_index: Option<LogIndex>,
+}
+
+/// What a member does in the configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemberRole {
+    /// It votes, and its log counts toward commitment.
+    Voter,
+    /// It receives the log but neither votes nor counts.
+    Learner,
+    /// While a joint change is under way, it votes in the outgoing
+    /// configuration only: it leaves (or becomes a learner) once the
+    /// change is done.
+    Leaving,
 }
 
 /// A change of the known leader (or of the term).
@@ -105,6 +144,14 @@ pub struct LeaderChange {
 pub(crate) enum Request<M: StateMachine> {
     Propose(Bytes, oneshot::Sender<Result<M::Output, ProposeError>>),
     Read(oneshot::Sender<Result<(), ReadError>>),
+    /// A membership change; answered once applied, or with `settled` once
+    /// the joint configuration it enters is left.
+    Change {
+        change: MembershipChange,
+        settled: bool,
+        reply: ChangeReply,
+    },
+    Transfer(NodeId, oneshot::Sender<Result<(), TransferError>>),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -135,7 +182,7 @@ impl Published {
         // The applied index before the rest: a status published later
         // has a commit index at least as high as what was applied.
         let applied = LogIndex(self.applied_index.load(Ordering::Acquire));
-        let mut status = *lock(&self.status);
+        let mut status = lock(&self.status).clone();
         status.applied_index = applied;
         status
     }
@@ -192,6 +239,113 @@ impl<M: StateMachine> Handle<M> {
             return Err(ReadError::Stopped);
         }
         answer.await.unwrap_or(Err(ReadError::Stopped))
+    }
+
+    /// Adds node `id`, reachable by its peers at `address`, as a learner
+    /// (leader only): it receives the log and snapshots but does not vote
+    /// or count, so the cluster's majorities are unchanged while it
+    /// catches up. `client_address`, if given, is recorded too (see
+    /// [`Member::client_address`]), so that any node can send clients to
+    /// it when it leads. Completes once the change is applied on this
+    /// node, with the index of the configuration it made. Start the new
+    /// node with [`NodeConfig::join`](crate::NodeConfig::join) first (or
+    /// just after): the leader reaches it at `address`.
+    pub async fn add_learner(
+        &self,
+        id: NodeId,
+        address: SocketAddr,
+        client_address: Option<SocketAddr>,
+    ) -> Result<LogIndex, ChangeError> {
+        let address = MemberAddress {
+            peer: address,
+            client: client_address,
+        }
+        .encode();
+        self.change_membership(MembershipChange::AddLearner { id, address })
+            .await
+    }
+
+    /// Makes learner `id` a voter (leader only), once it has caught up:
+    /// a learner more than
+    /// [`max_learner_lag_entries`](kontiki::Config::max_learner_lag_entries)
+    /// behind, or not heard from lately, is refused
+    /// ([`MembershipError::LearnerBehind`](kontiki::MembershipError::LearnerBehind));
+    /// retry once it has caught up.
+    pub async fn promote(&self, id: NodeId) -> Result<LogIndex, ChangeError> {
+        self.change_membership(MembershipChange::Promote { id })
+            .await
+    }
+
+    /// Removes member `id`, voter or learner (leader only). The leader
+    /// may remove itself: it hands its leadership to an up-to-date voter
+    /// once the change commits.
+    pub async fn remove(&self, id: NodeId) -> Result<LogIndex, ChangeError> {
+        self.change_membership(MembershipChange::Remove { id })
+            .await
+    }
+
+    /// Changes the configuration to `voters` and `learners` in one step,
+    /// whatever the difference (leader only): the cluster goes through a
+    /// joint configuration, in which every election and commit needs a
+    /// majority of the old voters and one of the new, and leaves it by
+    /// itself. Every node named must already be a member (add new ones as
+    /// learners first). Completes once the joint configuration has been
+    /// left, with the index of the final configuration.
+    pub async fn change_voters(
+        &self,
+        voters: &[NodeId],
+        learners: &[NodeId],
+    ) -> Result<LogIndex, ChangeError> {
+        let change = MembershipChange::EnterJoint {
+            voters: voters.to_vec(),
+            learners: learners.to_vec(),
+            auto_leave: true,
+        };
+        self.request_change(change, true).await
+    }
+
+    /// Makes any [`MembershipChange`] (leader only), answered once its
+    /// entry is applied on this node, with the entry's index. A joint
+    /// change without `auto_leave` stays joint until a
+    /// [`MembershipChange::LeaveJoint`].
+    pub async fn change_membership(
+        &self,
+        change: MembershipChange,
+    ) -> Result<LogIndex, ChangeError> {
+        self.request_change(change, false).await
+    }
+
+    async fn request_change(
+        &self,
+        change: MembershipChange,
+        settled: bool,
+    ) -> Result<LogIndex, ChangeError> {
+        let (reply, answer) = oneshot::channel();
+        if !self
+            .request(Request::Change {
+                change,
+                settled,
+                reply,
+            })
+            .await
+        {
+            return Err(ChangeError::Stopped);
+        }
+        answer.await.unwrap_or(Err(ChangeError::Stopped))
+    }
+
+    /// Hands the leadership to voter `target` (leader only): this node
+    /// stops taking proposals, brings the target up to date and has it
+    /// campaign at once. Completes once this node knows the target leads,
+    /// typically within a few round trips; fails if another node is
+    /// elected, or if none is within an election timeout (this node then
+    /// takes proposals again).
+    pub async fn transfer_leadership(&self, target: NodeId) -> Result<(), TransferError> {
+        let (reply, answer) = oneshot::channel();
+        if !self.request(Request::Transfer(target, reply)).await {
+            return Err(TransferError::Stopped);
+        }
+        answer.await.unwrap_or(Err(TransferError::Stopped))
     }
 
     /// The node's state as of its latest event.

@@ -57,12 +57,14 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod address;
 mod config;
 #[cfg(feature = "disk")]
 mod disk;
 mod error;
 mod event_loop;
 mod handle;
+mod membership;
 mod round;
 mod runtime;
 mod shutdown;
@@ -75,8 +77,8 @@ mod waiters;
 pub use config::{NodeConfig, TransportConfig};
 #[cfg(feature = "disk")]
 pub use disk::DiskStorage;
-pub use error::{ProposeError, ReadError, StartError};
-pub use handle::{Handle, LeaderChange, SnapshotEncoder, StateMachine, Status};
+pub use error::{ChangeError, ProposeError, ReadError, StartError, TransferError};
+pub use handle::{Handle, LeaderChange, Member, MemberRole, SnapshotEncoder, StateMachine, Status};
 pub use runtime::Runtime;
 pub use start::{start, start_local};
 pub use storage::{MemoryStorage, Storage};

@@ -89,9 +89,9 @@ async fn start_on<R: Runtime, S: Storage, M: StateMachine>(
         .seed
         .unwrap_or_else(seed_from_clock)
         .wrapping_add(config.id.get().wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    let node = Node::new(
+    let node = Node::with_membership(
         config.id,
-        &config.voters(),
+        config.founding_membership()?,
         config.raft.clone(),
         ChaCha8Rng::seed_from_u64(seed),
         persisted,
@@ -112,9 +112,11 @@ async fn start_on<R: Runtime, S: Storage, M: StateMachine>(
         last_log_index: node.last_log_index(),
         snapshot_index: node.snapshot_index(),
         last_leader_contact: None,
+        members: Vec::new(),
+        membership_index: node.membership_index(),
     };
     let published = Arc::new(Published {
-        status: Mutex::new(status),
+        status: Mutex::new(status.clone()),
         applied_index: AtomicU64::new(0),
         watchers: Mutex::new(Vec::new()),
         local_addr,
@@ -141,6 +143,9 @@ async fn start_on<R: Runtime, S: Storage, M: StateMachine>(
         },
         snapshot_interval: config.snapshot_interval,
         encoding: None,
+        transfer: None,
+        transfer_timeout: config.raft.election_timeout_max * 2,
+        settling: Vec::new(),
     };
     runtime.spawn(event_loop.run());
     Ok(Handle {

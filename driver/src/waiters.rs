@@ -5,18 +5,35 @@ use std::collections::VecDeque;
 
 use kontiki::{LogIndex, Term};
 
-use crate::error::{ProposeError, ReadError};
+use crate::error::{ChangeError, ProposeError, ReadError};
 
 /// A proposer waiting for its entry, proposed in `term`.
 pub(crate) struct Waiter<T> {
     pub(crate) term: Term,
-    pub(crate) reply: oneshot::Sender<Result<T, ProposeError>>,
+    pub(crate) reply: EntryReply<T>,
 }
+
+/// Whom to tell once an entry is applied.
+pub(crate) enum EntryReply<T> {
+    /// A command's proposer, who hears the state machine's answer.
+    Command(oneshot::Sender<Result<T, ProposeError>>),
+    /// A membership change's requester, who hears the entry's index —
+    /// once the entry is applied, or with `settled`, once the cluster has
+    /// also left the joint configuration the entry entered.
+    Change { reply: ChangeReply, settled: bool },
+}
+
+/// The answer to a membership change: the index of the configuration it
+/// made.
+pub(crate) type ChangeReply = oneshot::Sender<Result<LogIndex, ChangeError>>;
 
 impl<T> Waiter<T> {
     /// Tells the proposer its entry will never be applied as proposed.
     pub(crate) fn fail(self, error: ProposeError) {
-        drop(self.reply.send(Err(error)));
+        match self.reply {
+            EntryReply::Command(reply) => drop(reply.send(Err(error))),
+            EntryReply::Change { reply, .. } => drop(reply.send(Err(error.into()))),
+        }
     }
 }
 
@@ -125,7 +142,7 @@ mod tests {
         (
             Waiter {
                 term: Term(term),
-                reply,
+                reply: EntryReply::Command(reply),
             },
             answer,
         )

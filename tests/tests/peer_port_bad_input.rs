@@ -12,7 +12,7 @@ use tokio::net::TcpStream;
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_millis(300);
 /// The peer protocol version of WIRE.md.
-const PROTOCOL_VERSION: u8 = 3;
+const PROTOCOL_VERSION: u8 = 4;
 const MAX_INBOUND: usize = 8;
 
 async fn cluster() -> Vec<Handle<Recorder>> {
@@ -37,14 +37,21 @@ fn frame(body: &[u8]) -> Vec<u8> {
 }
 
 /// A hello frame, written from WIRE.md's description rather than with the
-/// driver's own encoder: magic, version, node id, cluster id.
-fn hello(node: u64, cluster: &str, version: u8) -> Vec<u8> {
+/// driver's own encoder: magic, version, node id, cluster id, advertised
+/// address.
+fn hello_from(node: u64, cluster: &str, version: u8, address: &str) -> Vec<u8> {
     let mut body = b"KNTK".to_vec();
     body.push(version);
     body.extend_from_slice(&node.to_be_bytes());
     body.push(cluster.len() as u8);
     body.extend_from_slice(cluster.as_bytes());
+    body.push(address.len() as u8);
+    body.extend_from_slice(address.as_bytes());
     frame(&body)
+}
+
+fn hello(node: u64, cluster: &str, version: u8) -> Vec<u8> {
+    hello_from(node, cluster, version, "")
 }
 
 /// Everything the node sends until it closes the connection (fails if it
@@ -73,10 +80,14 @@ async fn introduced(address: SocketAddr) -> TcpStream {
     stream.read_exact(&mut header).await.unwrap();
     let mut body = vec![0u8; u32::from_be_bytes(header) as usize];
     stream.read_exact(&mut body).await.unwrap();
-    // The answer is node 1's hello, as WIRE.md describes it.
-    assert_eq!(&body[..5], b"KNTK\x03");
+    // The answer is node 1's hello, as WIRE.md describes it, with the
+    // address it listens on.
+    assert_eq!(&body[..5], b"KNTK\x04");
     assert_eq!(body[5..13], 1u64.to_be_bytes());
-    assert_eq!(&body[14..], b"attacked");
+    assert_eq!(&body[13..22], b"\x08attacked");
+    let advertised = address.to_string();
+    assert_eq!(usize::from(body[22]), advertised.len());
+    assert_eq!(&body[23..], advertised.as_bytes());
     stream
 }
 
@@ -90,7 +101,12 @@ async fn bad_peer_connections_are_closed_and_the_cluster_keeps_serving() {
     // Handshakes the node refuses, with the reason.
     for (bytes, reason) in [
         (hello(2, "elsewhere", PROTOCOL_VERSION), "cluster"),
-        (hello(99, "attacked", PROTOCOL_VERSION), "not a peer"),
+        (hello(1, "attacked", PROTOCOL_VERSION), "own id"),
+        (
+            hello_from(2, "attacked", PROTOCOL_VERSION, "nowhere"),
+            "not a socket address",
+        ),
+        (hello(2, "attacked", 3), "version 3"),
         (hello(2, "attacked", PROTOCOL_VERSION + 8), "version"),
         (frame(b"KNTK"), "truncated handshake"),
     ] {

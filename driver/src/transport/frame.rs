@@ -5,6 +5,7 @@
 //! core's wire format (`kontiki::wire`).
 
 use std::io;
+use std::net::SocketAddr;
 
 use bytes::Bytes;
 use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -18,8 +19,11 @@ use crate::error::HandshakeError;
 /// reads (wire tags 6 and 7), which a version-1 build cannot decode, so the
 /// handshake refuses a version-1 peer with a clear reason instead. Version
 /// 3 carries wire format 2 (membership entries, and the configuration in
-/// an InstallSnapshot), which no earlier build reads.
-pub(crate) const PROTOCOL_VERSION: u8 = 3;
+/// an InstallSnapshot), which no earlier build reads. Version 4 adds the
+/// sender's advertised peer address to the hello, so that a node can
+/// answer a peer it has no address for (a leader adding it, a candidate
+/// not yet in its configuration).
+pub(crate) const PROTOCOL_VERSION: u8 = 4;
 
 const HELLO_MAGIC: &[u8; 4] = b"KNTK";
 const REFUSAL_MAGIC: &[u8; 4] = b"KNTR";
@@ -102,6 +106,8 @@ pub(crate) struct Hello {
     pub(crate) node: NodeId,
     /// The cluster it belongs to.
     pub(crate) cluster_id: String,
+    /// Where it accepts peer connections, if it says.
+    pub(crate) address: Option<SocketAddr>,
 }
 
 impl Hello {
@@ -109,12 +115,17 @@ impl Hello {
     pub(crate) fn encode(&self) -> Vec<u8> {
         let cluster = self.cluster_id.as_bytes();
         let cluster = &cluster[..cluster.len().min(255)];
-        let mut body = Vec::with_capacity(14 + cluster.len());
+        let address = self.address.map(|address| address.to_string());
+        let address = address.as_deref().unwrap_or("").as_bytes();
+        let mut body = Vec::with_capacity(15 + cluster.len() + address.len());
         body.extend_from_slice(HELLO_MAGIC);
         body.push(self.version);
         body.extend_from_slice(&self.node.get().to_be_bytes());
         body.push(cluster.len() as u8);
         body.extend_from_slice(cluster);
+        // A socket address prints in at most 47 bytes.
+        body.push(address.len() as u8);
+        body.extend_from_slice(address);
         body
     }
 
@@ -132,30 +143,46 @@ impl Hello {
         let [version, rest @ ..] = rest else {
             return Err(HandshakeError::Truncated);
         };
+        if *version != PROTOCOL_VERSION {
+            // An older hello ends differently: only its version is read,
+            // so that the refusal names it.
+            return Ok(Hello {
+                version: *version,
+                node: NodeId(0),
+                cluster_id: String::new(),
+                address: None,
+            });
+        }
         let (node, rest) = rest.split_at_checked(8).ok_or(HandshakeError::Truncated)?;
         let node = NodeId(u64::from_be_bytes(node.try_into().expect("eight bytes")));
-        let [length, cluster @ ..] = rest else {
-            return Err(HandshakeError::Truncated);
-        };
-        if cluster.len() != usize::from(*length) {
-            return Err(HandshakeError::BadClusterIdLength);
-        }
+        let (cluster, rest) = length_prefixed(rest)?;
         let cluster_id =
             String::from_utf8(cluster.to_vec()).map_err(|_| HandshakeError::ClusterIdNotUtf8)?;
+        let (address, rest) = length_prefixed(rest)?;
+        if !rest.is_empty() {
+            return Err(HandshakeError::TrailingBytes);
+        }
+        let address = if address.is_empty() {
+            None
+        } else {
+            let text = std::str::from_utf8(address).map_err(|_| HandshakeError::BadAddress)?;
+            Some(text.parse().map_err(|_| HandshakeError::BadAddress)?)
+        };
         Ok(Hello {
             version: *version,
             node,
             cluster_id,
+            address,
         })
     }
 
-    /// Checks a peer's hello against what this node expects: the same
-    /// protocol version and cluster, and a node it knows.
-    pub(crate) fn check(
-        &self,
-        cluster_id: &str,
-        is_known: impl Fn(NodeId) -> bool,
-    ) -> Result<(), HandshakeError> {
+    /// Checks a peer's hello against what node `own_id` expects: the same
+    /// protocol version and cluster, and another node's id. Any other id
+    /// is admitted: a member added to the configuration after this node
+    /// started, or a leader whose configuration has not reached it yet,
+    /// must be heard (the core decides what a sender's messages count
+    /// for).
+    pub(crate) fn check(&self, cluster_id: &str, own_id: NodeId) -> Result<(), HandshakeError> {
         if self.version != PROTOCOL_VERSION {
             return Err(HandshakeError::UnsupportedVersion {
                 found: self.version,
@@ -168,11 +195,20 @@ impl Hello {
                 expected: cluster_id.to_owned(),
             });
         }
-        if !is_known(self.node) {
-            return Err(HandshakeError::UnknownNode(self.node));
+        if self.node == own_id {
+            return Err(HandshakeError::OwnId(self.node));
         }
         Ok(())
     }
+}
+
+/// Splits a one-byte length and that many bytes off `bytes`.
+fn length_prefixed(bytes: &[u8]) -> Result<(&[u8], &[u8]), HandshakeError> {
+    let [length, rest @ ..] = bytes else {
+        return Err(HandshakeError::Truncated);
+    };
+    rest.split_at_checked(usize::from(*length))
+        .ok_or(HandshakeError::Truncated)
 }
 
 /// The body of a refusal frame.
@@ -198,6 +234,7 @@ mod tests {
             version: PROTOCOL_VERSION,
             node: NodeId(node),
             cluster_id: cluster.into(),
+            address: Some("[::1]:7001".parse().unwrap()),
         }
     }
 
@@ -206,23 +243,31 @@ mod tests {
         let sent = hello(3, "prod");
         let received = Hello::decode(&sent.encode()).unwrap();
         assert_eq!(received, sent);
-        assert!(received.check("prod", |id| id == NodeId(3)).is_ok());
+        let anonymous = Hello {
+            address: None,
+            ..sent.clone()
+        };
+        assert_eq!(Hello::decode(&anonymous.encode()).unwrap(), anonymous);
+        assert!(received.check("prod", NodeId(1)).is_ok());
         assert!(received
-            .check("test", |_| true)
+            .check("test", NodeId(1))
             .unwrap_err()
             .to_string()
             .contains("cluster"));
         assert!(received
-            .check("prod", |_| false)
+            .check("prod", NodeId(3))
             .unwrap_err()
             .to_string()
-            .contains("not a peer"));
-        let old = Hello { version: 0, ..sent };
-        assert!(old
-            .check("prod", |_| true)
-            .unwrap_err()
-            .to_string()
-            .contains("version"));
+            .contains("own id"));
+        // A build of the previous protocol is told why it is refused.
+        let mut old = hello(3, "prod").encode();
+        old[4] = 3;
+        old.truncate(old.len() - 1 - "[::1]:7001".len());
+        let error = Hello::decode(&old)
+            .unwrap()
+            .check("prod", NodeId(1))
+            .unwrap_err();
+        assert!(error.to_string().contains("version 3"), "{error}");
     }
 
     #[test]
@@ -230,9 +275,12 @@ mod tests {
         for body in [
             &b""[..],
             b"KNTK",
-            b"KNTK\x01\x00",
+            b"KNTK\x04\x00",
             b"GET / HTTP/1.1",
-            b"KNTK\x01\0\0\0\0\0\0\0\x01\x09ab",
+            b"KNTK\x04\0\0\0\0\0\0\0\x01\x09ab",
+            b"KNTK\x04\0\0\0\0\0\0\0\x01\x02ab\x03a:1",
+            b"KNTK\x04\0\0\0\0\0\0\0\x01\x02ab\x00\x00",
+            b"KNTK\x04\0\0\0\0\0\0\0\x01\x02ab",
         ] {
             assert!(Hello::decode(body).is_err(), "{body:?}");
         }

@@ -7,11 +7,12 @@
 //! reach each other.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use kontiki::{Message, NodeId};
 
-use super::links::{Inbound, PeerLink};
+use super::links::{Inbound, LinkOpener, PeerLink};
 use crate::error::StartError;
 use crate::sync::lock;
 
@@ -33,26 +34,18 @@ impl LocalNetwork {
     }
 
     /// Starts node `node` on this network: `inbox` receives what its
-    /// peers send it, and the links returned reach each of `peers`.
+    /// peers send it, and the opener returned links it to any node of the
+    /// network by id.
     pub(crate) fn start(
         &self,
         node: NodeId,
-        peers: impl Iterator<Item = NodeId>,
         inbox: async_channel::Sender<Inbound>,
-    ) -> Result<BTreeMap<NodeId, Box<dyn PeerLink>>, StartError> {
+    ) -> Result<LocalOpener, StartError> {
         self.join(node, inbox)?;
-        Ok(peers
-            .map(|peer| {
-                let link = LocalLink {
-                    network: self.clone(),
-                    from: node,
-                    to: peer,
-                    inbox: None,
-                    lost: false,
-                };
-                (peer, Box::new(link) as Box<dyn PeerLink>)
-            })
-            .collect())
+        Ok(LocalOpener {
+            network: self.clone(),
+            from: node,
+        })
     }
 
     /// Makes `inbox` the way to reach `node`. A node that stopped (its
@@ -77,6 +70,25 @@ impl LocalNetwork {
             .get(&node)
             .filter(|inbox| !inbox.is_closed())
             .cloned()
+    }
+}
+
+/// Opens links from one node to any other of its [`LocalNetwork`], which
+/// needs no addresses.
+pub(crate) struct LocalOpener {
+    network: LocalNetwork,
+    from: NodeId,
+}
+
+impl LinkOpener for LocalOpener {
+    fn open(&mut self, peer: NodeId, _: Option<SocketAddr>) -> Option<Box<dyn PeerLink>> {
+        Some(Box::new(LocalLink {
+            network: self.network.clone(),
+            from: self.from,
+            to: peer,
+            inbox: None,
+            lost: false,
+        }))
     }
 }
 

@@ -12,6 +12,7 @@
 //! - [`local`]: nodes in one process pushing messages into each other's
 //!   inboxes, with no sockets or encoding.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -26,6 +27,7 @@ pub(crate) mod local;
 mod outbound;
 mod tcp;
 
+use links::{AddressBook, Advertised};
 pub(crate) use links::{Inbound, PeerLinks};
 
 /// Which transport a node runs on.
@@ -55,24 +57,39 @@ pub(crate) async fn start<R: Runtime>(
     shutdown: Shutdown,
     seed: u64,
 ) -> Result<Started, StartError> {
+    let book = AddressBook {
+        members: BTreeMap::new(),
+        configured: config.peers.clone(),
+        advertised: Advertised::default(),
+    };
     match network {
         Network::Tcp => {
-            let context = tcp::LinkContext {
+            let mut context = tcp::LinkContext {
                 runtime: runtime.clone(),
                 id: config.id,
                 cluster_id: Arc::from(config.cluster_id.as_str()),
-                peers: Arc::new(config.peers.clone()),
+                advertise: config.advertise,
+                advertised: Arc::clone(&book.advertised),
                 limits: Arc::new(config.transport.clone()),
                 shutdown,
             };
-            let local_addr = context.start_inbound(config.listen, inbound).await?;
-            let links = PeerLinks::new(context.start_outbound(seed));
-            Ok(Started { links, local_addr })
+            let (listener, local_addr) = context.bind(config.listen).await?;
+            // Say where peers reach this node: as configured, else where it
+            // listens, unless that is no one address (0.0.0.0 or [::]).
+            if context.advertise.is_none() && !local_addr.ip().is_unspecified() {
+                context.advertise = Some(local_addr);
+            }
+            context.start_inbound(listener, inbound);
+            let opener = Box::new(context.opener(seed));
+            Ok(Started {
+                links: PeerLinks::new(config.id, opener, book),
+                local_addr,
+            })
         }
         Network::Local(network) => {
-            let links = network.start(config.id, config.peers.keys().copied(), inbound)?;
+            let opener = Box::new(network.start(config.id, inbound)?);
             Ok(Started {
-                links: PeerLinks::new(links),
+                links: PeerLinks::new(config.id, opener, book),
                 local_addr: config.listen,
             })
         }

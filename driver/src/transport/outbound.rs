@@ -194,6 +194,11 @@ impl<S> NodeSide<S> {
 }
 
 impl<S: AsyncWrite + Unpin> LinkSide<S> {
+    /// Whether the node dropped its side: the link is no longer wanted.
+    pub(crate) fn is_abandoned(&self) -> bool {
+        self.queue.is_closed()
+    }
+
     /// Takes `stream` as the connection; the link stays busy until
     /// [`send_until_closed`](LinkSide::send_until_closed) finds nothing to
     /// do.

@@ -7,7 +7,6 @@
 //! an oversized or truncated frame, silence, a flood of connections —
 //! costs that connection only.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -22,12 +21,13 @@ use rand_core::{Rng, SeedableRng};
 use tracing::{debug, info, warn};
 
 use super::frame::{self, Hello, MAX_HANDSHAKE_BYTES, PROTOCOL_VERSION};
-use super::links::{Inbound, PeerLink};
+use super::links::{Advertised, Inbound, LinkOpener, PeerLink};
 use super::outbound::{self, LinkSide};
 use crate::config::TransportConfig;
 use crate::error::{HandshakeError, StartError};
 use crate::runtime::Runtime;
 use crate::shutdown::Shutdown;
+use crate::sync::lock;
 
 /// Everything a link task needs to know about its own node.
 #[derive(Clone)]
@@ -35,7 +35,10 @@ pub(crate) struct LinkContext<R> {
     pub(crate) runtime: R,
     pub(crate) id: NodeId,
     pub(crate) cluster_id: Arc<str>,
-    pub(crate) peers: Arc<BTreeMap<NodeId, SocketAddr>>,
+    /// Where this node says peers reach it, in its handshakes.
+    pub(crate) advertise: Option<SocketAddr>,
+    /// What peers said of their own addresses in their handshakes.
+    pub(crate) advertised: Advertised,
     pub(crate) limits: Arc<TransportConfig>,
     pub(crate) shutdown: Shutdown,
 }
@@ -46,45 +49,67 @@ impl<R: Runtime> LinkContext<R> {
             version: PROTOCOL_VERSION,
             node: self.id,
             cluster_id: self.cluster_id.to_string(),
+            address: self.advertise,
         }
     }
 
     fn check(&self, hello: &Hello) -> Result<(), HandshakeError> {
-        hello.check(&self.cluster_id, |node| self.peers.contains_key(&node))
+        hello.check(&self.cluster_id, self.id)
     }
 
-    /// Starts one outbound link task per peer and returns the node's side
-    /// of each link.
-    pub(crate) fn start_outbound(&self, seed: u64) -> BTreeMap<NodeId, Box<dyn PeerLink>> {
-        let mut links: BTreeMap<NodeId, Box<dyn PeerLink>> = BTreeMap::new();
-        for (&peer, &address) in self.peers.iter() {
-            let (node_side, link_side) =
-                outbound::link::<R::Stream>(self.limits.peer_queue_messages);
-            links.insert(peer, Box::new(node_side));
-            let rng = ChaCha8Rng::seed_from_u64(seed ^ peer.get().rotate_left(32));
-            let task = run_outbound(self.clone(), peer, address, link_side, rng);
-            self.runtime.spawn(self.shutdown.clone().stop(task));
+    /// Opens outbound links: each runs a task that dials its peer and
+    /// sends what the node queues, until the node drops the link.
+    pub(crate) fn opener(self, seed: u64) -> TcpOpener<R> {
+        TcpOpener {
+            context: self,
+            seed,
         }
-        links
     }
 
-    /// Listens on `address` and starts the accept loop; messages go to
-    /// `inbound`. Returns the address bound.
-    pub(crate) async fn start_inbound(
+    /// Listens on `address`; returns the listener and the address bound.
+    pub(crate) async fn bind(
         &self,
         address: SocketAddr,
-        inbound: async_channel::Sender<Inbound>,
-    ) -> Result<SocketAddr, StartError> {
+    ) -> Result<(R::Listener, SocketAddr), StartError> {
         let bind_error = |error| StartError::Bind { address, error };
         let listener = self.runtime.bind(address).await.map_err(bind_error)?;
         let local_addr = R::local_addr(&listener).map_err(bind_error)?;
+        Ok((listener, local_addr))
+    }
+
+    /// Starts accepting peers on `listener`; messages go to `inbound`.
+    pub(crate) fn start_inbound(
+        &self,
+        listener: R::Listener,
+        inbound: async_channel::Sender<Inbound>,
+    ) {
         let task = accept_loop(self.clone(), listener, inbound);
         self.runtime.spawn(self.shutdown.clone().stop(task));
-        Ok(local_addr)
     }
 }
 
-/// Dials `peer` and sends it what is queued, reconnecting with backoff.
+/// Opens the links of a node on TCP.
+pub(crate) struct TcpOpener<R> {
+    context: LinkContext<R>,
+    seed: u64,
+}
+
+impl<R: Runtime> LinkOpener for TcpOpener<R> {
+    fn open(&mut self, peer: NodeId, address: Option<SocketAddr>) -> Option<Box<dyn PeerLink>> {
+        let address = address?;
+        let context = &self.context;
+        let (node_side, link_side) =
+            outbound::link::<R::Stream>(context.limits.peer_queue_messages);
+        let rng = ChaCha8Rng::seed_from_u64(self.seed ^ peer.get().rotate_left(32));
+        let task = run_outbound(context.clone(), peer, address, link_side, rng);
+        context.runtime.spawn(context.shutdown.clone().stop(task));
+        Some(Box::new(node_side))
+    }
+}
+
+/// Dials `peer` and sends it what is queued, reconnecting with backoff,
+/// until the node drops the link (the peer left the configuration, or
+/// moved to another address).
 async fn run_outbound<R: Runtime>(
     context: LinkContext<R>,
     peer: NodeId,
@@ -94,7 +119,7 @@ async fn run_outbound<R: Runtime>(
 ) {
     let mut backoff = context.limits.reconnect_backoff_min;
     let mut failures = 0u32;
-    loop {
+    while !link.is_abandoned() {
         match open_outbound(&context, peer, address).await {
             Ok(stream) => {
                 info!(%peer, %address, "connected to peer");
@@ -205,7 +230,12 @@ async fn serve_inbound<R: Runtime>(
 ) {
     let mut reader = BufReader::new(stream);
     let peer = match accept_handshake(&context, &mut reader).await {
-        Ok(peer) => peer,
+        Ok(hello) => {
+            if let Some(address) = hello.address {
+                lock(&context.advertised).insert(hello.node, address);
+            }
+            hello.node
+        }
         Err(reason) => {
             warn!(%remote, %reason, "peer connection refused");
             return;
@@ -242,7 +272,7 @@ async fn serve_inbound<R: Runtime>(
 async fn accept_handshake<R: Runtime>(
     context: &LinkContext<R>,
     reader: &mut BufReader<R::Stream>,
-) -> Result<NodeId, HandshakeError> {
+) -> Result<Hello, HandshakeError> {
     let deadline = context.runtime.now() + context.limits.handshake_timeout;
     let timeout = context.runtime.sleep_until(deadline);
     let read = frame::read_frame(reader, MAX_HANDSHAKE_BYTES);
@@ -254,13 +284,13 @@ async fn accept_handshake<R: Runtime>(
     };
     let checked = Hello::decode(&body).and_then(|hello| {
         context.check(&hello)?;
-        Ok(hello.node)
+        Ok(hello)
     });
     let stream = reader.get_mut();
     match checked {
-        Ok(peer) => {
+        Ok(hello) => {
             frame::write_frame(stream, &context.hello().encode()).await?;
-            Ok(peer)
+            Ok(hello)
         }
         Err(reason) => {
             let _ = frame::write_frame(stream, &frame::refusal(&reason)).await;
