@@ -2,7 +2,10 @@
 //! arguments, and how each is classed: a write goes through the log, a
 //! read waits for a read barrier, the rest are answered locally.
 
+use std::net::SocketAddr;
+
 use bytes::Bytes;
+use kontiki::NodeId;
 
 use crate::kv::Write;
 
@@ -32,6 +35,31 @@ pub enum Command {
     ReadWrite,
     /// `QUIT`: answer, then close.
     Quit,
+    /// A change to the cluster (`RAFT.NODE ...`, `RAFT.TRANSFER_LEADER`),
+    /// done by the leader.
+    Admin(Admin),
+    /// `RAFT.NODE LIST`: the members of the configuration in force.
+    Members,
+}
+
+/// A change to the cluster, asked of the leader.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Admin {
+    /// `RAFT.NODE ADD id peer_addr [client_addr]`: a new learner.
+    AddLearner {
+        /// Its node id.
+        id: NodeId,
+        /// Where its peers reach it.
+        peer: SocketAddr,
+        /// Where it serves clients.
+        client: Option<SocketAddr>,
+    },
+    /// `RAFT.NODE PROMOTE id`: a learner becomes a voter.
+    Promote(NodeId),
+    /// `RAFT.NODE REMOVE id`: a member leaves.
+    Remove(NodeId),
+    /// `RAFT.TRANSFER_LEADER id`: the leadership goes to voter `id`.
+    TransferLeader(NodeId),
 }
 
 /// A read of the store.
@@ -128,12 +156,76 @@ pub fn parse(arguments: Vec<Bytes>) -> Result<Command, String> {
             Command::ReadWrite
         }
         "quit" => Command::Quit,
+        "raft.node" => parse_raft_node(rest)?,
+        "raft.transfer_leader" => {
+            arity(count == 1)?;
+            Command::Admin(Admin::TransferLeader(node_id(rest.next())?))
+        }
         _ => {
             let shown: String = String::from_utf8_lossy(&name).chars().take(64).collect();
             return Err(format!("ERR unknown command '{shown}'"));
         }
     };
     Ok(command)
+}
+
+/// `RAFT.NODE <subcommand> ...`.
+fn parse_raft_node(mut rest: impl ExactSizeIterator<Item = Bytes>) -> Result<Command, String> {
+    let sub = rest
+        .next()
+        .map(|sub| String::from_utf8_lossy(&sub).to_ascii_lowercase())
+        .unwrap_or_default();
+    let count = rest.len();
+    let arity = |valid: bool| -> Result<(), String> {
+        if valid {
+            Ok(())
+        } else {
+            Err(format!(
+                "ERR wrong number of arguments for 'raft.node {sub}' command"
+            ))
+        }
+    };
+    let command = match sub.as_str() {
+        "add" => {
+            arity(count == 2 || count == 3)?;
+            let id = node_id(rest.next())?;
+            let peer = socket_address(rest.next())?;
+            let client = rest
+                .next()
+                .map(|client| socket_address(Some(client)))
+                .transpose()?;
+            Command::Admin(Admin::AddLearner { id, peer, client })
+        }
+        "promote" => {
+            arity(count == 1)?;
+            Command::Admin(Admin::Promote(node_id(rest.next())?))
+        }
+        "remove" => {
+            arity(count == 1)?;
+            Command::Admin(Admin::Remove(node_id(rest.next())?))
+        }
+        "list" => {
+            arity(count == 0)?;
+            Command::Members
+        }
+        _ => return Err("ERR unknown RAFT.NODE subcommand (ADD, PROMOTE, REMOVE or LIST)".into()),
+    };
+    Ok(command)
+}
+
+fn node_id(argument: Option<Bytes>) -> Result<NodeId, String> {
+    let text = String::from_utf8_lossy(&argument.unwrap_or_default()).into_owned();
+    match text.parse::<u64>() {
+        Ok(id) if id > 0 => Ok(NodeId(id)),
+        _ => Err(format!("ERR invalid node id '{text}': a positive integer")),
+    }
+}
+
+fn socket_address(argument: Option<Bytes>) -> Result<SocketAddr, String> {
+    let text = String::from_utf8_lossy(&argument.unwrap_or_default()).into_owned();
+    text.parse().map_err(|_| {
+        format!("ERR invalid address '{text}': an IP address and port, such as 10.0.0.4:7000")
+    })
 }
 
 #[cfg(test)]
@@ -183,5 +275,51 @@ mod tests {
             Err("ERR unknown command 'FLUSHALL'".into())
         );
         assert_eq!(parse(Vec::new()), Err("ERR empty command".into()));
+    }
+
+    #[test]
+    fn cluster_changes_parse_and_bad_ones_are_named() {
+        assert_eq!(
+            parse(words("RAFT.NODE ADD 4 127.0.0.1:7004 127.0.0.1:6004")),
+            Ok(Command::Admin(Admin::AddLearner {
+                id: NodeId(4),
+                peer: "127.0.0.1:7004".parse().unwrap(),
+                client: Some("127.0.0.1:6004".parse().unwrap()),
+            }))
+        );
+        assert_eq!(
+            parse(words("raft.node add 4 [::1]:7004")),
+            Ok(Command::Admin(Admin::AddLearner {
+                id: NodeId(4),
+                peer: "[::1]:7004".parse().unwrap(),
+                client: None,
+            }))
+        );
+        assert_eq!(
+            parse(words("raft.node promote 4")),
+            Ok(Command::Admin(Admin::Promote(NodeId(4))))
+        );
+        assert_eq!(
+            parse(words("RAFT.NODE REMOVE 2")),
+            Ok(Command::Admin(Admin::Remove(NodeId(2))))
+        );
+        assert_eq!(parse(words("raft.node list")), Ok(Command::Members));
+        assert_eq!(
+            parse(words("RAFT.TRANSFER_LEADER 3")),
+            Ok(Command::Admin(Admin::TransferLeader(NodeId(3))))
+        );
+        assert!(parse(words("raft.node add 0 127.0.0.1:1"))
+            .unwrap_err()
+            .contains("invalid node id '0'"));
+        assert!(parse(words("raft.node add 4 localhost"))
+            .unwrap_err()
+            .contains("invalid address"));
+        assert!(parse(words("raft.node remove"))
+            .unwrap_err()
+            .contains("wrong number of arguments"));
+        assert!(parse(words("raft.node frobnicate"))
+            .unwrap_err()
+            .contains("unknown RAFT.NODE subcommand"));
+        assert!(parse(words("raft.node")).is_err());
     }
 }

@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 
 use kontiki_cli::demo::{self, DemoOptions, DemoRuntime};
 use kontiki_cli::settings::{FileSettings, NodeSettings, PeerSpec, RuntimeChoice};
-use kontiki_cli::{node, status};
+use kontiki_cli::{admin, node, status};
 
 /// kontiki: Raft consensus you can run.
 #[derive(Parser)]
@@ -52,6 +52,30 @@ enum Command {
     /// node gracefully; after SIGKILL it restarts from DIR with every
     /// acknowledged write.
     Node(NodeArgs),
+    /// Change the members of a running cluster, or list them. The change
+    /// is sent to --node and redirected to the leader; it is done when
+    /// the command returns.
+    Member {
+        /// The client address (host:port) of any node of the cluster.
+        #[arg(
+            long,
+            value_name = "ADDR",
+            global = true,
+            default_value = "127.0.0.1:6379"
+        )]
+        node: String,
+        #[command(subcommand)]
+        action: MemberAction,
+    },
+    /// Hand the leadership to voter ID: the leader brings it up to date
+    /// and has it elected at once (to restart the leader's machine, say).
+    Transfer {
+        /// The voter to lead.
+        id: u64,
+        /// The client address (host:port) of any node of the cluster.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:6379")]
+        node: String,
+    },
     /// Print one JSON object per node: id, role, term, leader, commit and
     /// applied index (asked over each node's client address). Exits 1 if
     /// any node did not answer.
@@ -60,6 +84,36 @@ enum Command {
         #[arg(required = true, value_name = "ADDR")]
         addresses: Vec<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum MemberAction {
+    /// Add node ID as a learner: it receives the log but does not vote
+    /// until promoted. Start it first with `kontiki node --join`.
+    Add {
+        /// The new node's id.
+        id: u64,
+        /// Its --listen address (host:port), where its peers reach it.
+        peer_addr: String,
+        /// Its --client address, so that other nodes can redirect clients
+        /// to it once it leads.
+        client_addr: Option<String>,
+    },
+    /// Make learner ID a voter, once it has caught up with the leader
+    /// (retried for a while if it has not yet).
+    Promote {
+        /// The learner's id.
+        id: u64,
+    },
+    /// Remove member ID (a dead node, or one to retire); the leader may
+    /// remove itself.
+    Remove {
+        /// The member's id.
+        id: u64,
+    },
+    /// List the members as the node sees them: id, role, peer and client
+    /// addresses, and on the leader how far each has replicated.
+    List,
 }
 
 #[derive(Args)]
@@ -97,6 +151,17 @@ struct NodeArgs {
     /// applied entries; 0 never does [default: 10000].
     #[arg(long, value_name = "ENTRIES")]
     snapshot_interval: Option<u64>,
+    /// The address other nodes reach this one at, when --listen is not it
+    /// (a wildcard such as 0.0.0.0:7001, or behind NAT) [default: --listen].
+    #[arg(long, value_name = "ADDR")]
+    advertise: Option<String>,
+    /// Join a running cluster instead of founding one: the node waits,
+    /// without ever campaigning, until the leader adds it (`kontiki member
+    /// add`). --peer may then be left out: the node learns its peers from
+    /// the leader. Ignored once the node's data directory holds a
+    /// configuration.
+    #[arg(long)]
+    join: bool,
 }
 
 fn main() -> ExitCode {
@@ -147,6 +212,24 @@ fn main() -> ExitCode {
             }
         }
         Command::Node(args) => run_node(args),
+        Command::Member { node, action } => {
+            let action = match action {
+                MemberAction::Add {
+                    id,
+                    peer_addr,
+                    client_addr,
+                } => admin::Action::Add {
+                    id,
+                    peer: peer_addr,
+                    client: client_addr,
+                },
+                MemberAction::Promote { id } => admin::Action::Promote(id),
+                MemberAction::Remove { id } => admin::Action::Remove(id),
+                MemberAction::List => admin::Action::List,
+            };
+            admin_command(&node, &action)
+        }
+        Command::Transfer { id, node } => admin_command(&node, &admin::Action::Transfer(id)),
         Command::Status { addresses } => {
             if status::run(&addresses) {
                 Ok(())
@@ -164,6 +247,12 @@ fn main() -> ExitCode {
     }
 }
 
+fn admin_command(node: &str, action: &admin::Action) -> Result<(), String> {
+    let printed = admin::run(node, action)?;
+    println!("{printed}");
+    Ok(())
+}
+
 fn run_node(args: NodeArgs) -> Result<(), String> {
     let file = match &args.config {
         Some(path) => FileSettings::load(path)?,
@@ -177,6 +266,8 @@ fn run_node(args: NodeArgs) -> Result<(), String> {
         runtime: args.runtime,
         cluster_id: args.cluster_id,
         snapshot_interval: args.snapshot_interval,
+        advertise: args.advertise,
+        join: args.join.then_some(true),
         peer: args.peers,
     };
     node::run(NodeSettings::resolve(flags, file)?)

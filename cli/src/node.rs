@@ -81,6 +81,9 @@ async fn serve<R: Runtime>(
     let mut config = NodeConfig::new(settings.id, settings.listen, settings.peers);
     config.cluster_id = settings.cluster_id;
     config.snapshot_interval = settings.snapshot_interval;
+    config.advertise = settings.advertise;
+    config.join = settings.join;
+    config.client_addresses = settings.client_addresses.clone();
     let store = Store::default();
     let handle = kontiki_driver::start(
         runtime.clone(),

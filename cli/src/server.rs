@@ -15,10 +15,12 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use futures::future::join_all;
 use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use kontiki::{NodeId, Role};
-use kontiki_driver::{Handle, ProposeError, Runtime, Status};
+use kontiki::{MembershipError, NodeId, Role};
+use kontiki_driver::{
+    ChangeError, Handle, Member, MemberRole, ProposeError, Runtime, Status, TransferError,
+};
 
-use crate::commands::{self, Command, Read};
+use crate::commands::{self, Admin, Command, Read};
 use crate::kv::{Applied, KvStateMachine, Store};
 use crate::resp::{self, Parsed, Replies};
 
@@ -212,9 +214,69 @@ impl Service {
                     replies.simple("OK");
                     return Next::Close;
                 }
+                Ok(Command::Admin(admin)) => match self.administer(admin).await {
+                    Ok(()) => replies.simple("OK"),
+                    Err(error) => replies.error(&error),
+                },
+                Ok(Command::Members) => {
+                    let members = self.handle.status().members;
+                    replies.array(members.len());
+                    for member in members {
+                        replies.bulk(describe_member(&member).as_bytes());
+                    }
+                }
             }
         }
         Next::Continue
+    }
+
+    /// Performs a change to the cluster; the error is the reply (without
+    /// `-`).
+    async fn administer(&self, admin: Admin) -> Result<(), String> {
+        let changed =
+            match admin {
+                Admin::AddLearner { id, peer, client } => {
+                    self.handle.add_learner(id, peer, client).await
+                }
+                Admin::Promote(id) => self.handle.promote(id).await,
+                Admin::Remove(id) => self.handle.remove(id).await,
+                Admin::TransferLeader(id) => {
+                    return self.handle.transfer_leadership(id).await.map_err(
+                        |error| match error {
+                            TransferError::NotLeader { leader } => {
+                                self.refusal(ProposeError::NotLeader { leader })
+                            }
+                            TransferError::InProgress { .. } | TransferError::Abandoned => {
+                                format!("TRYAGAIN {error}")
+                            }
+                            _ => format!("ERR {error}"),
+                        },
+                    );
+                }
+            };
+        changed.map(|_| ()).map_err(|error| match error {
+            ChangeError::NotLeader { leader } => self.refusal(ProposeError::NotLeader { leader }),
+            // What passes by itself: retrying is the answer.
+            ChangeError::TransferInProgress { .. }
+            | ChangeError::Superseded
+            | ChangeError::Refused(
+                MembershipError::LearnerBehind { .. }
+                | MembershipError::ChangePending { .. }
+                | MembershipError::LeaderNotSettled,
+            ) => format!("TRYAGAIN {error}"),
+            _ => format!("ERR {error}"),
+        })
+    }
+
+    /// Where node `id` serves clients: as the configuration records it,
+    /// else as this node's settings give it.
+    fn client_address(&self, status: &Status, id: NodeId) -> Option<SocketAddr> {
+        status
+            .members
+            .iter()
+            .find(|member| member.id == id)
+            .and_then(|member| member.client_address)
+            .or_else(|| self.client_addresses.get(&id).copied())
     }
 
     /// The reply (without `-`) for a write or read this node cannot do.
@@ -222,7 +284,7 @@ impl Service {
         match error {
             ProposeError::NotLeader {
                 leader: Some(leader),
-            } => match self.client_addresses.get(&leader) {
+            } => match self.client_address(&self.handle.status(), leader) {
                 // Redis Cluster's redirect: cluster-aware clients follow it.
                 Some(address) => format!("MOVED 0 {address}"),
                 None => format!(
@@ -246,7 +308,7 @@ impl Service {
     fn leader_address(&self, status: &Status) -> Option<SocketAddr> {
         status
             .leader
-            .and_then(|leader| self.client_addresses.get(&leader).copied())
+            .and_then(|leader| self.client_address(status, leader))
     }
 
     /// `INFO`: a `# Server` and a `# Raft` section (or the one asked for).
@@ -286,11 +348,11 @@ impl Service {
     fn role(&self, replies: &mut Replies) {
         let status = self.handle.status();
         if status.role == Role::Leader {
-            let others: Vec<&SocketAddr> = self
-                .client_addresses
+            let others: Vec<SocketAddr> = status
+                .members
                 .iter()
-                .filter(|(id, _)| **id != status.id)
-                .map(|(_, address)| address)
+                .filter(|member| member.id != status.id)
+                .filter_map(|member| self.client_address(&status, member.id))
                 .collect();
             replies.array(3);
             replies.bulk(b"master");
@@ -354,6 +416,20 @@ pub fn raft_fields(
         ("applied_index", status.applied_index.get().to_string()),
         ("last_log_index", status.last_log_index.get().to_string()),
         ("snapshot_index", status.snapshot_index.get().to_string()),
+        (
+            "membership_index",
+            status.membership_index.get().to_string(),
+        ),
+        // id=role pairs of the configuration in force, comma-separated.
+        (
+            "members",
+            status
+                .members
+                .iter()
+                .map(|member| format!("{}={}", member.id, role_name(member.role)))
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
         // Milliseconds since a follower last heard from its leader.
         (
             "leader_contact_ms_ago",
@@ -362,6 +438,30 @@ pub fn raft_fields(
                 .map_or(String::new(), |at| at.elapsed().as_millis().to_string()),
         ),
     ]
+}
+
+/// A member as `RAFT.NODE LIST` shows it: space-separated `key=value`
+/// pairs (an address or match index the node does not know is left out).
+pub fn describe_member(member: &Member) -> String {
+    let mut text = format!("id={} role={}", member.id, role_name(member.role));
+    if let Some(address) = member.address {
+        text.push_str(&format!(" peer={address}"));
+    }
+    if let Some(address) = member.client_address {
+        text.push_str(&format!(" client={address}"));
+    }
+    if let Some(index) = member.match_index {
+        text.push_str(&format!(" match={index}"));
+    }
+    text
+}
+
+fn role_name(role: MemberRole) -> &'static str {
+    match role {
+        MemberRole::Voter => "voter",
+        MemberRole::Learner => "learner",
+        MemberRole::Leaving => "leaving",
+    }
 }
 
 fn reply_applied(applied: Applied, replies: &mut Replies) {

@@ -77,6 +77,10 @@ pub struct FileSettings {
     pub cluster_id: Option<String>,
     /// `--snapshot-interval`.
     pub snapshot_interval: Option<u64>,
+    /// `--advertise`.
+    pub advertise: Option<String>,
+    /// `--join`.
+    pub join: Option<bool>,
     /// `--peer`, as `[[peer]]` tables.
     #[serde(default)]
     pub peer: Vec<PeerSpec>,
@@ -115,6 +119,10 @@ pub struct NodeSettings {
     pub peers: BTreeMap<NodeId, SocketAddr>,
     /// Every node's client address known, this node's included.
     pub client_addresses: BTreeMap<NodeId, SocketAddr>,
+    /// Where peers reach this node, if not at `listen`.
+    pub advertise: Option<SocketAddr>,
+    /// Wait to be added to a running cluster instead of founding one.
+    pub join: bool,
 }
 
 /// Resolves `host:port` (a name or an IP address) to one address.
@@ -171,6 +179,12 @@ impl NodeSettings {
             .snapshot_interval
             .or(file.snapshot_interval)
             .unwrap_or(10_000);
+        let advertise = flags
+            .advertise
+            .or(file.advertise)
+            .map(|address| resolve("--advertise", &address))
+            .transpose()?;
+        let join = flags.join.or(file.join).unwrap_or(false);
         let peer_specs = if flags.peer.is_empty() {
             file.peer
         } else {
@@ -205,6 +219,8 @@ impl NodeSettings {
             snapshot_interval,
             peers,
             client_addresses,
+            advertise,
+            join,
         })
     }
 }

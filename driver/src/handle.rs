@@ -339,7 +339,8 @@ impl<M: StateMachine> Handle<M> {
     /// campaign at once. Completes once this node knows the target leads,
     /// typically within a few round trips; fails if another node is
     /// elected, or if none is within an election timeout (this node then
-    /// takes proposals again).
+    /// takes proposals again). Asking the leader to hand the leadership
+    /// to itself succeeds at once.
     pub async fn transfer_leadership(&self, target: NodeId) -> Result<(), TransferError> {
         let (reply, answer) = oneshot::channel();
         if !self.request(Request::Transfer(target, reply)).await {

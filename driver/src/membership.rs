@@ -100,6 +100,11 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
         target: NodeId,
         reply: oneshot::Sender<Result<(), TransferError>>,
     ) {
+        if target == self.node.id() && self.node.leader() == Some(target) {
+            // Already where it was asked to go.
+            let _ = reply.send(Ok(()));
+            return;
+        }
         let result = self
             .node
             .handle(now, Input::Command(Command::TransferLeadership(target)));

@@ -152,6 +152,11 @@ async fn a_node_joins_a_dead_one_is_removed_and_the_newcomer_takes_the_lead() {
     .await
     .unwrap();
     acknowledged.extend(write(&newcomer, "after", 100).await);
+    assert_eq!(
+        newcomer.transfer_leadership(NodeId(4)).await,
+        Ok(()),
+        "the leader asked to lead is already done"
+    );
     let seen_by_newcomer = newcomer.status().members;
     let itself = seen_by_newcomer.iter().find(|m| m.id == NodeId(4)).unwrap();
     assert_eq!(

@@ -207,7 +207,7 @@ impl Drop for NodeProcess {
 pub struct ProcessCluster {
     /// The nodes; node `i + 1` is `nodes[i]`.
     pub nodes: Vec<NodeProcess>,
-    _data: tempfile::TempDir,
+    data: tempfile::TempDir,
 }
 
 impl ProcessCluster {
@@ -248,7 +248,43 @@ impl ProcessCluster {
             node.start();
             nodes.push(node);
         }
-        ProcessCluster { nodes, _data: data }
+        ProcessCluster { nodes, data }
+    }
+
+    /// Where node `id` keeps its data.
+    pub fn data_dir(&self, id: u64) -> PathBuf {
+        self.data.path().join(format!("node-{id}"))
+    }
+
+    /// Starts node `id` (the next one) with an empty data directory,
+    /// knowing no peer, to wait until the leader adds it; returns its peer
+    /// address.
+    pub fn start_joining(&mut self, id: u64) -> SocketAddr {
+        assert_eq!(
+            id as usize,
+            self.nodes.len() + 1,
+            "nodes are numbered in order"
+        );
+        let (listen, client) = (free_address(), free_address());
+        let arguments = vec![
+            "node".to_string(),
+            format!("--id={id}"),
+            format!("--listen={listen}"),
+            format!("--client={client}"),
+            format!("--data-dir={}", self.data_dir(id).display()),
+            "--cluster-id=cli-test".to_string(),
+            "--snapshot-interval=50".to_string(),
+            "--join".to_string(),
+        ];
+        let mut node = NodeProcess {
+            id,
+            client,
+            arguments,
+            child: None,
+        };
+        node.start();
+        self.nodes.push(node);
+        listen
     }
 
     /// Every node's client address.

@@ -1,0 +1,144 @@
+//! A small blocking Redis-protocol client for the commands that ask a
+//! node about itself or change the cluster (`kontiki status`, `kontiki
+//! member`, `kontiki transfer`): one request at a time, following the
+//! leader's redirects.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use crate::settings::resolve;
+
+/// How long to wait to connect, and for each answer.
+const TIMEOUT: Duration = Duration::from_secs(5);
+/// Redirects followed before giving up (the leader changed under us
+/// that many times).
+const MAX_REDIRECTS: usize = 5;
+/// How long to retry a node that says to try again (no leader yet, or one
+/// handing over).
+const RETRY_FOR: Duration = Duration::from_secs(15);
+
+/// A reply, as far as these commands need to read one.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Reply {
+    /// `+text`.
+    Simple(String),
+    /// `-text`.
+    Error(String),
+    /// `:number`.
+    Integer(i64),
+    /// `$text`, or null.
+    Bulk(Option<String>),
+    /// `*` of replies.
+    Array(Vec<Reply>),
+}
+
+/// Sends `command` to the node at `address` and returns its reply.
+pub fn request(address: SocketAddr, command: &[&str]) -> Result<Reply, String> {
+    let mut stream = TcpStream::connect_timeout(&address, TIMEOUT)
+        .map_err(|error| format!("cannot connect to {address}: {error}"))?;
+    stream
+        .set_read_timeout(Some(TIMEOUT))
+        .map_err(|error| error.to_string())?;
+    let mut encoded = format!("*{}\r\n", command.len());
+    for argument in command {
+        encoded.push_str(&format!("${}\r\n{argument}\r\n", argument.len()));
+    }
+    stream
+        .write_all(encoded.as_bytes())
+        .map_err(|error| format!("cannot send to {address}: {error}"))?;
+    read_reply(&mut BufReader::new(stream)).map_err(|error| format!("{address}: {error}"))
+}
+
+/// Sends `command` to the leader, starting at `node` (host:port of any
+/// node's client address): follows `-MOVED` to the leader, and retries on
+/// `-TRYAGAIN` for a while. Returns the leader's reply, errors included.
+pub fn request_leader(node: &str, command: &[&str]) -> Result<Reply, String> {
+    let mut address = resolve("--node", node)?;
+    let mut redirects = 0;
+    let started = Instant::now();
+    loop {
+        let reply = request(address, command)?;
+        let Reply::Error(error) = &reply else {
+            return Ok(reply);
+        };
+        if let Some(target) = error.strip_prefix("MOVED ") {
+            let target = target.split(' ').nth(1).unwrap_or_default();
+            redirects += 1;
+            if redirects > MAX_REDIRECTS {
+                return Err(format!("redirected {MAX_REDIRECTS} times; last: {error}"));
+            }
+            address = target
+                .parse()
+                .map_err(|_| format!("a redirect to an unusable address: {error}"))?;
+        } else if error.starts_with("TRYAGAIN") && started.elapsed() < RETRY_FOR {
+            std::thread::sleep(Duration::from_millis(200));
+        } else {
+            return Ok(reply);
+        }
+    }
+}
+
+/// Reads one reply.
+pub fn read_reply(reader: &mut impl BufRead) -> Result<Reply, String> {
+    let mut header = String::new();
+    reader
+        .read_line(&mut header)
+        .map_err(|error| format!("no answer: {error}"))?;
+    let header = header.trim_end_matches(['\r', '\n']);
+    let (kind, rest) = header.split_at_checked(1).unwrap_or(("", ""));
+    let number = || {
+        rest.parse::<i64>()
+            .map_err(|_| format!("unexpected answer {header:?}"))
+    };
+    match kind {
+        "+" => Ok(Reply::Simple(rest.to_string())),
+        "-" => Ok(Reply::Error(rest.to_string())),
+        ":" => Ok(Reply::Integer(number()?)),
+        "$" => {
+            let Ok(length) = usize::try_from(number()?) else {
+                return Ok(Reply::Bulk(None));
+            };
+            let mut body = vec![0; length + 2];
+            reader
+                .read_exact(&mut body)
+                .map_err(|error| format!("answer cut short: {error}"))?;
+            body.truncate(length);
+            let text = String::from_utf8(body).map_err(|_| "the answer is not text".to_string())?;
+            Ok(Reply::Bulk(Some(text)))
+        }
+        "*" => {
+            let count = usize::try_from(number()?).unwrap_or(0);
+            let items = (0..count)
+                .map(|_| read_reply(reader))
+                .collect::<Result<_, _>>()?;
+            Ok(Reply::Array(items))
+        }
+        _ => Err(format!("unexpected answer {header:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_of_every_kind_are_read() {
+        let mut input: &[u8] =
+            b"+OK\r\n-ERR no\r\n:42\r\n$5\r\nhe\r\no\r\n$-1\r\n*2\r\n$1\r\na\r\n:1\r\n";
+        let expected = [
+            Reply::Simple("OK".into()),
+            Reply::Error("ERR no".into()),
+            Reply::Integer(42),
+            Reply::Bulk(Some("he\r\no".into())),
+            Reply::Bulk(None),
+            Reply::Array(vec![Reply::Bulk(Some("a".into())), Reply::Integer(1)]),
+        ];
+        for reply in expected {
+            assert_eq!(read_reply(&mut input), Ok(reply));
+        }
+        assert!(read_reply(&mut &b"?what\r\n"[..]).is_err());
+        assert!(read_reply(&mut &b"$9\r\nshort\r\n"[..]).is_err());
+        assert!(read_reply(&mut &b""[..]).is_err());
+    }
+}
