@@ -1,9 +1,10 @@
 //! `kontiki demo`: a local cluster over loopback TCP in one process, with
 //! durable stores in a temporary directory. A client writes the whole
 //! time; every few seconds the leader is stopped and brought back a little
-//! later. A live view shows each node; the summary gives elections,
-//! failover times and the check that every acknowledged write is in every
-//! node's final log.
+//! later; halfway, a follower is replaced by a new node (as after a disk
+//! failure) without stopping the writes. A live view shows each node; the
+//! summary gives elections, failover times, the replacement and the check
+//! that every acknowledged write is in every node's final log.
 
 mod cluster;
 mod options;
@@ -52,9 +53,10 @@ pub fn run(options: DemoOptions) -> Result<bool, String> {
     let mut failovers = Vec::new();
     let mut terms_with_leader = BTreeSet::new();
     let mut last_refresh = started - REFRESH;
+    let mut replacement = None;
     while Instant::now() < deadline {
         let statuses = cluster.statuses();
-        for status in statuses.iter().flatten() {
+        for status in statuses.iter().filter_map(|(_, status)| status.as_ref()) {
             if status.role == Role::Leader {
                 if terms_with_leader.insert(status.term) {
                     view.event(format!("node {} leads term {}", status.id, status.term));
@@ -68,12 +70,38 @@ pub fn run(options: DemoOptions) -> Result<bool, String> {
             }
         }
         let now = Instant::now();
-        if down.is_none() && failover.is_none() && now >= next_kill {
-            let leader = statuses
+        let leader = statuses
+            .iter()
+            .filter_map(|(_, status)| status.as_ref())
+            .find(|status| status.role == Role::Leader)
+            .map(|status| (status.id, status.term));
+        // Halfway, with every node up and a leader, a follower's disk
+        // "dies" and a new node takes its place, while the writes go on.
+        if replacement.is_none()
+            && options.nodes >= 3
+            && down.is_none()
+            && now >= started + options.duration / 2
+        {
+            let follower = statuses
                 .iter()
-                .flatten()
-                .find(|status| status.role == Role::Leader)
-                .map(|status| (status.id, status.term));
+                .find(|(id, status)| {
+                    status.is_some() && leader.is_some_and(|(leader, _)| leader != *id)
+                })
+                .map(|(id, _)| *id);
+            if let Some(old) = follower {
+                view.event(format!(
+                    "node {old} lost its disk: a new node joins to replace it"
+                ));
+                let (new, caught_up) = cluster.replace(old)?;
+                view.event(format!(
+                    "node {new} added as a learner, promoted after {} ms of catching up; node {old} removed",
+                    caught_up.as_millis()
+                ));
+                replacement = Some((old, new, caught_up));
+                continue;
+            }
+        }
+        if down.is_none() && failover.is_none() && now >= next_kill {
             // With no leader right now (an election is under way), the
             // stop waits for the next one rather than for a whole interval.
             if let Some((id, term)) = leader {
@@ -110,6 +138,7 @@ pub fn run(options: DemoOptions) -> Result<bool, String> {
         failovers,
         acknowledged: acknowledged.len(),
         check: check.clone(),
+        replacement,
     });
     cluster.shutdown();
     Ok(check.is_ok())

@@ -1,5 +1,6 @@
-//! `kontiki demo` runs a mixed-runtime cluster, stops its leader, and
-//! ends with a summary whose check passed.
+//! `kontiki demo` runs a mixed-runtime cluster, stops its leader,
+//! replaces a follower by a new node, and ends with a summary whose check
+//! passed.
 
 mod common;
 
@@ -28,6 +29,12 @@ fn the_demo_fails_over_and_keeps_every_acknowledged_write() {
     // Not a terminal: a plain log, then the summary.
     assert!(stdout.contains("stopped node"), "{stdout}");
     assert!(stdout.contains("check: every acknowledged write is in every node's final log: OK"));
+    // The new node is checked with the others: it holds every write,
+    // those from before it joined included.
+    assert!(
+        stdout.contains("replaced by node 4: added as a learner"),
+        "{stdout}"
+    );
     let stops_line = stdout
         .lines()
         .find(|line| line.contains("leader stops:"))

@@ -11,8 +11,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::executor::block_on;
-use kontiki::{LogIndex, NodeId};
-use kontiki_driver::{DiskStorage, Handle, NodeConfig, ProposeError, StateMachine, Status};
+use kontiki::{LogIndex, MembershipError, NodeId, Role};
+use kontiki_driver::{
+    ChangeError, DiskStorage, Handle, NodeConfig, ProposeError, StateMachine, Status,
+};
 
 use super::options::{DemoOptions, DemoRuntime};
 
@@ -121,12 +123,86 @@ impl DemoCluster {
     }
 
     /// Every node's status, `None` for a stopped one.
-    pub fn statuses(&self) -> Vec<Option<Status>> {
+    pub fn statuses(&self) -> Vec<(NodeId, Option<Status>)> {
         let handles = self.handles.lock().expect("handles");
         self.nodes
             .keys()
-            .map(|id| handles.get(id).map(Handle::status))
+            .map(|id| (*id, handles.get(id).map(Handle::status)))
             .collect()
+    }
+
+    /// Replaces node `old`, as an operator would after its disk died: it
+    /// stops for good and its data is deleted; a new node starts empty,
+    /// waiting to be added; the leader adds it as a learner, promotes it
+    /// once it has caught up, and removes `old`. Returns the new node's
+    /// id and how long it took from its addition to its promotion.
+    pub fn replace(&mut self, old: NodeId) -> Result<(NodeId, Duration), String> {
+        self.stop(old);
+        let gone = self.nodes.remove(&old).expect("a demo node");
+        let _ = std::fs::remove_dir_all(&gone.data);
+        let id = NodeId(
+            self.nodes
+                .keys()
+                .chain([&old])
+                .map(|id| id.get())
+                .max()
+                .unwrap_or(0)
+                + 1,
+        );
+        let address = free_address()?;
+        let mut config = NodeConfig::new(id, address, BTreeMap::new());
+        config.cluster_id = gone.config.cluster_id.clone();
+        config.seed = gone.config.seed;
+        config.join = true;
+        self.nodes.insert(
+            id,
+            DemoNode {
+                config,
+                runtime: gone.runtime,
+                data: self._data.path().join(format!("node-{id}")),
+                applied: AppliedLog::default(),
+            },
+        );
+        self.restart(id)?;
+        self.on_leader(|leader| block_on(leader.add_learner(id, address, None)))?;
+        let added = Instant::now();
+        self.on_leader(|leader| block_on(leader.promote(id)))?;
+        let caught_up = added.elapsed();
+        self.on_leader(|leader| block_on(leader.remove(old)))?;
+        Ok((id, caught_up))
+    }
+
+    /// Runs a membership change on the leader, retrying for up to 10 s
+    /// while no leader is known, the leader changes, or the change must
+    /// wait (another pending, a learner still catching up).
+    fn on_leader(
+        &self,
+        change: impl Fn(&Handle<AppliedLog>) -> Result<LogIndex, ChangeError>,
+    ) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let leader = self
+                .handles
+                .lock()
+                .expect("handles")
+                .values()
+                .find(|handle| handle.status().role == Role::Leader)
+                .cloned();
+            let outcome = match leader {
+                Some(leader) => change(&leader),
+                None => Err(ChangeError::NotLeader { leader: None }),
+            };
+            match outcome {
+                Ok(_) => return Ok(()),
+                Err(ChangeError::Refused(error)) if !is_transient(error) => {
+                    return Err(format!("the leader refused a membership change: {error}"))
+                }
+                Err(error) if Instant::now() >= deadline => {
+                    return Err(format!("a membership change did not happen: {error}"))
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
     }
 
     /// Stops node `id` (its data directory stays).
@@ -175,7 +251,11 @@ impl DemoCluster {
     ) -> Result<(), String> {
         let deadline = Instant::now() + limit;
         loop {
-            let statuses: Vec<Status> = self.statuses().into_iter().flatten().collect();
+            let statuses: Vec<Status> = self
+                .statuses()
+                .into_iter()
+                .filter_map(|(_, status)| status)
+                .collect();
             let commit = statuses
                 .iter()
                 .map(|s| s.commit_index)
@@ -212,6 +292,16 @@ impl DemoCluster {
             self.stop(id);
         }
     }
+}
+
+/// Whether a refused change may be taken later as it is.
+fn is_transient(error: MembershipError) -> bool {
+    matches!(
+        error,
+        MembershipError::LearnerBehind { .. }
+            | MembershipError::ChangePending { .. }
+            | MembershipError::LeaderNotSettled
+    )
 }
 
 /// The client: writes `w1`, `w2`, ... one at a time to whichever node

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use kontiki::{NodeId, Role};
-use kontiki_driver::Status;
+use kontiki_driver::{MemberRole, Status};
 
 use super::cluster::DemoCluster;
 use super::options::{DemoOptions, DemoRuntime};
@@ -29,6 +29,9 @@ pub struct Summary {
     pub acknowledged: usize,
     /// Whether every node holds every acknowledged write.
     pub check: Result<(), String>,
+    /// The node replaced mid-run: old id, new id, time from its addition
+    /// to its promotion.
+    pub replacement: Option<(NodeId, NodeId, Duration)>,
 }
 
 /// The screen (or log).
@@ -49,8 +52,17 @@ fn runtime_name(runtime: DemoRuntime) -> &'static str {
     }
 }
 
-fn role_name(role: Role) -> &'static str {
-    match role {
+/// The node's role, or "learner" for a follower its configuration
+/// says is one.
+fn role_name(status: &Status) -> &'static str {
+    let learner = status
+        .members
+        .iter()
+        .any(|member| member.id == status.id && member.role == MemberRole::Learner);
+    if learner && status.role != Role::Leader {
+        return "learner";
+    }
+    match status.role {
         Role::Leader => "leader",
         Role::Candidate => "candidate",
         Role::PreCandidate => "pre-candidate",
@@ -94,14 +106,19 @@ impl View {
     }
 
     /// Redraws the table (live) or prints progress now and then (log).
-    pub fn refresh(&mut self, statuses: &[Option<Status>], cluster: &DemoCluster, written: usize) {
+    pub fn refresh(
+        &mut self,
+        statuses: &[(NodeId, Option<Status>)],
+        cluster: &DemoCluster,
+        written: usize,
+    ) {
         let elapsed = self.started.elapsed().as_secs_f64();
         if !self.live {
             if self.last_progress.elapsed() >= PROGRESS_EVERY {
                 self.last_progress = Instant::now();
                 let commit = statuses
                     .iter()
-                    .flatten()
+                    .filter_map(|(_, status)| status.as_ref())
                     .map(|s| s.commit_index.get())
                     .max()
                     .unwrap_or(0);
@@ -119,9 +136,8 @@ impl View {
             "{:<5} {:<10} {:<14} {:>5} {:>7} {:>9} {:>9} {:>13}",
             "node", "runtime", "role", "term", "leader", "commit", "applied", "last contact"
         );
-        for (position, status) in statuses.iter().enumerate() {
-            let id = NodeId(position as u64 + 1);
-            let runtime = runtime_name(cluster.runtime(id));
+        for (id, status) in statuses {
+            let runtime = runtime_name(cluster.runtime(*id));
             let Some(status) = status else {
                 let _ = writeln!(
                     screen,
@@ -145,7 +161,7 @@ impl View {
                 "{:<5} {:<10} {:<14} {:>5} {:>7} {:>9} {:>9} {:>13}",
                 id.get(),
                 runtime,
-                role_name(status.role),
+                role_name(status),
                 status.term.get(),
                 leader,
                 status.commit_index.get(),
@@ -189,6 +205,12 @@ impl View {
             summary.acknowledged,
             summary.acknowledged as f64 / seconds
         );
+        if let Some((old, new, caught_up)) = summary.replacement {
+            println!(
+                "  node {old} replaced by node {new}: added as a learner, caught up and promoted in {} ms, writes going on",
+                caught_up.as_millis()
+            );
+        }
         match &summary.check {
             Ok(()) => {
                 println!("  check: every acknowledged write is in every node's final log: OK")
