@@ -24,9 +24,10 @@ struct Cli {
 enum Command {
     /// Run a local cluster in this process, over loopback TCP, with no
     /// setup: a live view of every node while a client writes and the
-    /// leader is stopped every few seconds and brought back; then a
-    /// summary with elections, failover times, and a check that every
-    /// acknowledged write is in every node's log.
+    /// leader is stopped every few seconds and brought back, and halfway a
+    /// follower is replaced by a new node (as after a disk failure); then
+    /// a summary with elections, failover times, the replacement, and a
+    /// check that every acknowledged write is in every node's log.
     Demo {
         /// How many nodes (1 to 9).
         #[arg(long, default_value_t = 5)]
