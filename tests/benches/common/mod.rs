@@ -18,17 +18,15 @@
 //! (kontiki's own workload, not one of docs/benchmarks.md's): nothing is written, and
 //! the run checks that nothing was.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::channel::oneshot;
 use futures::future::join_all;
 use futures::{AsyncReadExt, AsyncWriteExt};
-use kontiki_driver::kontiki::LogIndex;
-use kontiki_driver::{Bytes, StateMachine};
 use kontiki_driver::{DiskStorage, Handle, LocalNetwork, MemoryStorage, Runtime, Storage};
-use kontiki_tests::live::{agreed_leader, cluster_configs, free_addresses};
+use kontiki_tests::live::{agreed_leader, cluster_configs, free_addresses, Tally};
 use kontiki_tokio::TokioRuntime;
 
 const WRITERS: [usize; 3] = [1, 64, 256];
@@ -186,46 +184,6 @@ async fn loopback_round_trip<R: Runtime>(runtime: &R) -> Duration {
     round_trips[ROUNDS / 2]
 }
 
-/// The workload's state machine: it counts the commands it applies and
-/// reads each one (a running sum of their bytes), keeping none of them, so
-/// the figures are the replication path's rather than an application's.
-/// Its snapshot is the count and the sum.
-#[derive(Clone, Default)]
-struct Tally {
-    applied: Arc<AtomicU64>,
-    checksum: u64,
-}
-
-impl StateMachine for Tally {
-    type Output = LogIndex;
-
-    fn apply(&mut self, index: LogIndex, command: &Bytes) -> LogIndex {
-        self.checksum = command.iter().fold(self.checksum, |sum, &byte| {
-            sum.wrapping_add(u64::from(byte))
-        });
-        self.applied.fetch_add(1, Ordering::Relaxed);
-        index
-    }
-
-    fn snapshot(&mut self) -> Option<Bytes> {
-        let mut data = self.applied.load(Ordering::Relaxed).to_le_bytes().to_vec();
-        data.extend_from_slice(&self.checksum.to_le_bytes());
-        Some(data.into())
-    }
-
-    fn restore(&mut self, _index: LogIndex, data: &Bytes) -> std::io::Result<()> {
-        let word = |at: usize| {
-            data.get(at..at + 8)
-                .and_then(|bytes| bytes.try_into().ok())
-                .map(u64::from_le_bytes)
-                .ok_or_else(|| std::io::Error::other("a tally snapshot is 16 bytes"))
-        };
-        self.applied.store(word(0)?, Ordering::Relaxed);
-        self.checksum = word(8)?;
-        Ok(())
-    }
-}
-
 struct Result {
     writes_per_second: f64,
     p50: Duration,
@@ -310,7 +268,7 @@ async fn run_one<R: Runtime>(runtime: R, network: Network, writers: usize, total
         .collect();
     let elapsed = started.elapsed();
     assert_eq!(latencies.len(), total, "every operation acknowledged");
-    let applied = tallies[leader].applied.load(Ordering::Relaxed);
+    let applied = tallies[leader].applied();
     let written = if reads { 0 } else { total as u64 };
     assert_eq!(
         applied, written,

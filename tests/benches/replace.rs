@@ -1,0 +1,242 @@
+//! Replacing a node under load: three nodes over loopback TCP on tokio
+//! (two workers), each on a `DiskStorage` (one fsync per round) and
+//! snapshotting every 10,000 entries; 16 clients write 16-byte commands
+//! the whole time. After N writes (so the newcomer catches up from a
+//! snapshot and the log after it), a follower is shut down for good; a
+//! new node started to join is added as a learner, promoted as soon as
+//! the leader accepts (retried every millisecond while it is behind), and
+//! the old follower removed.
+//!
+//! Reported per run: time from the addition to the promotion, and writes/s
+//! and latency p50/p99 in the 2 s before the follower stops, during the
+//! replacement (from the stop to the removal's commit) and in the 2 s
+//! after. `cargo bench -p kontiki-tests --bench replace`;
+//! `KONTIKI_BENCH_RUNS` (default 5) and `KONTIKI_BENCH_WRITES` (N,
+//! default 100,000) tune it; the last line gives the medians.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+use kontiki::{LogIndex, MembershipError, NodeId};
+use kontiki_driver::{ChangeError, DiskStorage, Handle, NodeConfig, Runtime};
+use kontiki_tests::live::{agreed_leader, cluster_configs, free_addresses, Tally};
+use kontiki_tokio::TokioRuntime;
+
+const WRITERS: usize = 16;
+const WINDOW: Duration = Duration::from_secs(2);
+
+/// When each acknowledged write finished, and how long it took.
+type Samples = Arc<Mutex<Vec<(Instant, Duration)>>>;
+
+struct Figures {
+    promoted_after: Duration,
+    before: Window,
+    during: Window,
+    after: Window,
+}
+
+#[derive(Clone, Copy)]
+struct Window {
+    writes_per_second: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+fn window(samples: &[(Instant, Duration)], from: Instant, to: Instant) -> Window {
+    let mut latencies: Vec<Duration> = samples
+        .iter()
+        .filter(|(at, _)| *at >= from && *at < to)
+        .map(|(_, latency)| *latency)
+        .collect();
+    latencies.sort_unstable();
+    let at = |p: usize| {
+        latencies
+            .get((latencies.len() * p / 100).min(latencies.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    Window {
+        writes_per_second: latencies.len() as f64 / (to - from).as_secs_f64(),
+        p50: at(50),
+        p99: at(99),
+    }
+}
+
+/// Retries `change` on `leader` while the refusal is one that passes.
+async fn change_until_done<F, Fut>(runtime: &TokioRuntime, mut change: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<LogIndex, ChangeError>>,
+{
+    loop {
+        match change().await {
+            Ok(_) => return,
+            Err(ChangeError::Refused(
+                MembershipError::LearnerBehind { .. } | MembershipError::ChangePending { .. },
+            )) => {
+                runtime
+                    .sleep_until(runtime.now() + Duration::from_millis(1))
+                    .await;
+            }
+            Err(error) => panic!("a membership change failed: {error}"),
+        }
+    }
+}
+
+async fn run_once(writes: u64) -> Figures {
+    let runtime = TokioRuntime::current();
+    let data = tempfile::tempdir().expect("a temporary directory");
+    let addresses = free_addresses(4);
+    let mut nodes: Vec<Handle<Tally>> = Vec::new();
+    for config in cluster_configs(&addresses[..3], "replace") {
+        let store = DiskStorage::open(data.path().join(config.id.to_string())).expect("a store");
+        let node = kontiki_driver::start(runtime.clone(), config, store, Tally::default())
+            .await
+            .expect("a node starts");
+        nodes.push(node);
+    }
+    let leader = nodes[agreed_leader(&runtime, &nodes, None)
+        .await
+        .expect("a leader")]
+    .clone();
+
+    let samples: Samples = Arc::default();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clients: Vec<_> = (0..WRITERS)
+        .map(|client| {
+            let (leader, samples, stop) = (leader.clone(), samples.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut sequence = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    sequence += 1;
+                    let mut command = (client as u64).to_le_bytes().to_vec();
+                    command.extend_from_slice(&sequence.to_le_bytes());
+                    let sent = Instant::now();
+                    leader.propose(command).await.expect("the leader commits");
+                    let done = Instant::now();
+                    samples.lock().unwrap().push((done, done - sent));
+                }
+            })
+        })
+        .collect();
+    let count = || samples.lock().unwrap().len() as u64;
+    while count() < writes {
+        runtime
+            .sleep_until(runtime.now() + Duration::from_millis(10))
+            .await;
+    }
+    runtime.sleep_until(runtime.now() + WINDOW).await;
+
+    // The follower that leaves, and the node that replaces it.
+    let leader_id = leader.status().id;
+    let old = nodes
+        .iter()
+        .find(|node| node.status().id != leader_id)
+        .expect("a follower")
+        .clone();
+    let old_id = old.status().id;
+    let stopped = Instant::now();
+    old.shutdown().await;
+    let mut join = NodeConfig::new(NodeId(4), addresses[3], Default::default());
+    join.cluster_id = "replace".into();
+    join.join = true;
+    let store = DiskStorage::open(data.path().join("4")).expect("a store");
+    let newcomer = kontiki_driver::start(runtime.clone(), join, store, Tally::default())
+        .await
+        .expect("the newcomer starts");
+    let added = Instant::now();
+    change_until_done(&runtime, || {
+        leader.add_learner(NodeId(4), addresses[3], None)
+    })
+    .await;
+    change_until_done(&runtime, || leader.promote(NodeId(4))).await;
+    let promoted_after = added.elapsed();
+    change_until_done(&runtime, || leader.remove(old_id)).await;
+    let replaced = Instant::now();
+    runtime.sleep_until(runtime.now() + WINDOW).await;
+    let finished = Instant::now();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    join_all(clients).await;
+
+    let figures = {
+        let samples = samples.lock().unwrap();
+        Figures {
+            promoted_after,
+            before: window(&samples, stopped - WINDOW, stopped),
+            during: window(&samples, stopped, replaced),
+            after: window(&samples, replaced, finished),
+        }
+    };
+    for node in nodes.iter().chain([&newcomer]) {
+        node.shutdown().await;
+    }
+    figures
+}
+
+fn median<T: Copy>(values: &mut [T], key: impl Fn(&T) -> f64) -> T {
+    values.sort_by(|a, b| key(a).total_cmp(&key(b)));
+    values[values.len() / 2]
+}
+
+fn show(window: Window) -> String {
+    format!(
+        "{:.0}/s ({:.2} / {:.2} ms)",
+        window.writes_per_second,
+        window.p50.as_secs_f64() * 1e3,
+        window.p99.as_secs_f64() * 1e3
+    )
+}
+
+fn main() {
+    let runs: usize = std::env::var("KONTIKI_BENCH_RUNS")
+        .ok()
+        .and_then(|runs| runs.parse().ok())
+        .unwrap_or(5);
+    let writes: u64 = std::env::var("KONTIKI_BENCH_WRITES")
+        .ok()
+        .and_then(|writes| writes.parse().ok())
+        .unwrap_or(100_000);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio");
+    println!(
+        "Replacing a follower under load: 3 nodes over loopback TCP, disk stores, \
+         {WRITERS} writers, after {writes} writes\n"
+    );
+    println!("| run | add to promoted | before: writes/s (p50 / p99) | during | after |");
+    println!("|---|---|---|---|---|");
+    let mut all = Vec::new();
+    for run in 1..=runs {
+        let figures = runtime.block_on(run_once(writes));
+        println!(
+            "| {run} | {:.1} ms | {} | {} | {} |",
+            figures.promoted_after.as_secs_f64() * 1e3,
+            show(figures.before),
+            show(figures.during),
+            show(figures.after)
+        );
+        all.push(figures);
+    }
+    let mut promoted: Vec<Duration> = all.iter().map(|f| f.promoted_after).collect();
+    let pick = |select: fn(&Figures) -> Window, all: &[Figures]| {
+        let mut windows: Vec<Window> = all.iter().map(select).collect();
+        let rate = median(&mut windows, |w| w.writes_per_second).writes_per_second;
+        let p50 = median(&mut windows, |w| w.p50.as_secs_f64()).p50;
+        let p99 = median(&mut windows, |w| w.p99.as_secs_f64()).p99;
+        Window {
+            writes_per_second: rate,
+            p50,
+            p99,
+        }
+    };
+    println!(
+        "| median | {:.1} ms | {} | {} | {} |",
+        median(&mut promoted, Duration::as_secs_f64).as_secs_f64() * 1e3,
+        show(pick(|f| f.before, &all)),
+        show(pick(|f| f.during, &all)),
+        show(pick(|f| f.after, &all))
+    );
+}
