@@ -63,18 +63,47 @@ fn window(samples: &[(Instant, Duration)], from: Instant, to: Instant) -> Window
     }
 }
 
-/// Retries `change` on `leader` while the refusal is one that passes.
-async fn change_until_done<F, Fut>(runtime: &TokioRuntime, mut change: F)
+/// The running nodes, which clients and changes search for the leader.
+type Nodes = Arc<Mutex<Vec<Handle<Tally>>>>;
+
+/// The node that leads now, waiting for one if need be.
+async fn leader_of(runtime: &TokioRuntime, nodes: &Nodes) -> Handle<Tally> {
+    loop {
+        let leader = nodes
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|node| node.status().role == kontiki::Role::Leader)
+            .cloned();
+        if let Some(leader) = leader {
+            return leader;
+        }
+        runtime
+            .sleep_until(runtime.now() + Duration::from_millis(1))
+            .await;
+    }
+}
+
+/// Makes `change` on whichever node leads, retrying while the refusal is
+/// one that passes (a learner still behind, another change pending, a
+/// new leader).
+async fn change_until_done<F, Fut>(runtime: &TokioRuntime, nodes: &Nodes, change: F)
 where
-    F: FnMut() -> Fut,
+    F: Fn(Handle<Tally>) -> Fut,
     Fut: std::future::Future<Output = Result<LogIndex, ChangeError>>,
 {
     loop {
-        match change().await {
+        match change(leader_of(runtime, nodes).await).await {
             Ok(_) => return,
-            Err(ChangeError::Refused(
-                MembershipError::LearnerBehind { .. } | MembershipError::ChangePending { .. },
-            )) => {
+            Err(
+                ChangeError::Refused(
+                    MembershipError::LearnerBehind { .. }
+                    | MembershipError::ChangePending { .. }
+                    | MembershipError::LeaderNotSettled,
+                )
+                | ChangeError::NotLeader { .. }
+                | ChangeError::Superseded,
+            ) => {
                 runtime
                     .sleep_until(runtime.now() + Duration::from_millis(1))
                     .await;
@@ -88,34 +117,40 @@ async fn run_once(writes: u64) -> Figures {
     let runtime = TokioRuntime::current();
     let data = tempfile::tempdir().expect("a temporary directory");
     let addresses = free_addresses(4);
-    let mut nodes: Vec<Handle<Tally>> = Vec::new();
+    let nodes: Nodes = Arc::default();
     for config in cluster_configs(&addresses[..3], "replace") {
         let store = DiskStorage::open(data.path().join(config.id.to_string())).expect("a store");
         let node = kontiki_driver::start(runtime.clone(), config, store, Tally::default())
             .await
             .expect("a node starts");
-        nodes.push(node);
+        nodes.lock().unwrap().push(node);
     }
-    let leader = nodes[agreed_leader(&runtime, &nodes, None)
-        .await
-        .expect("a leader")]
-    .clone();
+    let all = nodes.lock().unwrap().clone();
+    agreed_leader(&runtime, &all, None).await.expect("a leader");
 
+    // Each client writes through whichever node leads (a leader may lose
+    // its place when a slow fsync delays its heartbeats), and records the
+    // writes acknowledged.
     let samples: Samples = Arc::default();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let clients: Vec<_> = (0..WRITERS)
         .map(|client| {
-            let (leader, samples, stop) = (leader.clone(), samples.clone(), stop.clone());
+            let (nodes, samples, stop) = (nodes.clone(), samples.clone(), stop.clone());
+            let runtime = runtime.clone();
             tokio::spawn(async move {
                 let mut sequence = 0u64;
+                let mut leader = leader_of(&runtime, &nodes).await;
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     sequence += 1;
                     let mut command = (client as u64).to_le_bytes().to_vec();
                     command.extend_from_slice(&sequence.to_le_bytes());
                     let sent = Instant::now();
-                    leader.propose(command).await.expect("the leader commits");
-                    let done = Instant::now();
-                    samples.lock().unwrap().push((done, done - sent));
+                    if leader.propose(command).await.is_ok() {
+                        let done = Instant::now();
+                        samples.lock().unwrap().push((done, done - sent));
+                    } else {
+                        leader = leader_of(&runtime, &nodes).await;
+                    }
                 }
             })
         })
@@ -129,12 +164,15 @@ async fn run_once(writes: u64) -> Figures {
     runtime.sleep_until(runtime.now() + WINDOW).await;
 
     // The follower that leaves, and the node that replaces it.
-    let leader_id = leader.status().id;
-    let old = nodes
-        .iter()
-        .find(|node| node.status().id != leader_id)
-        .expect("a follower")
-        .clone();
+    let leader_id = leader_of(&runtime, &nodes).await.status().id;
+    let old = {
+        let mut nodes = nodes.lock().unwrap();
+        let position = nodes
+            .iter()
+            .position(|node| node.status().id != leader_id)
+            .expect("a follower");
+        nodes.remove(position)
+    };
     let old_id = old.status().id;
     let stopped = Instant::now();
     old.shutdown().await;
@@ -145,14 +183,22 @@ async fn run_once(writes: u64) -> Figures {
     let newcomer = kontiki_driver::start(runtime.clone(), join, store, Tally::default())
         .await
         .expect("the newcomer starts");
+    nodes.lock().unwrap().push(newcomer);
     let added = Instant::now();
-    change_until_done(&runtime, || {
-        leader.add_learner(NodeId(4), addresses[3], None)
+    let peer = addresses[3];
+    change_until_done(&runtime, &nodes, |leader| async move {
+        leader.add_learner(NodeId(4), peer, None).await
     })
     .await;
-    change_until_done(&runtime, || leader.promote(NodeId(4))).await;
+    change_until_done(&runtime, &nodes, |leader| async move {
+        leader.promote(NodeId(4)).await
+    })
+    .await;
     let promoted_after = added.elapsed();
-    change_until_done(&runtime, || leader.remove(old_id)).await;
+    change_until_done(&runtime, &nodes, |leader| async move {
+        leader.remove(old_id).await
+    })
+    .await;
     let replaced = Instant::now();
     runtime.sleep_until(runtime.now() + WINDOW).await;
     let finished = Instant::now();
@@ -168,7 +214,8 @@ async fn run_once(writes: u64) -> Figures {
             after: window(&samples, replaced, finished),
         }
     };
-    for node in nodes.iter().chain([&newcomer]) {
+    let running = nodes.lock().unwrap().clone();
+    for node in running {
         node.shutdown().await;
     }
     figures
