@@ -97,6 +97,12 @@ pub struct Config {
     /// ([`MembershipError::LearnerBehind`](crate::MembershipError::LearnerBehind)):
     /// as a voter it could hold back every commit until it caught up.
     pub max_learner_lag_entries: u64,
+    /// A deliberate flaw, for kontiki's model checks only: a leader takes
+    /// membership changes before it has committed an entry of its term,
+    /// which makes single-server changes unsafe. Never set it.
+    #[cfg(feature = "flawed-variants")]
+    #[doc(hidden)]
+    pub flaw_skip_own_term_rule: bool,
 }
 
 impl Default for Config {
@@ -116,6 +122,8 @@ impl Default for Config {
             commit_news_interval: Duration::from_millis(1),
             compaction_lag: 1000,
             max_learner_lag_entries: 1000,
+            #[cfg(feature = "flawed-variants")]
+            flaw_skip_own_term_rule: false,
         }
     }
 }

@@ -37,7 +37,7 @@ impl<R: Rng> Node<R> {
         if pending > self.commit_index {
             return Err(MembershipError::ChangePending { index: pending }.into());
         }
-        if self.log.term_at(self.commit_index) != Some(self.term) {
+        if self.log.term_at(self.commit_index) != Some(self.term) && !self.skips_own_term_rule() {
             return Err(MembershipError::LeaderNotSettled.into());
         }
         let current = self.memberships.current();
@@ -50,6 +50,15 @@ impl<R: Rng> Node<R> {
             index,
             term: self.term,
         })
+    }
+
+    /// Whether the model checks' deliberate flaw is on (see
+    /// `Config::flaw_skip_own_term_rule`); never in a real build.
+    fn skips_own_term_rule(&self) -> bool {
+        #[cfg(feature = "flawed-variants")]
+        return self.config.flaw_skip_own_term_rule;
+        #[cfg(not(feature = "flawed-variants"))]
+        false
     }
 
     /// Refuses to make `learner` a voter unless it keeps up with the log:
