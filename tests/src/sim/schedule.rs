@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use kontiki::{Config, NodeId};
+use kontiki::{Config, MembershipChange, NodeId};
 
 use super::cluster::{Cluster, ClusterConfig};
 
@@ -18,7 +18,7 @@ use super::cluster::{Cluster, ClusterConfig};
 /// leaders that persist in parallel with their followers; bit 5 snapshots
 /// every 3 applied entries, keeping one entry behind each; bit 6 senders
 /// hear of the messages lost to them and report the peer unreachable to
-/// their core.
+/// their core; bit 7 two more nodes, waiting to be added to the cluster.
 pub fn run_schedule(schedule: &[u8]) -> Option<Cluster> {
     let [options, seed, ref operations @ ..] = *schedule else {
         return None;
@@ -36,6 +36,7 @@ pub fn run_schedule(schedule: &[u8]) -> Option<Cluster> {
         snapshot_interval: (options & 32 != 0).then_some(3),
         crash_during_outputs_probability: if options & 8 != 0 { 0.05 } else { 0.0 },
         report_unreachable: options & 64 != 0,
+        spare_nodes: if options & 128 != 0 { 2 } else { 0 },
         ..ClusterConfig::new(node_count)
     };
     let mut cluster = Cluster::new(u64::from(seed), config);
@@ -85,6 +86,67 @@ fn perform(cluster: &mut Cluster, operation: u8, proposals: &mut u32) {
         13 => cluster.advance_clock(Duration::from_millis(10 * (target as u64 + 1))),
         // Let the cluster run in its own seeded order for a while, so
         // schedules also reach deep, healthy states.
-        _ => cluster.run_for(Duration::from_millis(20 * (target as u64 + 1))),
+        14 => cluster.run_for(Duration::from_millis(20 * (target as u64 + 1))),
+        _ => change(cluster, target),
+    }
+}
+
+/// A membership change or a leadership transfer, asked of the leader of
+/// the highest term (or, with none, of a node the high nibble picks). The
+/// high nibble's top two bits pick the kind — add a learner; promote one
+/// or enter a joint configuration without one member; remove a member;
+/// transfer the leadership or leave a joint configuration — and its low
+/// two bits which node it is about. Changes that do not fit are refused,
+/// which changes nothing.
+fn change(cluster: &mut Cluster, target: usize) {
+    let ids = cluster.ids().to_vec();
+    let asked = ids
+        .iter()
+        .copied()
+        .filter_map(|id| cluster.node(id).map(|node| (node.term(), node.role(), id)))
+        .filter(|(_, role, _)| *role == kontiki::Role::Leader)
+        .map(|(term, _, id)| (term, id))
+        .max()
+        .map_or(ids[target % ids.len()], |(_, id)| id);
+    let Some(node) = cluster.node(asked) else {
+        return;
+    };
+    let membership = node.membership().clone();
+    let pick = |among: &[NodeId]| among.get((target & 3) % among.len().max(1)).copied();
+    let members = membership.members();
+    let outsiders: Vec<NodeId> = ids
+        .iter()
+        .copied()
+        .filter(|id| !membership.is_member(*id))
+        .collect();
+    let change = match (target >> 2, target & 3) {
+        (0, _) => pick(&outsiders).map(|id| MembershipChange::AddLearner {
+            id,
+            address: bytes::Bytes::from(format!("n{id}")),
+        }),
+        (1, 0 | 1) => pick(membership.learners()).map(|id| MembershipChange::Promote { id }),
+        // Every voter but one, leaving the joint configuration by itself
+        // or (on odd bytes) when asked.
+        (1, _) => pick(&members).map(|left_out| MembershipChange::EnterJoint {
+            voters: membership
+                .voters()
+                .iter()
+                .copied()
+                .filter(|id| *id != left_out)
+                .collect(),
+            learners: Vec::new(),
+            auto_leave: target & 1 == 0,
+        }),
+        (2, _) => pick(&members).map(|id| MembershipChange::Remove { id }),
+        (_, 3) => Some(MembershipChange::LeaveJoint),
+        _ => {
+            if let Some(to) = pick(membership.voters()) {
+                let _ = cluster.transfer_leadership(asked, to);
+            }
+            None
+        }
+    };
+    if let Some(change) = change {
+        let _ = cluster.change_membership(asked, change);
     }
 }
