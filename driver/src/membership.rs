@@ -170,18 +170,24 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
     }
 
     /// Rewrites `members` as the configuration in force, with what the
-    /// leader knows each member holds.
+    /// leader knows each member holds, by id. Every round does this, so it
+    /// reuses the list's memory rather than allocate.
     pub(crate) fn list_members(&self, members: &mut Vec<Member>) {
         members.clear();
         let membership = self.node.membership();
-        for id in membership.members() {
-            let role = if membership.voters().contains(&id) {
-                MemberRole::Voter
-            } else if membership.outgoing_voters().contains(&id) {
-                MemberRole::Leaving
-            } else {
-                MemberRole::Learner
-            };
+        let voters = membership.voters();
+        let outgoing = membership.outgoing_voters();
+        let leaving = outgoing.iter().filter(|id| !voters.contains(id));
+        let learners = membership
+            .learners()
+            .iter()
+            .filter(|id| !outgoing.contains(id));
+        let roles = voters
+            .iter()
+            .map(|id| (*id, MemberRole::Voter))
+            .chain(leaving.map(|id| (*id, MemberRole::Leaving)))
+            .chain(learners.map(|id| (*id, MemberRole::Learner)));
+        for (id, role) in roles {
             let address = membership
                 .address(id)
                 .and_then(|address| MemberAddress::decode(address));
@@ -193,5 +199,6 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
                 match_index: self.node.match_index(id),
             });
         }
+        members.sort_unstable_by_key(|member| member.id);
     }
 }
