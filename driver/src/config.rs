@@ -18,8 +18,8 @@ pub struct NodeConfig {
     pub listen: SocketAddr,
     /// The address peers reach this node at, which it gives them when it
     /// connects and which a cluster starting with it records for it.
-    /// `None`: `listen` once bound, unless that is a wildcard (0.0.0.0 or
-    /// [::]), which says nothing; then peers learn it only from the
+    /// `None`: `listen` once bound, unless that is a wildcard (`0.0.0.0` or
+    /// `[::]`), which says nothing; then peers learn it only from the
     /// configuration (the address this node was added with).
     pub advertise: Option<SocketAddr>,
     /// Every other voter the cluster starts with, and its peer address —
