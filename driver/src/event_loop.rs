@@ -20,14 +20,13 @@ use tracing::{debug, error, info};
 
 use crate::error::{annotate, ChangeError, ProposeError, ReadError, TransferError};
 use crate::handle::{LeaderChange, Published, Request, StateMachine};
-use crate::membership::PendingTransfer;
 use crate::round::{RoundOutputs, ToApply};
 use crate::runtime::Runtime;
 use crate::shutdown::ShutdownTrigger;
 use crate::storage::Storage;
 use crate::sync::lock;
 use crate::transport::{Inbound, PeerLinks};
-use crate::waiters::{ChangeReply, EntryReply, ReadWaiters, Waiter, Waiters};
+use crate::waiters::{ChangeReply, EntryReply, PendingTransfer, ReadWaiters, Waiter, Waiters};
 
 /// Inputs handled before the outputs are performed: the batch that makes
 /// one durable write and one message per peer out of many proposals.

@@ -12,17 +12,7 @@ use crate::event_loop::EventLoop;
 use crate::handle::{Member, MemberRole, StateMachine};
 use crate::runtime::Runtime;
 use crate::storage::Storage;
-use crate::waiters::{ChangeReply, EntryReply, Waiter};
-
-/// A leadership transfer the node's task waits to see end.
-pub(crate) struct PendingTransfer {
-    target: NodeId,
-    /// When it is given up for lost if no leader is known by then: the
-    /// core abandons a transfer after an election timeout, and a follower
-    /// that knows no leader after two has seen the election fail.
-    deadline: StdInstant,
-    reply: oneshot::Sender<Result<(), TransferError>>,
-}
+use crate::waiters::{ChangeReply, EntryReply, PendingTransfer, Waiter};
 
 impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
     /// Hands a membership change to the core; the requester hears back

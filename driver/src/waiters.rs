@@ -3,9 +3,9 @@
 
 use std::collections::VecDeque;
 
-use kontiki::{LogIndex, Term};
+use kontiki::{LogIndex, NodeId, Term};
 
-use crate::error::{ChangeError, ProposeError, ReadError};
+use crate::error::{ChangeError, ProposeError, ReadError, TransferError};
 
 /// A proposer waiting for its entry, proposed in `term`.
 pub(crate) struct Waiter<T> {
@@ -35,6 +35,16 @@ impl<T> Waiter<T> {
             EntryReply::Change { reply, .. } => drop(reply.send(Err(error.into()))),
         }
     }
+}
+
+/// A leadership transfer the node's task waits to see end.
+pub(crate) struct PendingTransfer {
+    pub(crate) target: NodeId,
+    /// When it is given up for lost if no leader is known by then: the
+    /// core abandons a transfer after an election timeout, and a follower
+    /// that knows no leader after two has seen the election fail.
+    pub(crate) deadline: std::time::Instant,
+    pub(crate) reply: oneshot::Sender<Result<(), TransferError>>,
 }
 
 /// A reader waiting for the leader to serve its read round.
