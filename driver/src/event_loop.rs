@@ -101,6 +101,8 @@ pub(crate) struct EventLoop<R: Runtime, S: Storage, M: StateMachine> {
     /// Requesters of joint changes applied, waiting for the joint
     /// configuration to be left.
     pub(crate) settling: Vec<ChangeReply>,
+    /// The configuration the published members list shows.
+    pub(crate) members_of: kontiki::Membership,
 }
 
 impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
@@ -481,7 +483,8 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
             leader: self.node.leader(),
         };
         {
-            let mut status = lock(&self.published.status);
+            let published = Arc::clone(&self.published);
+            let mut status = lock(&published.status);
             status.id = self.node.id();
             status.role = self.node.role();
             status.term = change.term;
@@ -494,8 +497,7 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
                 .node
                 .leader_contact_at()
                 .map(|at| self.clock.to_runtime(at));
-            // In place: the list's memory serves every round.
-            self.list_members(&mut status.members);
+            self.refresh_members(&mut status.members);
             status.membership_index = self.node.membership_index();
         }
         if change != self.last_leader {

@@ -159,36 +159,49 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
         }
     }
 
-    /// Rewrites `members` as the configuration in force, with what the
-    /// leader knows each member holds, by id. Every round does this, so it
-    /// reuses the list's memory rather than allocate.
-    pub(crate) fn list_members(&self, members: &mut Vec<Member>) {
-        members.clear();
+    /// Brings `members` up to date with the configuration in force and
+    /// with what the leader knows each member holds, by id. Every round
+    /// does this: the list is rebuilt only when the configuration changed
+    /// (parsing addresses costs more than the rest of a small round), and
+    /// otherwise only the match indexes are read again.
+    pub(crate) fn refresh_members(&mut self, members: &mut Vec<Member>) {
         let membership = self.node.membership();
-        let voters = membership.voters();
-        let outgoing = membership.outgoing_voters();
-        let leaving = outgoing.iter().filter(|id| !voters.contains(id));
-        let learners = membership
-            .learners()
-            .iter()
-            .filter(|id| !outgoing.contains(id));
-        let roles = voters
-            .iter()
-            .map(|id| (*id, MemberRole::Voter))
-            .chain(leaving.map(|id| (*id, MemberRole::Leaving)))
-            .chain(learners.map(|id| (*id, MemberRole::Learner)));
-        for (id, role) in roles {
-            let address = membership
-                .address(id)
-                .and_then(|address| MemberAddress::decode(address));
-            members.push(Member {
-                id,
-                role,
-                address: address.map(|address| address.peer),
-                client_address: address.and_then(|address| address.client),
-                match_index: self.node.match_index(id),
-            });
+        if *membership != self.members_of {
+            self.members_of = membership.clone();
+            list_members(membership, members);
         }
-        members.sort_unstable_by_key(|member| member.id);
+        for member in members.iter_mut() {
+            member.match_index = self.node.match_index(member.id);
+        }
     }
+}
+
+/// Rewrites `members` as `membership`'s, by id, reusing the list's memory.
+fn list_members(membership: &kontiki::Membership, members: &mut Vec<Member>) {
+    members.clear();
+    let voters = membership.voters();
+    let outgoing = membership.outgoing_voters();
+    let leaving = outgoing.iter().filter(|id| !voters.contains(id));
+    let learners = membership
+        .learners()
+        .iter()
+        .filter(|id| !outgoing.contains(id));
+    let roles = voters
+        .iter()
+        .map(|id| (*id, MemberRole::Voter))
+        .chain(leaving.map(|id| (*id, MemberRole::Leaving)))
+        .chain(learners.map(|id| (*id, MemberRole::Learner)));
+    for (id, role) in roles {
+        let address = membership
+            .address(id)
+            .and_then(|address| MemberAddress::decode(address));
+        members.push(Member {
+            id,
+            role,
+            address: address.map(|address| address.peer),
+            client_address: address.and_then(|address| address.client),
+            match_index: None,
+        });
+    }
+    members.sort_unstable_by_key(|member| member.id);
 }

@@ -146,6 +146,7 @@ async fn start_on<R: Runtime, S: Storage, M: StateMachine>(
         transfer: None,
         transfer_timeout: config.raft.election_timeout_max * 2,
         settling: Vec::new(),
+        members_of: kontiki::Membership::default(),
     };
     runtime.spawn(event_loop.run());
     Ok(Handle {
