@@ -15,7 +15,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use futures::future::join_all;
 use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use kontiki::{MembershipError, NodeId, Role};
+use kontiki::{NodeId, Role};
 use kontiki_driver::{
     ChangeError, Handle, Member, MemberRole, ProposeError, Runtime, Status, TransferError,
 };
@@ -257,13 +257,7 @@ impl Service {
         changed.map(|_| ()).map_err(|error| match error {
             ChangeError::NotLeader { leader } => self.refusal(ProposeError::NotLeader { leader }),
             // What passes by itself: retrying is the answer.
-            ChangeError::TransferInProgress { .. }
-            | ChangeError::Superseded
-            | ChangeError::Refused(
-                MembershipError::LearnerBehind { .. }
-                | MembershipError::ChangePending { .. }
-                | MembershipError::LeaderNotSettled,
-            ) => format!("TRYAGAIN {error}"),
+            error if error.is_transient() => format!("TRYAGAIN {error}"),
             _ => format!("ERR {error}"),
         })
     }

@@ -120,6 +120,28 @@ pub enum ChangeError {
     Stopped,
 }
 
+impl ChangeError {
+    /// Whether the same change may succeed if asked again shortly, as it
+    /// is: the leader was handing over, the entry was overwritten, another
+    /// change is still pending, the leader has not yet committed an entry
+    /// of its term, or the learner to promote is still catching up. Ask
+    /// the leader again (after [`ChangeError::NotLeader`], the one it
+    /// names).
+    #[must_use]
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            ChangeError::TransferInProgress { .. }
+                | ChangeError::Superseded
+                | ChangeError::Refused(
+                    kontiki::MembershipError::LearnerBehind { .. }
+                        | kontiki::MembershipError::ChangePending { .. }
+                        | kontiki::MembershipError::LeaderNotSettled,
+                )
+        )
+    }
+}
+
 impl From<ProposeError> for ChangeError {
     fn from(error: ProposeError) -> ChangeError {
         match error {
@@ -220,4 +242,32 @@ impl From<io::Error> for HandshakeError {
 /// `error` with `context` in front of its message, keeping its kind.
 pub(crate) fn annotate(error: io::Error, context: impl std::fmt::Display) -> io::Error {
     io::Error::new(error.kind(), format!("{context}: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use kontiki::MembershipError;
+
+    use super::*;
+
+    #[test]
+    fn only_refusals_that_pass_by_themselves_are_transient() {
+        let transient = [
+            ChangeError::Superseded,
+            ChangeError::TransferInProgress { target: NodeId(2) },
+            ChangeError::Refused(MembershipError::LeaderNotSettled),
+            ChangeError::Refused(MembershipError::ChangePending {
+                index: kontiki::LogIndex(3),
+            }),
+        ];
+        assert!(transient.iter().all(ChangeError::is_transient));
+        let lasting = [
+            ChangeError::NotLeader { leader: None },
+            ChangeError::Stopped,
+            ChangeError::OutcomeUnknown,
+            ChangeError::Refused(MembershipError::NotAMember(NodeId(9))),
+            ChangeError::Refused(MembershipError::NoVoters),
+        ];
+        assert!(!lasting.iter().any(ChangeError::is_transient));
+    }
 }

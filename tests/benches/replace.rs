@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
-use kontiki::{LogIndex, MembershipError, NodeId};
+use kontiki::{LogIndex, NodeId};
 use kontiki_driver::{ChangeError, DiskStorage, Handle, NodeConfig, Runtime};
 use kontiki_tests::live::{agreed_leader, cluster_configs, free_addresses, Tally};
 use kontiki_tokio::TokioRuntime;
@@ -95,15 +95,9 @@ where
     loop {
         match change(leader_of(runtime, nodes).await).await {
             Ok(_) => return,
-            Err(
-                ChangeError::Refused(
-                    MembershipError::LearnerBehind { .. }
-                    | MembershipError::ChangePending { .. }
-                    | MembershipError::LeaderNotSettled,
-                )
-                | ChangeError::NotLeader { .. }
-                | ChangeError::Superseded,
-            ) => {
+            Err(error)
+                if error.is_transient() || matches!(error, ChangeError::NotLeader { .. }) =>
+            {
                 runtime
                     .sleep_until(runtime.now() + Duration::from_millis(1))
                     .await;

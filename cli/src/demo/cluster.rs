@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::executor::block_on;
-use kontiki::{LogIndex, MembershipError, NodeId, Role};
+use kontiki::{LogIndex, NodeId, Role};
 use kontiki_driver::{
     ChangeError, DiskStorage, Handle, NodeConfig, ProposeError, StateMachine, Status,
 };
@@ -194,7 +194,7 @@ impl DemoCluster {
             };
             match outcome {
                 Ok(_) => return Ok(()),
-                Err(ChangeError::Refused(error)) if !is_transient(error) => {
+                Err(error @ ChangeError::Refused(_)) if !error.is_transient() => {
                     return Err(format!("the leader refused a membership change: {error}"))
                 }
                 Err(error) if Instant::now() >= deadline => {
@@ -292,16 +292,6 @@ impl DemoCluster {
             self.stop(id);
         }
     }
-}
-
-/// Whether a refused change may be taken later as it is.
-fn is_transient(error: MembershipError) -> bool {
-    matches!(
-        error,
-        MembershipError::LearnerBehind { .. }
-            | MembershipError::ChangePending { .. }
-            | MembershipError::LeaderNotSettled
-    )
 }
 
 /// The client: writes `w1`, `w2`, ... one at a time to whichever node
