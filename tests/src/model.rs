@@ -1,7 +1,7 @@
 //! Pieces the stateright models share: a stateless RNG, and the one rule
 //! every model checks on each apply (state machine safety).
 
-use kontiki::Entry;
+use kontiki::{Entry, PersistedState};
 use rand_core::{Infallible, TryRng};
 
 /// An RNG that always draws zero: deterministic and stateless, so it adds
@@ -42,5 +42,53 @@ pub fn record_apply(applied: &mut Vec<Entry>, id: u64, entry: Entry) -> Result<(
             Ok(())
         }
         None => Err(format!("n{id} applied past a gap")),
+    }
+}
+
+/// Log matching (§5.3) over what each node persisted: wherever two logs
+/// hold an entry with the same index and term, they are identical up to
+/// it.
+pub fn logs_match<'a>(persisted: impl Iterator<Item = &'a PersistedState> + Clone) -> bool {
+    for (first, a) in persisted.clone().enumerate() {
+        for b in persisted.clone().skip(first + 1) {
+            let common = a.entries.len().min(b.entries.len());
+            for at in (0..common).rev() {
+                if a.entries[at].term == b.entries[at].term {
+                    if a.entries[..=at] != b.entries[..=at] {
+                        return false;
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use kontiki::{LogIndex, Term};
+
+    use super::*;
+
+    fn log(terms: &[u64]) -> PersistedState {
+        PersistedState {
+            entries: terms
+                .iter()
+                .enumerate()
+                .map(|(at, &term)| Entry::noop(LogIndex(at as u64 + 1), Term(term)))
+                .collect(),
+            ..PersistedState::default()
+        }
+    }
+
+    #[test]
+    fn logs_that_agree_on_an_entry_must_agree_before_it() {
+        let logs = [log(&[1, 1, 2]), log(&[1, 1]), log(&[1, 3])];
+        assert!(logs_match(logs.iter()));
+        let mut command = log(&[1, 1, 2]);
+        command.entries[0] = Entry::command(LogIndex(1), Term(1), &b"x"[..]);
+        let broken = [log(&[1, 1, 2]), command];
+        assert!(!logs_match(broken.iter()));
     }
 }

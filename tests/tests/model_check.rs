@@ -32,7 +32,7 @@ use kontiki::{
     wire, Command, Config, Entry, Handled, Input, Instant, Node, NodeId, Output, Persist,
     PersistedState, Role,
 };
-use kontiki_tests::model::{record_apply, ZeroRng};
+use kontiki_tests::model::{logs_match, record_apply, ZeroRng};
 use stateright::{Checker, Model, Property};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq)]
@@ -363,7 +363,9 @@ impl Model for Election {
                 "persistence, applies and terms stay consistent",
                 |_, state: &State| state.broken.is_none(),
             ),
-            Property::always("log matching", |_, state: &State| logs_match(&state.peers)),
+            Property::always("log matching", |_, state: &State| {
+                logs_match(state.peers.iter().map(|peer| &peer.durable))
+            }),
             Property::sometimes("a leader is elected", |_, state: &State| {
                 !state.leaders.is_empty()
             }),
@@ -379,25 +381,6 @@ impl Model for Election {
             ),
         ]
     }
-}
-
-/// Log matching (§5.3): wherever two persisted logs hold an entry with the
-/// same index and term, they are identical up to it.
-fn logs_match(peers: &[Peer]) -> bool {
-    for (first, a) in peers.iter().enumerate() {
-        for b in &peers[first + 1..] {
-            let common = a.durable.entries.len().min(b.durable.entries.len());
-            for at in (0..common).rev() {
-                if a.durable.entries[at].term == b.durable.entries[at].term {
-                    if a.durable.entries[..=at] != b.durable.entries[..=at] {
-                        return false;
-                    }
-                    break;
-                }
-            }
-        }
-    }
-    true
 }
 
 fn check(model: Election) -> usize {

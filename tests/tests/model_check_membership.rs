@@ -30,7 +30,7 @@ use kontiki::{
     wire, Command, Config, Entry, EntryKind, Input, Instant, MembershipChange, Message, Node,
     NodeId, Output, PersistedState, Role,
 };
-use kontiki_tests::model::{record_apply, ZeroRng};
+use kontiki_tests::model::{logs_match, record_apply, ZeroRng};
 use stateright::{Checker, Model, Property};
 
 const NODES: u64 = 4;
@@ -317,7 +317,9 @@ impl Model for Membership {
             Property::always("state machine safety", |_, state: &State| {
                 state.broken.is_none()
             }),
-            Property::always("log matching", |_, state: &State| logs_match(&state.peers)),
+            Property::always("log matching", |_, state: &State| {
+                logs_match(state.peers.iter().map(|peer| &peer.durable))
+            }),
             Property::always(
                 "each node's configuration is the latest in its log",
                 |_, state: &State| state.peers.iter().all(configuration_is_latest),
@@ -330,24 +332,6 @@ impl Model for Membership {
             }),
         ]
     }
-}
-
-/// Log matching (§5.3) over the persisted logs.
-fn logs_match(peers: &[Peer]) -> bool {
-    for (first, a) in peers.iter().enumerate() {
-        for b in &peers[first + 1..] {
-            let common = a.durable.entries.len().min(b.durable.entries.len());
-            for at in (0..common).rev() {
-                if a.durable.entries[at].term == b.durable.entries[at].term {
-                    if a.durable.entries[..=at] != b.durable.entries[..=at] {
-                        return false;
-                    }
-                    break;
-                }
-            }
-        }
-    }
-    true
 }
 
 /// The node's configuration is the one of the last membership entry in
