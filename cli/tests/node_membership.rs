@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{kontiki, write_through_leader, Client, ProcessCluster, Reply};
+use common::{kontiki, wait_until, write_through_leader, ProcessCluster};
 
 const ELECTION_LIMIT: Duration = Duration::from_secs(20);
 
@@ -30,14 +30,6 @@ fn kontiki_command(arguments: &[&str]) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     stdout
-}
-
-fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]
@@ -170,26 +162,9 @@ fn a_dead_node_is_replaced_under_load_and_nothing_acknowledged_is_lost() {
         .info(target)
         .and_then(|info| info["commit_index"].parse::<u64>().ok())
         .expect("the leader answers INFO");
+    let acknowledged = acknowledged.lock().unwrap().clone();
     for node in (1..=4u64).filter(|&node| node != dead) {
-        wait_until(&format!("node {node} applies through {commit}"), || {
-            cluster
-                .info(node)
-                .and_then(|info| info["applied_index"].parse::<u64>().ok())
-                .is_some_and(|applied| applied >= commit)
-        });
-        let mut client = Client::connect(cluster.nodes[node as usize - 1].client).unwrap();
-        assert_eq!(
-            client.command("READONLY").unwrap(),
-            Reply::Simple("OK".into())
-        );
-        for (key, value) in acknowledged.lock().unwrap().iter() {
-            let reply = client.call(&[b"GET", key.as_bytes()]).unwrap();
-            assert_eq!(
-                reply,
-                Reply::Bulk(Some(value.clone().into_bytes())),
-                "node {node} lost acknowledged write {key}"
-            );
-        }
+        cluster.assert_holds(node, commit, &acknowledged);
     }
     for node in &mut cluster.nodes {
         if node.is_running() {

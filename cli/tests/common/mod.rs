@@ -3,10 +3,10 @@
 
 #![allow(dead_code)] // Each test file uses part of this.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -203,6 +203,20 @@ impl Drop for NodeProcess {
     }
 }
 
+/// The arguments every test node runs with: its addresses and data
+/// directory, the tests' cluster id, a snapshot every 50 entries.
+fn node_arguments(id: u64, listen: SocketAddr, client: SocketAddr, dir: &Path) -> Vec<String> {
+    vec![
+        "node".to_string(),
+        format!("--id={id}"),
+        format!("--listen={listen}"),
+        format!("--client={client}"),
+        format!("--data-dir={}", dir.display()),
+        "--cluster-id=cli-test".to_string(),
+        "--snapshot-interval=50".to_string(),
+    ]
+}
+
 /// A cluster of `kontiki node` processes, one per runtime given.
 pub struct ProcessCluster {
     /// The nodes; node `i + 1` is `nodes[i]`.
@@ -224,16 +238,8 @@ impl ProcessCluster {
             let id = position as u64 + 1;
             let (listen, client) = peers[position];
             let dir: PathBuf = data.path().join(format!("node-{id}"));
-            let mut arguments = vec![
-                "node".to_string(),
-                format!("--id={id}"),
-                format!("--listen={listen}"),
-                format!("--client={client}"),
-                format!("--data-dir={}", dir.display()),
-                format!("--runtime={runtime}"),
-                "--cluster-id=cli-test".to_string(),
-                "--snapshot-interval=50".to_string(),
-            ];
+            let mut arguments = node_arguments(id, listen, client, &dir);
+            arguments.push(format!("--runtime={runtime}"));
             for (other, (peer, peer_client)) in peers.iter().enumerate() {
                 if other != position {
                     arguments.push(format!("--peer={}={peer},{peer_client}", other + 1));
@@ -266,16 +272,8 @@ impl ProcessCluster {
             "nodes are numbered in order"
         );
         let (listen, client) = (free_address(), free_address());
-        let arguments = vec![
-            "node".to_string(),
-            format!("--id={id}"),
-            format!("--listen={listen}"),
-            format!("--client={client}"),
-            format!("--data-dir={}", self.data_dir(id).display()),
-            "--cluster-id=cli-test".to_string(),
-            "--snapshot-interval=50".to_string(),
-            "--join".to_string(),
-        ];
+        let mut arguments = node_arguments(id, listen, client, &self.data_dir(id));
+        arguments.push("--join".to_string());
         let mut node = NodeProcess {
             id,
             client,
@@ -329,6 +327,41 @@ impl ProcessCluster {
 
     fn running(&self) -> usize {
         self.nodes.iter().filter(|node| node.is_running()).count()
+    }
+}
+
+impl ProcessCluster {
+    /// Waits until node `id` has applied through `commit`, then reads
+    /// back (READONLY: its own state, no redirect) every write in
+    /// `acknowledged` from it.
+    pub fn assert_holds(&self, id: u64, commit: u64, acknowledged: &BTreeMap<String, String>) {
+        wait_until(&format!("node {id} applies through {commit}"), || {
+            self.info(id)
+                .and_then(|info| info["applied_index"].parse::<u64>().ok())
+                .is_some_and(|applied| applied >= commit)
+        });
+        let mut client = Client::connect(self.nodes[id as usize - 1].client).unwrap();
+        assert_eq!(
+            client.command("READONLY").unwrap(),
+            Reply::Simple("OK".into())
+        );
+        for (key, value) in acknowledged {
+            let reply = client.call(&[b"GET", key.as_bytes()]).unwrap();
+            assert_eq!(
+                reply,
+                Reply::Bulk(Some(value.clone().into_bytes())),
+                "node {id} lost acknowledged write {key}"
+            );
+        }
+    }
+}
+
+/// Polls `condition` every 20 ms; panics naming `what` after 60 s.
+pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
