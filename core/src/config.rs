@@ -76,6 +76,25 @@ pub struct Config {
     /// turn it off for a driver that performs writes at once and reports
     /// nothing.
     pub leader_persists_in_parallel: bool,
+    /// Storage writes of the log may still be in flight while the node
+    /// goes on: the caller performs log writes (`Persist::Entries`,
+    /// `TruncateLog`, `Snapshot`) in order on a writer of its own, reports
+    /// each once it is durable with
+    /// [`Input::Persisted`](crate::Input::Persisted), and meanwhile keeps
+    /// handing the node messages and timers and performing its other
+    /// outputs (etcd calls this asynchronous storage writes). Off by
+    /// default.
+    ///
+    /// The node then never sends anything that vouches for a log write
+    /// not yet reported: a follower acknowledges an append, or a leader's
+    /// snapshot, only once it is reported durable, and a leader counts
+    /// its own log only as far as reported (as with
+    /// `leader_persists_in_parallel`, which this implies). What may run
+    /// ahead of a pending log write, and what may not, is the ordering
+    /// rule on [`Output`](crate::Output). A hard state write still holds
+    /// back every send drained after it: a vote or a term must be durable
+    /// before a peer hears of it.
+    pub asynchronous_writes: bool,
     /// How often a leader may send followers a message carrying nothing
     /// but news of a higher commit index, at most. A follower that holds
     /// entries it does not know are committed, and has no append out, is
@@ -103,6 +122,12 @@ pub struct Config {
     #[cfg(feature = "flawed-variants")]
     #[doc(hidden)]
     pub flaw_skip_own_term_rule: bool,
+    /// A deliberate flaw, for kontiki's simulator checks only: with
+    /// asynchronous writes, a follower acknowledges entries before they
+    /// are reported durable. Never set it.
+    #[cfg(feature = "flawed-variants")]
+    #[doc(hidden)]
+    pub flaw_acknowledge_before_durable: bool,
 }
 
 impl Default for Config {
@@ -119,11 +144,14 @@ impl Default for Config {
             max_inflight_appends: 64,
             max_uncommitted_bytes: 16 * 1024 * 1024,
             leader_persists_in_parallel: true,
+            asynchronous_writes: false,
             commit_news_interval: Duration::from_millis(1),
             compaction_lag: 1000,
             max_learner_lag_entries: 1000,
             #[cfg(feature = "flawed-variants")]
             flaw_skip_own_term_rule: false,
+            #[cfg(feature = "flawed-variants")]
+            flaw_acknowledge_before_durable: false,
         }
     }
 }
@@ -185,6 +213,12 @@ impl Config {
             return Err(ConfigError::ZeroInflightAppends);
         }
         Ok(())
+    }
+
+    /// Whether a leader sends its new entries before its own write of
+    /// them, counting its own log only as far as reported durable.
+    pub(crate) fn leader_writes_in_parallel(&self) -> bool {
+        self.leader_persists_in_parallel || self.asynchronous_writes
     }
 }
 

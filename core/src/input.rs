@@ -23,10 +23,12 @@ pub enum Input {
     Command(Command),
     /// The caller made this node's log durable up to `index`, whose entry
     /// has `term`: send it after performing a `Persist::Entries` output,
-    /// naming that output's last entry. Needed (and heeded by the commit
-    /// rule) with [`Config::leader_persists_in_parallel`](crate::Config::leader_persists_in_parallel),
-    /// the default; a report about an entry the log no longer holds is
-    /// ignored.
+    /// naming that output's last entry (or a `Persist::Snapshot`, naming
+    /// the snapshot's last index and term). Needed (and heeded by the
+    /// commit rule) with [`Config::leader_persists_in_parallel`](crate::Config::leader_persists_in_parallel),
+    /// the default, and with [`Config::asynchronous_writes`](crate::Config::asynchronous_writes),
+    /// where a follower acknowledges entries only once they are reported;
+    /// a report about an entry the log no longer holds is ignored.
     Persisted {
         /// The last index made durable.
         index: LogIndex,

@@ -169,7 +169,7 @@ impl<R> Node<R> {
     /// durable, when it persists in parallel with its followers; else its
     /// whole log, which it persisted before sending any of it.
     pub(crate) fn own_match_index(&self) -> LogIndex {
-        if self.config.leader_persists_in_parallel {
+        if self.config.leader_writes_in_parallel() {
             self.durable_index.min(self.log.last_index())
         } else {
             self.log.last_index()

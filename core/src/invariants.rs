@@ -92,6 +92,15 @@ impl<R> Node<R> {
             self.id,
             self.durable_index
         );
+        if let Some(ack) = self.pending_ack {
+            assert!(
+                self.config.asynchronous_writes && ack.index > self.durable_index,
+                "node {}: owes an acknowledgement through {} with its log durable through {}",
+                self.id,
+                ack.index,
+                self.durable_index
+            );
+        }
         assert!(
             self.log.last_term() <= self.term,
             "node {}: log holds term {} above the current term {}",

@@ -154,6 +154,7 @@ mod types;
 pub mod wire;
 
 // The protocol: each is a further `impl Node` for one concern.
+mod durability;
 mod election;
 mod inspect;
 mod invariants;

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use rand_core::Rng;
 
 use crate::config::Config;
+use crate::durability::PendingAck;
 use crate::entry::{EntryKind, Snapshot};
 use crate::error::{DropReason, HandleError, StartError};
 use crate::input::{Command, Handled, Input};
@@ -125,6 +126,10 @@ pub struct Node<R> {
     /// [`Input::Persisted`]); what a leader counts as its own replica when
     /// it persists in parallel.
     pub(crate) durable_index: LogIndex,
+    /// With asynchronous writes: the success a follower owes its leader
+    /// for entries (or a snapshot) not yet reported durable. Invariant:
+    /// its index is above `durable_index` when set.
+    pub(crate) pending_ack: Option<PendingAck>,
     /// Reads waiting for a leader to confirm it still leads.
     pub(crate) reads: ReadQueue,
     /// On a leader: the leadership transfer under way, if any.
@@ -170,6 +175,7 @@ impl<R> Node<R> {
             leader_wakeup,
             unpersisted_from,
             durable_index,
+            pending_ack,
             reads,
             transfer,
             armed_timer,
@@ -208,6 +214,7 @@ impl<R> Node<R> {
                 commit_news_due,
                 unpersisted_from,
                 durable_index,
+                pending_ack,
                 reads,
                 transfer,
                 reported,
@@ -336,6 +343,7 @@ impl<R: Rng> Node<R> {
             leader_wakeup: None,
             unpersisted_from: None,
             durable_index,
+            pending_ack: None,
             reads: ReadQueue::default(),
             transfer: None,
             armed_timer: None,
@@ -429,7 +437,7 @@ impl<R: Rng> Node<R> {
     pub fn drain_outputs(&mut self) -> alloc::vec::Drain<'_, Output> {
         let appends_pending = core::mem::take(&mut self.appends_pending);
         let wakeup_before = self.leader_wakeup;
-        if self.config.leader_persists_in_parallel {
+        if self.config.leader_writes_in_parallel() {
             // The followers' writes start while the leader's own runs.
             if appends_pending {
                 self.send_appends_to_followers(false);
@@ -625,7 +633,7 @@ impl<R: Rng> Node<R> {
     /// since any other input flushes them first).
     pub(crate) fn send(&mut self, to: NodeId, message: Message) {
         self.flush_hard_state();
-        if !self.config.leader_persists_in_parallel {
+        if !self.config.leader_writes_in_parallel() {
             self.flush_own_entries();
         }
         self.outputs.push(Output::Send { to, message });

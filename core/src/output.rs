@@ -22,6 +22,28 @@ use crate::types::{LogIndex, NodeId, Term};
 /// completes before the next of those. [`SetTimer`](Output::SetTimer) and
 /// [`RoleChanged`](Output::RoleChanged) carry no ordering constraint.
 ///
+/// # With asynchronous writes
+///
+/// With [`Config::asynchronous_writes`](crate::Config::asynchronous_writes)
+/// the rule is narrower, so that a slow disk never holds up heartbeats,
+/// votes or the state machine:
+///
+/// - Persists are still performed in the order drained, by one writer,
+///   and every one that ends in a log entry or a snapshot is reported with
+///   [`Input::Persisted`](crate::Input::Persisted) once durable (several
+///   may be batched into one write and one report naming its last entry).
+/// - A [`Send`](Output::Send) drained after a
+///   [`Persist::HardState`](crate::Persist::HardState) waits until that
+///   write is durable: a term or a vote must survive a crash before a peer
+///   hears of it. (So does every later send, to keep each peer's messages
+///   in order.)
+/// - Everything else may be performed at once, ahead of log writes still
+///   in flight: sends drained after a log write (the node never sends what
+///   vouches for an unreported write), [`Apply`](Output::Apply) and
+///   [`InstallSnapshot`](Output::InstallSnapshot) (entries a majority made
+///   durable; a crash rebuilds the state machine from what this node had
+///   durably), and read answers.
+///
 /// Outputs are never withdrawn: once drained, each must be performed (or the
 /// node treated as crashed and rebuilt from what was persisted).
 ///

@@ -273,7 +273,7 @@ impl<R: Rng> Node<R> {
                 None => (self.log.last_index().next(), Term(0)),
                 Some(term) => (self.log.first_index_of_term_run(prev), term),
             };
-            self.send_append_response(from, false, index, conflict_term);
+            self.send_rejection(from, index, conflict_term);
             return Ok(());
         }
         let last_new = LogIndex(prev.get() + append.entries.len() as u64);
@@ -302,7 +302,7 @@ impl<R: Rng> Node<R> {
         if commit > self.commit_index {
             self.advance_commit(commit);
         }
-        self.send_append_response(from, true, last_new, Term(0));
+        self.acknowledge(from, last_new);
         Ok(())
     }
 
@@ -362,16 +362,10 @@ impl<R: Rng> Node<R> {
         Ok(None)
     }
 
-    fn send_append_response(
-        &mut self,
-        to: NodeId,
-        success: bool,
-        index: LogIndex,
-        conflict_term: Term,
-    ) {
+    fn send_rejection(&mut self, to: NodeId, index: LogIndex, conflict_term: Term) {
         let response = AppendEntriesResponse {
             term: self.term,
-            success,
+            success: false,
             index,
             conflict_term,
         };
@@ -473,15 +467,6 @@ impl<R: Rng> Node<R> {
             if let Some(follower) = progress.get_mut(peer) {
                 follower.on_unreachable();
             }
-        }
-    }
-
-    /// Notes that the log is durable up to `index` (if the entry there is
-    /// still the one written) and commits what that completes.
-    pub(crate) fn handle_persisted(&mut self, index: LogIndex, term: Term) {
-        if index > self.durable_index && self.log.term_at(index) == Some(term) {
-            self.durable_index = index;
-            self.maybe_commit();
         }
     }
 

@@ -7,13 +7,13 @@ use crate::entry::Snapshot;
 use rand_core::Rng;
 
 use crate::error::HandleError;
-use crate::message::{AppendEntriesResponse, InstallSnapshot, Message};
+use crate::message::{InstallSnapshot, Message};
 use crate::node::Node;
 use crate::output::Output;
 use crate::persist::Persist;
 use crate::role::RoleState;
 use crate::time::Instant;
-use crate::types::{LogIndex, NodeId, Term};
+use crate::types::{LogIndex, NodeId};
 
 impl<R: Rng> Node<R> {
     /// Adopts the application's snapshot through applied entry `index`,
@@ -109,22 +109,19 @@ impl<R: Rng> Node<R> {
             self.follow_snapshot_membership(index, snapshot.membership.clone());
             self.commit_index = index;
             self.applied_index = index;
-            // Persisted before anything later is sent, so durable by the
-            // time it counts.
-            self.durable_index = self.durable_index.max(index);
+            if !self.config.asynchronous_writes {
+                // Persisted before anything later is sent, so durable by
+                // the time it counts.
+                self.durable_index = self.durable_index.max(index);
+            }
             self.outputs
                 .push(Output::Persist(Persist::Snapshot(snapshot.clone())));
             self.outputs.push(Output::InstallSnapshot(snapshot.clone()));
             self.snapshot = Some(snapshot);
         }
-        // Either way the node holds every entry through `index`.
-        let response = AppendEntriesResponse {
-            term: self.term,
-            success: true,
-            index,
-            conflict_term: Term(0),
-        };
-        self.send(from, Message::AppendEntriesResponse(response));
+        // Either way the node holds every entry through `index` (durably
+        // once its writes are reported, with asynchronous writes).
+        self.acknowledge(from, index);
         Ok(())
     }
 }

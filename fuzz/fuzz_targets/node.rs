@@ -8,7 +8,8 @@
 //! log is durable (true or not), a snapshot of the application's state at
 //! any index, or a jump of the clock. The options byte turns on pre-vote,
 //! check-quorum, a leader that persists in parallel with its followers,
-//! and compaction that keeps no entries behind a snapshot. The node must
+//! compaction that keeps no entries behind a snapshot, and asynchronous
+//! writes (acknowledgements held until reported durable). The node must
 //! never panic, its term must never go backwards, every hard-state, log
 //! and snapshot change must be followed by persist outputs before the next
 //! input, and entries are applied once each, in order, never beyond the
@@ -40,6 +41,7 @@ fuzz_target!(|data: &[u8]| {
         leader_stickiness: options & 2 != 0,
         leader_persists_in_parallel: options & 4 != 0,
         compaction_lag: if options & 8 != 0 { 0 } else { 3 },
+        asynchronous_writes: options & 16 != 0,
         ..Config::default()
     };
     let voters = [NodeId(1), NodeId(2), NodeId(3)];

@@ -40,6 +40,9 @@ fn soak(seed: u64) -> Duration {
         // their followers.
         node: kontiki::Config {
             leader_persists_in_parallel: seed % 2 == 1,
+            // Half of the seeds: every node's log writes run in the
+            // background, reported when done (asynchronous writes).
+            asynchronous_writes: (seed >> 6) & 1 == 1,
             compaction_lag: (seed >> 3) % 4,
             ..kontiki::Config::default()
         },

@@ -20,6 +20,7 @@ pub type HarnessRng = rand_chacha_03::ChaCha8Rng;
 
 use super::invariants::{
     apply_to_digest, check_configuration, check_log_matching, entry_at, holds_durably, Checker,
+    SendRules,
 };
 use super::network::{chance, Envelope, Loss, Network, NetworkConfig};
 use super::trace::{Trace, TraceEvent};
@@ -822,8 +823,13 @@ impl Cluster {
         let slot = self.slot(id);
         if slot.write_latency.is_some() || !slot.queue.is_empty() {
             let commit_before = self.checker.commit_seen(id);
-            let queued = outputs.into_iter().map(|output| (output, commit_before));
-            self.slot_mut(id).queue.extend(queued);
+            for output in outputs {
+                if self.must_wait_for_writes(id, &output) {
+                    self.slot_mut(id).queue.push_back((output, commit_before));
+                } else {
+                    self.perform(id, output, commit_before);
+                }
+            }
             self.perform_queued(id);
             return;
         }
@@ -831,9 +837,9 @@ impl Cluster {
             && chance(&mut self.rng, self.config.crash_during_outputs_probability))
         .then(|| self.rng.gen_range(0..outputs.len()));
         let pending = outputs.len();
-        let mut wrote_entries = false;
+        let mut wrote_reported = false;
         for (performed, output) in outputs.into_iter().enumerate() {
-            wrote_entries |= matches!(output, Output::Persist(Persist::Entries(_)));
+            wrote_reported |= self.is_reported(&output);
             if crash_after == Some(performed) {
                 self.drop_node(id);
                 self.trace.record(
@@ -851,10 +857,32 @@ impl Cluster {
         }
         // The write is done: say so, as a driver does (the core heeds it
         // when its leader persists in parallel).
-        if wrote_entries {
+        if wrote_reported {
             self.report_persisted(id);
         }
         self.snapshot_if_due(id);
+    }
+
+    /// Whether `output` of node `id` must wait behind the writes queued
+    /// (with a write latency). Without asynchronous writes everything
+    /// does. With them only the writes themselves do, and the sends after
+    /// a hard state write not yet durable (and the sends after those, to
+    /// keep each peer's messages in order): the core's ordering rule lets
+    /// the rest run ahead of log writes.
+    fn must_wait_for_writes(&self, id: NodeId, output: &Output) -> bool {
+        if !self.config.node.asynchronous_writes {
+            return true;
+        }
+        match output {
+            Output::Persist(_) => true,
+            Output::Send { .. } => self.slot(id).queue.iter().any(|(queued, _)| {
+                matches!(
+                    queued,
+                    Output::Persist(Persist::HardState(_)) | Output::Send { .. }
+                )
+            }),
+            _ => false,
+        }
     }
 
     /// Hands node `id` a snapshot of its state machine once it has applied
@@ -888,9 +916,25 @@ impl Cluster {
     /// Tells node `id` that its log is durable as stored, after a write,
     /// and performs (or queues) what that produces.
     fn report_persisted(&mut self, id: NodeId) {
-        if let Some(last) = self.slot(id).storage.entries.last() {
-            let (index, term) = (last.index, last.term);
+        let storage = &self.slot(id).storage;
+        let last = match (storage.entries.last(), &storage.snapshot) {
+            (Some(entry), _) => Some((entry.index, entry.term)),
+            (None, Some(snapshot)) => Some((snapshot.index, snapshot.term)),
+            (None, None) => None,
+        };
+        if let Some((index, term)) = last {
             self.handle(id, Input::Persisted { index, term });
+        }
+    }
+
+    /// Whether a write of node `id` is reported once done: one that
+    /// appends entries, and, with asynchronous writes, one that stores a
+    /// snapshot (a follower acknowledges a leader's snapshot only then).
+    fn is_reported(&self, write: &Output) -> bool {
+        match write {
+            Output::Persist(Persist::Entries(_)) => true,
+            Output::Persist(Persist::Snapshot(_)) => self.config.node.asynchronous_writes,
+            _ => false,
         }
     }
 
@@ -924,7 +968,7 @@ impl Cluster {
             }
             // Every persist at the head makes one write, now complete.
             self.slot_mut(id).write_done_at = None;
-            let mut wrote_entries = false;
+            let mut wrote_reported = false;
             while self
                 .slot(id)
                 .queue
@@ -932,10 +976,10 @@ impl Cluster {
                 .is_some_and(|(output, _)| is_persist(output))
             {
                 let (output, commit_before) = self.slot_mut(id).queue.pop_front().expect("a front");
-                wrote_entries |= matches!(output, Output::Persist(Persist::Entries(_)));
+                wrote_reported |= self.is_reported(&output);
                 self.perform(id, output, commit_before);
             }
-            if wrote_entries {
+            if wrote_reported {
                 // Re-enters this function through `handle`; the queue is
                 // left consistent for the loop to go on with.
                 self.report_persisted(id);
@@ -1011,7 +1055,8 @@ impl Cluster {
         match output {
             Output::Persist(write) => self.persist(id, write, commit_before),
             Output::RestoreSnapshot(snapshot) | Output::InstallSnapshot(snapshot) => {
-                if snapshot.index > self.slot(id).storage.snapshot_index() {
+                let restores_ahead = self.config.node.asynchronous_writes;
+                if !restores_ahead && snapshot.index > self.slot(id).storage.snapshot_index() {
                     self.fail(format!(
                         "n{id} restored a snapshot through {} before persisting it",
                         snapshot.index
@@ -1028,7 +1073,11 @@ impl Cluster {
                 self.slot_mut(id).state_machine = (snapshot.index, digest);
             }
             Output::Apply(entry) => {
-                if entry.index > self.slot(id).storage.last_index() {
+                // With asynchronous writes a committed entry may be
+                // applied before this node's own copy is durable: a
+                // majority holds it durably (checked at commit).
+                let applies_ahead = self.config.node.asynchronous_writes;
+                if !applies_ahead && entry.index > self.slot(id).storage.last_index() {
                     self.fail(format!(
                         "n{id} applied entry {} before persisting it",
                         entry.index
@@ -1095,11 +1144,22 @@ impl Cluster {
     }
 
     fn send(&mut self, from: NodeId, to: NodeId, message: Message) {
-        let storage = &self.slots[(from.get() - 1) as usize].storage;
-        let entries_may_precede_persist = self.config.node.leader_persists_in_parallel;
-        if let Err(violation) =
-            self.checker
-                .check_send(from, to, &message, storage, entries_may_precede_persist)
+        let slot = &self.slots[(from.get() - 1) as usize];
+        let acknowledged = match (&message, &slot.node) {
+            (Message::AppendEntriesResponse(response), Some(node)) if response.success => {
+                entry_at(node.entries(), response.index)
+            }
+            _ => None,
+        };
+        let rules = SendRules {
+            entries_may_precede_persist: self.config.node.leader_persists_in_parallel
+                || self.config.node.asynchronous_writes,
+            snapshots_may_precede_persist: self.config.node.asynchronous_writes,
+            acknowledged,
+        };
+        if let Err(violation) = self
+            .checker
+            .check_send(from, to, &message, &slot.storage, rules)
         {
             self.fail(violation);
         }
@@ -1243,7 +1303,8 @@ impl Cluster {
         // once: its write is ordered before every output that could reveal
         // the commit (checked by `check_send` and at apply), so a crash
         // that loses the write loses the commit with it.
-        let counts_own_log = !self.config.node.leader_persists_in_parallel;
+        let counts_own_log =
+            !(self.config.node.leader_persists_in_parallel || self.config.node.asynchronous_writes);
         for voters in [membership.voters(), membership.outgoing_voters()] {
             if voters.is_empty() {
                 continue;

@@ -464,17 +464,16 @@ impl Checker {
         }
     }
 
-    /// A node sends `message` to `to` while its storage holds `durable`:
+    /// A node sends `message` to `to` while its storage holds `storage`:
     /// whatever the message vouches for must already be durable — but for
-    /// the entries of an append, with `entries_may_precede_persist` (a
-    /// leader that persists in parallel with its followers).
+    /// what `rules` lets run ahead of the node's writes.
     pub(crate) fn check_send(
         &mut self,
         from: NodeId,
         to: NodeId,
         message: &Message,
         storage: &PersistedState,
-        entries_may_precede_persist: bool,
+        rules: SendRules<'_>,
     ) -> Result<(), String> {
         let durable = storage.hard_state;
         let unpersisted = |what: &str| {
@@ -508,7 +507,7 @@ impl Checker {
                 if append.term > durable.term {
                     return unpersisted("a message of a newer term");
                 }
-                let entries = if entries_may_precede_persist {
+                let entries = if rules.entries_may_precede_persist {
                     &[][..]
                 } else {
                     &append.entries[..]
@@ -523,7 +522,15 @@ impl Checker {
                 if response.term > durable.term {
                     return unpersisted("a message of a newer term");
                 }
-                if response.index > storage.last_index() {
+                // The entry acknowledged must be durable, and the very
+                // one the node holds there (not an older write at the
+                // same index); one compacted away in memory must at least
+                // be within the stored log.
+                let durable = match rules.acknowledged {
+                    Some(entry) => holds_durably(storage, entry),
+                    None => response.index <= storage.last_index(),
+                };
+                if !durable {
                     return unpersisted("an acknowledgement of entries");
                 }
             }
@@ -531,7 +538,9 @@ impl Checker {
                 if install.term > durable.term {
                     return unpersisted("a message of a newer term");
                 }
-                if storage.snapshot_index() < install.snapshot.index {
+                if !rules.snapshots_may_precede_persist
+                    && storage.snapshot_index() < install.snapshot.index
+                {
                     return unpersisted("a snapshot");
                 }
             }
@@ -543,6 +552,21 @@ impl Checker {
         }
         Ok(())
     }
+}
+
+/// What a node's messages may run ahead of its writes, and what they
+/// vouch for (see [`Checker::check_send`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct SendRules<'a> {
+    /// A leader's appends may carry entries it has not yet made durable
+    /// (it persists in parallel with its followers).
+    pub(crate) entries_may_precede_persist: bool,
+    /// A leader may send a snapshot it has not yet made durable: it
+    /// covers committed entries only (asynchronous writes).
+    pub(crate) snapshots_may_precede_persist: bool,
+    /// For a success answer to an append: the entry the sender holds at
+    /// the index it acknowledges, unless compacted away in memory.
+    pub(crate) acknowledged: Option<&'a Entry>,
 }
 
 /// Log matching (§5.3): if two logs hold an entry with the same index and

@@ -15,7 +15,8 @@ use super::cluster::{Cluster, ClusterConfig};
 /// The options byte: bit 0 pre-vote, bit 1 check-quorum, bit 2 five nodes
 /// instead of three, bit 3 crashes part-way through a node's outputs (5%
 /// of the time), so persists must precede whatever depends on them; bit 4
-/// leaders that persist in parallel with their followers; bit 5 snapshots
+/// leaders that persist in parallel with their followers (and, when the
+/// seed byte is odd, every node writing asynchronously); bit 5 snapshots
 /// every 3 applied entries, keeping one entry behind each; bit 6 senders
 /// hear of the messages lost to them and report the peer unreachable to
 /// their core; bit 7 two more nodes, waiting to be added to the cluster.
@@ -30,6 +31,7 @@ pub fn run_schedule(schedule: &[u8]) -> Option<Cluster> {
             check_quorum: options & 2 != 0,
             leader_stickiness: options & 2 != 0,
             leader_persists_in_parallel: options & 16 != 0,
+            asynchronous_writes: options & 16 != 0 && seed & 1 == 1,
             compaction_lag: 1,
             ..Config::default()
         },

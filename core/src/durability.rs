@@ -1,0 +1,109 @@
+//! What a node vouches for only once it is durable: with
+//! [`Config::asynchronous_writes`](crate::Config::asynchronous_writes),
+//! log writes are still in flight while the node goes on, and the caller
+//! reports each with [`Input::Persisted`](crate::Input::Persisted).
+//!
+//! A follower's success answer to an append (or to a snapshot) tells the
+//! leader that the entries up to its index survive a crash: the leader
+//! counts them toward a majority, and a majority that may forget an entry
+//! could let it be overwritten after it was committed. So the answer
+//! waits here until the write is reported, and then names only what the
+//! reports cover.
+
+use rand_core::Rng;
+
+use crate::message::{AppendEntriesResponse, Message};
+use crate::node::Node;
+use crate::role::RoleState;
+use crate::types::{LogIndex, NodeId, Term};
+
+/// A success a follower owes its leader once its log is durable through
+/// `index`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct PendingAck {
+    /// The leader that sent what is acknowledged.
+    pub(crate) leader: NodeId,
+    /// The term it led: an answer in a later term would vouch for a log
+    /// the new leader may not share.
+    pub(crate) term: Term,
+    /// The last index the follower's log matches the leader's through.
+    pub(crate) index: LogIndex,
+}
+
+impl<R: Rng> Node<R> {
+    /// Tells `leader` that this log matches its own through `index` — at
+    /// once when that much is durable (or when writes are performed before
+    /// any later send), else once the caller reports it durable.
+    pub(crate) fn acknowledge(&mut self, leader: NodeId, index: LogIndex) {
+        if !self.config.asynchronous_writes
+            || index <= self.durable_index
+            || self.acknowledges_before_durable()
+        {
+            self.send_success(leader, index);
+            return;
+        }
+        // Only the latest matters: the log matches this leader's through
+        // the highest index it acknowledged in this term.
+        let term = self.term;
+        let index = match self.pending_ack {
+            Some(ack) if ack.leader == leader && ack.term == term => ack.index.max(index),
+            _ => index,
+        };
+        self.pending_ack = Some(PendingAck {
+            leader,
+            term,
+            index,
+        });
+    }
+
+    /// Notes that the log is durable up to `index` (if the entry there is
+    /// still the one written), commits what that completes, and sends the
+    /// acknowledgement it allows.
+    pub(crate) fn handle_persisted(&mut self, index: LogIndex, term: Term) {
+        if index > self.durable_index && self.log.term_at(index) == Some(term) {
+            self.durable_index = index;
+            self.maybe_commit();
+            self.send_pending_ack();
+        }
+    }
+
+    /// Sends what the pending acknowledgement allows now: all of it, or as
+    /// far as the log is durable. Dropped once the node no longer follows
+    /// that leader in that term.
+    fn send_pending_ack(&mut self) {
+        let Some(ack) = self.pending_ack else {
+            return;
+        };
+        let still_following = ack.term == self.term
+            && matches!(self.role, RoleState::Follower { leader: Some(leader) } if leader == ack.leader);
+        if !still_following {
+            self.pending_ack = None;
+            return;
+        }
+        if ack.index <= self.durable_index {
+            self.pending_ack = None;
+        }
+        let index = ack.index.min(self.durable_index);
+        self.send_success(ack.leader, index);
+    }
+
+    /// Whether this build carries the deliberate flaw of acknowledging
+    /// unfinished writes (see `Config::flaw_acknowledge_before_durable`);
+    /// never in a real build.
+    fn acknowledges_before_durable(&self) -> bool {
+        #[cfg(feature = "flawed-variants")]
+        return self.config.flaw_acknowledge_before_durable;
+        #[cfg(not(feature = "flawed-variants"))]
+        false
+    }
+
+    fn send_success(&mut self, leader: NodeId, index: LogIndex) {
+        let response = AppendEntriesResponse {
+            term: self.term,
+            success: true,
+            index,
+            conflict_term: Term(0),
+        };
+        self.send(leader, Message::AppendEntriesResponse(response));
+    }
+}
