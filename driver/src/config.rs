@@ -59,9 +59,10 @@ pub struct NodeConfig {
 }
 
 impl NodeConfig {
-    /// A configuration with the core's default Raft options (the leader
-    /// writes its log in parallel with its followers, and the driver
-    /// reports every write) and default limits.
+    /// A configuration with the core's default Raft options but for
+    /// asynchronous writes, which the driver turns on (its storage writes
+    /// run in the background while the node goes on, and it reports each
+    /// one), and default limits.
     #[must_use]
     pub fn new(id: NodeId, listen: SocketAddr, peers: BTreeMap<NodeId, SocketAddr>) -> NodeConfig {
         NodeConfig {
@@ -72,7 +73,10 @@ impl NodeConfig {
             client_addresses: BTreeMap::new(),
             join: false,
             cluster_id: String::from("kontiki"),
-            raft: kontiki::Config::default(),
+            raft: kontiki::Config {
+                asynchronous_writes: true,
+                ..kontiki::Config::default()
+            },
             transport: TransportConfig::default(),
             snapshot_interval: 10_000,
             seed: None,

@@ -12,21 +12,21 @@ use async_channel::TryRecvError;
 use bytes::Bytes;
 use futures::{future, FutureExt, Stream};
 use kontiki::{
-    Command, Entry, EntryKind, HandleError, Handled, Input, LogIndex, Message, Node, NodeId,
-    Persist, Snapshot, Term,
+    Command, Entry, EntryKind, HandleError, Handled, Input, LogIndex, Node, Output, Snapshot, Term,
 };
 use rand_chacha::ChaCha8Rng;
 use tracing::{debug, error, info};
 
 use crate::error::{annotate, ChangeError, ProposeError, ReadError, TransferError};
 use crate::handle::{LeaderChange, Published, Request, StateMachine};
-use crate::round::{RoundOutputs, ToApply};
+use crate::round::{Step, ToApply};
 use crate::runtime::Runtime;
 use crate::shutdown::ShutdownTrigger;
 use crate::storage::Storage;
 use crate::sync::lock;
 use crate::transport::{Inbound, PeerLinks};
 use crate::waiters::{ChangeReply, EntryReply, PendingTransfer, ReadWaiters, Waiter, Waiters};
+use crate::writer::{Completed, Deferred, Writer};
 
 /// Inputs handled before the outputs are performed: the batch that makes
 /// one durable write and one message per peer out of many proposals.
@@ -64,6 +64,8 @@ enum Event<M: StateMachine> {
         index: LogIndex,
         data: Bytes,
     },
+    /// The storage write in flight completed (or failed).
+    Written(io::Result<Completed>),
 }
 
 /// A snapshot being encoded on a blocking thread, of the state at its
@@ -75,8 +77,12 @@ pub(crate) struct EventLoop<R: Runtime, S: Storage, M: StateMachine> {
     pub(crate) runtime: R,
     pub(crate) clock: Clock,
     pub(crate) node: Node<ChaCha8Rng>,
-    /// `None` only while a blocking write has it.
-    pub(crate) storage: Option<S>,
+    /// The store, behind the writer that performs the core's writes.
+    pub(crate) writer: Writer<S>,
+    /// Why the store failed, once it has: the node then stops.
+    pub(crate) storage_failed: Option<io::Error>,
+    /// The outputs of the round being performed (kept for its memory).
+    pub(crate) drained: Vec<Output>,
     pub(crate) state_machine: M,
     pub(crate) links: PeerLinks,
     // Boxed because a waiting receiver must stay pinned.
@@ -109,8 +115,10 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
     /// Runs until shutdown, the last handle is dropped, or storage fails.
     pub(crate) async fn run(mut self) {
         let mut stopped_by: Option<oneshot::Sender<()>> = None;
-        if let Err(error) = self.perform_outputs().await {
+        let mut failed = false;
+        if let Err(error) = self.perform_outputs() {
             error!(%error, "stopping the node");
+            failed = true;
         } else {
             'running: loop {
                 let event = self.next_event().await;
@@ -143,8 +151,9 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
                     }
                     stop = self.handle_event(now, event);
                 }
-                if let Err(error) = self.perform_outputs().await {
+                if let Err(error) = self.perform_outputs() {
                     error!(%error, "stopping the node");
+                    failed = true;
                     break 'running;
                 }
                 if let Some(stop) = stop {
@@ -153,11 +162,12 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
                 }
             }
         }
-        self.stop(stopped_by);
+        self.stop(stopped_by, failed).await;
     }
 
-    /// Stops every task of the node and fails whoever still waits.
-    fn stop(mut self, stopped_by: Option<oneshot::Sender<()>>) {
+    /// Stops every task of the node and fails whoever still waits; the
+    /// writes queued are finished first unless the node `failed`.
+    async fn stop(mut self, stopped_by: Option<oneshot::Sender<()>>, failed: bool) {
         info!(node = %self.node.id(), "node stopping");
         drop(self.shutdown.take());
         self.waiters.fail_all(ProposeError::Stopped);
@@ -170,9 +180,15 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
         while let Ok(request) = self.requests.try_recv() {
             refuse_stopped(request);
         }
-        // Close the store before saying the node stopped, so that whoever
-        // awaited `shutdown()` can open it again at once.
-        drop(self.storage.take());
+        // Finish the writes (unless the store failed) and close the store
+        // before saying the node stopped, so that whoever awaited
+        // `shutdown()` can open it again at once.
+        let storage = if !failed {
+            self.writer.finish(&self.runtime).await
+        } else {
+            self.writer.close()
+        };
+        drop(storage);
         if let Some(stopped_by) = stopped_by {
             let _ = stopped_by.send(());
         }
@@ -181,6 +197,10 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
     /// Waits for the next request, message or timer.
     async fn next_event(&mut self) -> Event<M> {
         future::poll_fn(|cx| {
+            // First: a completed write releases acknowledgements.
+            if let Poll::Ready(result) = self.writer.poll_completed(cx) {
+                return Poll::Ready(Event::Written(result));
+            }
             if let Poll::Ready(request) = self.requests.as_mut().poll_next(cx) {
                 return Poll::Ready(Event::Request(request));
             }
@@ -269,6 +289,12 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
                     debug!(%index, %refused, "snapshot encoded in the background not taken");
                 }
             }
+            Event::Written(result) => {
+                let result = result.and_then(|completed| self.complete_write(completed));
+                if let Err(error) = result {
+                    self.storage_failed = Some(error);
+                }
+            }
             Event::Timer => {
                 let deadline = self.timer.as_ref().map(|(deadline, _)| *deadline);
                 self.timer = None;
@@ -290,72 +316,95 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
         self.timer = Some((deadline, Box::pin(sleep)));
     }
 
-    /// Performs the core's outputs in the round's steps (see
-    /// [`RoundOutputs`]), until the core has nothing more to say: a
-    /// reported write or a snapshot taken may produce more outputs.
-    async fn perform_outputs(&mut self) -> io::Result<()> {
+    /// Performs the core's outputs (see [`Step`]), until the core has
+    /// nothing more to say: a completed write or a snapshot taken may
+    /// produce more outputs. Never waits for a write: a write in flight
+    /// completes as an event of its own.
+    fn perform_outputs(&mut self) -> io::Result<()> {
         loop {
-            let round = RoundOutputs::sort(self.node.drain_outputs());
+            if let Some(error) = self.storage_failed.take() {
+                return Err(annotate(error, "storage failed"));
+            }
             // Before sending: a member added this round is sent to now.
             self.links.follow(self.node.membership());
-            if let Some(deadline) = round.timer {
-                self.arm_timer(self.clock.to_runtime(deadline));
+            let mut drained = std::mem::take(&mut self.drained);
+            drained.extend(self.node.drain_outputs());
+            let mut applies = Vec::new();
+            let mut sent = false;
+            for output in drained.drain(..) {
+                let deferred = match Step::of(output) {
+                    Step::Write(write) => {
+                        self.writer.queue(write);
+                        continue;
+                    }
+                    Step::Send(to, message) => Deferred::Send(to, message),
+                    Step::Apply(item) => Deferred::Apply(item),
+                    Step::Timer(deadline) => {
+                        self.arm_timer(self.clock.to_runtime(deadline));
+                        continue;
+                    }
+                    Step::None => continue,
+                };
+                match self.writer.pass(deferred) {
+                    Some(Deferred::Send(to, message)) => {
+                        self.links.send(to, message);
+                        sent = true;
+                    }
+                    Some(Deferred::Apply(item)) => applies.push(item),
+                    None => {}
+                }
             }
-            self.send(round.early_sends);
-            self.write_durably(round.writes).await?;
-            self.send(round.late_sends);
+            self.drained = drained;
+            self.writer.start(&self.runtime);
+            if sent {
+                self.links.flush();
+            }
             self.report_unreachable();
             // The status first, so that a proposer who hears back finds its
             // entry committed there; its applied index moves with each
             // entry below, never ahead of the state machine.
             self.publish_status();
-            self.apply(round.applies)?;
+            self.apply(applies)?;
             let snapshot_taken = self.take_snapshot_if_due();
-            if let Some((index, term)) = round.written {
-                self.report_persisted(index, term);
+            if let Some(completed) = self.writer.take_completed() {
+                let completed = completed.map_err(|error| annotate(error, "storage failed"))?;
+                self.complete_write(completed)?;
             } else if !snapshot_taken {
                 return Ok(());
             }
         }
     }
 
-    /// Steps 1 and 3: hands `sends` to the peer links and starts writing.
-    fn send(&mut self, sends: Vec<(NodeId, Message)>) {
-        if sends.is_empty() {
-            return;
+    /// A write completed: performs what waited for it, in the order
+    /// drained, tells the core, and starts the writes queued meanwhile.
+    fn complete_write(&mut self, completed: Completed) -> io::Result<()> {
+        let mut applies = Vec::new();
+        let mut sent = false;
+        for item in completed.released {
+            match item {
+                Deferred::Send(to, message) => {
+                    self.links.send(to, message);
+                    sent = true;
+                }
+                Deferred::Apply(item) => applies.push(item),
+            }
         }
-        for (to, message) in sends {
-            self.links.send(to, message);
+        if sent {
+            self.links.flush();
         }
-        self.links.flush();
+        if !applies.is_empty() {
+            // As in a round: the status before the proposers hear back.
+            self.publish_status();
+            self.apply(applies)?;
+        }
+        if let Some((index, term)) = completed.report {
+            self.report_persisted(index, term);
+        }
+        self.writer.start(&self.runtime);
+        Ok(())
     }
 
-    /// Step 2: makes the round's persists durable, as one write.
-    /// A blocking store writes on the runtime's blocking pool, taking the
-    /// store with it and handing it back.
-    async fn write_durably(&mut self, writes: Vec<Persist>) -> io::Result<()> {
-        if writes.is_empty() {
-            return Ok(());
-        }
-        let mut storage = self.storage.take().expect("storage is home between writes");
-        let result = if storage.blocks() {
-            let (returned, result) = self
-                .runtime
-                .run_blocking(move || {
-                    let result = storage.write(&writes);
-                    (storage, result)
-                })
-                .await;
-            storage = returned;
-            result
-        } else {
-            storage.write(&writes)
-        };
-        self.storage = Some(storage);
-        result.map_err(|error| annotate(error, "storage failed"))
-    }
-
-    /// Step 4: applies entries and snapshots and answers readers, in the
+    /// Applies entries and snapshots and answers readers, in the
     /// core's order.
     fn apply(&mut self, applies: Vec<ToApply>) -> io::Result<()> {
         for item in applies {
@@ -388,7 +437,7 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
         }
     }
 
-    /// Step 5: tells the core its log is durable through `index`.
+    /// Tells the core its log is durable through `index`.
     fn report_persisted(&mut self, index: LogIndex, term: Term) {
         let now = self.clock.to_core(self.runtime.now());
         let _ = self.node.handle(now, Input::Persisted { index, term });

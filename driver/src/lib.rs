@@ -73,6 +73,7 @@ mod storage;
 mod sync;
 mod transport;
 mod waiters;
+mod writer;
 
 pub use config::{NodeConfig, TransportConfig};
 #[cfg(feature = "disk")]

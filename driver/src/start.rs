@@ -18,6 +18,7 @@ use crate::runtime::Runtime;
 use crate::shutdown::shutdown_signal;
 use crate::storage::Storage;
 use crate::transport::{self, local::LocalNetwork, Network};
+use crate::writer::Writer;
 
 /// Requests waiting for the node's task before callers wait in turn.
 const REQUEST_QUEUE: usize = 4096;
@@ -127,7 +128,9 @@ async fn start_on<R: Runtime, S: Storage, M: StateMachine>(
         runtime: runtime.clone(),
         clock,
         node,
-        storage: Some(storage),
+        writer: Writer::new(storage, config.raft.asynchronous_writes),
+        storage_failed: None,
+        drained: Vec::new(),
         state_machine,
         links,
         inbound: Box::pin(inbound),

@@ -9,12 +9,14 @@ use crate::sync::lock;
 
 /// Durable storage for one node.
 ///
-/// The driver hands over every write a batch of core outputs asked for
-/// ([`Persist`]), in order, and performs no send or apply that follows
-/// them until [`write`](Storage::write) returned: so one call is one
-/// durable group commit, however many proposals it covers. What each
-/// write means is [`PersistedState::apply`]: a store must leave behind
-/// what that leaves.
+/// The driver hands over the writes the core asked for ([`Persist`]), in
+/// order, one call at a time: the writes drained while the previous call
+/// ran make the next, so one call is one durable group commit, however
+/// many proposals it covers. Meanwhile the node goes on; whatever the
+/// core's ordering rule says depends on a write (an acknowledgement, a
+/// vote) waits until [`write`](Storage::write) returned. What each write
+/// means is [`PersistedState::apply`]: a store must leave behind what
+/// that leaves.
 pub trait Storage: Send + 'static {
     /// Everything persisted so far (the default state when empty).
     fn load(&mut self) -> io::Result<PersistedState>;
