@@ -14,74 +14,23 @@
 //! `KONTIKI_BENCH_RUNS` (default 5) and `KONTIKI_BENCH_WRITES` (N,
 //! default 100,000) tune it; the last line gives the medians.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::future::join_all;
 use kontiki::{LogIndex, NodeId};
 use kontiki_driver::{ChangeError, DiskStorage, Handle, NodeConfig, Runtime};
 use kontiki_tests::live::{agreed_leader, cluster_configs, free_addresses, Tally};
+use kontiki_tests::load::{leader_of, median, Nodes, Window, Writers};
 use kontiki_tokio::TokioRuntime;
 
 const WRITERS: usize = 16;
 const WINDOW: Duration = Duration::from_secs(2);
-
-/// When each acknowledged write finished, and how long it took.
-type Samples = Arc<Mutex<Vec<(Instant, Duration)>>>;
 
 struct Figures {
     promoted_after: Duration,
     before: Window,
     during: Window,
     after: Window,
-}
-
-#[derive(Clone, Copy)]
-struct Window {
-    writes_per_second: f64,
-    p50: Duration,
-    p99: Duration,
-}
-
-fn window(samples: &[(Instant, Duration)], from: Instant, to: Instant) -> Window {
-    let mut latencies: Vec<Duration> = samples
-        .iter()
-        .filter(|(at, _)| *at >= from && *at < to)
-        .map(|(_, latency)| *latency)
-        .collect();
-    latencies.sort_unstable();
-    let at = |p: usize| {
-        latencies
-            .get((latencies.len() * p / 100).min(latencies.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or_default()
-    };
-    Window {
-        writes_per_second: latencies.len() as f64 / (to - from).as_secs_f64(),
-        p50: at(50),
-        p99: at(99),
-    }
-}
-
-/// The running nodes, which clients and changes search for the leader.
-type Nodes = Arc<Mutex<Vec<Handle<Tally>>>>;
-
-/// The node that leads now, waiting for one if need be.
-async fn leader_of(runtime: &TokioRuntime, nodes: &Nodes) -> Handle<Tally> {
-    loop {
-        let leader = nodes
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|node| node.status().role == kontiki::Role::Leader)
-            .cloned();
-        if let Some(leader) = leader {
-            return leader;
-        }
-        runtime
-            .sleep_until(runtime.now() + Duration::from_millis(1))
-            .await;
-    }
 }
 
 /// Makes `change` on whichever node leads, retrying while the refusal is
@@ -123,34 +72,9 @@ async fn run_once(writes: u64) -> Figures {
     agreed_leader(&runtime, &all, None).await.expect("a leader");
 
     // Each client writes through whichever node leads (a leader may lose
-    // its place when a slow fsync delays its heartbeats), and records the
-    // writes acknowledged.
-    let samples: Samples = Arc::default();
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let clients: Vec<_> = (0..WRITERS)
-        .map(|client| {
-            let (nodes, samples, stop) = (nodes.clone(), samples.clone(), stop.clone());
-            let runtime = runtime.clone();
-            tokio::spawn(async move {
-                let mut sequence = 0u64;
-                let mut leader = leader_of(&runtime, &nodes).await;
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    sequence += 1;
-                    let mut command = (client as u64).to_le_bytes().to_vec();
-                    command.extend_from_slice(&sequence.to_le_bytes());
-                    let sent = Instant::now();
-                    if leader.propose(command).await.is_ok() {
-                        let done = Instant::now();
-                        samples.lock().unwrap().push((done, done - sent));
-                    } else {
-                        leader = leader_of(&runtime, &nodes).await;
-                    }
-                }
-            })
-        })
-        .collect();
-    let count = || samples.lock().unwrap().len() as u64;
-    while count() < writes {
+    // its place when a slow fsync delays its heartbeats).
+    let writers = Writers::start(&runtime, &nodes, WRITERS);
+    while (writers.count() as u64) < writes {
         runtime
             .sleep_until(runtime.now() + Duration::from_millis(10))
             .await;
@@ -196,37 +120,18 @@ async fn run_once(writes: u64) -> Figures {
     let replaced = Instant::now();
     runtime.sleep_until(runtime.now() + WINDOW).await;
     let finished = Instant::now();
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    join_all(clients).await;
-
-    let figures = {
-        let samples = samples.lock().unwrap();
-        Figures {
-            promoted_after,
-            before: window(&samples, stopped - WINDOW, stopped),
-            during: window(&samples, stopped, replaced),
-            after: window(&samples, replaced, finished),
-        }
+    let figures = Figures {
+        promoted_after,
+        before: writers.window(stopped - WINDOW, stopped),
+        during: writers.window(stopped, replaced),
+        after: writers.window(replaced, finished),
     };
+    writers.stop().await;
     let running = nodes.lock().unwrap().clone();
     for node in running {
         node.shutdown().await;
     }
     figures
-}
-
-fn median<T: Copy>(values: &mut [T], key: impl Fn(&T) -> f64) -> T {
-    values.sort_by(|a, b| key(a).total_cmp(&key(b)));
-    values[values.len() / 2]
-}
-
-fn show(window: Window) -> String {
-    format!(
-        "{:.0}/s ({:.2} / {:.2} ms)",
-        window.writes_per_second,
-        window.p50.as_secs_f64() * 1e3,
-        window.p99.as_secs_f64() * 1e3
-    )
 }
 
 fn main() {
@@ -255,29 +160,21 @@ fn main() {
         println!(
             "| {run} | {:.1} ms | {} | {} | {} |",
             figures.promoted_after.as_secs_f64() * 1e3,
-            show(figures.before),
-            show(figures.during),
-            show(figures.after)
+            figures.before,
+            figures.during,
+            figures.after
         );
         all.push(figures);
     }
     let mut promoted: Vec<Duration> = all.iter().map(|f| f.promoted_after).collect();
-    let pick = |select: fn(&Figures) -> Window, all: &[Figures]| {
-        let mut windows: Vec<Window> = all.iter().map(select).collect();
-        let rate = median(&mut windows, |w| w.writes_per_second).writes_per_second;
-        let p50 = median(&mut windows, |w| w.p50.as_secs_f64()).p50;
-        let p99 = median(&mut windows, |w| w.p99.as_secs_f64()).p99;
-        Window {
-            writes_per_second: rate,
-            p50,
-            p99,
-        }
+    let pick = |select: fn(&Figures) -> Window| {
+        Window::median_of(&all.iter().map(select).collect::<Vec<_>>())
     };
     println!(
         "| median | {:.1} ms | {} | {} | {} |",
         median(&mut promoted, Duration::as_secs_f64).as_secs_f64() * 1e3,
-        show(pick(|f| f.before, &all)),
-        show(pick(|f| f.during, &all)),
-        show(pick(|f| f.after, &all))
+        pick(|f| f.before),
+        pick(|f| f.during),
+        pick(|f| f.after)
     );
 }

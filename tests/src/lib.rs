@@ -41,6 +41,8 @@ pub mod chaos;
 pub mod in_process;
 #[cfg(feature = "live")]
 pub mod live;
+#[cfg(feature = "live")]
+pub mod load;
 pub mod mit;
 pub mod model;
 pub mod probe;
