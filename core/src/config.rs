@@ -58,6 +58,13 @@ pub struct Config {
     /// at most; a follower that falls behind is probed one message at a
     /// time.
     pub max_inflight_appends: usize,
+    /// Payload bytes a leader may have out to one streaming follower in
+    /// appends not yet acknowledged, at most (etcd's `MaxInflightBytes`);
+    /// the limit is soft by one append, so that an entry larger than it
+    /// still goes, alone. With `max_inflight_appends` and
+    /// `max_append_bytes` it bounds what a slow follower costs its
+    /// leader's connection queues and its own memory.
+    pub max_inflight_bytes: usize,
     /// Payload bytes of entries proposed but not yet committed, at most: a
     /// leader refuses further proposals beyond it (back-pressure).
     pub max_uncommitted_bytes: usize,
@@ -142,6 +149,7 @@ impl Default for Config {
             noop_on_election: true,
             max_append_bytes: 64 * 1024,
             max_inflight_appends: 64,
+            max_inflight_bytes: 4 * 1024 * 1024,
             max_uncommitted_bytes: 16 * 1024 * 1024,
             leader_persists_in_parallel: true,
             asynchronous_writes: false,

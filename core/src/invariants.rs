@@ -222,7 +222,10 @@ impl<R> Node<R> {
                     self.memberships.current(),
                     now,
                     last_index,
-                    self.config.max_inflight_appends,
+                    (
+                        self.config.max_inflight_appends,
+                        self.config.max_inflight_bytes,
+                    ),
                 );
                 self.reads.check_invariants(last_index);
                 let uncommitted = self.log.payload_bytes(self.commit_index.next(), last_index);

@@ -136,6 +136,7 @@ extern crate std;
 mod config;
 mod entry;
 mod error;
+mod inflight;
 mod input;
 mod log;
 mod membership;

@@ -13,7 +13,8 @@
 //!   One append at a time from `next_index`, then wait for its answer (or
 //!   the next heartbeat).
 //! - **Replicate**: the follower matches up to `match_index`. Appends
-//!   stream without waiting, up to the in-flight limit.
+//!   stream without waiting, up to the in-flight limits (appends and
+//!   payload bytes, see `inflight.rs`).
 //! - **Snapshot**: the follower needs entries the leader compacted away;
 //!   it was sent the snapshot and nothing else goes out until it answers,
 //!   or an answer shows the snapshot was lost.
@@ -24,6 +25,7 @@
 //! interval after it left, or the driver's report that the follower is
 //! unreachable ([`Progress::on_unreachable`]).
 
+use crate::inflight::Inflights;
 use crate::time::Instant;
 use crate::types::LogIndex;
 
@@ -38,12 +40,8 @@ pub(crate) enum ReplicationState {
         paused: bool,
     },
     /// The follower matches up to `match_index`: stream appends without
-    /// waiting, up to the in-flight limit.
-    Replicate {
-        /// Appends sent and not yet answered. Invariant: at most the
-        /// in-flight limit.
-        in_flight: usize,
-    },
+    /// waiting, up to the in-flight limits (see `Progress::inflights`).
+    Replicate,
     /// The follower was sent the snapshot through `index`, and nothing
     /// else is sent until it answers, or until an answer shows the
     /// snapshot lost (see [`Progress::is_snapshot_overdue`]).
@@ -93,6 +91,9 @@ pub(crate) struct Progress {
     /// acknowledged (see [`Progress::gap_to_resend`]), so that the many
     /// rejections one missing append causes resend it once.
     gap_resent_through: Option<LogIndex>,
+    /// The appends out while streaming. Invariant: empty in any other
+    /// state, and within the in-flight limits.
+    inflights: Inflights,
     state: ReplicationState,
 }
 
@@ -112,6 +113,7 @@ impl Progress {
             commit_news_sent_at: None,
             gap_resent_through: None,
             unreachable: false,
+            inflights: Inflights::default(),
             state: ReplicationState::Probe { paused: false },
         }
     }
@@ -188,7 +190,8 @@ impl Progress {
         // The index comparison first: it rules out most followers most of
         // the time.
         let needs = self.commit_sent < commit.min(self.match_index)
-            && matches!(self.state, ReplicationState::Replicate { in_flight: 0 });
+            && self.state == ReplicationState::Replicate
+            && self.inflights.is_empty();
         if !needs {
             return None;
         }
@@ -204,13 +207,20 @@ impl Progress {
     }
 
     /// Whether flow control lets entries (or a snapshot) go to the
-    /// follower now.
-    pub(crate) fn may_send_entries(&self, max_inflight_appends: usize) -> bool {
+    /// follower now: a stream may have `max_appends` appends out, and up
+    /// to `max_bytes` payload bytes (one append always goes).
+    pub(crate) fn may_send_entries(&self, max_appends: usize, max_bytes: usize) -> bool {
         match self.state {
             ReplicationState::Probe { paused } => !paused,
-            ReplicationState::Replicate { in_flight } => in_flight < max_inflight_appends,
+            ReplicationState::Replicate => self.inflights.has_room(max_appends, max_bytes),
             ReplicationState::Snapshot { .. } => false,
         }
+    }
+
+    /// Appends out to a streaming follower, and their payload bytes.
+    #[cfg(test)]
+    pub(crate) fn in_flight(&self) -> (usize, usize) {
+        (self.inflights.len(), self.inflights.bytes())
     }
 
     /// The index an empty heartbeat names as its previous entry: what a
@@ -222,16 +232,17 @@ impl Progress {
     /// is the oldest the leader knows.
     pub(crate) fn heartbeat_prev_index(&self, base_index: LogIndex) -> LogIndex {
         let prev = match self.state {
-            ReplicationState::Replicate { .. } => self.match_index,
+            ReplicationState::Replicate => self.match_index,
             ReplicationState::Probe { .. } => LogIndex(self.next_index.get() - 1),
             ReplicationState::Snapshot { index, .. } => index,
         };
         prev.max(base_index)
     }
 
-    /// An append of entries up to `last_sent` (from `next_index`) went
-    /// out, as [`Progress::may_send_entries`] allowed.
-    pub(crate) fn on_entries_sent(&mut self, now: Instant, last_sent: LogIndex) {
+    /// An append of entries up to `last_sent` (from `next_index`), of
+    /// `bytes` payload bytes, went out, as [`Progress::may_send_entries`]
+    /// allowed.
+    pub(crate) fn on_entries_sent(&mut self, now: Instant, last_sent: LogIndex, bytes: usize) {
         debug_assert!(
             last_sent >= self.next_index,
             "an append carries the next entry"
@@ -241,13 +252,13 @@ impl Progress {
                 debug_assert!(!*paused, "a paused probe sends nothing");
                 *paused = true;
             }
-            ReplicationState::Replicate { in_flight } => {
+            ReplicationState::Replicate => {
                 if self.match_index.next() == self.next_index {
                     // The follower was caught up: the stall clock starts
                     // with this append, not at its last progress.
                     self.last_progress_at = now;
                 }
-                *in_flight += 1;
+                self.inflights.add(last_sent, bytes);
                 self.next_index = last_sent.next();
             }
             ReplicationState::Snapshot { .. } => {
@@ -259,11 +270,7 @@ impl Progress {
     /// The leader sent the follower its snapshot through `index`.
     pub(crate) fn become_snapshot(&mut self, now: Instant, index: LogIndex) {
         debug_assert!(index > self.match_index, "the follower needs the snapshot");
-        // A resent gap belongs to the stream the snapshot replaces: left
-        // set, it would outlive the stream and, once the snapshot is
-        // acknowledged, lie beyond the new stream's next index (and hold
-        // back resending a real gap of that stream).
-        self.gap_resent_through = None;
+        self.end_stream();
         self.state = ReplicationState::Snapshot {
             index,
             sent_at: now,
@@ -317,7 +324,7 @@ impl Progress {
             ReplicationState::Snapshot {
                 index: snapshot, ..
             } => success && index >= snapshot,
-            ReplicationState::Probe { .. } | ReplicationState::Replicate { .. } => true,
+            ReplicationState::Probe { .. } | ReplicationState::Replicate => true,
         }
     }
 
@@ -335,7 +342,7 @@ impl Progress {
     ) -> bool {
         match self.state {
             ReplicationState::Snapshot { sent_at, .. } => now >= sent_at + retransmit_interval,
-            ReplicationState::Probe { .. } | ReplicationState::Replicate { .. } => false,
+            ReplicationState::Probe { .. } | ReplicationState::Replicate => false,
         }
     }
 
@@ -358,11 +365,11 @@ impl Progress {
     /// it needs a snapshot, send that only once it answers.
     pub(crate) fn on_unreachable(&mut self) {
         self.unreachable = true;
-        if let ReplicationState::Replicate { .. } | ReplicationState::Snapshot { .. } = self.state {
+        if let ReplicationState::Replicate | ReplicationState::Snapshot { .. } = self.state {
             self.next_index = self.match_index.next();
         }
         self.state = ReplicationState::Probe { paused: true };
-        self.gap_resent_through = None;
+        self.end_stream();
         self.assert_indices();
     }
 
@@ -383,8 +390,9 @@ impl Progress {
             ReplicationState::Probe { .. } | ReplicationState::Snapshot { .. } => {
                 self.become_replicate(now);
             }
-            ReplicationState::Replicate { in_flight } => {
-                *in_flight = in_flight.saturating_sub(1);
+            ReplicationState::Replicate => {
+                // One answer covers every append up to what it names.
+                self.inflights.free_through(self.match_index);
                 if self.next_index <= self.match_index {
                     self.next_index = self.match_index.next();
                 }
@@ -404,7 +412,7 @@ impl Progress {
     pub(crate) fn is_short_log_news(&self, index: LogIndex) -> bool {
         match self.state {
             ReplicationState::Snapshot { .. } => false,
-            ReplicationState::Probe { .. } | ReplicationState::Replicate { .. } => {
+            ReplicationState::Probe { .. } | ReplicationState::Replicate => {
                 index > self.match_index && index < self.next_index
             }
         }
@@ -413,7 +421,7 @@ impl Progress {
     /// Whether the follower streams (its log is known to match up to
     /// `match_index`).
     pub(crate) fn is_streaming(&self) -> bool {
-        matches!(self.state, ReplicationState::Replicate { .. })
+        matches!(self.state, ReplicationState::Replicate)
     }
 
     /// A streaming follower refused an append because its log ends just
@@ -472,28 +480,38 @@ impl Progress {
         let stalled =
             self.match_index < last_index && now >= self.last_progress_at + heartbeat_interval;
         match self.state {
-            ReplicationState::Replicate { .. } if stalled => {
+            ReplicationState::Replicate if stalled => {
                 self.become_probe(self.match_index.next());
             }
             ReplicationState::Probe { .. } => {
                 self.state = ReplicationState::Probe { paused: false };
             }
-            ReplicationState::Replicate { .. } | ReplicationState::Snapshot { .. } => {}
+            ReplicationState::Replicate | ReplicationState::Snapshot { .. } => {}
         }
     }
 
     fn become_probe(&mut self, next_index: LogIndex) {
         self.next_index = next_index;
-        self.gap_resent_through = None;
+        self.end_stream();
         self.state = ReplicationState::Probe { paused: false };
         self.assert_indices();
     }
 
     fn become_replicate(&mut self, now: Instant) {
-        self.state = ReplicationState::Replicate { in_flight: 0 };
+        self.state = ReplicationState::Replicate;
+        self.end_stream();
         self.next_index = self.match_index.next();
         self.last_progress_at = now;
         self.assert_indices();
+    }
+
+    /// Forgets what belonged to the stream (if any) the follower leaves or
+    /// restarts: its appends out, and its resent gap, which left set would
+    /// outlive the stream and, once a snapshot is acknowledged, lie beyond
+    /// the new stream's next index (and hold back resending a real gap).
+    fn end_stream(&mut self) {
+        self.gap_resent_through = None;
+        self.inflights.clear();
     }
 
     fn assert_indices(&self) {
@@ -512,6 +530,7 @@ impl Progress {
         now: Instant,
         last_index: LogIndex,
         max_inflight_appends: usize,
+        max_inflight_bytes: usize,
     ) {
         self.assert_indices();
         assert!(
@@ -534,12 +553,15 @@ impl Progress {
                 "progress: a resent gap through {through} outside what a stream has out"
             );
         }
+        assert!(
+            self.is_streaming() || self.inflights.is_empty(),
+            "progress: appends counted in flight while not streaming"
+        );
         match self.state {
             ReplicationState::Probe { .. } => {}
-            ReplicationState::Replicate { in_flight } => assert!(
-                in_flight <= max_inflight_appends,
-                "progress: {in_flight} appends in flight, over the limit"
-            ),
+            ReplicationState::Replicate => self
+                .inflights
+                .check_invariants(max_inflight_appends, max_inflight_bytes),
             ReplicationState::Snapshot { index, sent_at, .. } => {
                 assert!(sent_at <= now, "progress: a snapshot sent in the future");
                 assert!(
@@ -553,226 +575,5 @@ impl Progress {
 }
 
 #[cfg(test)]
-mod tests {
-    use core::time::Duration;
-
-    use super::*;
-
-    const HEARTBEAT: Duration = Duration::from_millis(50);
-
-    fn at(ms: u64) -> Instant {
-        Instant::ZERO + Duration::from_millis(ms)
-    }
-
-    #[test]
-    fn a_probe_sends_one_append_and_waits_for_its_answer() {
-        let mut progress = Progress::new(at(0), LogIndex(6));
-        assert!(progress.may_send_entries(4));
-        progress.on_entries_sent(at(1), LogIndex(8));
-        assert!(!progress.may_send_entries(4));
-        // A probe does not move its next index until it hears back.
-        assert_eq!(progress.next_index(), LogIndex(6));
-        progress.on_ack(at(2), LogIndex(8));
-        assert_eq!(
-            progress.state(),
-            ReplicationState::Replicate { in_flight: 0 }
-        );
-        assert_eq!(
-            (progress.match_index(), progress.next_index()),
-            (LogIndex(8), LogIndex(9))
-        );
-        progress.check_invariants(at(2), LogIndex(8), 4);
-    }
-
-    #[test]
-    fn replication_streams_up_to_the_in_flight_limit() {
-        let mut progress = Progress::new(at(0), LogIndex(1));
-        progress.on_ack(at(0), LogIndex(0));
-        for last in 1..=2 {
-            assert!(progress.may_send_entries(2));
-            progress.on_entries_sent(at(1), LogIndex(last));
-        }
-        assert!(!progress.may_send_entries(2));
-        assert_eq!(progress.next_index(), LogIndex(3));
-        progress.on_ack(at(2), LogIndex(1));
-        assert!(progress.may_send_entries(2));
-        progress.check_invariants(at(2), LogIndex(2), 2);
-    }
-
-    #[test]
-    fn a_rejection_probes_again_but_never_below_what_the_follower_holds() {
-        let mut progress = Progress::new(at(0), LogIndex(10));
-        progress.on_ack(at(0), LogIndex(4));
-        progress.on_reject(LogIndex(2), LogIndex(9));
-        assert_eq!(progress.next_index(), LogIndex(5));
-        assert_eq!(progress.state(), ReplicationState::Probe { paused: false });
-        progress.on_reject(LogIndex(50), LogIndex(9));
-        assert_eq!(progress.next_index(), LogIndex(10));
-    }
-
-    #[test]
-    fn a_short_log_is_news_only_between_match_and_next() {
-        let mut progress = Progress::new(at(0), LogIndex(10));
-        assert!(progress.is_short_log_news(LogIndex(5)));
-        assert!(!progress.is_short_log_news(LogIndex(10)));
-        progress.on_ack(at(0), LogIndex(7));
-        assert!(!progress.is_short_log_news(LogIndex(5)));
-        // Streaming: an end short of what was sent means an append went
-        // missing (overtaken or lost); the end it acknowledged does not.
-        progress.on_entries_sent(at(1), LogIndex(12));
-        assert!(progress.is_short_log_news(LogIndex(8)));
-        assert!(progress.is_short_log_news(LogIndex(12)));
-        assert!(!progress.is_short_log_news(LogIndex(7)));
-        assert!(!progress.is_short_log_news(LogIndex(13)));
-        progress.become_snapshot(at(2), LogIndex(20));
-        assert!(!progress.is_short_log_news(LogIndex(8)));
-    }
-
-    #[test]
-    fn a_gap_in_a_stream_is_resent_once_until_acknowledged() {
-        let mut progress = Progress::new(at(0), LogIndex(1));
-        progress.on_ack(at(0), LogIndex(0));
-        for last in [2, 4, 6] {
-            progress.on_entries_sent(at(1), LogIndex(last));
-        }
-        // The append of 1..=2 went missing: every later one is refused.
-        assert_eq!(progress.gap_to_resend(LogIndex(1)), Some(LogIndex(6)));
-        progress.on_gap_resent(LogIndex(6));
-        assert_eq!(progress.gap_to_resend(LogIndex(1)), None);
-        progress.on_ack(at(2), LogIndex(2));
-        assert!(progress.is_short_log_news(LogIndex(3)));
-        assert_eq!(progress.gap_to_resend(LogIndex(3)), None);
-        progress.check_invariants(at(2), LogIndex(6), 4);
-        // Once the resend is acknowledged, a new gap is resent again.
-        progress.on_ack(at(3), LogIndex(6));
-        progress.on_entries_sent(at(4), LogIndex(9));
-        assert_eq!(progress.gap_to_resend(LogIndex(7)), Some(LogIndex(9)));
-        progress.check_invariants(at(4), LogIndex(9), 4);
-    }
-
-    #[test]
-    fn a_snapshot_ends_the_resent_gap_of_the_stream_it_replaces() {
-        let mut progress = Progress::new(at(0), LogIndex(1));
-        progress.on_ack(at(0), LogIndex(0));
-        for last in [2, 4, 6] {
-            progress.on_entries_sent(at(1), LogIndex(last));
-        }
-        progress.on_gap_resent(LogIndex(6));
-        // The log was compacted past what the stream needs: the snapshot
-        // through 20 replaces the stream, and its answer starts a new one
-        // from 21, with no gap of the old stream still pending.
-        progress.become_snapshot(at(2), LogIndex(20));
-        progress.check_invariants(at(2), LogIndex(20), 4);
-        progress.on_ack(at(3), LogIndex(20));
-        progress.check_invariants(at(3), LogIndex(20), 4);
-        progress.on_entries_sent(at(4), LogIndex(23));
-        assert_eq!(progress.gap_to_resend(LogIndex(21)), Some(LogIndex(23)));
-    }
-
-    #[test]
-    fn commit_news_waits_for_the_last_answer_and_is_sent_once() {
-        let mut progress = Progress::new(at(0), LogIndex(1));
-        progress.on_ack(at(0), LogIndex(0));
-        progress.on_entries_sent(at(1), LogIndex(2));
-        progress.on_entries_sent(at(1), LogIndex(4));
-        progress.on_ack(at(2), LogIndex(2));
-        // An append is still out: its answer brings the chance to tell.
-        assert_eq!(progress.commit_news_at(LogIndex(2), HEARTBEAT), None);
-        progress.on_ack(at(3), LogIndex(4));
-        assert_eq!(
-            progress.commit_news_at(LogIndex(4), HEARTBEAT),
-            Some(Instant::ZERO)
-        );
-        // Only what the follower holds can be news to it.
-        progress.on_commit_sent(LogIndex(3));
-        assert!(progress.commit_news_at(LogIndex(9), HEARTBEAT).is_some());
-        progress.on_commit_sent(LogIndex(4));
-        assert_eq!(progress.commit_news_at(LogIndex(9), HEARTBEAT), None);
-        // Further news waits for the interval since the last to end.
-        progress.on_commit_news_sent(at(5));
-        progress.on_entries_sent(at(6), LogIndex(5));
-        progress.on_ack(at(7), LogIndex(5));
-        assert_eq!(
-            progress.commit_news_at(LogIndex(5), HEARTBEAT),
-            Some(at(55))
-        );
-    }
-
-    #[test]
-    fn only_the_snapshot_s_answer_ends_the_wait_for_it() {
-        let mut progress = Progress::new(at(0), LogIndex(3));
-        progress.become_snapshot(at(1), LogIndex(20));
-        assert!(!progress.may_send_entries(4));
-        assert!(!progress.is_answer_current(true, LogIndex(19)));
-        assert!(!progress.is_answer_current(false, LogIndex(25)));
-        assert!(progress.is_answer_current(true, LogIndex(20)));
-        progress.on_ack(at(2), LogIndex(20));
-        assert_eq!(progress.next_index(), LogIndex(21));
-    }
-
-    #[test]
-    fn the_heartbeat_tick_restarts_stalled_streams_but_not_snapshots() {
-        let mut progress = Progress::new(at(0), LogIndex(1));
-        progress.on_ack(at(0), LogIndex(0));
-        progress.on_entries_sent(at(10), LogIndex(5));
-        progress.on_heartbeat_tick(at(40), LogIndex(5), HEARTBEAT);
-        assert_eq!(
-            progress.state(),
-            ReplicationState::Replicate { in_flight: 1 }
-        );
-        progress.on_heartbeat_tick(at(60), LogIndex(5), HEARTBEAT);
-        assert_eq!(progress.state(), ReplicationState::Probe { paused: false });
-        assert_eq!(progress.next_index(), LogIndex(1));
-
-        // A large snapshot may take long: time alone never resends it.
-        progress.become_snapshot(at(100), LogIndex(9));
-        progress.on_heartbeat_tick(at(10_000), LogIndex(9), HEARTBEAT);
-        assert!(matches!(
-            progress.state(),
-            ReplicationState::Snapshot { .. }
-        ));
-        assert_eq!(progress.heartbeat_prev_index(LogIndex(4)), LogIndex(9));
-    }
-
-    #[test]
-    fn a_snapshot_is_presumed_lost_only_on_an_answer_a_heartbeat_after_it_left() {
-        let mut progress = Progress::new(at(0), LogIndex(3));
-        progress.become_snapshot(at(100), LogIndex(9));
-        // A heartbeat within the interval cannot tell; one after it can,
-        // and the leader needs to send no other.
-        assert_eq!(progress.snapshot_probe_at(HEARTBEAT), Some(at(150)));
-        progress.on_heartbeat_sent(at(120), HEARTBEAT);
-        assert_eq!(progress.snapshot_probe_at(HEARTBEAT), Some(at(150)));
-        progress.on_heartbeat_sent(at(150), HEARTBEAT);
-        assert_eq!(progress.snapshot_probe_at(HEARTBEAT), None);
-        assert!(!progress.is_snapshot_overdue(at(149), HEARTBEAT));
-        assert!(progress.is_snapshot_overdue(at(150), HEARTBEAT));
-        progress.on_snapshot_lost();
-        assert_eq!(progress.state(), ReplicationState::Probe { paused: false });
-        assert_eq!(progress.next_index(), LogIndex(1));
-        assert!(!progress.is_snapshot_overdue(at(1_000), HEARTBEAT));
-    }
-
-    #[test]
-    fn an_unreachable_follower_is_probed_again_from_the_next_heartbeat() {
-        let mut progress = Progress::new(at(0), LogIndex(1));
-        progress.on_ack(at(0), LogIndex(3));
-        progress.on_entries_sent(at(1), LogIndex(8));
-        progress.on_unreachable();
-        assert_eq!(progress.state(), ReplicationState::Probe { paused: true });
-        assert_eq!(progress.next_index(), LogIndex(4));
-        assert!(!progress.may_send_entries(4));
-        progress.on_heartbeat_tick(at(50), LogIndex(8), HEARTBEAT);
-        assert!(progress.may_send_entries(4));
-
-        progress.become_snapshot(at(60), LogIndex(20));
-        progress.on_unreachable();
-        assert_eq!(progress.state(), ReplicationState::Probe { paused: true });
-        assert_eq!(progress.next_index(), LogIndex(4));
-        // A snapshot waits until the follower answers.
-        assert!(!progress.may_send_snapshot());
-        assert!(progress.record_contact(at(70)));
-        assert!(progress.may_send_snapshot());
-        assert!(!progress.record_contact(at(71)));
-    }
-}
+#[path = "progress_tests.rs"]
+mod tests;

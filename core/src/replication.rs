@@ -177,7 +177,10 @@ impl<R: Rng> Node<R> {
         let Some(follower) = progress.get_mut(peer) else {
             return;
         };
-        let may_send_entries = follower.may_send_entries(self.config.max_inflight_appends);
+        let may_send_entries = follower.may_send_entries(
+            self.config.max_inflight_appends,
+            self.config.max_inflight_bytes,
+        );
         let next_index = follower.next_index();
         // What the follower needs next was compacted away.
         let needs_snapshot = next_index <= log.base_index();
@@ -194,7 +197,8 @@ impl<R: Rng> Node<R> {
                     .last()
                     .expect("invariant: an append from within the log carries an entry")
                     .index;
-                follower.on_entries_sent(now, last_sent);
+                let bytes = entries.iter().map(|entry| entry.data.len()).sum();
+                follower.on_entries_sent(now, last_sent, bytes);
                 (LogIndex(next_index.get() - 1), entries)
             } else if heartbeat {
                 // A follower that lacks the entry named (at worst the log's

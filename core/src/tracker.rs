@@ -203,7 +203,7 @@ impl ProgressTracker {
         membership: &Membership,
         now: Instant,
         last_index: LogIndex,
-        max_inflight_appends: usize,
+        (max_inflight_appends, max_inflight_bytes): (usize, usize),
     ) {
         // Without allocating: checked after every input in debug builds.
         let others = membership.member_count() - usize::from(membership.is_member(leader));
@@ -217,7 +217,7 @@ impl ProgressTracker {
             "the progress tracker does not list exactly the other members"
         );
         for (_, progress) in &self.followers {
-            progress.check_invariants(now, last_index, max_inflight_appends);
+            progress.check_invariants(now, last_index, max_inflight_appends, max_inflight_bytes);
         }
     }
 }
