@@ -134,6 +134,21 @@ async fn run_all<R: Runtime>(name: &str, runtime: R, writes: usize, network: Net
             round_trip.as_secs_f64() * 1e6,
             1.0 / round_trip.as_secs_f64()
         );
+        if on_disk() {
+            let (alone, three_at_once) = fdatasync_medians();
+            let floor = alone + round_trip;
+            println!(
+                "| {name} | fdatasync of a 64-byte append here: {:.1} µs alone, {:.1} µs with \
+                 three files at once; durable floor (alone + round trip) {:.1} µs, \
+                 {:.0} writes/s for one sequential writer; one DiskStorage write of one \
+                 16-byte entry: {:.1} µs |",
+                alone.as_secs_f64() * 1e6,
+                three_at_once.as_secs_f64() * 1e6,
+                floor.as_secs_f64() * 1e6,
+                1.0 / floor.as_secs_f64(),
+                store_write_median().as_secs_f64() * 1e6
+            );
+        }
     }
     for writers in writer_counts() {
         let total = if writers == 1 { writes / 5 } else { writes };
@@ -146,6 +161,69 @@ async fn run_all<R: Runtime>(name: &str, runtime: R, writes: usize, network: Net
             result.failover.as_secs_f64() * 1e3
         );
     }
+}
+
+/// Whether the nodes store on disk (`KONTIKI_BENCH_STORAGE=disk`).
+fn on_disk() -> bool {
+    std::env::var("KONTIKI_BENCH_STORAGE").is_ok_and(|storage| storage == "disk")
+}
+
+/// The median time to append 64 bytes to a file and `fdatasync` it, in a
+/// temporary directory (the filesystem the nodes' stores use): alone, and
+/// while two other threads do the same to their own files, as three nodes
+/// on one disk do.
+fn fdatasync_medians() -> (Duration, Duration) {
+    fn appends(dir: &std::path::Path, name: &str, rounds: usize) -> Vec<Duration> {
+        use std::io::Write;
+        let mut file = std::fs::File::create(dir.join(name)).expect("a file");
+        (0..rounds)
+            .map(|_| {
+                let started = Instant::now();
+                file.write_all(&[7; 64]).expect("a write");
+                file.sync_data().expect("fdatasync");
+                started.elapsed()
+            })
+            .collect()
+    }
+    fn median(mut samples: Vec<Duration>) -> Duration {
+        samples.sort_unstable();
+        samples[samples.len() / 2]
+    }
+    const ROUNDS: usize = 500;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let alone = median(appends(dir.path(), "alone", ROUNDS));
+    let together = std::thread::scope(|scope| {
+        let threads: Vec<_> = ["a", "b", "c"]
+            .iter()
+            .map(|name| scope.spawn(|| appends(dir.path(), name, ROUNDS)))
+            .collect();
+        threads
+            .into_iter()
+            .flat_map(|thread| thread.join().expect("an fsync thread"))
+            .collect()
+    });
+    (alone, median(together))
+}
+
+/// The median time of one `DiskStorage::write` appending one 16-byte
+/// entry, in a temporary directory.
+fn store_write_median() -> Duration {
+    const ROUNDS: u64 = 500;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let mut store = DiskStorage::open(dir.path()).expect("a store");
+    let mut samples: Vec<Duration> = (1..=ROUNDS)
+        .map(|index| {
+            let entry =
+                kontiki::Entry::command(kontiki::LogIndex(index), kontiki::Term(1), vec![7; 16]);
+            let started = Instant::now();
+            store
+                .write(&[kontiki::Persist::Entries(vec![entry])])
+                .expect("a write");
+            started.elapsed()
+        })
+        .collect();
+    samples.sort_unstable();
+    samples[samples.len() / 2]
 }
 
 /// The median time of a 64-byte ping-pong between two connected loopback
@@ -193,7 +271,7 @@ struct Result {
 
 async fn run_one<R: Runtime>(runtime: R, network: Network, writers: usize, total: usize) -> Result {
     let addresses = free_addresses(3);
-    let on_disk = std::env::var("KONTIKI_BENCH_STORAGE").is_ok_and(|storage| storage == "disk");
+    let on_disk = on_disk();
     let persists_first =
         std::env::var("KONTIKI_BENCH_LEADER_PERSISTS_FIRST").is_ok_and(|on| on == "1");
     let whole_logs = std::env::var("KONTIKI_BENCH_SNAPSHOTS").is_ok_and(|on| on == "0");
