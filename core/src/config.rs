@@ -65,8 +65,11 @@ pub struct Config {
     /// `max_append_bytes` it bounds what a slow follower costs its
     /// leader's connection queues and its own memory.
     pub max_inflight_bytes: usize,
-    /// Payload bytes of entries proposed but not yet committed, at most: a
-    /// leader refuses further proposals beyond it (back-pressure).
+    /// Payload bytes of entries proposed but not yet settled — committed,
+    /// and written on the leader's own disk — at most: a leader refuses
+    /// further proposals beyond it (back-pressure). With writes in
+    /// parallel, followers may commit entries the leader's disk has not
+    /// yet written; this bounds that backlog too.
     pub max_uncommitted_bytes: usize,
     /// A leader sends its new entries to followers before its own
     /// `Persist::Entries` output, so that its disk write and theirs overlap

@@ -61,9 +61,23 @@ impl<R: Rng> Node<R> {
     /// acknowledgement it allows.
     pub(crate) fn handle_persisted(&mut self, index: LogIndex, term: Term) {
         if index > self.durable_index && self.log.term_at(index) == Some(term) {
+            let settled_before = self.settled_index();
             self.durable_index = index;
+            if let RoleState::Leader { .. } = self.role {
+                self.release_settled(settled_before);
+            }
             self.maybe_commit();
             self.send_pending_ack();
+        }
+    }
+
+    /// Takes the entries settled since `settled_before` off a leader's
+    /// count of unsettled bytes.
+    pub(crate) fn release_settled(&mut self, settled_before: LogIndex) {
+        let settled = self.settled_index();
+        if settled > settled_before {
+            let released = self.log.payload_bytes(settled_before.next(), settled);
+            self.uncommitted_bytes = self.uncommitted_bytes.saturating_sub(released);
         }
     }
 

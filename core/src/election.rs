@@ -100,7 +100,7 @@ impl<R: Rng> Node<R> {
         self.leader_contact_at = None;
         self.uncommitted_bytes = self
             .log
-            .payload_bytes(self.commit_index.next(), self.log.last_index());
+            .payload_bytes(self.settled_index().next(), self.log.last_index());
         if self.config.noop_on_election {
             let noop = Entry::noop(self.log.last_index().next(), self.term);
             self.append_to_own_log(noop);

@@ -105,8 +105,9 @@ pub enum HandleError {
         leader_hint: Option<NodeId>,
     },
     /// A proposal was refused because the leader already holds
-    /// [`Config::max_uncommitted_bytes`](crate::Config::max_uncommitted_bytes) of uncommitted entries; retry
-    /// once earlier proposals commit.
+    /// [`Config::max_uncommitted_bytes`](crate::Config::max_uncommitted_bytes) of entries not yet
+    /// committed or not yet written on its own disk; retry once earlier
+    /// proposals settle.
     TooManyUncommittedBytes,
     /// [`Input::SnapshotTaken`](crate::Input::SnapshotTaken) named an index not yet applied.
     SnapshotBeyondApplied {

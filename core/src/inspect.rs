@@ -165,6 +165,16 @@ impl<R> Node<R> {
         self.transfer.map(|transfer| transfer.target)
     }
 
+    /// How far a leader's log is settled: committed, and written on its
+    /// own disk. What lies above it is what a leader's memory holds for
+    /// its proposals, counted in `uncommitted_bytes` and bounded by
+    /// `Config::max_uncommitted_bytes` — so a leader whose disk stalls
+    /// while its followers commit stops taking proposals rather than
+    /// queuing writes without end.
+    pub(crate) fn settled_index(&self) -> LogIndex {
+        self.commit_index.min(self.own_match_index())
+    }
+
     /// How far the leader's own replica counts toward commitment: what is
     /// durable, when it persists in parallel with its followers; else its
     /// whole log, which it persisted before sending any of it.

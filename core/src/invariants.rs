@@ -228,7 +228,9 @@ impl<R> Node<R> {
                     ),
                 );
                 self.reads.check_invariants(last_index);
-                let uncommitted = self.log.payload_bytes(self.commit_index.next(), last_index);
+                let uncommitted = self
+                    .log
+                    .payload_bytes(self.settled_index().next(), last_index);
                 assert_eq!(
                     self.uncommitted_bytes, uncommitted,
                     "node {}: uncommitted byte count is off",

@@ -83,7 +83,9 @@ pub struct Node<R> {
     /// Highest index handed out as [`Output::Apply`]. Invariant:
     /// `applied_index <= commit_index`.
     pub(crate) applied_index: LogIndex,
-    /// On a leader: payload bytes of its log entries above `commit_index`.
+    /// On a leader: payload bytes of its log entries not yet settled,
+    /// above the commit index or its own durable index, whichever is
+    /// lower (see `settled_index`).
     pub(crate) uncommitted_bytes: usize,
     pub(crate) role: RoleState,
     /// Votes for this node's own election in the current term, while that

@@ -496,12 +496,12 @@ impl<R: Rng> Node<R> {
             self.commit_index,
             self.log.last_index()
         );
+        let settled_before = self.settled_index();
+        self.commit_index = commit;
         if let RoleState::Leader { .. } = self.role {
-            let newly_committed = self.log.payload_bytes(self.commit_index.next(), commit);
-            self.uncommitted_bytes = self.uncommitted_bytes.saturating_sub(newly_committed);
+            self.release_settled(settled_before);
             self.commit_news_due = true;
         }
-        self.commit_index = commit;
         while self.applied_index < self.commit_index {
             self.applied_index = self.applied_index.next();
             let entry = self

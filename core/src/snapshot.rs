@@ -48,7 +48,11 @@ impl<R: Rng> Node<R> {
         self.outputs
             .push(Output::Persist(Persist::Snapshot(snapshot.clone())));
         self.snapshot = Some(snapshot);
-        let through = LogIndex(index.get().saturating_sub(self.config.compaction_lag));
+        // Never past what this node's own disk holds: entries still being
+        // written stay in memory (and in a leader's unsettled count) until
+        // they are.
+        let through = LogIndex(index.get().saturating_sub(self.config.compaction_lag))
+            .min(self.own_match_index());
         self.log.compact_through(through);
         Ok(())
     }

@@ -335,3 +335,49 @@ fn acknowledging_before_the_write_is_reported_is_caught() {
         "caught for another reason: {message}"
     );
 }
+
+/// A leader whose own disk is stalled while its followers commit holds
+/// every entry not yet written in memory (its writer's queue): proposals
+/// beyond `max_uncommitted_bytes` of them are refused until the disk
+/// catches up, so that memory stays bounded.
+#[test]
+fn a_leader_s_unwritten_entries_are_bounded_like_uncommitted_ones() {
+    let mut probe = Probe::new(
+        3,
+        Config {
+            max_uncommitted_bytes: 1_000,
+            ..asynchronous()
+        },
+    );
+    probe.elect();
+    for follower in [2, 3] {
+        probe
+            .receive(follower, append_response(1, true, 0, 0))
+            .unwrap();
+    }
+    let propose = |probe: &mut Probe| {
+        probe.input(Input::Command(kontiki::Command::Propose(Bytes::from(
+            vec![1; 400],
+        ))))
+    };
+    for index in 1..=2 {
+        propose(&mut probe).expect("within the bound");
+        for follower in [2, 3] {
+            probe
+                .receive(follower, append_response(1, true, index, 0))
+                .unwrap();
+        }
+    }
+    assert_eq!(
+        probe.node.commit_index(),
+        LogIndex(2),
+        "committed by the followers"
+    );
+    assert_eq!(
+        propose(&mut probe),
+        Err(kontiki::HandleError::TooManyUncommittedBytes),
+        "800 bytes committed but not written here, and 400 more"
+    );
+    persisted(&mut probe, 2, 1);
+    propose(&mut probe).expect("written: settled");
+}
