@@ -162,7 +162,7 @@ impl<R: Rng> Node<R> {
     /// Whether this node may start an election now: its vote may be
     /// needed, and it has a term left to raise to.
     pub(crate) fn may_start_election(&self) -> bool {
-        self.may_campaign() && self.term.next() != Term::MAX
+        self.may_campaign() && self.term.next() != Term::MAX && !self.is_recovering()
     }
 
     /// Whether a live leader was heard from within the minimum election
@@ -181,6 +181,21 @@ impl<R: Rng> Node<R> {
         }
     }
 
+    /// Ends the abstention of a node that lost part of its log once its
+    /// log holds an entry of a term after the loss: only a leader elected
+    /// without this node's vote made it, and log matching brings along
+    /// everything that leader held when elected — every entry this node's
+    /// lost acknowledgements could have helped commit.
+    pub(crate) fn maybe_end_recovery(&mut self) {
+        if self
+            .recovering_from_term
+            .is_some_and(|lost_at| self.log.last_term() > lost_at)
+        {
+            self.recovering_from_term = None;
+            self.mark_hard_state_dirty();
+        }
+    }
+
     /// Whether this node may give its vote in the current term to
     /// `candidate`: it has not voted for anyone else, and does not know of a
     /// leader of this term (who must have had a majority already).
@@ -194,9 +209,12 @@ impl<R: Rng> Node<R> {
     /// Answers a vote request whose term is at least ours (for a real vote,
     /// exactly ours: a higher one was adopted before).
     pub(crate) fn handle_request_vote(&mut self, now: Instant, from: NodeId, request: RequestVote) {
-        let log_is_current = self
-            .log
-            .is_up_to_date(request.last_log_term, request.last_log_index);
+        // A node that lost part of its log may have acknowledged entries
+        // the candidate lacks: it grants nothing until it has caught up.
+        let log_is_current = !self.is_recovering()
+            && self
+                .log
+                .is_up_to_date(request.last_log_term, request.last_log_index);
         let response = if request.pre_vote {
             // A pre-vote for a later term is granted on the log alone: it
             // promises nothing and changes nothing here.

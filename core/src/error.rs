@@ -87,6 +87,10 @@ pub enum HandleError {
     /// [`Command::Campaign`](crate::Command::Campaign) was given to a node
     /// that does not vote (a learner, or a node not in the configuration).
     NotAVoter,
+    /// [`Command::Campaign`](crate::Command::Campaign) was given to a node
+    /// that lost part of its log and has not yet caught up (see
+    /// [`HardState::log_lost_at_term`](crate::HardState::log_lost_at_term)).
+    Recovering,
     /// A membership change was refused, for the reason given.
     Membership(MembershipError),
     /// The leader is handing its leadership to `target` (see
@@ -189,6 +193,9 @@ impl fmt::Display for HandleError {
             }
             HandleError::AlreadyLeader => f.write_str("this node is already the leader"),
             HandleError::NotAVoter => f.write_str("this node does not vote"),
+            HandleError::Recovering => f.write_str(
+                "this node lost part of its log and does not campaign until it has caught up",
+            ),
             HandleError::Membership(error) => write!(f, "membership change refused: {error}"),
             HandleError::TransferInProgress { target } => {
                 write!(

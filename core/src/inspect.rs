@@ -55,7 +55,16 @@ impl<R> Node<R> {
         HardState {
             term: self.term,
             voted_for: self.voted_for,
+            log_lost_at_term: self.recovering_from_term,
         }
+    }
+
+    /// Whether this node lost part of its log and abstains from votes and
+    /// elections until it has caught up with a leader elected after the
+    /// loss (see [`HardState::log_lost_at_term`]).
+    #[must_use]
+    pub fn is_recovering(&self) -> bool {
+        self.recovering_from_term.is_some()
     }
 
     /// Every voter of the configuration in force (of both halves, while

@@ -62,6 +62,13 @@ impl<R> Node<R> {
             "node {}: counts voters other than its configuration's",
             self.id
         );
+        if self.recovering_from_term.is_some() {
+            assert!(
+                matches!(self.role, RoleState::Follower { .. }),
+                "node {}: campaigns or leads while recovering a lost log",
+                self.id
+            );
+        }
         if matches!(
             self.role,
             RoleState::Candidate | RoleState::PreCandidate { .. }

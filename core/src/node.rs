@@ -128,6 +128,10 @@ pub struct Node<R> {
     /// [`Input::Persisted`]); what a leader counts as its own replica when
     /// it persists in parallel.
     pub(crate) durable_index: LogIndex,
+    /// The term in which this node lost part of its log, until its log
+    /// holds an entry of a later term (see `HardState::log_lost_at_term`).
+    /// Invariant: while set, the node neither votes nor campaigns.
+    pub(crate) recovering_from_term: Option<Term>,
     /// With asynchronous writes: the success a follower owes its leader
     /// for entries (or a snapshot) not yet reported durable. Invariant:
     /// its index is above `durable_index` when set.
@@ -177,6 +181,7 @@ impl<R> Node<R> {
             leader_wakeup,
             unpersisted_from,
             durable_index,
+            recovering_from_term,
             pending_ack,
             reads,
             transfer,
@@ -216,6 +221,7 @@ impl<R> Node<R> {
                 commit_news_due,
                 unpersisted_from,
                 durable_index,
+                recovering_from_term,
                 pending_ack,
                 reads,
                 transfer,
@@ -345,6 +351,7 @@ impl<R: Rng> Node<R> {
             leader_wakeup: None,
             unpersisted_from: None,
             durable_index,
+            recovering_from_term: persisted.hard_state.log_lost_at_term,
             pending_ack: None,
             reads: ReadQueue::default(),
             transfer: None,
@@ -589,6 +596,9 @@ impl<R: Rng> Node<R> {
         }
         if !self.may_campaign() {
             return Err(HandleError::NotAVoter);
+        }
+        if self.is_recovering() {
+            return Err(HandleError::Recovering);
         }
         self.start_election(now);
         Ok(())

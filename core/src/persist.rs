@@ -24,6 +24,14 @@ pub struct HardState {
     pub term: Term,
     /// The candidate the node voted for in `term`, if any.
     pub voted_for: Option<NodeId>,
+    /// Set when the node lost part of its log (a store that found a
+    /// damaged or missing suffix, and dropped it) while its term was this:
+    /// it may have acknowledged entries it no longer holds, so it neither
+    /// votes nor campaigns until its log holds an entry of a later term —
+    /// which only a leader elected without it can have sent, and which
+    /// brings everything that leader held when elected. The node clears it
+    /// then (protocol-aware recovery; see `docs/architecture.md`).
+    pub log_lost_at_term: Option<Term>,
 }
 
 /// One write to stable storage, in the order the node asks for them.
@@ -171,6 +179,7 @@ mod tests {
         let hard_state = HardState {
             term: Term(3),
             voted_for: Some(NodeId(2)),
+            log_lost_at_term: None,
         };
         for write in [
             Persist::HardState(hard_state),

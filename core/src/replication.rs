@@ -300,6 +300,8 @@ impl<R: Rng> Node<R> {
             self.follow_appended_memberships(&new_entries);
             self.outputs
                 .push(Output::Persist(Persist::Entries(new_entries)));
+            // Cleared after the entries' write, so durable only with them.
+            self.maybe_end_recovery();
         }
         // Only entries known to match the leader's may be committed here.
         let commit = append.leader_commit.min(last_new);

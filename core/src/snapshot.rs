@@ -122,6 +122,7 @@ impl<R: Rng> Node<R> {
                 .push(Output::Persist(Persist::Snapshot(snapshot.clone())));
             self.outputs.push(Output::InstallSnapshot(snapshot.clone()));
             self.snapshot = Some(snapshot);
+            self.maybe_end_recovery();
         }
         // Either way the node holds every entry through `index` (durably
         // once its writes are reported, with asynchronous writes).

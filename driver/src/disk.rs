@@ -18,6 +18,7 @@ use kontiki::{
     Snapshot, Term,
 };
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use tracing::warn;
 
 use crate::error::annotate;
 use crate::storage::Storage;
@@ -44,6 +45,15 @@ const KIND_COMMAND: u8 = 0;
 const KIND_NOOP: u8 = 1;
 const KIND_MEMBERSHIP: u8 = 2;
 
+/// What a damaged store lost.
+#[derive(Clone, Copy, Debug)]
+enum Damage {
+    /// The log from this index on (a record damaged or missing there).
+    LogFrom(LogIndex),
+    /// The snapshot, and with it the log that continues it.
+    Snapshot,
+}
+
 /// Hard state and log in `<dir>/kontiki.redb`.
 pub struct DiskStorage {
     database: Database,
@@ -59,6 +69,85 @@ impl std::fmt::Debug for DiskStorage {
 }
 
 impl DiskStorage {
+    /// Reads everything stored, up to the first damage: what was read, and
+    /// what was lost.
+    fn read(&self) -> io::Result<(PersistedState, Option<Damage>)> {
+        let transaction = self.database.begin_read().map_err(redb_error)?;
+        let meta = transaction.open_table(META).map_err(redb_error)?;
+        let hard_state = match meta.get(HARD_STATE_KEY).map_err(redb_error)? {
+            Some(value) => decode_hard_state(value.value())?,
+            None => HardState::default(),
+        };
+        let snapshot = match meta.get(SNAPSHOT_KEY).map_err(redb_error)? {
+            Some(value) => decode_snapshot(value.value()).map(Some),
+            None => match meta.get(SNAPSHOT_V1_KEY).map_err(redb_error)? {
+                Some(value) => decode_snapshot_v1(value.value()).map(Some),
+                None => Ok(None),
+            },
+        };
+        let Ok(snapshot) = snapshot else {
+            // The state the log continues is gone: so is the log.
+            let state = PersistedState {
+                hard_state,
+                ..PersistedState::default()
+            };
+            return Ok((state, Some(Damage::Snapshot)));
+        };
+        let log = transaction.open_table(LOG).map_err(redb_error)?;
+        // The log continues the snapshot, or starts at 1.
+        let first = snapshot
+            .as_ref()
+            .map_or(LogIndex(1), |snapshot| snapshot.index.next());
+        let mut entries: Vec<Entry> = Vec::new();
+        let mut lost_from = None;
+        for record in log.iter().map_err(redb_error)? {
+            let (index, value) = record.map_err(redb_error)?;
+            let index = LogIndex(index.value());
+            let continues = entries
+                .last()
+                .map_or(index <= first, |last| last.index.next() == index);
+            match decode_entry(index, value.value()) {
+                Ok(entry) if continues => entries.push(entry),
+                // A record missing before this one, or this one damaged.
+                _ => {
+                    let from = entries.last().map_or(first, |last| last.index.next());
+                    lost_from = Some(Damage::LogFrom(from));
+                    break;
+                }
+            }
+        }
+        let state = PersistedState {
+            hard_state,
+            snapshot,
+            entries,
+        };
+        Ok((state, lost_from))
+    }
+
+    /// Removes what `damage` lost, and stores `hard_state`, in one
+    /// transaction.
+    fn drop_damaged(&mut self, damage: Damage, hard_state: HardState) -> io::Result<()> {
+        let transaction = self.database.begin_write().map_err(redb_error)?;
+        {
+            let mut log = transaction.open_table(LOG).map_err(redb_error)?;
+            let mut meta = transaction.open_table(META).map_err(redb_error)?;
+            match damage {
+                Damage::LogFrom(from) => {
+                    log.retain_in(from.get().., |_, _| false)
+                        .map_err(redb_error)?;
+                }
+                Damage::Snapshot => {
+                    log.retain_in(0u64.., |_, _| false).map_err(redb_error)?;
+                    meta.remove(SNAPSHOT_KEY).map_err(redb_error)?;
+                    meta.remove(SNAPSHOT_V1_KEY).map_err(redb_error)?;
+                }
+            }
+            meta.insert(HARD_STATE_KEY, encode_hard_state(hard_state).as_slice())
+                .map_err(redb_error)?;
+        }
+        transaction.commit().map_err(redb_error)
+    }
+
     /// Opens (or creates) the store in directory `dir`, creating the
     /// directory if needed.
     pub fn open(dir: impl AsRef<Path>) -> io::Result<DiskStorage> {
@@ -85,31 +174,32 @@ impl DiskStorage {
 }
 
 impl Storage for DiskStorage {
+    /// Loads what is stored. A damaged log record (or a missing one) loses
+    /// the log from there on, and a damaged snapshot everything but the
+    /// hard state: the store drops what it lost, marks the hard state
+    /// (`HardState::log_lost_at_term`) so that the node abstains from
+    /// votes until it has caught up, and loads the rest. A damaged hard
+    /// state is an error: without it the node cannot know which votes it
+    /// gave.
     fn load(&mut self) -> io::Result<PersistedState> {
-        let transaction = self.database.begin_read().map_err(redb_error)?;
-        let meta = transaction.open_table(META).map_err(redb_error)?;
-        let hard_state = match meta.get(HARD_STATE_KEY).map_err(redb_error)? {
-            Some(value) => decode_hard_state(value.value())?,
-            None => HardState::default(),
-        };
-        let snapshot = match meta.get(SNAPSHOT_KEY).map_err(redb_error)? {
-            Some(value) => Some(decode_snapshot(value.value())?),
-            None => match meta.get(SNAPSHOT_V1_KEY).map_err(redb_error)? {
-                Some(value) => Some(decode_snapshot_v1(value.value())?),
-                None => None,
-            },
-        };
-        let log = transaction.open_table(LOG).map_err(redb_error)?;
-        let mut entries = Vec::new();
-        for record in log.iter().map_err(redb_error)? {
-            let (index, value) = record.map_err(redb_error)?;
-            entries.push(decode_entry(LogIndex(index.value()), value.value())?);
+        let (mut state, damage) = self.read()?;
+        if let Some(damage) = damage {
+            let lost_at = state
+                .hard_state
+                .log_lost_at_term
+                .map_or(state.hard_state.term, |earlier| {
+                    earlier.max(state.hard_state.term)
+                });
+            state.hard_state.log_lost_at_term = Some(lost_at);
+            warn!(
+                path = %self.path.display(),
+                ?damage,
+                "the store is damaged; dropped what was lost, and the node will not vote \
+                 until it has caught up with its leader"
+            );
+            self.drop_damaged(damage, state.hard_state)?;
         }
-        Ok(PersistedState {
-            hard_state,
-            snapshot,
-            entries,
-        })
+        Ok(state)
     }
 
     fn write(&mut self, writes: &[Persist]) -> io::Result<()> {
@@ -192,30 +282,37 @@ fn decode_entry(index: LogIndex, record: &[u8]) -> io::Result<Entry> {
     })
 }
 
-/// `[crc32][term][1 if voted][vote]`.
+/// `[crc32][term][1 if voted][vote][1 if the log was lost][term lost at]`
+/// (a record written before the last two fields existed is 21 bytes).
 fn encode_hard_state(hard_state: HardState) -> Vec<u8> {
     let mut record = vec![0; 4];
     record.extend_from_slice(&hard_state.term.get().to_le_bytes());
     record.push(u8::from(hard_state.voted_for.is_some()));
     record.extend_from_slice(&hard_state.voted_for.map_or(0, NodeId::get).to_le_bytes());
+    record.push(u8::from(hard_state.log_lost_at_term.is_some()));
+    record.extend_from_slice(
+        &hard_state
+            .log_lost_at_term
+            .map_or(0, Term::get)
+            .to_le_bytes(),
+    );
     let crc = checksum(0, &record[4..]);
     record[..4].copy_from_slice(&crc.to_le_bytes());
     record
 }
 
 fn decode_hard_state(record: &[u8]) -> io::Result<HardState> {
-    if record.len() != 21 || record[..4] != checksum(0, &record[4..]).to_le_bytes() {
+    let valid = (record.len() == 21 || record.len() == 30)
+        && record[..4] == checksum(0, &record[4..]).to_le_bytes();
+    if !valid {
         return Err(corrupt(String::from("the hard state is corrupt")));
     }
-    let term = Term(u64::from_le_bytes(
-        record[4..12].try_into().expect("eight bytes"),
-    ));
-    let vote = NodeId(u64::from_le_bytes(
-        record[13..21].try_into().expect("eight bytes"),
-    ));
+    let word = |at: usize| u64::from_le_bytes(record[at..at + 8].try_into().expect("eight bytes"));
+    let lost = record.len() == 30 && record[21] == 1;
     Ok(HardState {
-        term,
-        voted_for: (record[12] == 1).then_some(vote),
+        term: Term(word(4)),
+        voted_for: (record[12] == 1).then_some(NodeId(word(13))),
+        log_lost_at_term: lost.then(|| Term(word(22))),
     })
 }
 
@@ -306,6 +403,7 @@ mod tests {
         let hard_state = HardState {
             term: Term(4),
             voted_for: Some(NodeId(2)),
+            log_lost_at_term: None,
         };
         {
             let mut store = DiskStorage::open(dir.path()).unwrap();
@@ -362,6 +460,7 @@ mod tests {
         let hard_state = encode_hard_state(HardState {
             term: Term(9),
             voted_for: None,
+            log_lost_at_term: None,
         });
         let mut damaged = hard_state.clone();
         damaged[10] ^= 1;
@@ -422,6 +521,131 @@ mod tests {
         assert_eq!(store.load().unwrap().snapshot, Some(newer));
     }
 
+    /// Writes `record` under log index `index` as it is, bypassing the
+    /// encoding: damage a test plants.
+    fn plant_log_record(dir: &Path, index: u64, record: &[u8]) {
+        let store = DiskStorage::open(dir).unwrap();
+        let transaction = store.database.begin_write().unwrap();
+        transaction
+            .open_table(LOG)
+            .unwrap()
+            .insert(index, record)
+            .unwrap();
+        transaction.commit().unwrap();
+    }
+
+    #[test]
+    fn a_damaged_log_record_loses_the_log_from_there_and_marks_the_hard_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let hard_state = HardState {
+            term: Term(3),
+            voted_for: Some(NodeId(2)),
+            log_lost_at_term: None,
+        };
+        {
+            let mut store = DiskStorage::open(dir.path()).unwrap();
+            store
+                .write(&[
+                    Persist::HardState(hard_state),
+                    Persist::Entries((1..=5).map(|i| entry(i, 2, b"x")).collect()),
+                ])
+                .unwrap();
+        }
+        let mut damaged = Vec::new();
+        encode_entry(&entry(3, 2, b"x"), &mut damaged);
+        damaged[12] ^= 0x01;
+        plant_log_record(dir.path(), 3, &damaged);
+
+        let loaded = DiskStorage::open(dir.path()).unwrap().load().unwrap();
+        assert_eq!(loaded.entries, vec![entry(1, 2, b"x"), entry(2, 2, b"x")]);
+        assert_eq!(loaded.hard_state.term, Term(3));
+        assert_eq!(loaded.hard_state.voted_for, Some(NodeId(2)));
+        assert_eq!(loaded.hard_state.log_lost_at_term, Some(Term(3)));
+        // The repair is durable: the next load finds the same, marked.
+        let again = DiskStorage::open(dir.path()).unwrap().load().unwrap();
+        assert_eq!(again, loaded);
+    }
+
+    #[test]
+    fn a_missing_log_record_loses_the_log_from_the_gap() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut store = DiskStorage::open(dir.path()).unwrap();
+            store
+                .write(&[Persist::Entries(vec![entry(1, 1, b"a"), entry(2, 1, b"b")])])
+                .unwrap();
+        }
+        let mut record = Vec::new();
+        encode_entry(&entry(4, 1, b"d"), &mut record);
+        plant_log_record(dir.path(), 4, &record);
+        let loaded = DiskStorage::open(dir.path()).unwrap().load().unwrap();
+        assert_eq!(loaded.entries.len(), 2);
+        assert_eq!(loaded.hard_state.log_lost_at_term, Some(Term(0)));
+    }
+
+    #[test]
+    fn a_damaged_snapshot_loses_everything_but_the_hard_state() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut store = DiskStorage::open(dir.path()).unwrap();
+            store
+                .write(&[
+                    Persist::HardState(HardState {
+                        term: Term(5),
+                        voted_for: None,
+                        log_lost_at_term: None,
+                    }),
+                    Persist::Snapshot(Snapshot {
+                        index: LogIndex(4),
+                        term: Term(2),
+                        membership: three_voters(),
+                        data: Bytes::from_static(b"state"),
+                    }),
+                    Persist::Entries(vec![entry(5, 2, b"e")]),
+                ])
+                .unwrap();
+            let transaction = store.database.begin_write().unwrap();
+            transaction
+                .open_table(META)
+                .unwrap()
+                .insert(SNAPSHOT_KEY, &b"garbage that fails its checksum"[..])
+                .unwrap();
+            transaction.commit().unwrap();
+        }
+        let loaded = DiskStorage::open(dir.path()).unwrap().load().unwrap();
+        assert_eq!(loaded.snapshot, None);
+        assert!(loaded.entries.is_empty());
+        assert_eq!(loaded.hard_state.term, Term(5));
+        assert_eq!(loaded.hard_state.log_lost_at_term, Some(Term(5)));
+    }
+
+    #[test]
+    fn a_hard_state_of_the_first_layout_still_loads() {
+        let mut record = vec![0; 4];
+        record.extend_from_slice(&7u64.to_le_bytes());
+        record.push(1);
+        record.extend_from_slice(&3u64.to_le_bytes());
+        let crc = checksum(0, &record[4..]);
+        record[..4].copy_from_slice(&crc.to_le_bytes());
+        let decoded = decode_hard_state(&record).unwrap();
+        assert_eq!(
+            decoded,
+            HardState {
+                term: Term(7),
+                voted_for: Some(NodeId(3)),
+                log_lost_at_term: None,
+            }
+        );
+        let marked = HardState {
+            log_lost_at_term: Some(Term(6)),
+            ..decoded
+        };
+        assert_eq!(
+            decode_hard_state(&encode_hard_state(marked)).unwrap(),
+            marked
+        );
+    }
+
     #[test]
     fn a_snapshot_replaces_the_entries_it_covers() {
         let dir = tempfile::tempdir().unwrap();
@@ -460,6 +684,7 @@ mod tests {
             Persist::HardState(HardState {
                 term: Term(term),
                 voted_for: Some(NodeId(node)),
+                log_lost_at_term: None,
             })
         };
         let rounds = vec![

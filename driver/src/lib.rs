@@ -36,7 +36,7 @@
 //!
 //! let mut store = MemoryStorage::new();
 //! let writes = [
-//!     Persist::HardState(HardState { term: Term(2), voted_for: Some(NodeId(1)) }),
+//!     Persist::HardState(HardState { term: Term(2), voted_for: Some(NodeId(1)), ..HardState::default() }),
 //!     Persist::Entries(vec![Entry::command(LogIndex(1), Term(2), &b"x"[..])]),
 //!     Persist::Entries(vec![Entry::command(LogIndex(2), Term(2), &b"y"[..])]),
 //!     Persist::TruncateLog { from: LogIndex(2) },

@@ -101,6 +101,7 @@ mod tests {
         let hard_state = HardState {
             term: Term(3),
             voted_for: Some(NodeId(2)),
+            log_lost_at_term: None,
         };
         store
             .write(&[

@@ -357,6 +357,7 @@ mod tests {
         writer.queue(Persist::HardState(HardState {
             term: Term(2),
             voted_for: Some(NodeId(2)),
+            log_lost_at_term: None,
         }));
         assert!(writer.pass(send(2)).is_none(), "a vote waits");
         assert!(writer.pass(apply()).is_some());

@@ -8,8 +8,9 @@
 //! log is durable (true or not), a snapshot of the application's state at
 //! any index, or a jump of the clock. The options byte turns on pre-vote,
 //! check-quorum, a leader that persists in parallel with its followers,
-//! compaction that keeps no entries behind a snapshot, and asynchronous
-//! writes (acknowledgements held until reported durable). The node must
+//! compaction that keeps no entries behind a snapshot, asynchronous
+//! writes (acknowledgements held until reported durable), and a start
+//! recovering from a damaged log (no votes until caught up). The node must
 //! never panic, its term must never go backwards, every hard-state, log
 //! and snapshot change must be followed by persist outputs before the next
 //! input, and entries are applied once each, in order, never beyond the
@@ -46,16 +47,21 @@ fuzz_target!(|data: &[u8]| {
     };
     let voters = [NodeId(1), NodeId(2), NodeId(3)];
     let rng = ChaCha8Rng::seed_from_u64(u64::from(options));
+    // A node whose store found its log damaged starts recovering.
+    let mut start = PersistedState::default();
+    if options & 32 != 0 {
+        start.hard_state.log_lost_at_term = Some(Term(0));
+    }
     let mut node = Node::new(
         NodeId(1),
         &voters,
         config,
         rng,
-        PersistedState::default(),
+        start.clone(),
         Instant::ZERO,
     )
     .expect("valid config");
-    let mut durable = PersistedState::default();
+    let mut durable = start;
     let mut now = Instant::ZERO;
     let mut term = node.term();
     let mut applied = 0u64;

@@ -1,6 +1,6 @@
 //! Random fault injection for soaks and the demo: crashes, restarts,
-//! isolation, partitions, one-way link cuts and forced campaigns, all drawn
-//! from the cluster's seeded RNG.
+//! isolation, partitions, one-way link cuts, forced campaigns and damaged
+//! disks, all drawn from the cluster's seeded RNG.
 
 use std::time::Duration;
 
@@ -97,6 +97,38 @@ pub fn inject_random_fault(cluster: &mut Cluster) -> Option<Fault> {
         }
     }
     Some(fault)
+}
+
+/// Damages the disk of one crashed node, chosen at random: its stored log
+/// loses a random suffix, which its store notices (see
+/// [`Cluster::lose_log_suffix`]). Only while no other node is recovering
+/// from such a loss: a recovering node abstains from votes, and a cluster
+/// with a majority abstaining waits for ever (rightly: a committed entry
+/// may be on no one else). Returns the node and the first index lost.
+pub fn lose_random_log_suffix(cluster: &mut Cluster) -> Option<(NodeId, LogIndex)> {
+    let ids = cluster.ids().to_vec();
+    let someone_recovering = ids.iter().any(|&id| {
+        cluster.storage(id).hard_state.log_lost_at_term.is_some()
+            || cluster.node(id).is_some_and(|node| node.is_recovering())
+    });
+    if someone_recovering {
+        return None;
+    }
+    let crashed: Vec<NodeId> = ids
+        .iter()
+        .copied()
+        .filter(|&id| !cluster.is_running(id) && !cluster.storage(id).entries.is_empty())
+        .collect();
+    let id = *crashed.choose(cluster.rng())?;
+    let entries = &cluster.storage(id).entries;
+    let (first, last) = (
+        entries[0].index.get(),
+        entries[entries.len() - 1].index.get(),
+    );
+    let from = LogIndex(cluster.rng().gen_range(first..=last));
+    cluster.note(format!("-- n{id}'s disk loses its log from {from}"));
+    cluster.lose_log_suffix(id, from, true);
+    Some((id, from))
 }
 
 /// Restarts one crashed node, chosen at random, if any is down; returns it.

@@ -23,6 +23,7 @@ fn at_term(term: u64, log_terms: &[u64]) -> PersistedState {
         hard_state: HardState {
             term: Term(term),
             voted_for: None,
+            log_lost_at_term: None,
         },
         entries: entries(log_terms),
     }
@@ -159,7 +160,8 @@ fn candidate_increments_its_term_votes_for_itself_and_asks_every_peer() {
         probe.durable.hard_state,
         HardState {
             term: Term(3),
-            voted_for: Some(NodeId(1))
+            voted_for: Some(NodeId(1)),
+            log_lost_at_term: None,
         }
     );
 }
@@ -234,7 +236,8 @@ fn granting_a_vote_persists_it_before_the_response() {
         probe.outputs[0],
         Output::Persist(Persist::HardState(HardState {
             term: Term(1),
-            voted_for: Some(NodeId(2))
+            voted_for: Some(NodeId(2)),
+            log_lost_at_term: None,
         }))
     );
     assert!(matches!(probe.outputs[1], Output::Send { .. }));

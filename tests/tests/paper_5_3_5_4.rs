@@ -21,6 +21,7 @@ fn restored(term: u64, terms: &[u64]) -> PersistedState {
         hard_state: HardState {
             term: Term(term),
             voted_for: None,
+            log_lost_at_term: None,
         },
         entries: log(terms),
     }

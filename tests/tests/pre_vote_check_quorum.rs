@@ -93,6 +93,7 @@ fn pre_vote_is_refused_to_a_candidate_with_a_stale_log() {
             hard_state: kontiki::HardState {
                 term: Term(2),
                 voted_for: None,
+                log_lost_at_term: None,
             },
             entries: vec![kontiki::Entry::command(
                 kontiki::LogIndex(1),

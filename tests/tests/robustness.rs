@@ -75,6 +75,7 @@ fn inconsistent_persisted_state_is_refused_at_construction() {
         hard_state: HardState {
             term: Term(1),
             voted_for: None,
+            log_lost_at_term: None,
         },
         entries: vec![entry(1, 2)],
     };
@@ -87,6 +88,7 @@ fn inconsistent_persisted_state_is_refused_at_construction() {
         hard_state: HardState {
             term: Term::MAX,
             voted_for: None,
+            log_lost_at_term: None,
         },
         entries: vec![],
     };
@@ -99,6 +101,7 @@ fn inconsistent_persisted_state_is_refused_at_construction() {
         hard_state: HardState {
             term: Term(3),
             voted_for: None,
+            log_lost_at_term: None,
         },
         entries: vec![entry(1, 1), entry(3, 1)],
     };

@@ -275,6 +275,7 @@ fn a_follower_installs_a_snapshot_and_drops_a_conflicting_log() {
         Output::Persist(Persist::HardState(HardState {
             term: Term(2),
             voted_for: None,
+            log_lost_at_term: None,
         })),
         Output::Persist(Persist::Snapshot(snapshot(5, 2, b"five"))),
         Output::InstallSnapshot(snapshot(5, 2, b"five")),
@@ -412,6 +413,7 @@ fn a_node_refuses_to_start_on_a_snapshot_that_cannot_be() {
     let hard_state = HardState {
         term: Term(2),
         voted_for: None,
+        log_lost_at_term: None,
     };
     assert_eq!(
         start(PersistedState {

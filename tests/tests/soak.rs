@@ -1,6 +1,6 @@
-//! The randomized soak: every fault type at once, for many seeds, with all
-//! invariants checked after every event; then faults stop and the cluster
-//! must settle on one leader within a stated bound.
+//! The randomized soak: every fault type at once (damaged disks too), for
+//! many seeds, with all invariants checked after every event; then faults
+//! stop and the cluster must settle on one leader within a stated bound.
 
 use std::time::Duration;
 
@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use kontiki::NodeId;
 use kontiki_tests::chaos::{
     acknowledge, believed_leaders, chaos_step, check_acknowledged_kept, end_faults,
-    has_stable_leader, time_to_stable_leader, Proposal,
+    has_stable_leader, lose_random_log_suffix, time_to_stable_leader, Proposal,
 };
 use kontiki_tests::seeds::seeds;
 use kontiki_tests::sim::{Cluster, ClusterConfig, NetworkConfig};
@@ -55,6 +55,9 @@ fn soak(seed: u64) -> Duration {
         report_unreachable: (seed >> 5) & 1 == 1,
         ..ClusterConfig::new(nodes)
     };
+    // Half of the seeds: now and then a crashed node's disk loses a
+    // random suffix of its log, which its store notices.
+    let disk_faults = (seed >> 7) & 1 == 1;
     let mut cluster = Cluster::new(seed, config);
     let mut pending: Vec<Proposal> = Vec::new();
     let mut acknowledged: Vec<Proposal> = Vec::new();
@@ -90,6 +93,12 @@ fn soak(seed: u64) -> Duration {
                 let _ = cluster.read(id);
             }
         }
+        if disk_faults
+            && cluster.rng().gen_bool(0.002)
+            && lose_random_log_suffix(&mut cluster).is_some()
+        {
+            LOGS_DAMAGED.fetch_add(1, Ordering::Relaxed);
+        }
         acknowledge(&cluster, &mut pending, &mut acknowledged);
         cluster.clear_applied();
         chaos_step(&mut cluster);
@@ -117,6 +126,8 @@ static ACKNOWLEDGED: AtomicU64 = AtomicU64::new(0);
 static READS_SERVED: AtomicU64 = AtomicU64::new(0);
 /// InstallSnapshot messages sent over all seeds, for the summary line.
 static SNAPSHOTS_SENT: AtomicU64 = AtomicU64::new(0);
+/// Stored logs that lost a suffix over all seeds, for the summary line.
+static LOGS_DAMAGED: AtomicU64 = AtomicU64::new(0);
 
 #[test]
 fn randomized_soak_keeps_every_invariant_and_settles_on_a_leader() {
@@ -129,11 +140,12 @@ fn randomized_soak_keeps_every_invariant_and_settles_on_a_leader() {
         total += took;
     }
     println!(
-        "soak: {} seeds x {STEPS} steps, {} writes acknowledged and kept, {} linearizable reads served, {} snapshots sent, settle time mean {:?}, worst {worst:?} (bound {SETTLE_BOUND:?})",
+        "soak: {} seeds x {STEPS} steps, {} writes acknowledged and kept, {} linearizable reads served, {} snapshots sent, {} stored logs damaged, settle time mean {:?}, worst {worst:?} (bound {SETTLE_BOUND:?})",
         seeds.len(),
         ACKNOWLEDGED.load(Ordering::Relaxed),
         READS_SERVED.load(Ordering::Relaxed),
         SNAPSHOTS_SENT.load(Ordering::Relaxed),
+        LOGS_DAMAGED.load(Ordering::Relaxed),
         total / seeds.len().max(1) as u32
     );
 }

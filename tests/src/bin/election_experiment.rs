@@ -196,6 +196,7 @@ impl World {
                     hard_state: HardState {
                         term: Term(1),
                         voted_for: Some(NodeId(1)),
+                        log_lost_at_term: None,
                     },
                     entries: (1..=length)
                         .map(|index| Entry::command(LogIndex(index), Term(1), vec![index as u8]))

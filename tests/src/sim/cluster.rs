@@ -438,6 +438,37 @@ impl Cluster {
         was_running
     }
 
+    /// Damages crashed node `id`'s disk: its stored log loses every entry
+    /// from `from` on (damaged there and found at the next start, or torn
+    /// away). With `detected`, the store notices, as kontiki's stores do
+    /// (each record has a checksum), and marks the hard state
+    /// (`HardState::log_lost_at_term`) so that the node abstains from
+    /// votes until it has caught up; without, the node starts as if it
+    /// had never held those entries — the naive recovery, which may lose
+    /// a committed entry (a scenario shows the checker catching it).
+    pub fn lose_log_suffix(&mut self, id: NodeId, from: LogIndex, detected: bool) {
+        assert!(
+            !self.is_running(id),
+            "a disk is damaged while its node is down"
+        );
+        let storage = &mut self.slot_mut(id).storage;
+        let keep = storage.entries.partition_point(|entry| entry.index < from);
+        let lost = storage.entries.len() - keep;
+        storage.entries.truncate(keep);
+        if detected {
+            let term = storage.hard_state.term;
+            let earlier = storage.hard_state.log_lost_at_term;
+            storage.hard_state.log_lost_at_term = Some(earlier.map_or(term, |t| t.max(term)));
+        }
+        self.trace.record(
+            self.now,
+            TraceEvent::Note(format!(
+                "n{id}'s disk loses {lost} log entries from {from} ({})",
+                if detected { "detected" } else { "unnoticed" }
+            )),
+        );
+    }
+
     /// Loses the next InstallSnapshot sent to `to`, whatever the network
     /// would have done with it: the one lost snapshot of a scenario.
     pub fn lose_next_snapshot_to(&mut self, to: NodeId) {

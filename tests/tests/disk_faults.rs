@@ -1,0 +1,128 @@
+//! A node that loses part of its log (a damaged record found at start, a
+//! torn write) must not vote as if it still held it: it may have
+//! acknowledged entries that a majority needed. kontiki's recovery, in the
+//! spirit of protocol-aware recovery (Alagappan et al., FAST 2018): the
+//! store drops what it lost and marks the hard state; the node abstains
+//! from votes and elections until its log holds an entry of a later term,
+//! which only a leader elected without it can have sent.
+//!
+//! The scenario: entry `e` is committed by the leader and one follower
+//! (the third node cut off); both go down, and the follower's disk loses
+//! `e`; the follower and the third node come back. Noticed, the follower
+//! abstains — no leader is elected without the node that holds `e` — and
+//! once that node is back it leads and the follower catches up. Unnoticed
+//! (the naive recovery), the two elect a leader that lacks `e`: the
+//! checker catches the committed entry lost.
+
+use std::time::Duration;
+
+use kontiki::{LogIndex, NodeId, Role};
+use kontiki_tests::sim::{Cluster, ClusterConfig};
+
+fn leader_of(cluster: &Cluster) -> Option<NodeId> {
+    cluster.ids().iter().copied().find(|&id| {
+        cluster
+            .node(id)
+            .is_some_and(|node| node.role() == Role::Leader)
+    })
+}
+
+/// Runs the scenario up to the restart of the damaged follower and the
+/// reconnection of the third node; returns the cluster, the node holding
+/// `e`, the damaged follower and `e`'s index.
+fn lose_a_committed_entry(seed: u64, detected: bool) -> (Cluster, NodeId, NodeId, LogIndex) {
+    let mut cluster = Cluster::new(seed, ClusterConfig::new(3));
+    assert!(cluster.run_until_condition(Duration::from_secs(5), |c| leader_of(c).is_some()));
+    let leader = leader_of(&cluster).unwrap();
+    for round in 0..3u8 {
+        cluster.propose(leader, vec![round]).unwrap();
+    }
+    cluster.run_for(Duration::from_millis(200));
+    let others: Vec<NodeId> = cluster
+        .ids()
+        .iter()
+        .copied()
+        .filter(|&id| id != leader)
+        .collect();
+    let (damaged, cut_off) = (others[0], others[1]);
+    cluster.isolate(cut_off);
+    let (index, _) = cluster.propose(leader, b"e".to_vec()).unwrap();
+    assert!(cluster.run_until_condition(Duration::from_secs(1), |c| {
+        c.node(leader).unwrap().commit_index() >= index
+    }));
+    cluster.crash(leader);
+    cluster.crash(damaged);
+    cluster.lose_log_suffix(damaged, index, detected);
+    cluster.restart(damaged);
+    cluster.reconnect(cut_off);
+    (cluster, leader, damaged, index)
+}
+
+#[test]
+fn a_node_that_noticed_its_loss_abstains_until_it_has_caught_up() {
+    for seed in 1..=8 {
+        let (mut cluster, holder, damaged, index) = lose_a_committed_entry(seed, true);
+        assert!(cluster.node(damaged).unwrap().is_recovering());
+        cluster.run_for(Duration::from_secs(3));
+        assert_eq!(
+            leader_of(&cluster),
+            None,
+            "seed {seed}: no leader without the only node holding entry {index}"
+        );
+        cluster.restart(holder);
+        assert!(
+            cluster.run_until_condition(Duration::from_secs(5), |c| {
+                c.ids()
+                    .iter()
+                    .all(|&id| c.node(id).unwrap().commit_index() >= index)
+            }),
+            "seed {seed}: the cluster recovers once the holder is back"
+        );
+        assert!(
+            !cluster.node(damaged).unwrap().is_recovering(),
+            "seed {seed}: caught up, the damaged node votes again"
+        );
+        assert!(cluster
+            .storage(damaged)
+            .hard_state
+            .log_lost_at_term
+            .is_none());
+    }
+}
+
+#[test]
+fn the_naive_recovery_loses_a_committed_entry_and_is_caught() {
+    let mut caught = 0;
+    for seed in 1..=8 {
+        let outcome = std::panic::catch_unwind(|| {
+            let (mut cluster, ..) = lose_a_committed_entry(seed, false);
+            cluster.run_for(Duration::from_secs(3));
+        });
+        if let Err(payload) = outcome {
+            let message = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .unwrap_or_default();
+            assert!(
+                message.contains("leader completeness"),
+                "seed {seed}: caught for another reason: {message}"
+            );
+            caught += 1;
+        }
+    }
+    assert_eq!(caught, 8, "every seed elects a leader lacking the entry");
+}
+
+/// A recovering node refuses to campaign when asked.
+#[test]
+fn a_recovering_node_does_not_campaign() {
+    let (mut cluster, _, damaged, _) = lose_a_committed_entry(3, true);
+    cluster.campaign(damaged);
+    cluster.run_for(Duration::from_secs(1));
+    assert_ne!(
+        cluster.node(damaged).unwrap().role(),
+        Role::Candidate,
+        "it stays a follower"
+    );
+    assert_eq!(leader_of(&cluster), None);
+}
