@@ -53,6 +53,9 @@ fn soak(seed: u64) -> Duration {
         // Half of the seeds report messages a cut link could not carry,
         // as a driver on TCP does.
         report_unreachable: (seed >> 5) & 1 == 1,
+        // Half of the seeds: a crash tears the write in flight (with 1 ms
+        // writes), landing a random part of it.
+        tear_writes_at_crash: (seed >> 8) & 1 == 1,
         ..ClusterConfig::new(nodes)
     };
     // Half of the seeds: now and then a crashed node's disk loses a

@@ -59,6 +59,11 @@ pub struct ClusterConfig {
     /// driver on TCP learns of a broken connection, and reports it to its
     /// core ([`Input::Unreachable`]).
     pub report_unreachable: bool,
+    /// A crash during a write (with a `write_latency`) tears it: a random
+    /// prefix of it reaches the disk — whole persists, and part of an
+    /// append — and the rest is lost. Never reported, so nothing the node
+    /// sent may rest on it.
+    pub tear_writes_at_crash: bool,
 }
 
 impl ClusterConfig {
@@ -74,6 +79,7 @@ impl ClusterConfig {
             write_latency: None,
             snapshot_interval: None,
             report_unreachable: false,
+            tear_writes_at_crash: false,
         }
     }
 }
@@ -410,8 +416,12 @@ impl Cluster {
         self.slot_mut(id).write_latency = latency;
     }
 
-    /// Crashes node `id`: its in-memory state is lost, its storage kept.
+    /// Crashes node `id`: its in-memory state is lost, its storage kept
+    /// (with part of a write in flight, if writes tear).
     pub fn crash(&mut self, id: NodeId) {
+        if self.config.tear_writes_at_crash && self.is_running(id) {
+            self.tear_write_in_flight(id);
+        }
         if self.drop_node(id) {
             self.trace.record(
                 self.now,
@@ -422,6 +432,47 @@ impl Cluster {
                 },
             );
         }
+    }
+
+    /// Performs a random prefix of node `id`'s write in flight, if any: the
+    /// persists at the head of its queue, once started, of which a random
+    /// number land whole and the next, if an append, in part.
+    fn tear_write_in_flight(&mut self, id: NodeId) {
+        if self.slot(id).write_done_at.is_none() {
+            return;
+        }
+        let in_flight = self
+            .slot(id)
+            .queue
+            .iter()
+            .take_while(|(output, _)| matches!(output, Output::Persist(_)))
+            .count();
+        let whole = self.rng.gen_range(0..=in_flight);
+        for _ in 0..whole {
+            let (output, commit_before) = self.slot_mut(id).queue.pop_front().expect("in flight");
+            self.perform(id, output, commit_before);
+        }
+        if whole < in_flight {
+            let next = match self.slot(id).queue.front() {
+                Some((Output::Persist(Persist::Entries(entries)), commit_before)) => {
+                    Some((entries.clone(), *commit_before))
+                }
+                _ => None,
+            };
+            let torn = next.map(|(entries, commit_before)| {
+                let landed = self.rng.gen_range(0..entries.len());
+                (entries[..landed].to_vec(), commit_before)
+            });
+            if let Some((landed, commit_before)) = torn.filter(|(landed, _)| !landed.is_empty()) {
+                self.perform(id, Output::Persist(Persist::Entries(landed)), commit_before);
+            }
+        }
+        self.trace.record(
+            self.now,
+            TraceEvent::Note(format!(
+                "n{id} crashes mid-write: {whole} of {in_flight} writes land whole"
+            )),
+        );
     }
 
     /// Drops node `id`'s in-memory state; returns whether it was running.
