@@ -10,7 +10,6 @@
 //! A snapshot of the store is every pair in key order, each as `key
 //! length (u32, big-endian), key, value length (u32, big-endian), value`.
 
-use std::collections::HashMap;
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -113,16 +112,22 @@ pub enum Applied {
     Unknown,
 }
 
+/// The keys and their values: a persistent (copy-on-write) B-tree map,
+/// whose clone shares everything and costs O(1) — the point-in-time view
+/// a snapshot encodes while writes go on — and whose order makes equal
+/// stores encode to equal snapshots.
+pub type Map = imbl::OrdMap<Bytes, Bytes>;
+
 /// The store's data, shared between the state machine (writes) and the
 /// client connections (reads after a barrier).
 #[derive(Clone, Default)]
 pub struct Store {
-    data: Arc<Mutex<HashMap<Bytes, Bytes>>>,
+    data: Arc<Mutex<Map>>,
 }
 
 impl Store {
     /// The data, locked.
-    pub fn lock(&self) -> MutexGuard<'_, HashMap<Bytes, Bytes>> {
+    pub fn lock(&self) -> MutexGuard<'_, Map> {
         // A panic while holding the lock would be a bug in this module; the
         // map itself is never left half-updated, so keep serving.
         self.data
@@ -145,22 +150,18 @@ impl KvStateMachine {
 }
 
 impl KvStateMachine {
-    /// Every pair of the store as it is now.
-    fn pairs(&self) -> Vec<(Bytes, Bytes)> {
-        let data = self.store.lock();
-        data.iter()
-            .map(|(key, value)| (key.clone(), value.clone()))
-            .collect()
+    /// The store as it is now, as a view that later writes leave alone:
+    /// O(1), whatever the store's size.
+    pub fn view(&self) -> Map {
+        self.store.lock().clone()
     }
 }
 
-/// The snapshot of a store holding `pairs`.
-fn encode_snapshot(mut pairs: Vec<(Bytes, Bytes)>) -> Bytes {
-    // Key order: equal stores give equal snapshots.
-    pairs.sort_unstable();
-    let size = pairs.iter().map(|(k, v)| 8 + k.len() + v.len()).sum();
+/// The snapshot of a store holding `map`: its pairs in key order.
+pub fn encode_snapshot(map: &Map) -> Bytes {
+    let size = map.iter().map(|(k, v)| 8 + k.len() + v.len()).sum();
     let mut out = BytesMut::with_capacity(size);
-    for (key, value) in &pairs {
+    for (key, value) in map {
         put_key(&mut out, key);
         put_key(&mut out, value);
     }
@@ -171,21 +172,20 @@ impl StateMachine for KvStateMachine {
     type Output = Applied;
 
     fn snapshot(&mut self) -> Option<Bytes> {
-        Some(encode_snapshot(self.pairs()))
+        Some(encode_snapshot(&self.view()))
     }
 
     fn snapshot_in_background(&mut self) -> Option<SnapshotEncoder> {
-        // Only the pairs' handles are copied on the node's task (a
-        // reference count each); sorting and copying the bytes, which grow
-        // with the store, happen on a blocking thread while the node goes
-        // on.
-        let pairs = self.pairs();
-        Some(Box::new(move || encode_snapshot(pairs)))
+        // The node's task only takes the view (O(1)); copying the bytes,
+        // which grow with the store, happens on a blocking thread while
+        // the node goes on.
+        let view = self.view();
+        Some(Box::new(move || encode_snapshot(&view)))
     }
 
     fn restore(&mut self, index: LogIndex, snapshot: &Bytes) -> io::Result<()> {
         let mut rest = snapshot.clone();
-        let mut restored = HashMap::new();
+        let mut restored = Map::new();
         while !rest.is_empty() {
             let pair = take_key(&mut rest).and_then(|key| Some((key, take_key(&mut rest)?)));
             let Some((key, value)) = pair else {
