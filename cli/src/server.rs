@@ -414,6 +414,8 @@ pub fn raft_fields(
             "membership_index",
             status.membership_index.get().to_string(),
         ),
+        // 1 while the node recovers from a damaged log (it does not vote).
+        ("recovering", u8::from(status.recovering).to_string()),
         // id=role pairs of the configuration in force, comma-separated.
         (
             "members",

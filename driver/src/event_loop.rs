@@ -548,6 +548,7 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
                 .map(|at| self.clock.to_runtime(at));
             self.refresh_members(&mut status.members);
             status.membership_index = self.node.membership_index();
+            status.recovering = self.node.is_recovering();
         }
         if change != self.last_leader {
             self.last_leader = change;

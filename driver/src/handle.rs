@@ -99,6 +99,10 @@ pub struct Status {
     /// The index of the configuration in force (0 for the one the cluster
     /// started with): it is committed once `commit_index` reaches it.
     pub membership_index: LogIndex,
+    /// The node's store lost part of its log, and the node neither votes
+    /// nor campaigns until it has caught up with a leader elected without
+    /// it (see `kontiki::HardState::log_lost_at_term`).
+    pub recovering: bool,
 }
 
 /// One member of the configuration, as a node sees it.

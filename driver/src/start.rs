@@ -115,6 +115,7 @@ async fn start_on<R: Runtime, S: Storage, M: StateMachine>(
         last_leader_contact: None,
         members: Vec::new(),
         membership_index: node.membership_index(),
+        recovering: node.is_recovering(),
     };
     let published = Arc::new(Published {
         status: Mutex::new(status.clone()),
