@@ -11,7 +11,8 @@
 //! times), `batch100-codec` (the same with every message encoded and
 //! decoded by `kontiki::wire`), `election` (1000 fresh clusters until a
 //! leader) and `failover` (1000 elected clusters whose leader is cut off,
-//! until another leads). N = 100,000 entries of 16 bytes, each a fresh
+//! until another leads). N = 100,000 entries of 16 bytes (or
+//! `KONTIKI_BENCH_PAYLOAD` bytes), each a fresh
 //! allocation; an entry is done when the leader applied it, and the count
 //! is asserted. Each node snapshots (a few bytes standing for its state)
 //! and compacts every 10,000 applied entries, as docs/benchmarks.md describes.
@@ -31,7 +32,15 @@ use rand_chacha::ChaCha8Rng;
 const ENTRIES: usize = 100_000;
 /// Applied entries between two snapshots of a node (the interval of docs/benchmarks.md).
 const SNAPSHOT_INTERVAL: u64 = 10_000;
-const PAYLOAD_BYTES: usize = 16;
+/// The payload size: `KONTIKI_BENCH_PAYLOAD` bytes (at least 16; 16 by
+/// default, 1024 and 65536 for the larger tiers of docs/benchmarks.md).
+fn payload_bytes() -> usize {
+    std::env::var("KONTIKI_BENCH_PAYLOAD")
+        .ok()
+        .and_then(|bytes| bytes.parse().ok())
+        .unwrap_or(16usize)
+        .max(16)
+}
 const TRIALS: u64 = 1_000;
 const WORKLOADS: [&str; 5] = [
     "single",
@@ -426,11 +435,14 @@ impl Bench {
     }
 }
 
-/// A fresh 16-byte allocation: the sequence number, twice.
+/// A fresh allocation of the payload size: the sequence number, twice,
+/// then zeros.
 fn payload(sequence: usize) -> Vec<u8> {
-    let mut data = Vec::with_capacity(PAYLOAD_BYTES);
+    let size = payload_bytes();
+    let mut data = Vec::with_capacity(size);
     data.extend_from_slice(&(sequence as u64).to_le_bytes());
     data.extend_from_slice(&(sequence as u64).to_le_bytes());
+    data.resize(size, 0);
     data
 }
 
