@@ -12,23 +12,11 @@
 
 use rand_core::Rng;
 
+use crate::ack::PendingAck;
 use crate::message::{AppendEntriesResponse, Message};
 use crate::node::Node;
 use crate::role::RoleState;
 use crate::types::{LogIndex, NodeId, Term};
-
-/// A success a follower owes its leader once its log is durable through
-/// `index`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct PendingAck {
-    /// The leader that sent what is acknowledged.
-    pub(crate) leader: NodeId,
-    /// The term it led: an answer in a later term would vouch for a log
-    /// the new leader may not share.
-    pub(crate) term: Term,
-    /// The last index the follower's log matches the leader's through.
-    pub(crate) index: LogIndex,
-}
 
 impl<R: Rng> Node<R> {
     /// Tells `leader` that this log matches its own through `index` — at

@@ -133,6 +133,7 @@ extern crate alloc;
 extern crate std;
 
 // Modules that hold data: they import none of the modules below them.
+mod ack;
 mod config;
 mod entry;
 mod error;

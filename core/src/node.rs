@@ -9,8 +9,8 @@ use core::time::Duration;
 use bytes::Bytes;
 use rand_core::Rng;
 
+use crate::ack::PendingAck;
 use crate::config::Config;
-use crate::durability::PendingAck;
 use crate::entry::{EntryKind, Snapshot};
 use crate::error::{DropReason, HandleError, StartError};
 use crate::input::{Command, Handled, Input};
