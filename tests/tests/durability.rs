@@ -154,7 +154,11 @@ fn a_damaged_record_in_the_store_loses_the_log_from_there_and_marks_the_node() {
     let loaded = DiskStorage::open(dir.path())
         .and_then(|mut store| store.load())
         .expect("the damage is repaired, not fatal");
-    assert_eq!(loaded.last_index(), LogIndex(41), "entries 42 and after lost");
+    assert_eq!(
+        loaded.last_index(),
+        LogIndex(41),
+        "entries 42 and after lost"
+    );
     assert_eq!(loaded.hard_state.log_lost_at_term, Some(Term(0)));
     let again = DiskStorage::open(dir.path())
         .and_then(|mut store| store.load())
