@@ -148,6 +148,42 @@ pub struct TransportConfig {
     pub reconnect_backoff_min: Duration,
     /// The longest wait between reconnection attempts.
     pub reconnect_backoff_max: Duration,
+    /// A snapshot with more data than this streams to a follower in chunks
+    /// of this many bytes (1 MiB by default); a smaller one goes as one
+    /// message. Heartbeats and other messages go out between chunks, so
+    /// they wait for one chunk at most. Must leave room for a chunk's
+    /// 37-byte header within the receiver's `max_frame_bytes`.
+    pub snapshot_chunk_bytes: usize,
+    /// Snapshot bytes sent to a follower and not yet acknowledged, at
+    /// most (4 MiB by default): the stream's flow control, which bounds
+    /// what waits in the sockets' buffers ahead of a heartbeat.
+    pub snapshot_window_bytes: usize,
+    /// The largest snapshot this node takes from a leader (16 GiB by
+    /// default); a larger offer is refused, and the leader told why. What
+    /// arrived of a snapshot is held in memory until it is whole.
+    pub max_snapshot_bytes: u64,
+}
+
+/// The bytes a snapshot chunk's frame carries besides the data: the
+/// frame kind, the stream's name, the offset and the checksum.
+const CHUNK_HEADER_BYTES: usize = 37;
+
+impl TransportConfig {
+    /// Checks that the limits fit together: a chunk of
+    /// `snapshot_chunk_bytes` (at least 1) and its header within
+    /// `max_frame_bytes`, and a window of at least one byte.
+    pub(crate) fn check(&self) -> Result<(), &'static str> {
+        if self.snapshot_chunk_bytes == 0 {
+            return Err("snapshot_chunk_bytes is 0");
+        }
+        if self.snapshot_chunk_bytes.saturating_add(CHUNK_HEADER_BYTES) > self.max_frame_bytes {
+            return Err("a snapshot chunk and its header exceed max_frame_bytes");
+        }
+        if self.snapshot_window_bytes == 0 {
+            return Err("snapshot_window_bytes is 0");
+        }
+        Ok(())
+    }
 }
 
 impl Default for TransportConfig {
@@ -159,6 +195,9 @@ impl Default for TransportConfig {
             max_inbound_connections: 64,
             reconnect_backoff_min: Duration::from_millis(20),
             reconnect_backoff_max: Duration::from_secs(2),
+            snapshot_chunk_bytes: 1 << 20,
+            snapshot_window_bytes: 4 << 20,
+            max_snapshot_bytes: 16 << 30,
         }
     }
 }

@@ -19,6 +19,10 @@ pub enum StartError {
     /// The core refused the configuration or the persisted state.
     #[error("cannot start the Raft core: {0}")]
     Core(#[from] kontiki::StartError),
+    /// The transport's limits contradict each other (see
+    /// [`TransportConfig`](crate::TransportConfig)).
+    #[error("invalid transport configuration: {0}")]
+    Transport(&'static str),
     /// Reading the persisted state failed.
     #[error("cannot read the persisted state: {0}")]
     Storage(#[source] io::Error),

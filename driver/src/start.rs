@@ -71,6 +71,7 @@ async fn start_on<R: Runtime, S: Storage, M: StateMachine>(
     if config.peers.contains_key(&config.id) {
         return Err(StartError::SelfAmongPeers(config.id));
     }
+    config.transport.check().map_err(StartError::Transport)?;
     let persisted = if storage.blocks() {
         let (returned, loaded) = runtime
             .run_blocking(move || {

@@ -12,7 +12,7 @@ use tokio::net::TcpStream;
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_millis(300);
 /// The peer protocol version of WIRE.md.
-const PROTOCOL_VERSION: u8 = 4;
+const PROTOCOL_VERSION: u8 = 5;
 const MAX_INBOUND: usize = 8;
 
 async fn cluster() -> Vec<Handle<Recorder>> {
@@ -22,6 +22,7 @@ async fn cluster() -> Vec<Handle<Recorder>> {
         config.transport.handshake_timeout = HANDSHAKE_TIMEOUT;
         config.transport.max_inbound_connections = MAX_INBOUND;
         config.transport.max_frame_bytes = 64 * 1024;
+        config.transport.snapshot_chunk_bytes = 16 * 1024;
         let node = kontiki_tokio::start(config, MemoryStorage::new(), Recorder::default())
             .await
             .unwrap();
@@ -82,7 +83,7 @@ async fn introduced(address: SocketAddr) -> TcpStream {
     stream.read_exact(&mut body).await.unwrap();
     // The answer is node 1's hello, as WIRE.md describes it, with the
     // address it listens on.
-    assert_eq!(&body[..5], b"KNTK\x04");
+    assert_eq!(&body[..5], b"KNTK\x05");
     assert_eq!(body[5..13], 1u64.to_be_bytes());
     assert_eq!(&body[13..22], b"\x08attacked");
     let advertised = address.to_string();
@@ -107,6 +108,7 @@ async fn bad_peer_connections_are_closed_and_the_cluster_keeps_serving() {
             "not a socket address",
         ),
         (hello(2, "attacked", 3), "version 3"),
+        (hello(2, "attacked", 4), "version 4"),
         (hello(2, "attacked", PROTOCOL_VERSION + 8), "version"),
         (frame(b"KNTK"), "truncated handshake"),
     ] {
@@ -142,7 +144,7 @@ async fn bad_peer_connections_are_closed_and_the_cluster_keeps_serving() {
 
     let mut undecodable = introduced(target).await;
     undecodable
-        .write_all(&frame(b"\x01\x09nonsense"))
+        .write_all(&frame(b"\x00\x02\x09nonsense"))
         .await
         .unwrap();
     until_closed(&mut undecodable).await;
@@ -171,6 +173,113 @@ async fn bad_peer_connections_are_closed_and_the_cluster_keeps_serving() {
         "only {closed_early} flood connections were turned away"
     );
     drop(flood);
+
+    // The cluster still commits, through the same leader.
+    let committed = propose_all(&nodes[leader], (0..10u8).map(|n| vec![n]))
+        .await
+        .unwrap();
+    assert_eq!(committed.len(), 10);
+    assert_eq!(agreed_leader(&runtime, &nodes, None).await.unwrap(), leader);
+    for node in &nodes {
+        node.shutdown().await;
+    }
+}
+
+/// Frame kinds after the handshake (WIRE.md).
+const OFFER: u8 = 1;
+const CHUNK: u8 = 2;
+const PROGRESS: u8 = 3;
+
+/// A snapshot offer as WIRE.md describes it: the data's length, then an
+/// InstallSnapshot of term 1 at index 5 (term 1) for voters 1, 2, 3,
+/// without data.
+fn offer(data_len: u64) -> Vec<u8> {
+    let mut body = vec![OFFER];
+    body.extend_from_slice(&data_len.to_be_bytes());
+    body.extend_from_slice(&[2, 5, 1, 5, 1, 0, 3, 1, 2, 3, 0, 0, 0, 0]);
+    frame(&body)
+}
+
+/// A chunk of that snapshot at `offset`, its checksum as given.
+fn chunk(offset: u64, data: &[u8], checksum: u32) -> Vec<u8> {
+    let mut body = vec![CHUNK];
+    for field in [1u64, 5, 1, offset] {
+        body.extend_from_slice(&field.to_be_bytes());
+    }
+    body.extend_from_slice(&checksum.to_be_bytes());
+    body.extend_from_slice(data);
+    frame(&body)
+}
+
+fn good_chunk(offset: u64, data: &[u8]) -> Vec<u8> {
+    chunk(offset, data, crc32fast::hash(data))
+}
+
+/// Reads one progress report: its status and received count.
+async fn progress(stream: &mut TcpStream) -> (u8, u64) {
+    let mut header = [0u8; 4];
+    stream.read_exact(&mut header).await.unwrap();
+    let mut body = vec![0u8; u32::from_be_bytes(header) as usize];
+    stream.read_exact(&mut body).await.unwrap();
+    assert_eq!(body.len(), 34, "kind, stream, status, count");
+    assert_eq!(body[0], PROGRESS);
+    assert_eq!(
+        body[1..25],
+        [
+            [0, 0, 0, 0, 0, 0, 0, 1],
+            [0, 0, 0, 0, 0, 0, 0, 5],
+            [0, 0, 0, 0, 0, 0, 0, 1]
+        ]
+        .concat()
+    );
+    (body[25], u64::from_be_bytes(body[26..].try_into().unwrap()))
+}
+
+const RECEIVING: u8 = 0;
+const REFUSED: u8 = 2;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_snapshot_chunks_cost_their_connection_and_nothing_received() {
+    let runtime = TokioRuntime::current();
+    let nodes = cluster().await;
+    let leader = agreed_leader(&runtime, &nodes, None).await.unwrap();
+    let target = nodes[0].local_addr();
+
+    // Too large for the node: refused, and told so.
+    let mut stream = introduced(target).await;
+    stream.write_all(&offer(u64::MAX)).await.unwrap();
+    assert_eq!(progress(&mut stream).await, (REFUSED, 0));
+
+    // A good offer and chunk: 40 of 100 bytes held.
+    stream.write_all(&offer(100)).await.unwrap();
+    assert_eq!(progress(&mut stream).await, (RECEIVING, 0));
+    stream.write_all(&good_chunk(0, &[7; 40])).await.unwrap();
+    assert_eq!(progress(&mut stream).await, (RECEIVING, 40));
+
+    // Each bad chunk closes its connection; the next offer shows that the
+    // 40 bytes are still held.
+    let bad_chunks = [
+        chunk(40, &[7; 10], 12345), // wrong checksum
+        good_chunk(50, &[7; 10]),   // out of order
+        good_chunk(40, &[7; 61]),   // past the announced length
+        good_chunk(40, &[]),        // empty
+        frame(&[CHUNK, 0, 1]),      // truncated
+    ];
+    for bad in bad_chunks {
+        stream.write_all(&bad).await.unwrap();
+        until_closed(&mut stream).await;
+        stream = introduced(target).await;
+        stream.write_all(&offer(100)).await.unwrap();
+        assert_eq!(progress(&mut stream).await, (RECEIVING, 40));
+    }
+    // A chunk of another stream (another term) is dropped unanswered,
+    // the connection kept.
+    let mut other_term = chunk(40, &[7; 10], crc32fast::hash(&[7; 10]));
+    other_term[5 + 7] = 9;
+    stream.write_all(&other_term).await.unwrap();
+    stream.write_all(&good_chunk(40, &[7; 10])).await.unwrap();
+    assert_eq!(progress(&mut stream).await, (RECEIVING, 50));
+    drop(stream);
 
     // The cluster still commits, through the same leader.
     let committed = propose_all(&nodes[leader], (0..10u8).map(|n| vec![n]))

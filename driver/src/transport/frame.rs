@@ -1,8 +1,9 @@
 //! Framing on a peer connection, and the handshake that opens it.
 //!
 //! A frame is a 4-byte big-endian length and that many bytes. The first
-//! frame each way is a [`Hello`]; every later frame is one message in the
-//! core's wire format (`kontiki::wire`).
+//! frame each way is a [`Hello`]; every later frame starts with its
+//! [`Kind`]: one message in the core's wire format (`kontiki::wire`), or a
+//! piece of a snapshot stream (`snapshot_stream`).
 
 use std::io;
 use std::net::SocketAddr;
@@ -22,8 +23,39 @@ use crate::error::HandshakeError;
 /// an InstallSnapshot), which no earlier build reads. Version 4 adds the
 /// sender's advertised peer address to the hello, so that a node can
 /// answer a peer it has no address for (a leader adding it, a candidate
-/// not yet in its configuration).
-pub(crate) const PROTOCOL_VERSION: u8 = 4;
+/// not yet in its configuration). Version 5 starts every later frame with
+/// its kind, and streams a snapshot larger than a chunk (which an older
+/// build would refuse as an oversized frame) in chunks, answered on the
+/// same connection.
+pub(crate) const PROTOCOL_VERSION: u8 = 5;
+
+/// What a frame after the handshake carries: its first byte.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A message in the core's wire format.
+    Message = 0,
+    /// A snapshot stream's offer (dialer to acceptor).
+    SnapshotOffer = 1,
+    /// A piece of a snapshot's data (dialer to acceptor).
+    SnapshotChunk = 2,
+    /// Where the receiver stands on a stream (acceptor to dialer).
+    SnapshotProgress = 3,
+}
+
+impl Kind {
+    /// Splits a frame into its kind and body; `None` for an empty frame or
+    /// an unknown kind.
+    pub(crate) fn split(frame: &Bytes) -> Option<(Kind, Bytes)> {
+        let kind = match frame.first()? {
+            0 => Kind::Message,
+            1 => Kind::SnapshotOffer,
+            2 => Kind::SnapshotChunk,
+            3 => Kind::SnapshotProgress,
+            _ => return None,
+        };
+        Some((kind, frame.slice(1..)))
+    }
+}
 
 const HELLO_MAGIC: &[u8; 4] = b"KNTK";
 const REFUSAL_MAGIC: &[u8; 4] = b"KNTR";
@@ -78,9 +110,17 @@ pub(crate) async fn read_frame(
 
 /// Appends `message` to `buffer` as one frame.
 pub(crate) fn encode_message_frame(message: &Message, buffer: &mut Vec<u8>) {
+    encode_frame(Kind::Message, buffer, |body| {
+        kontiki::wire::encode(message, body)
+    });
+}
+
+/// Appends one frame of `kind` to `buffer`, its body written by `body`.
+pub(crate) fn encode_frame(kind: Kind, buffer: &mut Vec<u8>, body: impl FnOnce(&mut Vec<u8>)) {
     let start = buffer.len();
     buffer.extend_from_slice(&[0; LENGTH_BYTES]);
-    kontiki::wire::encode(message, buffer);
+    buffer.push(kind as u8);
+    body(buffer);
     let length = (buffer.len() - start - LENGTH_BYTES) as u32;
     buffer[start..start + LENGTH_BYTES].copy_from_slice(&length.to_be_bytes());
 }
@@ -261,13 +301,12 @@ mod tests {
             .contains("own id"));
         // A build of the previous protocol is told why it is refused.
         let mut old = hello(3, "prod").encode();
-        old[4] = 3;
-        old.truncate(old.len() - 1 - "[::1]:7001".len());
+        old[4] = 4;
         let error = Hello::decode(&old)
             .unwrap()
             .check("prod", NodeId(1))
             .unwrap_err();
-        assert!(error.to_string().contains("version 3"), "{error}");
+        assert!(error.to_string().contains("version 4"), "{error}");
     }
 
     #[test]
@@ -275,12 +314,12 @@ mod tests {
         for body in [
             &b""[..],
             b"KNTK",
-            b"KNTK\x04\x00",
+            b"KNTK\x05\x00",
             b"GET / HTTP/1.1",
-            b"KNTK\x04\0\0\0\0\0\0\0\x01\x09ab",
-            b"KNTK\x04\0\0\0\0\0\0\0\x01\x02ab\x03a:1",
-            b"KNTK\x04\0\0\0\0\0\0\0\x01\x02ab\x00\x00",
-            b"KNTK\x04\0\0\0\0\0\0\0\x01\x02ab",
+            b"KNTK\x05\0\0\0\0\0\0\0\x01\x09ab",
+            b"KNTK\x05\0\0\0\0\0\0\0\x01\x02ab\x03a:1",
+            b"KNTK\x05\0\0\0\0\0\0\0\x01\x02ab\x00\x00",
+            b"KNTK\x05\0\0\0\0\0\0\0\x01\x02ab",
         ] {
             assert!(Hello::decode(body).is_err(), "{body:?}");
         }
@@ -290,6 +329,32 @@ mod tests {
         };
         let refused = Hello::decode(&refusal(&reason)).unwrap_err();
         assert_eq!(refused, HandshakeError::RefusedByPeer(reason.to_string()));
+    }
+
+    #[test]
+    fn a_frame_says_its_kind_first() {
+        let mut buffer = Vec::new();
+        encode_frame(Kind::SnapshotProgress, &mut buffer, |body| {
+            body.extend_from_slice(b"abc")
+        });
+        assert_eq!(buffer, b"\0\0\0\x04\x03abc");
+        let frame = block_on(read_frame(&mut Cursor::new(buffer), 16))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            Kind::split(&frame),
+            Some((Kind::SnapshotProgress, Bytes::from_static(b"abc")))
+        );
+        assert_eq!(Kind::split(&Bytes::new()), None, "an empty frame");
+        assert_eq!(Kind::split(&Bytes::from_static(b"\x04")), None, "no kind 4");
+        let mut message = Vec::new();
+        let heartbeat = Message::TimeoutNow(kontiki::TimeoutNow {
+            term: kontiki::Term(3),
+        });
+        encode_message_frame(&heartbeat, &mut message);
+        let (kind, body) = Kind::split(&Bytes::from(message[4..].to_vec())).unwrap();
+        assert_eq!(kind, Kind::Message);
+        assert_eq!(kontiki::wire::decode(&body).unwrap(), heartbeat);
     }
 
     #[test]

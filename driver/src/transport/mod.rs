@@ -8,7 +8,8 @@
 //! inbound channel of [`Inbound`] messages. Two transports implement it:
 //!
 //! - [`tcp`]: one connection per direction per peer, framed, opened with a
-//!   handshake, reconnected with backoff;
+//!   handshake, reconnected with backoff; a large snapshot streams in
+//!   chunks ([`snapshot_stream`]);
 //! - [`local`]: nodes in one process pushing messages into each other's
 //!   inboxes, with no sockets or encoding.
 
@@ -25,6 +26,7 @@ mod frame;
 mod links;
 pub(crate) mod local;
 mod outbound;
+mod snapshot_stream;
 mod tcp;
 
 use links::{AddressBook, Advertised};
@@ -72,6 +74,7 @@ pub(crate) async fn start<R: Runtime>(
                 advertised: Arc::clone(&book.advertised),
                 limits: Arc::new(config.transport.clone()),
                 shutdown,
+                snapshots: Arc::default(),
             };
             let (listener, local_addr) = context.bind(config.listen).await?;
             // Say where peers reach this node: as configured, else where it

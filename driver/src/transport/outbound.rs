@@ -13,6 +13,10 @@
 //! writes only while the link is idle (connected, nothing of the link
 //! task's left unwritten, nothing queued). Otherwise a message joins the
 //! bounded queue, behind everything already pending.
+//!
+//! A snapshot larger than a chunk is the link task's too: it streams it
+//! (`snapshot_stream`) between the queued messages, a chunk at a time,
+//! and reads the peer's progress reports on the same connection.
 
 use std::io;
 use std::pin::Pin;
@@ -20,13 +24,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-use futures::future::poll_fn;
-use futures::io::{AsyncWrite, AsyncWriteExt};
+use futures::future::{self, poll_fn, Either};
+use futures::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use futures::task::noop_waker_ref;
-use kontiki::Message;
+use kontiki::{Message, NodeId};
+use tracing::{debug, warn};
 
-use super::frame;
+use super::frame::{self, Kind};
 use super::links::PeerLink;
+use super::snapshot_stream::{
+    Progress, Reaction, SnapshotSend, StreamError, StreamLimits, PROGRESS_BYTES,
+};
 use crate::sync::lock;
 
 /// What the node's task hands the link task.
@@ -49,6 +57,9 @@ struct Shared<S> {
     busy: bool,
     /// A write by the node's task failed; the link task reports it.
     failed: Option<io::Error>,
+    /// The snapshot being streamed to the peer, if any.
+    snapshot: Option<SnapshotSend>,
+    limits: StreamLimits,
 }
 
 /// A batch the link task writes at once, at most (a single larger message
@@ -109,16 +120,21 @@ pub(crate) struct LinkSide<S> {
     shared: Arc<Mutex<Shared<S>>>,
     queue: async_channel::Receiver<Outgoing>,
     lost: Arc<AtomicBool>,
+    /// Wakes the link task when a progress report opened the window.
+    wake: (async_channel::Sender<()>, async_channel::Receiver<()>),
 }
 
-/// A link with room for `capacity` queued messages, not yet connected.
-pub(crate) fn link<S>(capacity: usize) -> (NodeSide<S>, LinkSide<S>) {
+/// A link with room for `capacity` queued messages, streaming snapshots
+/// within `limits`, not yet connected.
+pub(crate) fn link<S>(capacity: usize, limits: StreamLimits) -> (NodeSide<S>, LinkSide<S>) {
     let shared = Arc::new(Mutex::new(Shared {
         stream: None,
         pending: Vec::new(),
         written: 0,
         busy: true,
         failed: None,
+        snapshot: None,
+        limits,
     }));
     let lost = Arc::new(AtomicBool::new(false));
     let (sender, receiver) = async_channel::bounded(capacity.max(1));
@@ -134,6 +150,7 @@ pub(crate) fn link<S>(capacity: usize) -> (NodeSide<S>, LinkSide<S>) {
             shared,
             queue: receiver,
             lost,
+            wake: async_channel::bounded(1),
         },
     )
 }
@@ -145,6 +162,33 @@ pub(crate) fn link<S>(capacity: usize) -> (NodeSide<S>, LinkSide<S>) {
 impl<S: AsyncWrite + Unpin + Send> PeerLink for NodeSide<S> {
     fn send(&mut self, message: Message) -> bool {
         let mut shared = lock(&self.shared);
+        if shared
+            .snapshot
+            .as_ref()
+            .is_some_and(|stream| message.term() > stream.term())
+        {
+            // The node left the term its snapshot was sent in: it no
+            // longer leads there, and the follower would refuse it.
+            shared.snapshot = None;
+        }
+        if shared.limits.streams(&message) {
+            let Message::InstallSnapshot(install) = &message else {
+                unreachable!("only snapshots stream");
+            };
+            // The core sends a snapshot again while the follower has not
+            // answered; the stream under way carries on instead.
+            if !shared
+                .snapshot
+                .as_ref()
+                .is_some_and(|stream| stream.carries(install))
+            {
+                shared.snapshot = Some(SnapshotSend::new(install));
+                if !shared.busy {
+                    self.hand_over(&mut shared);
+                }
+            }
+            return true;
+        }
         if shared.busy {
             // Under the lock, so the link task cannot go idle in between
             // and let a later message overtake this one.
@@ -209,6 +253,9 @@ impl<S: AsyncWrite + Unpin> LinkSide<S> {
         shared.written = 0;
         shared.failed = None;
         shared.busy = true;
+        if let Some(snapshot) = shared.snapshot.as_mut() {
+            snapshot.reconnected();
+        }
     }
 
     /// Drops the connection after a failure and drops every queued message:
@@ -220,6 +267,15 @@ impl<S: AsyncWrite + Unpin> LinkSide<S> {
         shared.pending.clear();
         shared.written = 0;
         shared.busy = true;
+        // A snapshot the peer received whole is forgotten: should the
+        // core send it again, the peer may have lost it (say, restarted).
+        if shared
+            .snapshot
+            .as_ref()
+            .is_some_and(SnapshotSend::is_complete)
+        {
+            shared.snapshot = None;
+        }
         self.lost.store(true, Ordering::Relaxed);
         while self.queue.try_recv().is_ok() {}
     }
@@ -233,7 +289,13 @@ impl<S: AsyncWrite + Unpin> LinkSide<S> {
             if self.take_queued() {
                 continue;
             }
-            match self.queue.recv().await {
+            let queued = std::pin::pin!(self.queue.recv());
+            let woken = std::pin::pin!(self.wake.1.recv());
+            let next = future::select(queued, woken).await;
+            let Either::Left((next, _)) = next else {
+                continue; // the window opened: take_queued sends more
+            };
+            match next {
                 Ok(Outgoing::Message(message)) => {
                     let mut shared = lock(&self.shared);
                     shared.busy = true;
@@ -251,9 +313,10 @@ impl<S: AsyncWrite + Unpin> LinkSide<S> {
         }
     }
 
-    /// Encodes queued messages into the pending bytes, up to a batch.
-    /// When nothing is pending or queued, hands the link to the node's
-    /// task (idle) and returns `false`.
+    /// Encodes queued messages into the pending bytes, up to a batch, and
+    /// then the snapshot stream's next frame if it may go. When nothing is
+    /// pending or queued, hands the link to the node's task (idle) and
+    /// returns `false`.
     fn take_queued(&self) -> bool {
         let mut shared = lock(&self.shared);
         while shared.pending.len() < MAX_BATCH_BYTES {
@@ -265,195 +328,80 @@ impl<S: AsyncWrite + Unpin> LinkSide<S> {
                 Err(_) => break,
             }
         }
+        let Shared {
+            snapshot,
+            pending,
+            limits,
+            ..
+        } = &mut *shared;
+        if let Some(snapshot) = snapshot {
+            if pending.len() < MAX_BATCH_BYTES {
+                snapshot.write_next(*limits, pending);
+            }
+        }
         if shared.pending.is_empty() && shared.failed.is_none() {
             shared.busy = false;
             return false;
         }
+        shared.busy = true;
         true
     }
+
+    /// Reads `peer`'s progress reports on the snapshot stream until the
+    /// connection fails or the peer closes it (an error either way: the
+    /// link reconnects). Anything but a well-formed report costs the
+    /// connection.
+    pub(crate) async fn receive_progress(
+        &self,
+        peer: NodeId,
+        reader: &mut (impl AsyncRead + Unpin),
+    ) -> io::Result<()> {
+        loop {
+            let Some(frame) = frame::read_frame(reader, 1 + PROGRESS_BYTES).await? else {
+                return Err(io::Error::new(
+                    io::ErrorKind::ConnectionAborted,
+                    "the peer closed the connection",
+                ));
+            };
+            let progress = match Kind::split(&frame) {
+                Some((Kind::SnapshotProgress, body)) => Progress::decode(&body),
+                _ => Err(StreamError::Malformed("not a progress report")),
+            }
+            .map_err(invalid_data)?;
+            self.on_progress(peer, &progress)?;
+        }
+    }
+
+    /// Takes one progress report from `peer`, and wakes the link task if
+    /// more of the snapshot may go.
+    fn on_progress(&self, peer: NodeId, progress: &Progress) -> io::Result<()> {
+        let mut shared = lock(&self.shared);
+        let Some(snapshot) = shared.snapshot.as_mut() else {
+            return Ok(());
+        };
+        match snapshot.on_progress(progress).map_err(invalid_data)? {
+            Reaction::None => {}
+            Reaction::Complete => {
+                debug!(%peer, index = %progress.stream.index, "snapshot streamed");
+            }
+            Reaction::Refused => {
+                warn!(%peer, index = %progress.stream.index, "the peer refused the snapshot (too large for it, or a stale term)");
+                shared.snapshot = None;
+            }
+            Reaction::MayContinue => {
+                drop(shared);
+                // Full when a wake-up is already pending: one is enough.
+                let _ = self.wake.0.try_send(());
+            }
+        }
+        Ok(())
+    }
+}
+
+fn invalid_data(error: StreamError) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, error.to_string())
 }
 
 #[cfg(test)]
-mod tests {
-    use std::task::Waker;
-
-    use futures::FutureExt;
-    use kontiki::{LeadershipCheck, Term};
-
-    use super::*;
-
-    /// A socket that takes `room` bytes, then waits until given more.
-    #[derive(Clone, Default)]
-    struct Socket {
-        state: Arc<Mutex<SocketState>>,
-    }
-
-    #[derive(Default)]
-    struct SocketState {
-        received: Vec<u8>,
-        room: usize,
-        broken: bool,
-        waiting: Option<Waker>,
-    }
-
-    impl Socket {
-        fn with_room(room: usize) -> Socket {
-            let socket = Socket::default();
-            socket.state.lock().unwrap().room = room;
-            socket
-        }
-
-        fn give_room(&self, room: usize) {
-            let mut state = self.state.lock().unwrap();
-            state.room += room;
-            if let Some(waker) = state.waiting.take() {
-                waker.wake();
-            }
-        }
-
-        /// The rounds of the leadership checks received, in order.
-        fn rounds(&self) -> Vec<u64> {
-            let state = self.state.lock().unwrap();
-            let mut rest = &state.received[..];
-            let mut rounds = Vec::new();
-            while rest.len() >= 4 {
-                let length = u32::from_be_bytes(rest[..4].try_into().unwrap()) as usize;
-                match kontiki::wire::decode(&rest[4..4 + length]).unwrap() {
-                    Message::LeadershipCheck(check) => rounds.push(check.round),
-                    other => panic!("unexpected {other:?}"),
-                }
-                rest = &rest[4 + length..];
-            }
-            assert!(rest.is_empty(), "a partial frame");
-            rounds
-        }
-    }
-
-    impl AsyncWrite for Socket {
-        fn poll_write(
-            self: Pin<&mut Self>,
-            context: &mut Context<'_>,
-            bytes: &[u8],
-        ) -> Poll<io::Result<usize>> {
-            let mut state = self.state.lock().unwrap();
-            if state.broken {
-                return Poll::Ready(Err(io::Error::from(io::ErrorKind::ConnectionReset)));
-            }
-            if state.room == 0 {
-                state.waiting = Some(context.waker().clone());
-                return Poll::Pending;
-            }
-            let taken = bytes.len().min(state.room);
-            state.room -= taken;
-            state.received.extend_from_slice(&bytes[..taken]);
-            Poll::Ready(Ok(taken))
-        }
-
-        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
-
-        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
-    }
-
-    fn check(round: u64) -> Message {
-        Message::LeadershipCheck(LeadershipCheck {
-            term: Term::from(1),
-            round,
-        })
-    }
-
-    /// A link connected to `socket`, with its task polled once (idle).
-    fn connected(
-        socket: &Socket,
-    ) -> (
-        NodeSide<Socket>,
-        LinkSide<Socket>,
-        futures::future::BoxFuture<'static, io::Result<()>>,
-    ) {
-        let (node, link) = super::link::<Socket>(8);
-        link.connected(socket.clone());
-        let task_link = LinkSide {
-            shared: Arc::clone(&link.shared),
-            queue: link.queue.clone(),
-            lost: Arc::clone(&link.lost),
-        };
-        let mut task = async move { task_link.send_until_closed().await }.boxed();
-        assert!(
-            task.as_mut().now_or_never().is_none(),
-            "the link task waits"
-        );
-        (node, link, task)
-    }
-
-    #[test]
-    fn an_idle_link_is_written_by_the_node_without_queueing() {
-        let socket = Socket::with_room(usize::MAX);
-        let (mut node, link, _task) = connected(&socket);
-        assert!(!lock(&link.shared).busy, "idle after an empty queue");
-        assert!(node.send(check(1)));
-        assert!(node.send(check(2)));
-        assert!(socket.rounds().is_empty(), "nothing written before flush");
-        node.flush();
-        assert_eq!(socket.rounds(), vec![1, 2]);
-        assert!(link.queue.is_empty());
-        assert!(!lock(&link.shared).busy);
-    }
-
-    #[test]
-    fn a_full_socket_hands_over_to_the_link_task_and_order_is_kept() {
-        let socket = Socket::with_room(5);
-        let (mut node, link, mut task) = connected(&socket);
-        node.send(check(1));
-        node.flush();
-        assert!(lock(&link.shared).busy, "the rest is the link task's");
-        // Later messages queue behind the unwritten rest.
-        node.send(check(2));
-        node.flush();
-        node.send(check(3));
-        assert_eq!(link.queue.len(), 3, "a resume and two messages");
-        socket.give_room(usize::MAX / 2);
-        assert!(task.as_mut().now_or_never().is_none(), "idle again");
-        assert_eq!(socket.rounds(), vec![1, 2, 3]);
-        assert!(!lock(&link.shared).busy);
-        // And the node writes directly again.
-        node.send(check(4));
-        node.flush();
-        assert_eq!(socket.rounds(), vec![1, 2, 3, 4]);
-    }
-
-    #[test]
-    fn a_failed_write_by_the_node_ends_the_link_tasks_connection() {
-        let socket = Socket::with_room(usize::MAX);
-        let (mut node, link, mut task) = connected(&socket);
-        socket.state.lock().unwrap().broken = true;
-        node.send(check(1));
-        node.flush();
-        let result = task.as_mut().now_or_never().expect("the link task stops");
-        assert_eq!(
-            result.unwrap_err().kind(),
-            io::ErrorKind::ConnectionReset,
-            "the node's error is reported"
-        );
-        // While reconnecting, messages queue (and are dropped on failure).
-        assert!(!node.take_lost(), "nothing lost while connected");
-        link.disconnected();
-        assert!(node.send(check(2)));
-        assert_eq!(link.queue.len(), 1);
-        // The broken connection is reported once, so the core can resend.
-        assert!(node.take_lost());
-        assert!(!node.take_lost());
-    }
-
-    #[test]
-    fn dropping_the_node_side_closes_the_connection_and_ends_the_task() {
-        let socket = Socket::with_room(usize::MAX);
-        let (node, link, mut task) = connected(&socket);
-        drop(node);
-        let result = task.as_mut().now_or_never().expect("the link task stops");
-        assert!(result.is_ok());
-        assert!(lock(&link.shared).stream.is_none());
-    }
-}
+#[path = "outbound_tests.rs"]
+mod tests;

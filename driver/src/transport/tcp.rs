@@ -13,16 +13,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::{self, Either};
-use futures::io::BufReader;
+use futures::io::{AsyncReadExt, BufReader};
 use futures::FutureExt;
 use kontiki::NodeId;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 use tracing::{debug, info, warn};
 
-use super::frame::{self, Hello, MAX_HANDSHAKE_BYTES, PROTOCOL_VERSION};
+use super::frame::{self, Hello, Kind, MAX_HANDSHAKE_BYTES, PROTOCOL_VERSION};
 use super::links::{Advertised, Inbound, LinkOpener, PeerLink};
 use super::outbound::{self, LinkSide};
+use super::snapshot_stream::{Chunk, Offer, SnapshotReceive, StreamError, StreamLimits};
 use crate::config::TransportConfig;
 use crate::error::{HandshakeError, StartError};
 use crate::runtime::Runtime;
@@ -41,6 +42,9 @@ pub(crate) struct LinkContext<R> {
     pub(crate) advertised: Advertised,
     pub(crate) limits: Arc<TransportConfig>,
     pub(crate) shutdown: Shutdown,
+    /// The snapshot this node is receiving, whichever connection brings
+    /// the rest of it.
+    pub(crate) snapshots: Arc<std::sync::Mutex<SnapshotReceive>>,
 }
 
 impl<R: Runtime> LinkContext<R> {
@@ -98,8 +102,11 @@ impl<R: Runtime> LinkOpener for TcpOpener<R> {
     fn open(&mut self, peer: NodeId, address: Option<SocketAddr>) -> Option<Box<dyn PeerLink>> {
         let address = address?;
         let context = &self.context;
-        let (node_side, link_side) =
-            outbound::link::<R::Stream>(context.limits.peer_queue_messages);
+        let limits = StreamLimits {
+            chunk_bytes: context.limits.snapshot_chunk_bytes,
+            window_bytes: context.limits.snapshot_window_bytes,
+        };
+        let (node_side, link_side) = outbound::link(context.limits.peer_queue_messages, limits);
         let rng = ChaCha8Rng::seed_from_u64(self.seed ^ peer.get().rotate_left(32));
         let task = run_outbound(context.clone(), peer, address, link_side, rng);
         context.runtime.spawn(context.shutdown.clone().stop(task));
@@ -114,7 +121,7 @@ async fn run_outbound<R: Runtime>(
     context: LinkContext<R>,
     peer: NodeId,
     address: SocketAddr,
-    link: LinkSide<R::Stream>,
+    link: LinkSide<futures::io::WriteHalf<R::Stream>>,
     mut rng: ChaCha8Rng,
 ) {
     let mut backoff = context.limits.reconnect_backoff_min;
@@ -125,8 +132,16 @@ async fn run_outbound<R: Runtime>(
                 info!(%peer, %address, "connected to peer");
                 failures = 0;
                 backoff = context.limits.reconnect_backoff_min;
-                link.connected(stream);
-                match link.send_until_closed().await {
+                // The peer answers snapshot chunks on this connection.
+                let (reader, writer) = stream.split();
+                let mut reader = BufReader::new(reader);
+                link.connected(writer);
+                let sending = link.send_until_closed();
+                let receiving = link.receive_progress(peer, &mut reader);
+                let ended = match future::select(Box::pin(sending), Box::pin(receiving)).await {
+                    Either::Left((ended, _)) | Either::Right((ended, _)) => ended,
+                };
+                match ended {
                     // The node dropped its link: it is shutting down.
                     Ok(()) => return,
                     Err(error) => info!(%peer, %error, "connection to peer lost"),
@@ -254,10 +269,26 @@ async fn serve_inbound<R: Runtime>(
                 return;
             }
         };
-        let message = match kontiki::wire::decode_shared(&frame) {
-            Ok(message) => message,
-            Err(error) => {
-                warn!(%peer, %remote, %error, "undecodable message; closing peer connection");
+        let message = match Kind::split(&frame) {
+            Some((Kind::Message, body)) => match kontiki::wire::decode_shared(&body) {
+                Ok(message) => message,
+                Err(error) => {
+                    warn!(%peer, %remote, %error, "undecodable message; closing peer connection");
+                    return;
+                }
+            },
+            Some((kind @ (Kind::SnapshotOffer | Kind::SnapshotChunk), body)) => {
+                match receive_snapshot(&context, peer, kind, &body, &mut reader).await {
+                    Ok(Some(message)) => message,
+                    Ok(None) => continue,
+                    Err(error) => {
+                        warn!(%peer, %remote, %error, "closing peer connection");
+                        return;
+                    }
+                }
+            }
+            Some((Kind::SnapshotProgress, _)) | None => {
+                warn!(%peer, %remote, "unexpected frame kind; closing peer connection");
                 return;
             }
         };
@@ -265,6 +296,59 @@ async fn serve_inbound<R: Runtime>(
             return; // the node stopped
         }
     }
+}
+
+/// Takes a snapshot offer or chunk from `peer` and answers it on the
+/// connection; returns the whole snapshot once its last chunk arrived.
+/// An error (a malformed, out-of-order or corrupt frame) costs the
+/// connection and leaves what was received as it was.
+async fn receive_snapshot<R: Runtime>(
+    context: &LinkContext<R>,
+    peer: NodeId,
+    kind: Kind,
+    body: &bytes::Bytes,
+    reader: &mut BufReader<R::Stream>,
+) -> Result<Option<kontiki::Message>, SnapshotFrameError> {
+    let (progress, complete) = {
+        let mut snapshots = lock(&context.snapshots);
+        if kind == Kind::SnapshotOffer {
+            let offer = Offer::decode(body)?;
+            let progress = snapshots.offer(peer, &offer, context.limits.max_snapshot_bytes)?;
+            (Some(progress), None)
+        } else {
+            let chunk = Chunk::decode(body)?;
+            match snapshots.chunk(peer, &chunk) {
+                Ok(received) => (Some(received.progress), received.complete),
+                // A chunk of a stream this node no longer receives (the
+                // sender replaced it, or another leader's replaced it
+                // here) is dropped: its sender learns where things stand
+                // from the answer to its next offer.
+                Err(StreamError::UnknownStream) => {
+                    debug!(%peer, "snapshot chunk of no stream being received; dropped");
+                    (None, None)
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+    };
+    if let Some(progress) = progress {
+        let mut answer = Vec::new();
+        frame::encode_frame(Kind::SnapshotProgress, &mut answer, |body| {
+            progress.encode(body)
+        });
+        futures::io::AsyncWriteExt::write_all(reader.get_mut(), &answer).await?;
+        futures::io::AsyncWriteExt::flush(reader.get_mut()).await?;
+    }
+    Ok(complete)
+}
+
+/// Why a snapshot frame closed the connection.
+#[derive(Debug, thiserror::Error)]
+enum SnapshotFrameError {
+    #[error("{0}")]
+    Stream(#[from] StreamError),
+    #[error("answering a snapshot frame failed: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 /// Reads and checks the peer's hello within the handshake timeout and

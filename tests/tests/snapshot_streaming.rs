@@ -1,0 +1,185 @@
+//! Snapshots larger than a frame stream to a follower in chunks over
+//! loopback TCP: a follower that fell behind the leader's compacted log
+//! catches up from a snapshot several times the peers' frame limit, and
+//! does so through a connection cut again and again mid-stream, which
+//! only works if every new connection resumes where the last one broke.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use kontiki::LogIndex;
+use kontiki_driver::{Handle, MemoryStorage, NodeConfig};
+use kontiki_tests::live::{
+    agreed_leader, all_applied, cluster_configs, free_addresses, propose_all, within, Recorder,
+};
+use kontiki_tokio::TokioRuntime;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const LIMIT: Duration = Duration::from_secs(30);
+/// Commands of 1 KiB: 400 of them make a snapshot of about 400 KiB.
+const COMMANDS: u32 = 400;
+const FRAME_LIMIT: usize = 64 * 1024;
+
+/// Small chunks and frames, so that a modest snapshot is many chunks and
+/// far beyond one frame.
+fn streaming_configs(addresses: &[SocketAddr]) -> Vec<NodeConfig> {
+    let mut configs = cluster_configs(addresses, "streaming");
+    for config in &mut configs {
+        config.snapshot_interval = 50;
+        // The log keeps nothing a snapshot covers: a follower behind it
+        // needs the snapshot.
+        config.raft.compaction_lag = 0;
+        config.transport.max_frame_bytes = FRAME_LIMIT;
+        // Appends well within a frame.
+        config.raft.max_append_bytes = 16 * 1024;
+        config.transport.snapshot_chunk_bytes = 8 * 1024;
+        config.transport.snapshot_window_bytes = 32 * 1024;
+    }
+    configs
+}
+
+async fn start(config: NodeConfig, recorder: &Recorder) -> Handle<Recorder> {
+    kontiki_driver::start(
+        TokioRuntime::current(),
+        config,
+        MemoryStorage::new(),
+        recorder.clone(),
+    )
+    .await
+    .expect("the node starts")
+}
+
+/// Starts nodes 1 and 2 of `configs`, writes [`COMMANDS`] commands of
+/// 1 KiB, then starts node 3 empty and waits until it applied them all,
+/// from a snapshot; checks it applied exactly what the leader did.
+async fn catch_up_from_a_streamed_snapshot(configs: Vec<NodeConfig>) {
+    let runtime = TokioRuntime::current();
+    let recorders: Vec<Recorder> = (0..3).map(|_| Recorder::default()).collect();
+    let mut configs = configs.into_iter();
+    let mut nodes = Vec::new();
+    for recorder in &recorders[..2] {
+        nodes.push(start(configs.next().unwrap(), recorder).await);
+    }
+    let leader = agreed_leader(&runtime, &nodes, None).await.unwrap();
+    let commands = (0..COMMANDS).map(|n| {
+        let mut command = format!("command-{n}-").into_bytes();
+        command.resize(1024, (n % 251) as u8);
+        command
+    });
+    let indices = within(
+        &runtime,
+        LIMIT,
+        "writes commit",
+        propose_all(&nodes[leader], commands),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let last = *indices.iter().max().unwrap();
+    let snapshot_index = nodes[leader].status().snapshot_index;
+    assert!(
+        snapshot_index > LogIndex(COMMANDS as u64 / 2),
+        "the leader compacted its log (snapshot at {snapshot_index})"
+    );
+
+    nodes.push(start(configs.next().unwrap(), &recorders[2]).await);
+    all_applied(&runtime, &nodes, last).await.unwrap();
+    let newcomer = nodes[2].status();
+    assert!(
+        newcomer.snapshot_index > LogIndex(0),
+        "node 3 caught up from a snapshot"
+    );
+    let snapshot_bytes: usize = recorders[leader]
+        .applied()
+        .iter()
+        .filter(|(index, _)| *index <= newcomer.snapshot_index)
+        .map(|(_, command)| command.len())
+        .sum();
+    assert!(
+        snapshot_bytes > 4 * FRAME_LIMIT,
+        "the snapshot ({snapshot_bytes} bytes) is several frames long"
+    );
+    assert_eq!(recorders[2].applied(), recorders[leader].applied());
+    for node in &nodes {
+        node.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_many_frames_long_streams_to_a_follower_that_fell_behind() {
+    let addresses = free_addresses(3);
+    catch_up_from_a_streamed_snapshot(streaming_configs(&addresses)).await;
+}
+
+/// Forwards connections made to `listener` to `target`, cutting each one
+/// once `cut_after` bytes went towards `target`; counts the cuts.
+async fn cutting_proxy(
+    listener: TcpListener,
+    target: SocketAddr,
+    cut_after: usize,
+    cuts: Arc<AtomicUsize>,
+) {
+    loop {
+        let Ok((mut inbound, _)) = listener.accept().await else {
+            return;
+        };
+        let cuts = Arc::clone(&cuts);
+        tokio::spawn(async move {
+            let Ok(mut outbound) = TcpStream::connect(target).await else {
+                return;
+            };
+            let (mut from_client, mut to_client) = inbound.split();
+            let (mut from_target, mut to_target) = outbound.split();
+            let forward = async {
+                let mut buffer = vec![0u8; 16 * 1024];
+                let mut forwarded = 0;
+                while forwarded < cut_after {
+                    let room = buffer.len().min(cut_after - forwarded);
+                    let read = from_client.read(&mut buffer[..room]).await?;
+                    if read == 0 {
+                        return Ok(());
+                    }
+                    to_target.write_all(&buffer[..read]).await?;
+                    forwarded += read;
+                }
+                cuts.fetch_add(1, Ordering::Relaxed);
+                Ok::<(), std::io::Error>(())
+            };
+            let backward = tokio::io::copy(&mut from_target, &mut to_client);
+            tokio::select! {
+                _ = forward => {}
+                _ = backward => {}
+            }
+            // Dropping both streams closes both connections.
+        });
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_cut_again_and_again_resumes_where_it_broke() {
+    let addresses = free_addresses(3);
+    let proxy = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_address = proxy.local_addr().unwrap();
+    let cuts = Arc::new(AtomicUsize::new(0));
+    // Each connection to node 3 carries about a quarter of the snapshot
+    // before it is cut: starting over on each would never finish.
+    tokio::spawn(cutting_proxy(
+        proxy,
+        addresses[2],
+        100 * 1024,
+        Arc::clone(&cuts),
+    ));
+    let mut configs = streaming_configs(&addresses);
+    for config in &mut configs[..2] {
+        config.peers.insert(kontiki::NodeId(3), proxy_address);
+    }
+    catch_up_from_a_streamed_snapshot(configs).await;
+    assert!(
+        cuts.load(Ordering::Relaxed) >= 3,
+        "the stream was cut {} times",
+        cuts.load(Ordering::Relaxed)
+    );
+}
