@@ -16,9 +16,14 @@
 //! allocation; an entry is done when the leader applied it, and the count
 //! is asserted. Each node snapshots (a few bytes standing for its state)
 //! and compacts every 10,000 applied entries, as docs/benchmarks.md describes.
+//! A counting global allocator reports the heap allocations per entry of
+//! the replication workloads (the whole process: three nodes, the queue,
+//! the stores, and the payloads themselves).
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::VecDeque;
 use std::process::Command as Process;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant as WallClock;
 
 use kontiki::{
@@ -28,6 +33,33 @@ use kontiki::{
 use kontiki_tests::rss::peak_rss_kib;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+
+/// Counts every allocation and reallocation, and defers to the system
+/// allocator.
+struct CountingAllocator;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: every call goes to the system allocator unchanged; the counter
+// only counts.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 const ENTRIES: usize = 100_000;
 /// Applied entries between two snapshots of a node (the interval of docs/benchmarks.md).
@@ -84,8 +116,8 @@ fn main() {
         println!("{workload:>15} median: {}\n", median.describe());
         medians.push((workload, median));
     }
-    println!("| workload | throughput | latency p50 / p99 | msgs/entry | peak RSS |");
-    println!("|---|---|---|---|---|");
+    println!("| workload | throughput | latency p50 / p99 | msgs/entry | allocations/entry | peak RSS |");
+    println!("|---|---|---|---|---|---|");
     for (workload, median) in medians {
         println!("| {workload} | {} |", median.table_cells());
     }
@@ -138,10 +170,12 @@ struct Measurement {
     virtual_p50_ms: f64,
     virtual_p99_ms: f64,
     peak_rss_kib: u64,
+    /// Heap allocations per entry replicated, in the whole process.
+    allocations_per_entry: f64,
 }
 
 impl Measurement {
-    const FIELDS: usize = 8;
+    const FIELDS: usize = 9;
 
     fn values(&self) -> [f64; Self::FIELDS] {
         [
@@ -153,6 +187,7 @@ impl Measurement {
             self.virtual_p50_ms,
             self.virtual_p99_ms,
             self.peak_rss_kib as f64,
+            self.allocations_per_entry,
         ]
     }
 
@@ -166,6 +201,7 @@ impl Measurement {
             virtual_p50_ms: values[5],
             virtual_p99_ms: values[6],
             peak_rss_kib: values[7] as u64,
+            allocations_per_entry: values[8],
         }
     }
 
@@ -208,11 +244,12 @@ impl Measurement {
             )
         } else {
             format!(
-                "{:.0} entries/s, p50 {:.2} µs / p99 {:.2} µs, {:.2} msgs/entry, peak RSS {:.1} MB",
+                "{:.0} entries/s, p50 {:.2} µs / p99 {:.2} µs, {:.2} msgs/entry, {:.2} allocations/entry, peak RSS {:.1} MB",
                 self.entries_per_second,
                 self.latency_p50_ns / 1e3,
                 self.latency_p99_ns / 1e3,
                 self.messages_per_entry,
+                self.allocations_per_entry,
                 self.peak_rss_kib as f64 / 1024.0
             )
         }
@@ -222,23 +259,24 @@ impl Measurement {
         let rss = format!("{:.1} MB", self.peak_rss_kib as f64 / 1024.0);
         if self.is_election() {
             format!(
-                "{:.2} µs per trial (virtual p50 {:.0} ms, p99 {:.0} ms) | – | – | {rss}",
+                "{:.2} µs per trial (virtual p50 {:.0} ms, p99 {:.0} ms) | – | – | – | {rss}",
                 self.trial_ns / 1e3,
                 self.virtual_p50_ms,
                 self.virtual_p99_ms
             )
         } else if self.latency_p50_ns > 0.0 {
             format!(
-                "{:.0} entries/s | {:.2} µs / {:.2} µs | {:.2} | {rss}",
+                "{:.0} entries/s | {:.2} µs / {:.2} µs | {:.2} | {:.2} | {rss}",
                 self.entries_per_second,
                 self.latency_p50_ns / 1e3,
                 self.latency_p99_ns / 1e3,
-                self.messages_per_entry
+                self.messages_per_entry,
+                self.allocations_per_entry
             )
         } else {
             format!(
-                "{:.0} entries/s | – | {:.2} | {rss}",
-                self.entries_per_second, self.messages_per_entry
+                "{:.0} entries/s | – | {:.2} | {:.2} | {rss}",
+                self.entries_per_second, self.messages_per_entry, self.allocations_per_entry
             )
         }
     }
@@ -454,6 +492,7 @@ fn replicate(batch: usize, codec: bool) -> Measurement {
     bench.messages_delivered = 0;
     bench.commands_applied_on_leader = 0;
     let mut latencies_ns = Vec::with_capacity(if batch == 1 { ENTRIES } else { 0 });
+    let allocations_before = ALLOCATIONS.load(Ordering::Relaxed);
     let started = WallClock::now();
     for first in (0..ENTRIES).step_by(batch) {
         let batch_started = WallClock::now();
@@ -464,6 +503,7 @@ fn replicate(batch: usize, codec: bool) -> Measurement {
         }
     }
     let elapsed = started.elapsed();
+    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - allocations_before;
     assert_eq!(bench.commands_applied_on_leader, ENTRIES as u64);
     for (store, &(_, snapshotted)) in bench.stores.iter().zip(&bench.applied) {
         // The store ends with the last entry, or with a snapshot of it.
@@ -491,6 +531,7 @@ fn replicate(batch: usize, codec: bool) -> Measurement {
         latency_p50_ns,
         latency_p99_ns,
         messages_per_entry: bench.messages_delivered as f64 / ENTRIES as f64,
+        allocations_per_entry: allocations as f64 / ENTRIES as f64,
         ..Measurement::default()
     }
 }
