@@ -59,18 +59,19 @@ enum Event<M: StateMachine> {
     Request(Option<Request<M>>),
     Message(Inbound),
     Timer,
-    /// A snapshot encoded in the background, of the state at `index`.
+    /// A snapshot written in the background, of the state at `index`
+    /// (or why writing it failed).
     SnapshotEncoded {
         index: LogIndex,
-        data: Bytes,
+        data: io::Result<Bytes>,
     },
     /// The storage write in flight completed (or failed).
     Written(io::Result<Completed>),
 }
 
-/// A snapshot being encoded on a blocking thread, of the state at its
+/// A snapshot being written on a blocking thread, of the state at its
 /// index.
-type Encoding = Pin<Box<dyn Future<Output = (LogIndex, Bytes)> + Send>>;
+type Encoding = Pin<Box<dyn Future<Output = (LogIndex, io::Result<Bytes>)> + Send>>;
 
 /// Everything the node's task owns.
 pub(crate) struct EventLoop<R: Runtime, S: Storage, M: StateMachine> {
@@ -99,6 +100,9 @@ pub(crate) struct EventLoop<R: Runtime, S: Storage, M: StateMachine> {
     pub(crate) snapshot_interval: u64,
     /// The snapshot being encoded in the background, if any.
     pub(crate) encoding: Option<Encoding>,
+    /// The applied index of the last snapshot that failed to be written:
+    /// the next is asked for an interval after it.
+    pub(crate) snapshot_retry_after: LogIndex,
     /// The leadership transfer asked for, until its outcome is known.
     pub(crate) transfer: Option<PendingTransfer>,
     /// How long a transfer may leave this node without a known leader
@@ -283,12 +287,7 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
                     debug!(%from, %refused, "message refused");
                 }
             }
-            Event::SnapshotEncoded { index, data } => {
-                // Refused only when a snapshot from the leader overtook it.
-                if let Err(refused) = self.node.handle(now, Input::SnapshotTaken { index, data }) {
-                    debug!(%index, %refused, "snapshot encoded in the background not taken");
-                }
-            }
+            Event::SnapshotEncoded { index, data } => self.take_written_snapshot(now, index, data),
             Event::Written(result) => {
                 let result = result.and_then(|completed| self.complete_write(completed));
                 if let Err(error) = result {
@@ -309,6 +308,30 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
             }
         }
         None
+    }
+
+    /// Hands the core the snapshot written in the background, of the
+    /// state at `index`.
+    fn take_written_snapshot(
+        &mut self,
+        now: kontiki::Instant,
+        index: LogIndex,
+        data: io::Result<Bytes>,
+    ) {
+        let data = match data {
+            Ok(data) => data,
+            Err(error) => {
+                // The previous snapshot stays; another is asked for an
+                // interval later.
+                error!(%index, %error, "writing a snapshot failed");
+                self.snapshot_retry_after = index;
+                return;
+            }
+        };
+        // Refused only when a snapshot from the leader overtook it.
+        if let Err(refused) = self.node.handle(now, Input::SnapshotTaken { index, data }) {
+            debug!(%index, %refused, "snapshot written in the background not taken");
+        }
     }
 
     fn arm_timer(&mut self, deadline: StdInstant) {
@@ -448,50 +471,36 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
     fn restore(&mut self, snapshot: &Snapshot) -> io::Result<()> {
         self.waiters.fail_through(snapshot.index);
         self.state_machine
-            .restore(snapshot.index, &snapshot.data)
+            .restore(snapshot.index, &mut &snapshot.data[..])
             .map_err(|error| annotate(error, "restoring a snapshot failed"))?;
         self.published.set_applied(snapshot.index);
         Ok(())
     }
 
-    /// Hands the core a snapshot of the state machine once
-    /// `snapshot_interval` entries were applied since the last one; true
-    /// when it did (its outputs then wait to be performed). A state machine
-    /// that encodes in the background gets its encoding started instead,
-    /// and the core hears of it when it is done.
+    /// Starts writing a snapshot of the state machine on a blocking
+    /// thread once `snapshot_interval` entries were applied since the last
+    /// one (or since a failed attempt); the core hears of it when it is
+    /// written. Always false: nothing waits to be performed meanwhile.
     fn take_snapshot_if_due(&mut self) -> bool {
         if self.snapshot_interval == 0 || self.encoding.is_some() {
             return false;
         }
         let applied = self.node.applied_index();
-        let covered = self.node.snapshot_index();
-        if applied.get() < covered.get().saturating_add(self.snapshot_interval) {
+        let since = self.node.snapshot_index().max(self.snapshot_retry_after);
+        if applied.get() < since.get().saturating_add(self.snapshot_interval) {
             return false;
         }
-        if let Some(encode) = self.state_machine.snapshot_in_background() {
-            let encoded = self.runtime.run_blocking(encode);
-            self.encoding = Some(Box::pin(encoded.map(move |data| (applied, data))));
-            return false;
-        }
-        let Some(data) = self.state_machine.snapshot() else {
+        let Some(write) = self.state_machine.snapshot() else {
             // This state machine takes no snapshots: stop asking.
             self.snapshot_interval = 0;
             return false;
         };
-        let now = self.clock.to_core(self.runtime.now());
-        match self.node.handle(
-            now,
-            Input::SnapshotTaken {
-                index: applied,
-                data,
-            },
-        ) {
-            Ok(_) => true,
-            Err(refused) => {
-                error!(%refused, "snapshot refused");
-                false
-            }
-        }
+        let written = self.runtime.run_blocking(move || {
+            let mut data = Vec::new();
+            write(&mut data).map(|()| Bytes::from(data))
+        });
+        self.encoding = Some(Box::pin(written.map(move |data| (applied, data))));
+        false
     }
 
     /// Applies a committed entry and answers whoever proposed it here.

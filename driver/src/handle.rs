@@ -28,35 +28,36 @@ pub trait StateMachine: Send + 'static {
     /// Applies the committed command at `index`.
     fn apply(&mut self, index: LogIndex, command: &Bytes) -> Self::Output;
 
-    /// The state after every command applied so far, encoded for
-    /// [`restore`](StateMachine::restore), or `None` if this state machine
-    /// does not take snapshots (the default): then the node keeps its
-    /// whole log. Asked every
+    /// A snapshot of the state after every command applied so far, as
+    /// work that writes it out, or `None` if this state machine does not
+    /// take snapshots (the default): then the node keeps its whole log.
+    /// Asked every
     /// [`NodeConfig::snapshot_interval`](crate::NodeConfig::snapshot_interval)
     /// applied entries; the log entries it covers are then dropped.
-    fn snapshot(&mut self) -> Option<Bytes> {
+    ///
+    /// The driver runs the returned work on the runtime's blocking threads
+    /// while the node goes on (heartbeats, replication, applying), one
+    /// snapshot at a time, so take a cheap point-in-time view here (clone
+    /// an `Arc` of a persistent map, or copy a small state): the work must
+    /// write the state exactly as of this call, whatever is applied after
+    /// it. It writes to a stream, in whatever encoding
+    /// [`restore`](StateMachine::restore) reads; a state that does not fit
+    /// in memory twice never has to. An error leaves the previous snapshot
+    /// in place (and is logged); the next is asked for after another
+    /// interval.
+    fn snapshot(&mut self) -> Option<SnapshotWriter> {
         None
     }
 
-    /// Like [`snapshot`](StateMachine::snapshot), for a state whose
-    /// encoding takes long: returns the encoding as work that the driver
-    /// runs on the runtime's blocking threads while the node goes on
-    /// (heartbeats, replication, applying). Take a cheap point-in-time view
-    /// here (for instance, clone an `Arc` of a persistent map): the work
-    /// must encode the state exactly as of this call, whatever is applied
-    /// after it. `None` (the default) has the driver call `snapshot` on
-    /// the node's task instead. One snapshot is encoded at a time.
-    fn snapshot_in_background(&mut self) -> Option<SnapshotEncoder> {
-        None
-    }
-
-    /// Replaces the state with `data` from [`snapshot`](StateMachine::snapshot)
-    /// (on this node or another), as of applied index `index`. Called when a
-    /// node starts on a store holding a snapshot, and when a follower takes
-    /// its leader's. An error stops the node. The default refuses: a state
-    /// machine without snapshots never receives one from a kontiki peer.
-    fn restore(&mut self, index: LogIndex, data: &Bytes) -> io::Result<()> {
-        let _ = data;
+    /// Replaces the state with the snapshot `reader` yields, written by a
+    /// [`SnapshotWriter`] (on this node or another), as of applied index
+    /// `index`. Called when a node starts on a store holding a snapshot,
+    /// and when a follower takes its leader's. The reader is not buffered:
+    /// wrap it in an `io::BufReader` to read in small pieces. An error
+    /// stops the node. The default refuses: a state machine without
+    /// snapshots never receives one from a kontiki peer.
+    fn restore(&mut self, index: LogIndex, reader: &mut dyn io::Read) -> io::Result<()> {
+        let _ = reader;
         Err(io::Error::new(
             io::ErrorKind::Unsupported,
             format!("this state machine cannot restore a snapshot (at index {index})"),
@@ -64,9 +65,10 @@ pub trait StateMachine: Send + 'static {
     }
 }
 
-/// The encoding of a snapshot, run off the node's task: see
-/// [`StateMachine::snapshot_in_background`].
-pub type SnapshotEncoder = Box<dyn FnOnce() -> Bytes + Send>;
+/// Writes a snapshot of a state machine, as of the moment
+/// [`StateMachine::snapshot`] made it, to the stream it is given; run off
+/// the node's task.
+pub type SnapshotWriter = Box<dyn FnOnce(&mut dyn io::Write) -> io::Result<()> + Send>;
 
 /// A node's view of itself, as of its latest event.
 #[derive(Clone, Debug, PartialEq, Eq)]

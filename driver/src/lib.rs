@@ -79,7 +79,7 @@ pub use config::{NodeConfig, TransportConfig};
 #[cfg(feature = "disk")]
 pub use disk::DiskStorage;
 pub use error::{ChangeError, ProposeError, ReadError, StartError, TransferError};
-pub use handle::{Handle, LeaderChange, Member, MemberRole, SnapshotEncoder, StateMachine, Status};
+pub use handle::{Handle, LeaderChange, Member, MemberRole, SnapshotWriter, StateMachine, Status};
 pub use runtime::Runtime;
 pub use start::{start, start_local};
 pub use storage::{MemoryStorage, Storage};

@@ -148,6 +148,7 @@ async fn start_on<R: Runtime, S: Storage, M: StateMachine>(
         },
         snapshot_interval: config.snapshot_interval,
         encoding: None,
+        snapshot_retry_after: LogIndex(0),
         transfer: None,
         transfer_timeout: config.raft.election_timeout_max * 2,
         settling: Vec::new(),

@@ -116,7 +116,9 @@ fn main() {
         println!("{workload:>15} median: {}\n", median.describe());
         medians.push((workload, median));
     }
-    println!("| workload | throughput | latency p50 / p99 | msgs/entry | allocations/entry | peak RSS |");
+    println!(
+        "| workload | throughput | latency p50 / p99 | msgs/entry | allocations/entry | peak RSS |"
+    );
     println!("|---|---|---|---|---|---|");
     for (workload, median) in medians {
         println!("| {workload} | {} |", median.table_cells());

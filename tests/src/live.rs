@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::io::Read;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -11,8 +12,8 @@ use std::time::Duration;
 use futures::future::{self, BoxFuture, Either};
 use kontiki::{LogIndex, NodeId, Role};
 use kontiki_driver::{
-    Bytes, Handle, LocalNetwork, MemoryStorage, NodeConfig, ProposeError, Runtime, StartError,
-    StateMachine, Status, Storage,
+    Bytes, Handle, LocalNetwork, MemoryStorage, NodeConfig, ProposeError, Runtime, SnapshotWriter,
+    StartError, StateMachine, Status, Storage,
 };
 
 /// A state machine that records every command it applies and answers
@@ -42,18 +43,20 @@ impl StateMachine for Recorder {
         index
     }
 
-    fn snapshot(&mut self) -> Option<Bytes> {
+    fn snapshot(&mut self) -> Option<SnapshotWriter> {
         let mut data = Vec::new();
         for (index, command) in self.applied() {
             data.extend_from_slice(&index.get().to_le_bytes());
             data.extend_from_slice(&(command.len() as u32).to_le_bytes());
             data.extend_from_slice(&command);
         }
-        Some(data.into())
+        Some(Box::new(move |out| out.write_all(&data)))
     }
 
-    fn restore(&mut self, _index: LogIndex, data: &Bytes) -> std::io::Result<()> {
+    fn restore(&mut self, _index: LogIndex, reader: &mut dyn Read) -> std::io::Result<()> {
         let malformed = || std::io::Error::new(std::io::ErrorKind::InvalidData, "bad record");
+        let mut data = Vec::new();
+        reader.read_to_end(&mut data)?;
         let mut record = Vec::new();
         let mut rest = &data[..];
         while !rest.is_empty() {
@@ -99,13 +102,15 @@ impl StateMachine for Tally {
         index
     }
 
-    fn snapshot(&mut self) -> Option<Bytes> {
+    fn snapshot(&mut self) -> Option<SnapshotWriter> {
         let mut data = self.applied.load(Ordering::Relaxed).to_le_bytes().to_vec();
         data.extend_from_slice(&self.checksum.to_le_bytes());
-        Some(data.into())
+        Some(Box::new(move |out| out.write_all(&data)))
     }
 
-    fn restore(&mut self, _index: LogIndex, data: &Bytes) -> std::io::Result<()> {
+    fn restore(&mut self, _index: LogIndex, reader: &mut dyn Read) -> std::io::Result<()> {
+        let mut data = Vec::new();
+        reader.read_to_end(&mut data)?;
         let word = |at: usize| {
             data.get(at..at + 8)
                 .and_then(|bytes| bytes.try_into().ok())

@@ -12,7 +12,8 @@ use std::time::Duration;
 use kontiki::LogIndex;
 use kontiki_driver::{Handle, MemoryStorage, NodeConfig};
 use kontiki_tests::live::{
-    agreed_leader, all_applied, cluster_configs, free_addresses, propose_all, within, Recorder,
+    agreed_leader, all_applied, cluster_configs, free_addresses, propose_all, wait_for, within,
+    Recorder,
 };
 use kontiki_tokio::TokioRuntime;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -79,11 +80,12 @@ async fn catch_up_from_a_streamed_snapshot(configs: Vec<NodeConfig>) {
     .unwrap()
     .unwrap();
     let last = *indices.iter().max().unwrap();
-    let snapshot_index = nodes[leader].status().snapshot_index;
-    assert!(
-        snapshot_index > LogIndex(COMMANDS as u64 / 2),
-        "the leader compacted its log (snapshot at {snapshot_index})"
-    );
+    // Snapshots are written in the background: wait for a recent one.
+    wait_for(&runtime, "the leader compacts its log", || {
+        (nodes[leader].status().snapshot_index > LogIndex(COMMANDS as u64 / 2)).then_some(())
+    })
+    .await
+    .unwrap();
 
     nodes.push(start(configs.next().unwrap(), &recorders[2]).await);
     all_applied(&runtime, &nodes, last).await.unwrap();

@@ -14,7 +14,7 @@ use kontiki::{
     Output, Persist, PersistedState, Snapshot, StartError, Term,
 };
 use kontiki_driver::{
-    Handle, LocalNetwork, MemoryStorage, NodeConfig, SnapshotEncoder, StateMachine,
+    Handle, LocalNetwork, MemoryStorage, NodeConfig, SnapshotWriter, StateMachine,
 };
 use kontiki_tests::live::{
     agreed_leader, all_applied, cluster_configs, free_addresses, propose_all, wait_for, Recorder,
@@ -621,16 +621,16 @@ impl StateMachine for SlowToEncode {
         self.0.apply(index, command)
     }
 
-    fn snapshot_in_background(&mut self) -> Option<SnapshotEncoder> {
-        let data = self.0.snapshot()?;
-        Some(Box::new(move || {
+    fn snapshot(&mut self) -> Option<SnapshotWriter> {
+        let write = self.0.snapshot()?;
+        Some(Box::new(move |out| {
             std::thread::sleep(ENCODING);
-            data
+            write(out)
         }))
     }
 
-    fn restore(&mut self, index: LogIndex, data: &Bytes) -> std::io::Result<()> {
-        self.0.restore(index, data)
+    fn restore(&mut self, index: LogIndex, reader: &mut dyn std::io::Read) -> std::io::Result<()> {
+        self.0.restore(index, reader)
     }
 }
 
@@ -692,6 +692,67 @@ async fn a_slow_snapshot_is_encoded_while_the_node_goes_on_committing() {
         holds.len(),
         held.len()
     );
+    for node in &nodes {
+        node.shutdown().await;
+    }
+}
+
+/// How many times [`FailsFirstSnapshot`] was asked to write a snapshot,
+/// across every node of a test.
+static SNAPSHOT_WRITES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A [`Recorder`] whose first snapshot write fails (a full disk, say),
+/// on whichever node asks first.
+#[derive(Clone, Default)]
+struct FailsFirstSnapshot(Recorder);
+
+impl StateMachine for FailsFirstSnapshot {
+    type Output = LogIndex;
+
+    fn apply(&mut self, index: LogIndex, command: &Bytes) -> LogIndex {
+        self.0.apply(index, command)
+    }
+
+    fn snapshot(&mut self) -> Option<SnapshotWriter> {
+        let write = self.0.snapshot()?;
+        Some(Box::new(move |out| {
+            let attempt = SNAPSHOT_WRITES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if attempt == 0 {
+                return Err(std::io::Error::other("no space left"));
+            }
+            write(out)
+        }))
+    }
+
+    fn restore(&mut self, index: LogIndex, reader: &mut dyn std::io::Read) -> std::io::Result<()> {
+        self.0.restore(index, reader)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_that_fails_to_be_written_is_asked_for_again_later() {
+    let cluster = Cluster::new("failing-snapshots");
+    let runtime = cluster.runtime.clone();
+    let (_, nodes) = cluster.start_all::<FailsFirstSnapshot>().await;
+    let leader = agreed_leader(&runtime, &nodes, None).await.unwrap();
+    // Writes in batches, until every node has a snapshot: the node whose
+    // first write failed asks again once another interval was applied.
+    let mut written = 0u32;
+    while (0..3).any(|position| cluster.snapshot_index(position).is_none()) {
+        assert!(
+            written < 20 * SNAPSHOT_INTERVAL as u32,
+            "a node never snapshots again"
+        );
+        let commands = (written..written + 10).map(|n| n.to_le_bytes().to_vec());
+        let indices = propose_all(&nodes[leader], commands)
+            .await
+            .expect("the node commits on, whatever its snapshots do");
+        all_applied(&runtime, &nodes, *indices.iter().max().unwrap())
+            .await
+            .unwrap();
+        written += 10;
+    }
+    assert!(SNAPSHOT_WRITES.load(std::sync::atomic::Ordering::SeqCst) > 3);
     for node in &nodes {
         node.shutdown().await;
     }
