@@ -61,7 +61,7 @@ enum Event<M: StateMachine> {
     Timer,
     /// A snapshot written in the background, of the state at `index`
     /// (or why writing it failed).
-    SnapshotEncoded {
+    SnapshotWritten {
         index: LogIndex,
         data: io::Result<Bytes>,
     },
@@ -71,7 +71,7 @@ enum Event<M: StateMachine> {
 
 /// A snapshot being written on a blocking thread, of the state at its
 /// index.
-type Encoding = Pin<Box<dyn Future<Output = (LogIndex, io::Result<Bytes>)> + Send>>;
+type WritingSnapshot = Pin<Box<dyn Future<Output = (LogIndex, io::Result<Bytes>)> + Send>>;
 
 /// Everything the node's task owns.
 pub(crate) struct EventLoop<R: Runtime, S: Storage, M: StateMachine> {
@@ -98,8 +98,8 @@ pub(crate) struct EventLoop<R: Runtime, S: Storage, M: StateMachine> {
     /// Applied entries between snapshots; 0 once the state machine said
     /// it takes none.
     pub(crate) snapshot_interval: u64,
-    /// The snapshot being encoded in the background, if any.
-    pub(crate) encoding: Option<Encoding>,
+    /// The snapshot being written in the background, if any.
+    pub(crate) writing_snapshot: Option<WritingSnapshot>,
     /// The applied index of the last snapshot that failed to be written:
     /// the next is asked for an interval after it.
     pub(crate) snapshot_retry_after: LogIndex,
@@ -216,10 +216,10 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
                     return Poll::Ready(Event::Timer);
                 }
             }
-            if let Some(encoding) = &mut self.encoding {
-                if let Poll::Ready((index, data)) = encoding.poll_unpin(cx) {
-                    self.encoding = None;
-                    return Poll::Ready(Event::SnapshotEncoded { index, data });
+            if let Some(writing) = &mut self.writing_snapshot {
+                if let Poll::Ready((index, data)) = writing.poll_unpin(cx) {
+                    self.writing_snapshot = None;
+                    return Poll::Ready(Event::SnapshotWritten { index, data });
                 }
             }
             Poll::Pending
@@ -287,7 +287,7 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
                     debug!(%from, %refused, "message refused");
                 }
             }
-            Event::SnapshotEncoded { index, data } => self.take_written_snapshot(now, index, data),
+            Event::SnapshotWritten { index, data } => self.take_written_snapshot(now, index, data),
             Event::Written(result) => {
                 let result = result.and_then(|completed| self.complete_write(completed));
                 if let Err(error) = result {
@@ -388,13 +388,12 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
             // entry below, never ahead of the state machine.
             self.publish_status();
             self.apply(applies)?;
-            let snapshot_taken = self.take_snapshot_if_due();
-            if let Some(completed) = self.writer.take_completed() {
-                let completed = completed.map_err(|error| annotate(error, "storage failed"))?;
-                self.complete_write(completed)?;
-            } else if !snapshot_taken {
+            self.start_snapshot_if_due();
+            let Some(completed) = self.writer.take_completed() else {
                 return Ok(());
-            }
+            };
+            let completed = completed.map_err(|error| annotate(error, "storage failed"))?;
+            self.complete_write(completed)?;
         }
     }
 
@@ -480,27 +479,26 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
     /// Starts writing a snapshot of the state machine on a blocking
     /// thread once `snapshot_interval` entries were applied since the last
     /// one (or since a failed attempt); the core hears of it when it is
-    /// written. Always false: nothing waits to be performed meanwhile.
-    fn take_snapshot_if_due(&mut self) -> bool {
-        if self.snapshot_interval == 0 || self.encoding.is_some() {
-            return false;
+    /// written.
+    fn start_snapshot_if_due(&mut self) {
+        if self.snapshot_interval == 0 || self.writing_snapshot.is_some() {
+            return;
         }
         let applied = self.node.applied_index();
         let since = self.node.snapshot_index().max(self.snapshot_retry_after);
         if applied.get() < since.get().saturating_add(self.snapshot_interval) {
-            return false;
+            return;
         }
         let Some(write) = self.state_machine.snapshot() else {
             // This state machine takes no snapshots: stop asking.
             self.snapshot_interval = 0;
-            return false;
+            return;
         };
         let written = self.runtime.run_blocking(move || {
             let mut data = Vec::new();
             write(&mut data).map(|()| Bytes::from(data))
         });
-        self.encoding = Some(Box::pin(written.map(move |data| (applied, data))));
-        false
+        self.writing_snapshot = Some(Box::pin(written.map(move |data| (applied, data))));
     }
 
     /// Applies a committed entry and answers whoever proposed it here.

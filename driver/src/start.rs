@@ -147,7 +147,7 @@ async fn start_on<R: Runtime, S: Storage, M: StateMachine>(
             leader: status.leader,
         },
         snapshot_interval: config.snapshot_interval,
-        encoding: None,
+        writing_snapshot: None,
         snapshot_retry_after: LogIndex(0),
         transfer: None,
         transfer_timeout: config.raft.election_timeout_max * 2,

@@ -171,10 +171,7 @@ impl<S: AsyncWrite + Unpin + Send> PeerLink for NodeSide<S> {
             // longer leads there, and the follower would refuse it.
             shared.snapshot = None;
         }
-        if shared.limits.streams(&message) {
-            let Message::InstallSnapshot(install) = &message else {
-                unreachable!("only snapshots stream");
-            };
+        if let Some(install) = shared.limits.streamed(&message) {
             // The core sends a snapshot again while the follower has not
             // answered; the stream under way carries on instead.
             if !shared

@@ -299,10 +299,15 @@ pub(crate) struct StreamLimits {
 }
 
 impl StreamLimits {
-    /// Whether `message` goes as a stream rather than in one frame.
-    pub(crate) fn streams(&self, message: &Message) -> bool {
-        matches!(message, Message::InstallSnapshot(install)
-            if install.snapshot.data.len() > self.chunk_bytes)
+    /// The snapshot `message` carries, when it goes as a stream rather
+    /// than in one frame.
+    pub(crate) fn streamed<'a>(&self, message: &'a Message) -> Option<&'a InstallSnapshot> {
+        match message {
+            Message::InstallSnapshot(install) if install.snapshot.data.len() > self.chunk_bytes => {
+                Some(install)
+            }
+            _ => None,
+        }
     }
 }
 

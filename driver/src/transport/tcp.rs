@@ -332,12 +332,9 @@ async fn receive_snapshot<R: Runtime>(
         }
     };
     if let Some(progress) = progress {
-        let mut answer = Vec::new();
-        frame::encode_frame(Kind::SnapshotProgress, &mut answer, |body| {
-            progress.encode(body)
-        });
-        futures::io::AsyncWriteExt::write_all(reader.get_mut(), &answer).await?;
-        futures::io::AsyncWriteExt::flush(reader.get_mut()).await?;
+        let mut answer = vec![Kind::SnapshotProgress as u8];
+        progress.encode(&mut answer);
+        frame::write_frame(reader.get_mut(), &answer).await?;
     }
     Ok(complete)
 }
