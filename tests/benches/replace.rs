@@ -135,14 +135,8 @@ async fn run_once(writes: u64) -> Figures {
 }
 
 fn main() {
-    let runs: usize = std::env::var("KONTIKI_BENCH_RUNS")
-        .ok()
-        .and_then(|runs| runs.parse().ok())
-        .unwrap_or(5);
-    let writes: u64 = std::env::var("KONTIKI_BENCH_WRITES")
-        .ok()
-        .and_then(|writes| writes.parse().ok())
-        .unwrap_or(100_000);
+    let runs: usize = kontiki_tests::load::env_number("KONTIKI_BENCH_RUNS", 5);
+    let writes: u64 = kontiki_tests::load::env_number("KONTIKI_BENCH_WRITES", 100_000);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -196,10 +196,7 @@ async fn run_once() -> Vec<Figures> {
 }
 
 fn main() {
-    let runs: usize = std::env::var("KONTIKI_BENCH_RUNS")
-        .ok()
-        .and_then(|runs| runs.parse().ok())
-        .unwrap_or(3);
+    let runs: usize = kontiki_tests::load::env_number("KONTIKI_BENCH_RUNS", 3);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

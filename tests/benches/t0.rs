@@ -67,11 +67,7 @@ const SNAPSHOT_INTERVAL: u64 = 10_000;
 /// The payload size: `KONTIKI_BENCH_PAYLOAD` bytes (at least 16; 16 by
 /// default, 1024 and 65536 for the larger tiers of docs/benchmarks.md).
 fn payload_bytes() -> usize {
-    std::env::var("KONTIKI_BENCH_PAYLOAD")
-        .ok()
-        .and_then(|bytes| bytes.parse().ok())
-        .unwrap_or(16usize)
-        .max(16)
+    kontiki_tests::load::env_number("KONTIKI_BENCH_PAYLOAD", 16usize).max(16)
 }
 const TRIALS: u64 = 1_000;
 const WORKLOADS: [&str; 5] = [
@@ -92,10 +88,7 @@ fn main() {
         println!("{}", run_workload(&workload).to_line());
         return;
     }
-    let runs: usize = std::env::var("KONTIKI_BENCH_RUNS")
-        .ok()
-        .and_then(|runs| runs.parse().ok())
-        .unwrap_or(5);
+    let runs: usize = kontiki_tests::load::env_number("KONTIKI_BENCH_RUNS", 5);
     let workloads: Vec<&str> = if chosen.is_empty() {
         WORKLOADS.to_vec()
     } else {

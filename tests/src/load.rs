@@ -166,3 +166,13 @@ impl Writers {
         futures::future::join_all(self.clients).await;
     }
 }
+
+/// The number in environment variable `name` (say `KONTIKI_BENCH_RUNS`),
+/// or `default` when it is unset or not a number.
+#[must_use]
+pub fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}

@@ -116,6 +116,16 @@ impl Probe {
         }
     }
 
+    /// Reports the node's writes durable through `index`, written in
+    /// `term`.
+    pub fn persisted(&mut self, index: u64, term: u64) {
+        self.input(Input::Persisted {
+            index: LogIndex(index),
+            term: Term(term),
+        })
+        .expect("a write report is accepted");
+    }
+
     /// Hands the node `input` at the current time.
     pub fn input(&mut self, input: Input) -> Result<Handled, HandleError> {
         let result = self.node.handle(self.now, input);

@@ -24,15 +24,6 @@ fn asynchronous() -> Config {
     }
 }
 
-fn persisted(probe: &mut Probe, index: u64, term: u64) {
-    probe
-        .input(Input::Persisted {
-            index: LogIndex(index),
-            term: Term(term),
-        })
-        .unwrap();
-}
-
 /// The success answers the latest input sent: (to, term, index).
 fn acknowledgements(probe: &Probe) -> Vec<(u64, u64, u64)> {
     probe
@@ -56,11 +47,11 @@ fn a_follower_acknowledges_entries_only_once_reported_durable() {
         .iter()
         .any(|output| matches!(output, Output::Persist(Persist::Entries(_)))));
     assert_eq!(acknowledgements(&probe), [], "nothing is durable yet");
-    persisted(&mut probe, 1, 1);
+    probe.persisted(1, 1);
     assert_eq!(acknowledgements(&probe), [(2, 1, 1)], "as far as reported");
-    persisted(&mut probe, 3, 1);
+    probe.persisted(3, 1);
     assert_eq!(acknowledgements(&probe), [(2, 1, 3)]);
-    persisted(&mut probe, 3, 1);
+    probe.persisted(3, 1);
     assert_eq!(acknowledgements(&probe), [], "nothing more is owed");
 }
 
@@ -68,14 +59,14 @@ fn a_follower_acknowledges_entries_only_once_reported_durable() {
 fn what_is_already_durable_is_acknowledged_at_once() {
     let mut probe = Probe::new(3, asynchronous());
     probe.receive(2, append(1, 0, 0, 0, &[1, 1])).unwrap();
-    persisted(&mut probe, 2, 1);
+    probe.persisted(2, 1);
     probe.receive(2, heartbeat(1, 2, 1)).unwrap();
     assert_eq!(acknowledgements(&probe), [(2, 1, 2)]);
     // A retransmission of entries held but not yet durable waits too.
     probe.receive(2, append(1, 2, 1, 0, &[1])).unwrap();
     probe.receive(2, append(1, 2, 1, 0, &[1])).unwrap();
     assert_eq!(acknowledgements(&probe), []);
-    persisted(&mut probe, 3, 1);
+    probe.persisted(3, 1);
     assert_eq!(acknowledgements(&probe), [(2, 1, 3)]);
 }
 
@@ -86,13 +77,13 @@ fn a_report_of_an_overwritten_write_acknowledges_nothing() {
     // Leader 3 of term 2 replaces entry 2 before the first write is done.
     probe.receive(3, append(2, 1, 1, 0, &[2])).unwrap();
     assert_eq!(acknowledgements(&probe), []);
-    persisted(&mut probe, 2, 1);
+    probe.persisted(2, 1);
     assert_eq!(
         acknowledgements(&probe),
         [],
         "entry 2 of term 1 is no longer the log's"
     );
-    persisted(&mut probe, 2, 2);
+    probe.persisted(2, 2);
     assert_eq!(acknowledgements(&probe), [(3, 2, 2)]);
 }
 
@@ -101,7 +92,7 @@ fn an_acknowledgement_owed_to_a_deposed_leader_is_dropped() {
     let mut probe = Probe::new(3, asynchronous());
     probe.receive(2, append(1, 0, 0, 0, &[1])).unwrap();
     probe.receive(3, request_vote(2, 1, 1, false)).unwrap();
-    persisted(&mut probe, 1, 1);
+    probe.persisted(1, 1);
     assert_eq!(
         acknowledgements(&probe),
         [],
@@ -131,7 +122,7 @@ fn a_leader_s_snapshot_is_acknowledged_once_reported_durable() {
         "the state machine may take it at once"
     );
     assert_eq!(acknowledgements(&probe), []);
-    persisted(&mut probe, 5, 1);
+    probe.persisted(5, 1);
     assert_eq!(acknowledgements(&probe), [(2, 1, 5)]);
 }
 
@@ -164,7 +155,7 @@ fn a_leader_counts_its_own_log_only_as_far_as_reported() {
         .unwrap();
     probe.receive(2, append_response(1, true, 1, 0)).unwrap();
     assert_eq!(probe.node.commit_index(), LogIndex(0));
-    persisted(&mut probe, 1, 1);
+    probe.persisted(1, 1);
     assert_eq!(probe.node.commit_index(), LogIndex(1));
 }
 
@@ -378,6 +369,6 @@ fn a_leader_s_unwritten_entries_are_bounded_like_uncommitted_ones() {
         Err(kontiki::HandleError::TooManyUncommittedBytes),
         "800 bytes committed but not written here, and 400 more"
     );
-    persisted(&mut probe, 2, 1);
+    probe.persisted(2, 1);
     propose(&mut probe).expect("written: settled");
 }

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use kontiki::{Command, Config, Input, LogIndex, Output, Persist, Term};
+use kontiki::{Command, Config, Input, LogIndex, Output, Persist};
 use kontiki_tests::probe::{append_response, plain_config, Probe};
 use kontiki_tests::sim::{Cluster, ClusterConfig};
 
@@ -31,15 +31,6 @@ fn streaming_leader(voters: u64) -> Probe {
 fn propose(probe: &mut Probe, data: &[u8]) {
     probe
         .input(Input::Command(Command::Propose(data.to_vec().into())))
-        .unwrap();
-}
-
-fn persisted(probe: &mut Probe, index: u64, term: u64) {
-    probe
-        .input(Input::Persisted {
-            index: LogIndex(index),
-            term: Term(term),
-        })
         .unwrap();
 }
 
@@ -72,7 +63,7 @@ fn its_own_entries_count_only_once_reported_durable() {
         "one follower and an unfinished write of the leader are not a majority"
     );
     assert!(probe.applied.is_empty());
-    persisted(&mut probe, 1, 1);
+    probe.persisted(1, 1);
     assert_eq!(probe.node.commit_index(), LogIndex(1));
     assert_eq!(probe.applied.len(), 1);
 }
@@ -96,10 +87,10 @@ fn a_report_about_an_entry_not_in_the_log_is_ignored() {
     let mut probe = streaming_leader(3);
     propose(&mut probe, b"x");
     probe.receive(2, append_response(1, true, 1, 0)).unwrap();
-    persisted(&mut probe, 1, 7);
-    persisted(&mut probe, 2, 1);
+    probe.persisted(1, 7);
+    probe.persisted(2, 1);
     assert_eq!(probe.node.commit_index(), LogIndex(0));
-    persisted(&mut probe, 1, 1);
+    probe.persisted(1, 1);
     assert_eq!(probe.node.commit_index(), LogIndex(1));
 }
 
@@ -113,7 +104,7 @@ fn a_single_node_commits_once_its_write_is_reported() {
         .iter()
         .any(|output| matches!(output, Output::Persist(Persist::Entries(_)))));
     assert!(probe.applied.is_empty(), "not durable yet");
-    persisted(&mut probe, 1, 1);
+    probe.persisted(1, 1);
     assert_eq!(probe.applied.len(), 1);
 }
 

@@ -70,6 +70,28 @@ async fn connect(address: SocketAddr) -> TcpStream {
     TcpStream::connect(address).await.unwrap()
 }
 
+/// Checks that the cluster still commits, through the same leader, then
+/// shuts it down.
+async fn still_serving(runtime: &TokioRuntime, nodes: &[Handle<Recorder>], leader: usize) {
+    let committed = propose_all(&nodes[leader], (0..10u8).map(|n| vec![n]))
+        .await
+        .unwrap();
+    assert_eq!(committed.len(), 10);
+    assert_eq!(agreed_leader(runtime, nodes, None).await.unwrap(), leader);
+    for node in nodes {
+        node.shutdown().await;
+    }
+}
+
+/// Reads one frame's body.
+async fn read_frame(stream: &mut TcpStream) -> Vec<u8> {
+    let mut header = [0u8; 4];
+    stream.read_exact(&mut header).await.unwrap();
+    let mut body = vec![0u8; u32::from_be_bytes(header) as usize];
+    stream.read_exact(&mut body).await.unwrap();
+    body
+}
+
 /// A connection that completed the handshake as node 2.
 async fn introduced(address: SocketAddr) -> TcpStream {
     let mut stream = connect(address).await;
@@ -77,10 +99,7 @@ async fn introduced(address: SocketAddr) -> TcpStream {
         .write_all(&hello(2, "attacked", PROTOCOL_VERSION))
         .await
         .unwrap();
-    let mut header = [0u8; 4];
-    stream.read_exact(&mut header).await.unwrap();
-    let mut body = vec![0u8; u32::from_be_bytes(header) as usize];
-    stream.read_exact(&mut body).await.unwrap();
+    let body = read_frame(&mut stream).await;
     // The answer is node 1's hello, as WIRE.md describes it, with the
     // address it listens on.
     assert_eq!(&body[..5], b"KNTK\x05");
@@ -174,15 +193,7 @@ async fn bad_peer_connections_are_closed_and_the_cluster_keeps_serving() {
     );
     drop(flood);
 
-    // The cluster still commits, through the same leader.
-    let committed = propose_all(&nodes[leader], (0..10u8).map(|n| vec![n]))
-        .await
-        .unwrap();
-    assert_eq!(committed.len(), 10);
-    assert_eq!(agreed_leader(&runtime, &nodes, None).await.unwrap(), leader);
-    for node in &nodes {
-        node.shutdown().await;
-    }
+    still_serving(&runtime, &nodes, leader).await;
 }
 
 /// Frame kinds after the handshake (WIRE.md).
@@ -217,10 +228,7 @@ fn good_chunk(offset: u64, data: &[u8]) -> Vec<u8> {
 
 /// Reads one progress report: its status and received count.
 async fn progress(stream: &mut TcpStream) -> (u8, u64) {
-    let mut header = [0u8; 4];
-    stream.read_exact(&mut header).await.unwrap();
-    let mut body = vec![0u8; u32::from_be_bytes(header) as usize];
-    stream.read_exact(&mut body).await.unwrap();
+    let body = read_frame(stream).await;
     assert_eq!(body.len(), 34, "kind, stream, status, count");
     assert_eq!(body[0], PROGRESS);
     assert_eq!(
@@ -281,13 +289,5 @@ async fn bad_snapshot_chunks_cost_their_connection_and_nothing_received() {
     assert_eq!(progress(&mut stream).await, (RECEIVING, 50));
     drop(stream);
 
-    // The cluster still commits, through the same leader.
-    let committed = propose_all(&nodes[leader], (0..10u8).map(|n| vec![n]))
-        .await
-        .unwrap();
-    assert_eq!(committed.len(), 10);
-    assert_eq!(agreed_leader(&runtime, &nodes, None).await.unwrap(), leader);
-    for node in &nodes {
-        node.shutdown().await;
-    }
+    still_serving(&runtime, &nodes, leader).await;
 }

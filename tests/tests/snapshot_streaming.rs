@@ -10,10 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kontiki::LogIndex;
-use kontiki_driver::{Handle, MemoryStorage, NodeConfig};
+use kontiki_driver::{Handle, NodeConfig};
 use kontiki_tests::live::{
-    agreed_leader, all_applied, cluster_configs, free_addresses, propose_all, wait_for, within,
-    Recorder,
+    agreed_leader, all_applied, cluster_configs, free_addresses, propose_all, starter, wait_for,
+    within, Recorder,
 };
 use kontiki_tokio::TokioRuntime;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -43,14 +43,9 @@ fn streaming_configs(addresses: &[SocketAddr]) -> Vec<NodeConfig> {
 }
 
 async fn start(config: NodeConfig, recorder: &Recorder) -> Handle<Recorder> {
-    kontiki_driver::start(
-        TokioRuntime::current(),
-        config,
-        MemoryStorage::new(),
-        recorder.clone(),
-    )
-    .await
-    .expect("the node starts")
+    starter(TokioRuntime::current())(config, recorder.clone())
+        .await
+        .expect("the node starts")
 }
 
 /// Starts nodes 1 and 2 of `configs`, writes [`COMMANDS`] commands of

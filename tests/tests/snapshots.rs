@@ -608,13 +608,16 @@ async fn a_follower_back_after_compaction_catches_up_from_the_snapshot() {
 /// How long [`SlowToEncode`] takes to encode a snapshot.
 const ENCODING: Duration = Duration::from_millis(1000);
 
-/// A [`Recorder`] whose snapshots take [`ENCODING`] to encode, and only in
-/// the background: its state is taken when the driver asks, and the wait
-/// happens in the work it hands back.
-#[derive(Clone, Default)]
-struct SlowToEncode(Recorder);
+/// What a [`Wrapped`] recorder does around writing its snapshot.
+trait AroundSnapshot: Clone + Default + Send + 'static {
+    fn around(write: SnapshotWriter) -> SnapshotWriter;
+}
 
-impl StateMachine for SlowToEncode {
+/// A [`Recorder`] whose snapshot writes go through `W`.
+#[derive(Clone, Default)]
+struct Wrapped<W>(Recorder, std::marker::PhantomData<W>);
+
+impl<W: AroundSnapshot> StateMachine for Wrapped<W> {
     type Output = LogIndex;
 
     fn apply(&mut self, index: LogIndex, command: &Bytes) -> LogIndex {
@@ -622,17 +625,29 @@ impl StateMachine for SlowToEncode {
     }
 
     fn snapshot(&mut self) -> Option<SnapshotWriter> {
-        let write = self.0.snapshot()?;
-        Some(Box::new(move |out| {
-            std::thread::sleep(ENCODING);
-            write(out)
-        }))
+        Some(W::around(self.0.snapshot()?))
     }
 
     fn restore(&mut self, index: LogIndex, reader: &mut dyn std::io::Read) -> std::io::Result<()> {
         self.0.restore(index, reader)
     }
 }
+
+/// Snapshots take [`ENCODING`] to write: the state is taken when the
+/// driver asks, and the wait happens in the work handed back.
+#[derive(Clone, Default)]
+struct Slow;
+
+impl AroundSnapshot for Slow {
+    fn around(write: SnapshotWriter) -> SnapshotWriter {
+        Box::new(move |out| {
+            std::thread::sleep(ENCODING);
+            write(out)
+        })
+    }
+}
+
+type SlowToEncode = Wrapped<Slow>;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_snapshot_is_encoded_while_the_node_goes_on_committing() {
@@ -701,33 +716,24 @@ async fn a_slow_snapshot_is_encoded_while_the_node_goes_on_committing() {
 /// across every node of a test.
 static SNAPSHOT_WRITES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
-/// A [`Recorder`] whose first snapshot write fails (a full disk, say),
-/// on whichever node asks first.
+/// The first snapshot write fails (a full disk, say), on whichever node
+/// asks first.
 #[derive(Clone, Default)]
-struct FailsFirstSnapshot(Recorder);
+struct FailsFirst;
 
-impl StateMachine for FailsFirstSnapshot {
-    type Output = LogIndex;
-
-    fn apply(&mut self, index: LogIndex, command: &Bytes) -> LogIndex {
-        self.0.apply(index, command)
-    }
-
-    fn snapshot(&mut self) -> Option<SnapshotWriter> {
-        let write = self.0.snapshot()?;
-        Some(Box::new(move |out| {
+impl AroundSnapshot for FailsFirst {
+    fn around(write: SnapshotWriter) -> SnapshotWriter {
+        Box::new(move |out| {
             let attempt = SNAPSHOT_WRITES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             if attempt == 0 {
                 return Err(std::io::Error::other("no space left"));
             }
             write(out)
-        }))
-    }
-
-    fn restore(&mut self, index: LogIndex, reader: &mut dyn std::io::Read) -> std::io::Result<()> {
-        self.0.restore(index, reader)
+        })
     }
 }
+
+type FailsFirstSnapshot = Wrapped<FailsFirst>;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_snapshot_that_fails_to_be_written_is_asked_for_again_later() {
