@@ -7,10 +7,15 @@
 //! a batch of any size costs one commit. On top, each record carries its
 //! own CRC-32 (of its index and contents), so bytes damaged at rest are
 //! reported when the node loads, not handed to Raft.
+//!
+//! Snapshots' data lives beside the database, as files in
+//! `<dir>/snapshots` ([`FileSnapshots`]); the database records which one
+//! is current.
 
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use kontiki::{
@@ -21,6 +26,8 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use tracing::warn;
 
 use crate::error::annotate;
+use crate::snapshot_files::FileSnapshots;
+use crate::snapshot_store::{store_whole, SnapshotRef, SnapshotStore};
 use crate::storage::Storage;
 
 /// The log: index → `[crc32][term][kind][data]`.
@@ -28,9 +35,14 @@ const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
 /// Small values by name: the hard state and the snapshot.
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const HARD_STATE_KEY: &str = "hard_state";
-/// `[crc32][index][term][membership length: u32][membership][data]`, the
-/// latest snapshot (the membership in the wire format's encoding).
-const SNAPSHOT_KEY: &str = "snapshot.v2";
+/// `[crc32][index][term][membership length: u32][membership][reference]`,
+/// the latest snapshot (the membership in the wire format's encoding, the
+/// reference a [`SnapshotRef`] to its data in the snapshot files).
+const SNAPSHOT_KEY: &str = "snapshot.v3";
+/// The layout of [`SNAPSHOT_KEY`] with the data itself in place of the
+/// reference: a snapshot stored before snapshots became files, moved to
+/// a file when the store is loaded.
+const SNAPSHOT_V2_KEY: &str = "snapshot.v2";
 /// `[crc32][index][term][data]`: a snapshot stored before membership
 /// changes existed, read (with an empty membership: the node uses the
 /// voters it is started with) and replaced by the next snapshot.
@@ -40,6 +52,8 @@ const SNAPSHOT_V1_KEY: &str = "snapshot";
 const SNAPSHOT_SALT: u64 = u64::MAX;
 /// The database file inside the data directory.
 const FILE_NAME: &str = "kontiki.redb";
+/// The snapshot files' directory inside the data directory.
+const SNAPSHOTS_DIR: &str = "snapshots";
 
 const KIND_COMMAND: u8 = 0;
 const KIND_NOOP: u8 = 1;
@@ -54,10 +68,12 @@ enum Damage {
     Snapshot,
 }
 
-/// Hard state and log in `<dir>/kontiki.redb`.
+/// Hard state and log in `<dir>/kontiki.redb`, snapshots in
+/// `<dir>/snapshots`.
 pub struct DiskStorage {
     database: Database,
     path: PathBuf,
+    snapshots: Arc<FileSnapshots>,
 }
 
 impl std::fmt::Debug for DiskStorage {
@@ -69,30 +85,43 @@ impl std::fmt::Debug for DiskStorage {
 }
 
 impl DiskStorage {
-    /// Reads everything stored, up to the first damage: what was read, and
-    /// what was lost.
-    fn read(&self) -> io::Result<(PersistedState, Option<Damage>)> {
+    /// Reads everything stored, up to the first damage: what was read,
+    /// what was lost, and whether the snapshot's data is still in the
+    /// database (an older layout) rather than in a file.
+    fn read(&self) -> io::Result<(PersistedState, Option<Damage>, bool)> {
         let transaction = self.database.begin_read().map_err(redb_error)?;
         let meta = transaction.open_table(META).map_err(redb_error)?;
         let hard_state = match meta.get(HARD_STATE_KEY).map_err(redb_error)? {
             Some(value) => decode_hard_state(value.value())?,
             None => HardState::default(),
         };
-        let snapshot = match meta.get(SNAPSHOT_KEY).map_err(redb_error)? {
-            Some(value) => decode_snapshot(value.value()).map(Some),
-            None => match meta.get(SNAPSHOT_V1_KEY).map_err(redb_error)? {
-                Some(value) => decode_snapshot_v1(value.value()).map(Some),
-                None => Ok(None),
-            },
+        let mut inline = true;
+        let snapshot = if let Some(value) = meta.get(SNAPSHOT_KEY).map_err(redb_error)? {
+            inline = false;
+            decode_snapshot(value.value())
+                .ok()
+                .filter(|snapshot| {
+                    SnapshotRef::decode(&snapshot.data)
+                        .is_some_and(|data| self.snapshots.contains(&data))
+                })
+                .map(Some)
+        } else if let Some(value) = meta.get(SNAPSHOT_V2_KEY).map_err(redb_error)? {
+            decode_snapshot(value.value()).ok().map(Some)
+        } else if let Some(value) = meta.get(SNAPSHOT_V1_KEY).map_err(redb_error)? {
+            decode_snapshot_v1(value.value()).ok().map(Some)
+        } else {
+            Some(None)
         };
-        let Ok(snapshot) = snapshot else {
-            // The state the log continues is gone: so is the log.
+        let Some(snapshot) = snapshot else {
+            // The state the log continues is gone (its record damaged, or
+            // its file missing or cut short): so is the log.
             let state = PersistedState {
                 hard_state,
                 ..PersistedState::default()
             };
-            return Ok((state, Some(Damage::Snapshot)));
+            return Ok((state, Some(Damage::Snapshot), false));
         };
+        let inline = inline && snapshot.is_some();
         let log = transaction.open_table(LOG).map_err(redb_error)?;
         // The log continues the snapshot, or starts at 1.
         let first = snapshot
@@ -121,7 +150,23 @@ impl DiskStorage {
             snapshot,
             entries,
         };
-        Ok((state, lost_from))
+        Ok((state, lost_from, inline))
+    }
+
+    /// Moves a snapshot stored in an older layout, its data in the
+    /// database, to a file; `snapshot` then carries its reference.
+    fn move_snapshot_to_file(&mut self, snapshot: &mut Snapshot) -> io::Result<()> {
+        let stored = store_whole(&*self.snapshots, &snapshot.data)?;
+        snapshot.data = stored.encode();
+        let transaction = self.database.begin_write().map_err(redb_error)?;
+        {
+            let mut meta = transaction.open_table(META).map_err(redb_error)?;
+            meta.insert(SNAPSHOT_KEY, encode_snapshot(snapshot).as_slice())
+                .map_err(redb_error)?;
+            meta.remove(SNAPSHOT_V2_KEY).map_err(redb_error)?;
+            meta.remove(SNAPSHOT_V1_KEY).map_err(redb_error)?;
+        }
+        transaction.commit().map_err(redb_error)
     }
 
     /// Removes what `damage` lost, and stores `hard_state`, in one
@@ -139,6 +184,7 @@ impl DiskStorage {
                 Damage::Snapshot => {
                     log.retain_in(0u64.., |_, _| false).map_err(redb_error)?;
                     meta.remove(SNAPSHOT_KEY).map_err(redb_error)?;
+                    meta.remove(SNAPSHOT_V2_KEY).map_err(redb_error)?;
                     meta.remove(SNAPSHOT_V1_KEY).map_err(redb_error)?;
                 }
             }
@@ -163,7 +209,14 @@ impl DiskStorage {
         transaction.open_table(LOG).map_err(redb_error)?;
         transaction.open_table(META).map_err(redb_error)?;
         transaction.commit().map_err(redb_error)?;
-        Ok(DiskStorage { database, path })
+        let snapshots_dir = dir.join(SNAPSHOTS_DIR);
+        let snapshots = FileSnapshots::open(&snapshots_dir)
+            .map_err(|error| annotate(error, format!("opening {}", snapshots_dir.display())))?;
+        Ok(DiskStorage {
+            database,
+            path,
+            snapshots: Arc::new(snapshots),
+        })
     }
 
     /// The database file.
@@ -182,7 +235,7 @@ impl Storage for DiskStorage {
     /// state is an error: without it the node cannot know which votes it
     /// gave.
     fn load(&mut self) -> io::Result<PersistedState> {
-        let (mut state, damage) = self.read()?;
+        let (mut state, damage, inline) = self.read()?;
         if let Some(damage) = damage {
             let lost_at = state
                 .hard_state
@@ -199,10 +252,24 @@ impl Storage for DiskStorage {
             );
             self.drop_damaged(damage, state.hard_state)?;
         }
+        if let Some(snapshot) = state.snapshot.as_mut().filter(|_| inline) {
+            self.move_snapshot_to_file(snapshot)?;
+        }
+        // Nothing can be on its way to becoming current yet: whatever
+        // file is not the current snapshot's is left over.
+        let current = state
+            .snapshot
+            .as_ref()
+            .and_then(|snapshot| SnapshotRef::decode(&snapshot.data));
+        self.snapshots.remove_all_but(current.as_ref())?;
         Ok(state)
     }
 
+    /// A snapshot's data must be a [`SnapshotRef`] to a file of this
+    /// store's ([`Storage::snapshots`]); older snapshot files go once the
+    /// write is durable.
     fn write(&mut self, writes: &[Persist]) -> io::Result<()> {
+        let mut current = None;
         let transaction = self.database.begin_write().map_err(redb_error)?;
         {
             let mut log = transaction.open_table(LOG).map_err(redb_error)?;
@@ -226,8 +293,14 @@ impl Storage for DiskStorage {
                             .map_err(redb_error)?;
                     }
                     Persist::Snapshot(snapshot) => {
+                        let data = SnapshotRef::of(&snapshot.data)?;
+                        if !self.snapshots.contains(&data) {
+                            return Err(crate::snapshot_store::missing(&data));
+                        }
+                        current = Some(data);
                         meta.insert(SNAPSHOT_KEY, encode_snapshot(snapshot).as_slice())
                             .map_err(redb_error)?;
+                        meta.remove(SNAPSHOT_V2_KEY).map_err(redb_error)?;
                         meta.remove(SNAPSHOT_V1_KEY).map_err(redb_error)?;
                         // In the same transaction: the entries go only
                         // once the snapshot covering them is in.
@@ -238,7 +311,15 @@ impl Storage for DiskStorage {
             }
         }
         // Immediate durability is redb's default: fsync before returning.
-        transaction.commit().map_err(redb_error)
+        transaction.commit().map_err(redb_error)?;
+        match current {
+            Some(current) => self.snapshots.retain_from(&current),
+            None => Ok(()),
+        }
+    }
+
+    fn snapshots(&self) -> Arc<dyn SnapshotStore> {
+        Arc::clone(&self.snapshots) as Arc<dyn SnapshotStore>
     }
 }
 
@@ -386,341 +467,5 @@ fn redb_error(error: impl Into<redb::Error>) -> io::Error {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn entry(index: u64, term: u64, data: &[u8]) -> Entry {
-        Entry::command(LogIndex(index), Term(term), data.to_vec())
-    }
-
-    fn three_voters() -> Membership {
-        Membership::with_voters(&[NodeId(1), NodeId(2), NodeId(3)]).unwrap()
-    }
-
-    #[test]
-    fn what_was_written_is_loaded_after_reopening() {
-        let dir = tempfile::tempdir().unwrap();
-        let hard_state = HardState {
-            term: Term(4),
-            voted_for: Some(NodeId(2)),
-            log_lost_at_term: None,
-        };
-        {
-            let mut store = DiskStorage::open(dir.path()).unwrap();
-            assert_eq!(store.load().unwrap(), PersistedState::default());
-            store
-                .write(&[
-                    Persist::HardState(hard_state),
-                    Persist::Entries(vec![
-                        entry(1, 1, b"a"),
-                        entry(2, 1, b"b"),
-                        entry(3, 2, b"c"),
-                    ]),
-                ])
-                .unwrap();
-            store
-                .write(&[
-                    Persist::TruncateLog { from: LogIndex(2) },
-                    Persist::Entries(vec![entry(2, 4, b"d"), Entry::noop(LogIndex(3), Term(4))]),
-                ])
-                .unwrap();
-        }
-        let loaded = DiskStorage::open(dir.path()).unwrap().load().unwrap();
-        assert_eq!(loaded.hard_state, hard_state);
-        assert_eq!(
-            loaded.entries,
-            vec![
-                entry(1, 1, b"a"),
-                entry(2, 4, b"d"),
-                Entry::noop(LogIndex(3), Term(4))
-            ]
-        );
-    }
-
-    #[test]
-    fn damaged_records_are_reported_not_loaded() {
-        let good = {
-            let mut record = Vec::new();
-            encode_entry(&entry(7, 3, b"payload"), &mut record);
-            record
-        };
-        assert!(decode_entry(LogIndex(7), &good).is_ok());
-        assert!(
-            decode_entry(LogIndex(8), &good).is_err(),
-            "a record under another index"
-        );
-        for position in 0..good.len() {
-            let mut damaged = good.clone();
-            damaged[position] ^= 0x20;
-            let error = decode_entry(LogIndex(7), &damaged).unwrap_err();
-            assert_eq!(error.kind(), io::ErrorKind::InvalidData);
-            assert!(error.to_string().contains("log entry 7"));
-        }
-        assert!(decode_entry(LogIndex(7), &good[..5]).is_err());
-        let hard_state = encode_hard_state(HardState {
-            term: Term(9),
-            voted_for: None,
-            log_lost_at_term: None,
-        });
-        let mut damaged = hard_state.clone();
-        damaged[10] ^= 1;
-        assert!(decode_hard_state(&damaged).is_err());
-        assert_eq!(decode_hard_state(&hard_state).unwrap().term, Term(9));
-        let snapshot = encode_snapshot(&Snapshot {
-            index: LogIndex(5),
-            term: Term(2),
-            membership: three_voters(),
-            data: Bytes::from_static(b"s"),
-        });
-        assert_eq!(decode_snapshot(&snapshot).unwrap().index, LogIndex(5));
-        assert!(
-            decode_hard_state(&snapshot).is_err(),
-            "a snapshot is no hard state"
-        );
-        for position in 0..snapshot.len() {
-            let mut damaged = snapshot.clone();
-            damaged[position] ^= 0x04;
-            assert!(decode_snapshot(&damaged).is_err());
-        }
-    }
-
-    /// A store written before snapshots carried the configuration loads
-    /// its snapshot with an empty membership (the node then uses the
-    /// voters it is started with), and the next snapshot replaces it.
-    #[test]
-    fn a_snapshot_of_the_first_layout_still_loads() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut record = vec![0; 4];
-        record.extend_from_slice(&7u64.to_le_bytes());
-        record.extend_from_slice(&2u64.to_le_bytes());
-        record.extend_from_slice(b"old");
-        let crc = checksum(SNAPSHOT_SALT, &record[4..]);
-        record[..4].copy_from_slice(&crc.to_le_bytes());
-        {
-            let store = DiskStorage::open(dir.path()).unwrap();
-            let transaction = store.database.begin_write().unwrap();
-            transaction
-                .open_table(META)
-                .unwrap()
-                .insert(SNAPSHOT_V1_KEY, record.as_slice())
-                .unwrap();
-            transaction.commit().unwrap();
-        }
-        let mut store = DiskStorage::open(dir.path()).unwrap();
-        let loaded = store.load().unwrap().snapshot.expect("a snapshot");
-        assert_eq!((loaded.index, loaded.term), (LogIndex(7), Term(2)));
-        assert!(loaded.membership.is_empty());
-        assert_eq!(&loaded.data[..], b"old");
-        let newer = Snapshot {
-            index: LogIndex(9),
-            term: Term(2),
-            membership: three_voters(),
-            data: Bytes::from_static(b"new"),
-        };
-        store.write(&[Persist::Snapshot(newer.clone())]).unwrap();
-        assert_eq!(store.load().unwrap().snapshot, Some(newer));
-    }
-
-    /// Writes `record` under log index `index` as it is, bypassing the
-    /// encoding: damage a test plants.
-    fn plant_log_record(dir: &Path, index: u64, record: &[u8]) {
-        let store = DiskStorage::open(dir).unwrap();
-        let transaction = store.database.begin_write().unwrap();
-        transaction
-            .open_table(LOG)
-            .unwrap()
-            .insert(index, record)
-            .unwrap();
-        transaction.commit().unwrap();
-    }
-
-    #[test]
-    fn a_damaged_log_record_loses_the_log_from_there_and_marks_the_hard_state() {
-        let dir = tempfile::tempdir().unwrap();
-        let hard_state = HardState {
-            term: Term(3),
-            voted_for: Some(NodeId(2)),
-            log_lost_at_term: None,
-        };
-        {
-            let mut store = DiskStorage::open(dir.path()).unwrap();
-            store
-                .write(&[
-                    Persist::HardState(hard_state),
-                    Persist::Entries((1..=5).map(|i| entry(i, 2, b"x")).collect()),
-                ])
-                .unwrap();
-        }
-        let mut damaged = Vec::new();
-        encode_entry(&entry(3, 2, b"x"), &mut damaged);
-        damaged[12] ^= 0x01;
-        plant_log_record(dir.path(), 3, &damaged);
-
-        let loaded = DiskStorage::open(dir.path()).unwrap().load().unwrap();
-        assert_eq!(loaded.entries, vec![entry(1, 2, b"x"), entry(2, 2, b"x")]);
-        assert_eq!(loaded.hard_state.term, Term(3));
-        assert_eq!(loaded.hard_state.voted_for, Some(NodeId(2)));
-        assert_eq!(loaded.hard_state.log_lost_at_term, Some(Term(3)));
-        // The repair is durable: the next load finds the same, marked.
-        let again = DiskStorage::open(dir.path()).unwrap().load().unwrap();
-        assert_eq!(again, loaded);
-    }
-
-    #[test]
-    fn a_missing_log_record_loses_the_log_from_the_gap() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let mut store = DiskStorage::open(dir.path()).unwrap();
-            store
-                .write(&[Persist::Entries(vec![entry(1, 1, b"a"), entry(2, 1, b"b")])])
-                .unwrap();
-        }
-        let mut record = Vec::new();
-        encode_entry(&entry(4, 1, b"d"), &mut record);
-        plant_log_record(dir.path(), 4, &record);
-        let loaded = DiskStorage::open(dir.path()).unwrap().load().unwrap();
-        assert_eq!(loaded.entries.len(), 2);
-        assert_eq!(loaded.hard_state.log_lost_at_term, Some(Term(0)));
-    }
-
-    #[test]
-    fn a_damaged_snapshot_loses_everything_but_the_hard_state() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let mut store = DiskStorage::open(dir.path()).unwrap();
-            store
-                .write(&[
-                    Persist::HardState(HardState {
-                        term: Term(5),
-                        voted_for: None,
-                        log_lost_at_term: None,
-                    }),
-                    Persist::Snapshot(Snapshot {
-                        index: LogIndex(4),
-                        term: Term(2),
-                        membership: three_voters(),
-                        data: Bytes::from_static(b"state"),
-                    }),
-                    Persist::Entries(vec![entry(5, 2, b"e")]),
-                ])
-                .unwrap();
-            let transaction = store.database.begin_write().unwrap();
-            transaction
-                .open_table(META)
-                .unwrap()
-                .insert(SNAPSHOT_KEY, &b"garbage that fails its checksum"[..])
-                .unwrap();
-            transaction.commit().unwrap();
-        }
-        let loaded = DiskStorage::open(dir.path()).unwrap().load().unwrap();
-        assert_eq!(loaded.snapshot, None);
-        assert!(loaded.entries.is_empty());
-        assert_eq!(loaded.hard_state.term, Term(5));
-        assert_eq!(loaded.hard_state.log_lost_at_term, Some(Term(5)));
-    }
-
-    #[test]
-    fn a_hard_state_of_the_first_layout_still_loads() {
-        let mut record = vec![0; 4];
-        record.extend_from_slice(&7u64.to_le_bytes());
-        record.push(1);
-        record.extend_from_slice(&3u64.to_le_bytes());
-        let crc = checksum(0, &record[4..]);
-        record[..4].copy_from_slice(&crc.to_le_bytes());
-        let decoded = decode_hard_state(&record).unwrap();
-        assert_eq!(
-            decoded,
-            HardState {
-                term: Term(7),
-                voted_for: Some(NodeId(3)),
-                log_lost_at_term: None,
-            }
-        );
-        let marked = HardState {
-            log_lost_at_term: Some(Term(6)),
-            ..decoded
-        };
-        assert_eq!(
-            decode_hard_state(&encode_hard_state(marked)).unwrap(),
-            marked
-        );
-    }
-
-    #[test]
-    fn a_snapshot_replaces_the_entries_it_covers() {
-        let dir = tempfile::tempdir().unwrap();
-        let snapshot = Snapshot {
-            index: LogIndex(2),
-            term: Term(1),
-            membership: three_voters(),
-            data: Bytes::from_static(b"state"),
-        };
-        {
-            let mut store = DiskStorage::open(dir.path()).unwrap();
-            store
-                .write(&[Persist::Entries(vec![
-                    entry(1, 1, b"a"),
-                    entry(2, 1, b"b"),
-                    entry(3, 1, b"c"),
-                ])])
-                .unwrap();
-            store.write(&[Persist::Snapshot(snapshot.clone())]).unwrap();
-        }
-        let loaded = DiskStorage::open(dir.path()).unwrap().load().unwrap();
-        assert_eq!(loaded.snapshot, Some(snapshot));
-        assert_eq!(loaded.entries, vec![entry(3, 1, b"c")]);
-    }
-
-    #[test]
-    fn the_store_loads_what_applying_the_same_writes_gives() {
-        let dir = tempfile::tempdir().unwrap();
-        let snapshot = |index: u64, term: u64| Snapshot {
-            index: LogIndex(index),
-            term: Term(term),
-            membership: three_voters(),
-            data: Bytes::from(vec![index as u8; 3]),
-        };
-        let vote = |term: u64, node: u64| {
-            Persist::HardState(HardState {
-                term: Term(term),
-                voted_for: Some(NodeId(node)),
-                log_lost_at_term: None,
-            })
-        };
-        let rounds = vec![
-            vec![
-                vote(1, 1),
-                Persist::Entries(vec![entry(1, 1, b"a"), entry(2, 1, b"b")]),
-            ],
-            vec![Persist::Entries(vec![entry(3, 1, b"c"), entry(4, 1, b"d")])],
-            vec![Persist::Snapshot(snapshot(2, 1))],
-            vec![
-                vote(3, 2),
-                Persist::TruncateLog { from: LogIndex(4) },
-                Persist::Entries(vec![entry(4, 3, b"e"), entry(5, 3, b"f")]),
-            ],
-            vec![
-                Persist::Snapshot(snapshot(5, 3)),
-                Persist::Entries(vec![entry(6, 3, b"g")]),
-            ],
-            // A leader's snapshot past everything held.
-            vec![
-                Persist::TruncateLog { from: LogIndex(6) },
-                Persist::Snapshot(snapshot(9, 4)),
-            ],
-            vec![vote(5, 3), Persist::Entries(vec![entry(10, 5, b"h")])],
-        ];
-        let mut expected = PersistedState::default();
-        for round in rounds {
-            for write in &round {
-                expected.apply(write.clone()).unwrap();
-            }
-            DiskStorage::open(dir.path())
-                .unwrap()
-                .write(&round)
-                .unwrap();
-            let loaded = DiskStorage::open(dir.path()).unwrap().load().unwrap();
-            assert_eq!(loaded, expected);
-        }
-    }
-}
+#[path = "disk_tests.rs"]
+mod tests;

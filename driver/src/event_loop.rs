@@ -22,6 +22,7 @@ use crate::handle::{LeaderChange, Published, Request, StateMachine};
 use crate::round::{Step, ToApply};
 use crate::runtime::Runtime;
 use crate::shutdown::ShutdownTrigger;
+use crate::snapshot_store::{CheckedReader, SnapshotRef, SnapshotStore};
 use crate::storage::Storage;
 use crate::sync::lock;
 use crate::transport::{Inbound, PeerLinks};
@@ -103,6 +104,9 @@ pub(crate) struct EventLoop<R: Runtime, S: Storage, M: StateMachine> {
     /// The applied index of the last snapshot that failed to be written:
     /// the next is asked for an interval after it.
     pub(crate) snapshot_retry_after: LogIndex,
+    /// Where snapshots' data lives; the core's snapshots carry references
+    /// into it.
+    pub(crate) snapshot_store: Arc<dyn SnapshotStore>,
     /// The leadership transfer asked for, until its outcome is known.
     pub(crate) transfer: Option<PendingTransfer>,
     /// How long a transfer may leave this node without a known leader
@@ -469,9 +473,16 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
     /// entries it covers cannot learn whether theirs committed.
     fn restore(&mut self, snapshot: &Snapshot) -> io::Result<()> {
         self.waiters.fail_through(snapshot.index);
-        self.state_machine
-            .restore(snapshot.index, &mut &snapshot.data[..])
-            .map_err(|error| annotate(error, "restoring a snapshot failed"))?;
+        // Read here, on the node's task, which owns the state machine: a
+        // restore stops the node for as long as it takes, as it must (the
+        // state is not there until it is done).
+        let restored = SnapshotRef::of(&snapshot.data)
+            .and_then(|data| CheckedReader::open(&*self.snapshot_store, data))
+            .and_then(|mut reader| {
+                self.state_machine.restore(snapshot.index, &mut reader)?;
+                reader.finish()
+            });
+        restored.map_err(|error| annotate(error, "restoring a snapshot failed"))?;
         self.published.set_applied(snapshot.index);
         Ok(())
     }
@@ -494,9 +505,11 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
             self.snapshot_interval = 0;
             return;
         };
+        let store = Arc::clone(&self.snapshot_store);
         let written = self.runtime.run_blocking(move || {
-            let mut data = Vec::new();
-            write(&mut data).map(|()| Bytes::from(data))
+            let mut sink = store.create()?;
+            write(&mut sink)?;
+            sink.finish().map(|written| written.encode())
         });
         self.writing_snapshot = Some(Box::pin(written.map(move |data| (applied, data))));
     }

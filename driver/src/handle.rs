@@ -40,9 +40,10 @@ pub trait StateMachine: Send + 'static {
     /// snapshot at a time, so take a cheap point-in-time view here (clone
     /// an `Arc` of a persistent map, or copy a small state): the work must
     /// write the state exactly as of this call, whatever is applied after
-    /// it. It writes to a stream, in whatever encoding
-    /// [`restore`](StateMachine::restore) reads; a state that does not fit
-    /// in memory twice never has to. An error leaves the previous snapshot
+    /// it. It writes to a stream — straight into the storage's snapshot
+    /// store ([`Storage::snapshots`](crate::Storage::snapshots); a file
+    /// for `DiskStorage`), never into memory — in whatever encoding
+    /// [`restore`](StateMachine::restore) reads. An error leaves the previous snapshot
     /// in place (and is logged); the next is asked for after another
     /// interval.
     fn snapshot(&mut self) -> Option<SnapshotWriter> {
@@ -52,9 +53,11 @@ pub trait StateMachine: Send + 'static {
     /// Replaces the state with the snapshot `reader` yields, written by a
     /// [`SnapshotWriter`] (on this node or another), as of applied index
     /// `index`. Called when a node starts on a store holding a snapshot,
-    /// and when a follower takes its leader's. The reader is not buffered:
-    /// wrap it in an `io::BufReader` to read in small pieces. An error
-    /// stops the node. The default refuses: a state machine without
+    /// and when a follower takes its leader's. The reader streams from the
+    /// snapshot store and is buffered; once `restore` returns, the driver
+    /// checks the snapshot's length and checksum (reading whatever was
+    /// left unread), so damaged data stops the node rather than leaving
+    /// it on a state it did not agree to. An error stops the node. The default refuses: a state machine without
     /// snapshots never receives one from a kontiki peer.
     fn restore(&mut self, index: LogIndex, reader: &mut dyn io::Read) -> io::Result<()> {
         let _ = reader;

@@ -68,6 +68,8 @@ mod membership;
 mod round;
 mod runtime;
 mod shutdown;
+mod snapshot_files;
+mod snapshot_store;
 mod start;
 mod storage;
 mod sync;
@@ -81,6 +83,10 @@ pub use disk::DiskStorage;
 pub use error::{ChangeError, ProposeError, ReadError, StartError, TransferError};
 pub use handle::{Handle, LeaderChange, Member, MemberRole, SnapshotWriter, StateMachine, Status};
 pub use runtime::Runtime;
+pub use snapshot_files::FileSnapshots;
+pub use snapshot_store::{
+    MemorySnapshots, SnapshotReader, SnapshotRef, SnapshotSink, SnapshotStore,
+};
 pub use start::{start, start_local};
 pub use storage::{MemoryStorage, Storage};
 pub use transport::local::LocalNetwork;

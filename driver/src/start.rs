@@ -72,6 +72,7 @@ async fn start_on<R: Runtime, S: Storage, M: StateMachine>(
         return Err(StartError::SelfAmongPeers(config.id));
     }
     config.transport.check().map_err(StartError::Transport)?;
+    let snapshot_store = storage.snapshots();
     let persisted = if storage.blocks() {
         let (returned, loaded) = runtime
             .run_blocking(move || {
@@ -101,8 +102,18 @@ async fn start_on<R: Runtime, S: Storage, M: StateMachine>(
     )?;
     let (trigger, shutdown) = shutdown_signal();
     let (inbound_sender, inbound) = async_channel::bounded(INBOUND_QUEUE);
-    let transport::Started { links, local_addr } =
-        transport::start(network, &runtime, &config, inbound_sender, shutdown, seed).await?;
+    let transport::Started { links, local_addr } = transport::start(
+        network,
+        &runtime,
+        &config,
+        transport::Endpoint {
+            inbound: inbound_sender,
+            snapshots: Arc::clone(&snapshot_store),
+        },
+        shutdown,
+        seed,
+    )
+    .await?;
 
     let status = Status {
         id: config.id,
@@ -149,6 +160,7 @@ async fn start_on<R: Runtime, S: Storage, M: StateMachine>(
         snapshot_interval: config.snapshot_interval,
         writing_snapshot: None,
         snapshot_retry_after: LogIndex(0),
+        snapshot_store,
         transfer: None,
         transfer_timeout: config.raft.election_timeout_max * 2,
         settling: Vec::new(),

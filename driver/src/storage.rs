@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use kontiki::{Persist, PersistedState};
 
+use crate::snapshot_store::{MemorySnapshots, SnapshotRef, SnapshotStore};
 use crate::sync::lock;
 
 /// Durable storage for one node.
@@ -17,6 +18,11 @@ use crate::sync::lock;
 /// vote) waits until [`write`](Storage::write) returned. What each write
 /// means is [`PersistedState::apply`]: a store must leave behind what
 /// that leaves.
+///
+/// A snapshot's data lives in the store's [`SnapshotStore`]; the
+/// [`Persist::Snapshot`] records carry a [`SnapshotRef`] to it. Once a
+/// store has recorded a snapshot, it tells its snapshot store
+/// ([`SnapshotStore::retain_from`]) so that older ones go.
 pub trait Storage: Send + 'static {
     /// Everything persisted so far (the default state when empty).
     fn load(&mut self) -> io::Result<PersistedState>;
@@ -30,6 +36,10 @@ pub trait Storage: Send + 'static {
     fn blocks(&self) -> bool {
         true
     }
+
+    /// Where this store keeps its snapshots' data. Called once, before the
+    /// node starts; the node writes, reads and receives snapshots there.
+    fn snapshots(&self) -> Arc<dyn SnapshotStore>;
 }
 
 /// A store chosen at run time (say, memory or disk by a flag).
@@ -45,6 +55,10 @@ impl<S: Storage + ?Sized> Storage for Box<S> {
     fn blocks(&self) -> bool {
         (**self).blocks()
     }
+
+    fn snapshots(&self) -> Arc<dyn SnapshotStore> {
+        (**self).snapshots()
+    }
 }
 
 /// A store in memory, for tests and examples: "durable" for as long as the
@@ -53,6 +67,7 @@ impl<S: Storage + ?Sized> Storage for Box<S> {
 #[derive(Clone, Debug, Default)]
 pub struct MemoryStorage {
     state: Arc<Mutex<PersistedState>>,
+    snapshots: MemorySnapshots,
 }
 
 impl MemoryStorage {
@@ -67,6 +82,12 @@ impl MemoryStorage {
     pub fn contents(&self) -> PersistedState {
         lock(&self.state).clone()
     }
+
+    /// Its snapshots' data.
+    #[must_use]
+    pub fn snapshot_store(&self) -> &MemorySnapshots {
+        &self.snapshots
+    }
 }
 
 impl Storage for MemoryStorage {
@@ -80,12 +101,21 @@ impl Storage for MemoryStorage {
             state
                 .apply(write.clone())
                 .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
+            if let Persist::Snapshot(snapshot) = write {
+                if let Some(current) = SnapshotRef::decode(&snapshot.data) {
+                    self.snapshots.retain_from(&current)?;
+                }
+            }
         }
         Ok(())
     }
 
     fn blocks(&self) -> bool {
         false
+    }
+
+    fn snapshots(&self) -> Arc<dyn SnapshotStore> {
+        Arc::new(self.snapshots.clone())
     }
 }
 

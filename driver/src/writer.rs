@@ -279,6 +279,9 @@ mod tests {
         fn write(&mut self, writes: &[Persist]) -> io::Result<()> {
             self.0.write(writes)
         }
+        fn snapshots(&self) -> Arc<dyn crate::SnapshotStore> {
+            self.0.snapshots()
+        }
     }
 
     /// Runs blocking writes when the test says so.

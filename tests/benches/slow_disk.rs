@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kontiki::{Persist, PersistedState, Role};
-use kontiki_driver::{DiskStorage, Handle, Runtime, Storage};
+use kontiki_driver::{DiskStorage, Handle, Runtime, SnapshotStore, Storage};
 use kontiki_tests::live::{agreed_leader, cluster_configs, free_addresses, Tally};
 use kontiki_tests::load::{median, Nodes, Window, Writers};
 use kontiki_tokio::TokioRuntime;
@@ -57,6 +57,10 @@ impl Storage for SlowDisk {
         let extra = self.slowdown.extra_micros.load(Ordering::Relaxed);
         std::thread::sleep(Duration::from_micros(extra));
         self.inner.write(writes)
+    }
+
+    fn snapshots(&self) -> Arc<dyn SnapshotStore> {
+        self.inner.snapshots()
     }
 }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use kontiki::{Persist, PersistedState};
-use kontiki_driver::{Handle, LocalNetwork, MemoryStorage, Storage};
+use kontiki_driver::{Handle, LocalNetwork, MemoryStorage, SnapshotStore, Storage};
 use kontiki_tests::live::{
     agreed_leader, cluster_configs, free_addresses, start_local_cluster, Recorder,
 };
@@ -50,6 +50,9 @@ impl Storage for GatedStorage {
     fn blocks(&self) -> bool {
         // Runs on the blocking pool, so a shut gate stalls only this node.
         true
+    }
+    fn snapshots(&self) -> Arc<dyn SnapshotStore> {
+        self.store.snapshots()
     }
 }
 

@@ -3,6 +3,8 @@
 //! catches up from a snapshot several times the peers' frame limit, and
 //! does so through a connection cut again and again mid-stream, which
 //! only works if every new connection resumes where the last one broke.
+//! On disk, the snapshot streams from the leader's file into a file of
+//! the follower's, and the follower restarts from it.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -10,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kontiki::LogIndex;
-use kontiki_driver::{Handle, NodeConfig};
+use kontiki_driver::{DiskStorage, Handle, NodeConfig, Storage};
 use kontiki_tests::live::{
     agreed_leader, all_applied, cluster_configs, free_addresses, propose_all, starter, wait_for,
     within, Recorder,
@@ -42,22 +44,43 @@ fn streaming_configs(addresses: &[SocketAddr]) -> Vec<NodeConfig> {
     configs
 }
 
-async fn start(config: NodeConfig, recorder: &Recorder) -> Handle<Recorder> {
-    starter(TokioRuntime::current())(config, recorder.clone())
-        .await
-        .expect("the node starts")
+/// Where each node keeps its state: in memory, or in a directory of its
+/// own under the one given.
+#[derive(Clone, Copy)]
+enum Stores<'a> {
+    Memory,
+    Disk(&'a std::path::Path),
+}
+
+impl Stores<'_> {
+    async fn start(&self, config: NodeConfig, recorder: &Recorder) -> Handle<Recorder> {
+        let Stores::Disk(dir) = self else {
+            return starter(TokioRuntime::current())(config, recorder.clone())
+                .await
+                .expect("the node starts");
+        };
+        let store: Box<dyn Storage> =
+            Box::new(DiskStorage::open(dir.join(config.id.to_string())).unwrap());
+        kontiki_driver::start(TokioRuntime::current(), config, store, recorder.clone())
+            .await
+            .expect("the node starts")
+    }
 }
 
 /// Starts nodes 1 and 2 of `configs`, writes [`COMMANDS`] commands of
 /// 1 KiB, then starts node 3 empty and waits until it applied them all,
-/// from a snapshot; checks it applied exactly what the leader did.
-async fn catch_up_from_a_streamed_snapshot(configs: Vec<NodeConfig>) {
+/// from a snapshot; checks it applied exactly what the leader did, and
+/// returns what that was.
+async fn catch_up_from_a_streamed_snapshot(
+    configs: Vec<NodeConfig>,
+    stores: Stores<'_>,
+) -> Vec<(LogIndex, bytes::Bytes)> {
     let runtime = TokioRuntime::current();
     let recorders: Vec<Recorder> = (0..3).map(|_| Recorder::default()).collect();
     let mut configs = configs.into_iter();
     let mut nodes = Vec::new();
     for recorder in &recorders[..2] {
-        nodes.push(start(configs.next().unwrap(), recorder).await);
+        nodes.push(stores.start(configs.next().unwrap(), recorder).await);
     }
     let leader = agreed_leader(&runtime, &nodes, None).await.unwrap();
     let commands = (0..COMMANDS).map(|n| {
@@ -82,7 +105,7 @@ async fn catch_up_from_a_streamed_snapshot(configs: Vec<NodeConfig>) {
     .await
     .unwrap();
 
-    nodes.push(start(configs.next().unwrap(), &recorders[2]).await);
+    nodes.push(stores.start(configs.next().unwrap(), &recorders[2]).await);
     all_applied(&runtime, &nodes, last).await.unwrap();
     let newcomer = nodes[2].status();
     assert!(
@@ -103,12 +126,52 @@ async fn catch_up_from_a_streamed_snapshot(configs: Vec<NodeConfig>) {
     for node in &nodes {
         node.shutdown().await;
     }
+    recorders[2].applied()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_snapshot_many_frames_long_streams_to_a_follower_that_fell_behind() {
     let addresses = free_addresses(3);
-    catch_up_from_a_streamed_snapshot(streaming_configs(&addresses)).await;
+    catch_up_from_a_streamed_snapshot(streaming_configs(&addresses), Stores::Memory).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_disk_a_streamed_snapshot_lands_in_a_file_that_the_follower_restarts_from() {
+    let addresses = free_addresses(3);
+    let dir = tempfile::tempdir().unwrap();
+    let configs = streaming_configs(&addresses);
+    let newcomer = configs[2].clone();
+    let applied = catch_up_from_a_streamed_snapshot(configs, Stores::Disk(dir.path())).await;
+
+    // Node 3 holds one snapshot file (older ones and partial files gone).
+    let snapshots = dir.path().join("3").join("snapshots");
+    let files: Vec<_> = std::fs::read_dir(&snapshots)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(files[0].ends_with(".snap"), "{files:?}");
+
+    // Alone, it cannot commit, but it restores its snapshot from the file
+    // and applies the log it holds after it.
+    let recorder = Recorder::default();
+    let node = Stores::Disk(dir.path()).start(newcomer, &recorder).await;
+    let snapshot_index = node.status().snapshot_index;
+    assert!(snapshot_index > LogIndex(0));
+    let runtime = TokioRuntime::current();
+    wait_for(&runtime, "the restarted node restores its snapshot", || {
+        (node.status().applied_index >= snapshot_index).then_some(())
+    })
+    .await
+    .unwrap();
+    let restored = recorder.applied();
+    assert!(!restored.is_empty());
+    assert_eq!(
+        restored[..],
+        applied[..restored.len()],
+        "restored what it had"
+    );
+    node.shutdown().await;
 }
 
 /// Forwards connections made to `listener` to `target`, cutting each one
@@ -173,7 +236,7 @@ async fn a_stream_cut_again_and_again_resumes_where_it_broke() {
     for config in &mut configs[..2] {
         config.peers.insert(kontiki::NodeId(3), proxy_address);
     }
-    catch_up_from_a_streamed_snapshot(configs).await;
+    catch_up_from_a_streamed_snapshot(configs, Stores::Memory).await;
     assert!(
         cuts.load(Ordering::Relaxed) >= 3,
         "the stream was cut {} times",

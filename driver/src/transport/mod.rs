@@ -21,6 +21,7 @@ use crate::config::NodeConfig;
 use crate::error::StartError;
 use crate::runtime::Runtime;
 use crate::shutdown::Shutdown;
+use crate::snapshot_store::SnapshotStore;
 
 mod frame;
 mod links;
@@ -40,6 +41,14 @@ pub(crate) enum Network<'a> {
     Local(&'a local::LocalNetwork),
 }
 
+/// The node's end of its transport: where inbound messages go, and the
+/// store that snapshots are read from when sent and written to when
+/// received (inside the node a snapshot's data is a reference into it).
+pub(crate) struct Endpoint {
+    pub(crate) inbound: async_channel::Sender<Inbound>,
+    pub(crate) snapshots: Arc<dyn SnapshotStore>,
+}
+
 /// What a started transport hands the node's task.
 pub(crate) struct Started {
     /// The links to every peer.
@@ -48,14 +57,14 @@ pub(crate) struct Started {
     pub(crate) local_addr: SocketAddr,
 }
 
-/// Starts `network` for node `config.id`: inbound messages go to
-/// `inbound`; the transport's tasks stop with `shutdown`; `seed` seeds
-/// whatever randomness the transport needs (reconnect jitter).
+/// Starts `network` for node `config.id` at `endpoint`; the transport's
+/// tasks stop with `shutdown`; `seed` seeds whatever randomness the
+/// transport needs (reconnect jitter).
 pub(crate) async fn start<R: Runtime>(
     network: Network<'_>,
     runtime: &R,
     config: &NodeConfig,
-    inbound: async_channel::Sender<Inbound>,
+    endpoint: Endpoint,
     shutdown: Shutdown,
     seed: u64,
 ) -> Result<Started, StartError> {
@@ -74,7 +83,8 @@ pub(crate) async fn start<R: Runtime>(
                 advertised: Arc::clone(&book.advertised),
                 limits: Arc::new(config.transport.clone()),
                 shutdown,
-                snapshots: Arc::default(),
+                receiving: Arc::default(),
+                store: endpoint.snapshots,
             };
             let (listener, local_addr) = context.bind(config.listen).await?;
             // Say where peers reach this node: as configured, else where it
@@ -82,7 +92,7 @@ pub(crate) async fn start<R: Runtime>(
             if context.advertise.is_none() && !local_addr.ip().is_unspecified() {
                 context.advertise = Some(local_addr);
             }
-            context.start_inbound(listener, inbound);
+            context.start_inbound(listener, endpoint.inbound);
             let opener = Box::new(context.opener(seed));
             Ok(Started {
                 links: PeerLinks::new(config.id, opener, book),
@@ -90,7 +100,7 @@ pub(crate) async fn start<R: Runtime>(
             })
         }
         Network::Local(network) => {
-            let opener = Box::new(network.start(config.id, inbound)?);
+            let opener = Box::new(network.start(config.id, endpoint)?);
             Ok(Started {
                 links: PeerLinks::new(config.id, opener, book),
                 local_addr: config.listen,

@@ -14,9 +14,12 @@
 //! task's left unwritten, nothing queued). Otherwise a message joins the
 //! bounded queue, behind everything already pending.
 //!
-//! A snapshot larger than a chunk is the link task's too: it streams it
-//! (`snapshot_stream`) between the queued messages, a chunk at a time,
-//! and reads the peer's progress reports on the same connection.
+//! A snapshot's data is read from the node's snapshot store as it is
+//! sent (inside the node, messages carry a reference to it). One no
+//! larger than a chunk goes in its message; a larger one is the link
+//! task's: it streams it (`snapshot_stream`) between the queued messages,
+//! a chunk at a time, and reads the peer's progress reports on the same
+//! connection.
 
 use std::io;
 use std::pin::Pin;
@@ -27,7 +30,7 @@ use std::task::{Context, Poll};
 use futures::future::{self, poll_fn, Either};
 use futures::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use futures::task::noop_waker_ref;
-use kontiki::{Message, NodeId};
+use kontiki::{InstallSnapshot, Message, NodeId};
 use tracing::{debug, warn};
 
 use super::frame::{self, Kind};
@@ -35,6 +38,7 @@ use super::links::PeerLink;
 use super::snapshot_stream::{
     Progress, Reaction, SnapshotSend, StreamError, StreamLimits, PROGRESS_BYTES,
 };
+use crate::snapshot_store::{CheckedReader, SnapshotRef, SnapshotStore};
 use crate::sync::lock;
 
 /// What the node's task hands the link task.
@@ -112,6 +116,9 @@ pub(crate) struct NodeSide<S> {
     /// written or queued may be lost. Outside the lock, so that asking on
     /// every flush costs a load.
     lost: Arc<AtomicBool>,
+    /// The node's snapshot store, which its snapshots refer into.
+    store: Arc<dyn SnapshotStore>,
+    limits: StreamLimits,
 }
 
 /// The link task's side: it connects, finishes what the node's task could
@@ -125,8 +132,12 @@ pub(crate) struct LinkSide<S> {
 }
 
 /// A link with room for `capacity` queued messages, streaming snapshots
-/// within `limits`, not yet connected.
-pub(crate) fn link<S>(capacity: usize, limits: StreamLimits) -> (NodeSide<S>, LinkSide<S>) {
+/// from `store` within `limits`, not yet connected.
+pub(crate) fn link<S>(
+    capacity: usize,
+    limits: StreamLimits,
+    store: Arc<dyn SnapshotStore>,
+) -> (NodeSide<S>, LinkSide<S>) {
     let shared = Arc::new(Mutex::new(Shared {
         stream: None,
         pending: Vec::new(),
@@ -143,6 +154,8 @@ pub(crate) fn link<S>(capacity: usize, limits: StreamLimits) -> (NodeSide<S>, Li
         queue: sender,
         unflushed: false,
         lost: Arc::clone(&lost),
+        store,
+        limits,
     };
     (
         node,
@@ -160,7 +173,19 @@ pub(crate) fn link<S>(capacity: usize, limits: StreamLimits) -> (NodeSide<S>, Li
 /// `flush` writes what the socket takes now and leaves the rest to the
 /// link task.
 impl<S: AsyncWrite + Unpin + Send> PeerLink for NodeSide<S> {
-    fn send(&mut self, message: Message) -> bool {
+    fn send(&mut self, mut message: Message) -> bool {
+        let mut streamed = None;
+        if let Message::InstallSnapshot(install) = &mut message {
+            match self.prepare_snapshot(install) {
+                Ok(None) => {}
+                Ok(Some(data)) => streamed = Some(data),
+                Err(error) => {
+                    // The core sends its snapshot again later.
+                    warn!(%error, "reading a snapshot to send failed");
+                    return false;
+                }
+            }
+        }
         let mut shared = lock(&self.shared);
         if shared
             .snapshot
@@ -171,15 +196,22 @@ impl<S: AsyncWrite + Unpin + Send> PeerLink for NodeSide<S> {
             // longer leads there, and the follower would refuse it.
             shared.snapshot = None;
         }
-        if let Some(install) = shared.limits.streamed(&message) {
+        if let (Some(data), Message::InstallSnapshot(install)) = (streamed, &message) {
             // The core sends a snapshot again while the follower has not
             // answered; the stream under way carries on instead.
             if !shared
                 .snapshot
                 .as_ref()
-                .is_some_and(|stream| stream.carries(install))
+                .is_some_and(|stream| stream.carries(install, data.len))
             {
-                shared.snapshot = Some(SnapshotSend::new(install));
+                let reader = match self.store.open(&data) {
+                    Ok(reader) => reader,
+                    Err(error) => {
+                        warn!(%error, "opening a snapshot to stream failed");
+                        return false;
+                    }
+                };
+                shared.snapshot = Some(SnapshotSend::new(install, data.len, reader));
                 if !shared.busy {
                     self.hand_over(&mut shared);
                 }
@@ -226,6 +258,21 @@ impl<S: AsyncWrite + Unpin + Send> PeerLink for NodeSide<S> {
 }
 
 impl<S> NodeSide<S> {
+    /// Makes `install` ready to go: a snapshot small enough for one frame
+    /// gets its data read from the store into the message; a larger one
+    /// is to be streamed, and its reference is returned.
+    fn prepare_snapshot(
+        &self,
+        install: &mut InstallSnapshot,
+    ) -> std::io::Result<Option<SnapshotRef>> {
+        let data = SnapshotRef::of(&install.snapshot.data)?;
+        if self.limits.streams(data.len) {
+            return Ok(Some(data));
+        }
+        install.snapshot.data = CheckedReader::open(&*self.store, data)?.read_whole()?;
+        Ok(None)
+    }
+
     fn hand_over(&self, shared: &mut Shared<S>) {
         shared.busy = true;
         // The queue is empty while the link is idle, so this fits; and if
@@ -331,9 +378,14 @@ impl<S: AsyncWrite + Unpin> LinkSide<S> {
             limits,
             ..
         } = &mut *shared;
-        if let Some(snapshot) = snapshot {
+        if let Some(stream) = snapshot {
             if pending.len() < MAX_BATCH_BYTES {
-                snapshot.write_next(*limits, pending);
+                if let Err(error) = stream.write_next(*limits, pending) {
+                    // The core sends its snapshot again later, and it is
+                    // streamed anew.
+                    warn!(%error, "reading a snapshot to stream failed; dropped it");
+                    *snapshot = None;
+                }
             }
         }
         if shared.pending.is_empty() && shared.failed.is_none() {

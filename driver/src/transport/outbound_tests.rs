@@ -4,6 +4,7 @@ use futures::FutureExt;
 use kontiki::{LeadershipCheck, Term};
 
 use super::super::snapshot_stream::{ProgressStatus, StreamName};
+use crate::snapshot_store::{store_whole, MemorySnapshots};
 
 use super::*;
 
@@ -119,7 +120,7 @@ fn connected(
     LinkSide<Socket>,
     futures::future::BoxFuture<'static, io::Result<()>>,
 ) {
-    let (node, link) = super::link::<Socket>(8, LIMITS);
+    let (node, link) = super::link::<Socket>(8, LIMITS, Arc::new(SENDER.clone()));
     link.connected(socket.clone());
     let task_link = LinkSide {
         shared: Arc::clone(&link.shared),
@@ -194,7 +195,18 @@ fn a_failed_write_by_the_node_ends_the_link_tasks_connection() {
     assert!(!node.take_lost());
 }
 
+/// The sending node's snapshot store.
+static SENDER: std::sync::LazyLock<MemorySnapshots> =
+    std::sync::LazyLock::new(MemorySnapshots::new);
+
+/// A snapshot as the core sends it: its data in the store, the message
+/// carrying the reference.
 fn snapshot(term: u64, data_len: usize) -> Message {
+    let data = store_whole(&*SENDER, &vec![9; data_len]).unwrap();
+    snapshot_with(term, data.encode())
+}
+
+fn snapshot_with(term: u64, data: bytes::Bytes) -> Message {
     let membership = kontiki::Membership::with_voters(&[NodeId(1), NodeId(2)]).unwrap();
     Message::InstallSnapshot(kontiki::InstallSnapshot {
         term: Term::from(term),
@@ -202,9 +214,33 @@ fn snapshot(term: u64, data_len: usize) -> Message {
             index: kontiki::LogIndex(40),
             term: Term::from(1),
             membership,
-            data: vec![9; data_len].into(),
+            data,
         },
     })
+}
+
+#[test]
+fn a_small_snapshot_goes_in_its_message_with_its_data_read_from_the_store() {
+    let socket = Socket::with_room(usize::MAX);
+    let (mut node, _link, _task) = connected(&socket);
+    assert!(node.send(snapshot(1, 64)));
+    node.flush();
+    let frames = socket.frames();
+    assert_eq!(frames.len(), 1);
+    let Message::InstallSnapshot(install) = kontiki::wire::decode(&frames[0].1).unwrap() else {
+        panic!("not a snapshot");
+    };
+    assert_eq!(install.snapshot.data, vec![9; 64]);
+    // One the store does not hold (or that is not a reference) is not sent.
+    let gone = crate::snapshot_store::SnapshotRef {
+        id: u64::MAX,
+        len: 10,
+        crc32: 0,
+    };
+    assert!(!node.send(snapshot_with(1, gone.encode())));
+    assert!(!node.send(snapshot_with(1, vec![9; 10].into())));
+    node.flush();
+    assert_eq!(socket.frames().len(), 1, "nothing more was sent");
 }
 
 fn receiving(term: u64, received: u64) -> Progress {

@@ -13,15 +13,22 @@
 //! arrives, the follower's node receives the whole `InstallSnapshot`, as
 //! if it had come in one frame.
 //!
-//! Both ends are plain state here, without IO: the sending link
-//! ([`SnapshotSend`]) and the receiving node ([`SnapshotReceive`]); the
-//! frames are [`Offer`], [`Chunk`] and [`Progress`] (WIRE.md gives their
-//! layout).
+//! Neither end holds the snapshot in memory: the sending link reads each
+//! chunk from its node's snapshot store as it goes, and the receiving
+//! node writes each chunk into its own store as it comes.
+//!
+//! Both ends are plain state here, with no IO but the snapshot stores:
+//! the sending link ([`SnapshotSend`]) and the receiving node
+//! ([`SnapshotReceive`]); the frames are [`Offer`], [`Chunk`] and
+//! [`Progress`] (WIRE.md gives their layout).
 
 use std::fmt;
+use std::io::{self, Read, Seek, SeekFrom, Write};
 
 use bytes::Bytes;
 use kontiki::{InstallSnapshot, LogIndex, Message, NodeId, Term};
+
+use crate::snapshot_store::{SnapshotReader, SnapshotSink, SnapshotStore};
 
 /// Which snapshot a stream carries: the leader's term and the snapshot's
 /// position, and its data's length.
@@ -34,12 +41,12 @@ pub(crate) struct StreamId {
 }
 
 impl StreamId {
-    fn of(install: &InstallSnapshot) -> StreamId {
+    fn of(install: &InstallSnapshot, data_len: u64) -> StreamId {
         StreamId {
             term: install.term,
             index: install.snapshot.index,
             snapshot_term: install.snapshot.term,
-            data_len: install.snapshot.data.len() as u64,
+            data_len,
         }
     }
 
@@ -110,6 +117,9 @@ pub(crate) enum StreamError {
     BadChecksum,
     /// A progress report the sender cannot make sense of.
     BadProgress,
+    /// The receiver's snapshot store failed (what was received of this
+    /// snapshot is dropped).
+    Storage(String),
 }
 
 impl fmt::Display for StreamError {
@@ -124,6 +134,7 @@ impl fmt::Display for StreamError {
             StreamError::PastTheEnd => f.write_str("snapshot chunk past the snapshot's length"),
             StreamError::BadChecksum => f.write_str("snapshot chunk with a wrong checksum"),
             StreamError::BadProgress => f.write_str("snapshot progress report out of range"),
+            StreamError::Storage(error) => write!(f, "storing a snapshot chunk failed: {error}"),
         }
     }
 }
@@ -189,10 +200,7 @@ impl Offer {
         if !install.snapshot.data.is_empty() {
             return Err(StreamError::BadHeader("the header carries data".into()));
         }
-        let id = StreamId {
-            data_len: self.data_len,
-            ..StreamId::of(&install)
-        };
+        let id = StreamId::of(&install, self.data_len);
         Ok((install, id))
     }
 }
@@ -299,15 +307,10 @@ pub(crate) struct StreamLimits {
 }
 
 impl StreamLimits {
-    /// The snapshot `message` carries, when it goes as a stream rather
-    /// than in one frame.
-    pub(crate) fn streamed<'a>(&self, message: &'a Message) -> Option<&'a InstallSnapshot> {
-        match message {
-            Message::InstallSnapshot(install) if install.snapshot.data.len() > self.chunk_bytes => {
-                Some(install)
-            }
-            _ => None,
-        }
+    /// Whether a snapshot of `data_len` bytes goes as a stream rather than
+    /// in one frame.
+    pub(crate) fn streams(&self, data_len: u64) -> bool {
+        data_len > self.chunk_bytes as u64
     }
 }
 
@@ -325,12 +328,25 @@ enum SendState {
 }
 
 /// A link's snapshot on its way to the peer.
-#[derive(Debug)]
 pub(crate) struct SnapshotSend {
     id: StreamId,
     offer: Offer,
-    data: Bytes,
+    /// The data, read a chunk at a time; `None` once the peer holds it.
+    data: Option<Box<dyn SnapshotReader>>,
+    /// Where `data` stands.
+    position: u64,
+    /// The chunk being read (kept for its memory).
+    chunk: Vec<u8>,
     state: SendState,
+}
+
+impl fmt::Debug for SnapshotSend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SnapshotSend")
+            .field("id", &self.id)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What the sending side makes of a progress report.
@@ -347,27 +363,34 @@ pub(crate) enum Reaction {
 }
 
 impl SnapshotSend {
-    /// A stream of `install`'s snapshot, to be offered first.
-    pub(crate) fn new(install: &InstallSnapshot) -> SnapshotSend {
+    /// A stream of `install`'s snapshot, whose `data_len` bytes of data
+    /// `data` reads, to be offered first.
+    pub(crate) fn new(
+        install: &InstallSnapshot,
+        data_len: u64,
+        data: Box<dyn SnapshotReader>,
+    ) -> SnapshotSend {
         let mut header_only = install.clone();
-        let data = std::mem::take(&mut header_only.snapshot.data);
+        header_only.snapshot.data = Bytes::new();
         let mut header = Vec::new();
         kontiki::wire::encode(&Message::InstallSnapshot(header_only), &mut header);
         SnapshotSend {
-            id: StreamId::of(install),
+            id: StreamId::of(install, data_len),
             offer: Offer {
-                data_len: data.len() as u64,
+                data_len,
                 header: Bytes::from(header),
             },
-            data,
+            data: Some(data),
+            position: 0,
+            chunk: Vec::new(),
             state: SendState::Offer,
         }
     }
 
-    /// Whether this stream carries `install`'s snapshot (a resend of it
-    /// changes nothing).
-    pub(crate) fn carries(&self, install: &InstallSnapshot) -> bool {
-        self.id == StreamId::of(install)
+    /// Whether this stream carries `install`'s snapshot, of `data_len`
+    /// bytes (a resend of it changes nothing).
+    pub(crate) fn carries(&self, install: &InstallSnapshot, data_len: u64) -> bool {
+        self.id == StreamId::of(install, data_len)
     }
 
     /// The leader's term the stream belongs to.
@@ -389,33 +412,55 @@ impl SnapshotSend {
 
     /// Appends the next frame the stream may send now — the offer, or a
     /// chunk within the window — to `pending` as a whole frame; false when
-    /// it waits for the follower.
-    pub(crate) fn write_next(&mut self, limits: StreamLimits, pending: &mut Vec<u8>) -> bool {
+    /// it waits for the follower. An error is the snapshot store's: the
+    /// stream cannot go on.
+    pub(crate) fn write_next(
+        &mut self,
+        limits: StreamLimits,
+        pending: &mut Vec<u8>,
+    ) -> io::Result<bool> {
         match self.state {
             SendState::Offer => {
                 super::frame::encode_frame(super::frame::Kind::SnapshotOffer, pending, |body| {
                     self.offer.encode(body)
                 });
                 self.state = SendState::AwaitingProgress;
-                true
+                Ok(true)
             }
             SendState::Streaming { acked, sent } => {
                 let total = self.id.data_len;
                 let in_flight = sent - acked;
                 if sent >= total || in_flight >= limits.window_bytes as u64 {
-                    return false;
+                    return Ok(false);
                 }
                 let end = total.min(sent + limits.chunk_bytes.max(1) as u64);
-                let data = &self.data[sent as usize..end as usize];
+                self.read_chunk(sent, end)?;
                 let name = self.id.name();
+                let data = &self.chunk;
                 super::frame::encode_frame(super::frame::Kind::SnapshotChunk, pending, |body| {
                     Chunk::encode(name, sent, data, body)
                 });
                 self.state = SendState::Streaming { acked, sent: end };
-                true
+                Ok(true)
             }
-            SendState::AwaitingProgress | SendState::Complete => false,
+            SendState::AwaitingProgress | SendState::Complete => Ok(false),
         }
+    }
+
+    /// Reads the data from `start` to `end` into `chunk`.
+    fn read_chunk(&mut self, start: u64, end: u64) -> io::Result<()> {
+        let data = self.data.as_mut().ok_or(io::ErrorKind::NotFound)?;
+        if self.position != start {
+            data.seek(SeekFrom::Start(start))?;
+        }
+        // Within a chunk's length, which fits the frame limit (a usize).
+        let len = usize::try_from(end - start).map_err(|_| io::ErrorKind::InvalidInput)?;
+        self.chunk.resize(len, 0);
+        self.position = end;
+        data.read_exact(&mut self.chunk).inspect_err(|_| {
+            // Wherever the failed read left the reader, seek next time.
+            self.position = u64::MAX;
+        })
     }
 
     /// Takes the follower's report. A report of a data length the stream
@@ -429,9 +474,9 @@ impl SnapshotSend {
             ProgressStatus::Refused => Ok(Reaction::Refused),
             ProgressStatus::Complete => {
                 self.state = SendState::Complete;
-                // The data is no longer needed here; the core's copy (if
-                // it still holds the snapshot) is untouched.
-                self.data = Bytes::new();
+                // The file and buffer are no longer needed here.
+                self.data = None;
+                self.chunk = Vec::new();
                 Ok(Reaction::Complete)
             }
             ProgressStatus::Receiving { received } => {
@@ -468,29 +513,49 @@ impl SnapshotSend {
 }
 
 /// The snapshot a node is receiving, kept across connections.
-#[derive(Debug)]
 struct Partial {
     from: NodeId,
     id: StreamId,
     header: InstallSnapshot,
-    data: Vec<u8>,
+    /// Where the data goes, in the node's snapshot store.
+    sink: Box<dyn SnapshotSink>,
+    received: u64,
 }
 
 /// A node's receiving side: at most one snapshot at a time (a follower
 /// takes snapshots from its leader only), kept across connections so that
 /// a stream resumes where it broke.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct SnapshotReceive {
     partial: Option<Partial>,
 }
 
 /// What the receiving side makes of a chunk.
-#[derive(Debug)]
 pub(crate) struct Received {
     /// The report to send back.
     pub(crate) progress: Progress,
     /// The whole snapshot, when this chunk completed it.
-    pub(crate) complete: Option<Message>,
+    pub(crate) complete: Option<Completed>,
+}
+
+/// A snapshot received whole: its message, data still empty, and the
+/// sink holding the data, to be finished (made durable) before the node
+/// hears of it.
+pub(crate) struct Completed {
+    pub(crate) header: InstallSnapshot,
+    pub(crate) sink: Box<dyn SnapshotSink>,
+}
+
+impl fmt::Debug for Received {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Received")
+            .field("progress", &self.progress)
+            .field(
+                "complete",
+                &self.complete.as_ref().map(|complete| &complete.header),
+            )
+            .finish()
+    }
 }
 
 impl SnapshotReceive {
@@ -503,6 +568,7 @@ impl SnapshotReceive {
         from: NodeId,
         offer: &Offer,
         max_bytes: u64,
+        store: &dyn SnapshotStore,
     ) -> Result<Progress, StreamError> {
         let (header, id) = offer.message()?;
         if id.data_len == 0 {
@@ -522,20 +588,26 @@ impl SnapshotReceive {
                 return Ok(Progress {
                     stream: id.name(),
                     status: ProgressStatus::Receiving {
-                        received: partial.data.len() as u64,
+                        received: partial.received,
                     },
                 });
             }
             Some(partial) if partial.id.term > id.term => return Ok(refused),
             _ => {}
         }
+        // Any other partial snapshot goes first (its sink, dropped, leaves
+        // nothing behind). Nothing is reserved from the announced length:
+        // a peer that only announces costs nothing.
+        self.partial = None;
+        let sink = store
+            .create()
+            .map_err(|error| StreamError::Storage(error.to_string()))?;
         self.partial = Some(Partial {
             from,
             id,
             header,
-            // Grown as data arrives, never reserved from the announced
-            // length: a peer that only announces costs nothing.
-            data: Vec::new(),
+            sink,
+            received: 0,
         });
         Ok(Progress {
             stream: id.name(),
@@ -554,7 +626,7 @@ impl SnapshotReceive {
         if chunk.data.is_empty() {
             return Err(StreamError::Malformed("an empty chunk"));
         }
-        let received = partial.data.len() as u64;
+        let received = partial.received;
         if chunk.offset != received {
             return Err(StreamError::OutOfOrder {
                 expected: received,
@@ -568,7 +640,12 @@ impl SnapshotReceive {
         if crc32fast::hash(&chunk.data) != chunk.checksum {
             return Err(StreamError::BadChecksum);
         }
-        partial.data.extend_from_slice(&chunk.data);
+        if let Err(error) = partial.sink.write_all(&chunk.data) {
+            // The sink is in no known state: start over.
+            self.partial = None;
+            return Err(StreamError::Storage(error.to_string()));
+        }
+        partial.received = end;
         let stream = partial.id.name();
         if end < partial.id.data_len {
             return Ok(Received {
@@ -579,25 +656,20 @@ impl SnapshotReceive {
                 complete: None,
             });
         }
-        let Partial {
-            mut header, data, ..
-        } = self.partial.take().expect("a partial snapshot");
-        header.snapshot.data = Bytes::from(data);
+        let Partial { header, sink, .. } = self.partial.take().expect("a partial snapshot");
         Ok(Received {
             progress: Progress {
                 stream,
                 status: ProgressStatus::Complete,
             },
-            complete: Some(Message::InstallSnapshot(header)),
+            complete: Some(Completed { header, sink }),
         })
     }
 
     /// How many bytes of a snapshot this node holds, received so far.
     #[cfg(test)]
     fn received(&self) -> Option<u64> {
-        self.partial
-            .as_ref()
-            .map(|partial| partial.data.len() as u64)
+        self.partial.as_ref().map(|partial| partial.received)
     }
 }
 

@@ -1,9 +1,16 @@
+use std::sync::LazyLock;
+
 use kontiki::{Membership, Snapshot};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 
 use super::super::frame::Kind;
 use super::*;
+use crate::snapshot_store::{store_whole, CheckedReader, MemorySnapshots, SnapshotRef};
+
+/// The receiving node's snapshot store (snapshots are numbered, so tests
+/// may share it).
+static RECEIVED: LazyLock<MemorySnapshots> = LazyLock::new(MemorySnapshots::new);
 
 const LIMITS: StreamLimits = StreamLimits {
     chunk_bytes: 1000,
@@ -26,6 +33,24 @@ fn install(term: u64, index: u64, data_len: usize) -> InstallSnapshot {
     }
 }
 
+/// A stream of `install`'s snapshot, its data read from a store as the
+/// sending node's link would.
+fn sender(install: &InstallSnapshot) -> SnapshotSend {
+    let store = MemorySnapshots::new();
+    let data = store_whole(&store, &install.snapshot.data).unwrap();
+    SnapshotSend::new(install, data.len, store.open(&data).unwrap())
+}
+
+/// The message a completed stream hands the node, with the data read back
+/// from the receiver's store.
+fn delivered(completed: Completed) -> Message {
+    let Completed { mut header, sink } = completed;
+    let stored = sink.finish().unwrap();
+    let data = CheckedReader::open(&*RECEIVED, stored).unwrap();
+    header.snapshot.data = data.read_whole().unwrap();
+    Message::InstallSnapshot(header)
+}
+
 /// The frames in `pending`, taken out of it: their kinds and bodies.
 fn frames(pending: &mut Vec<u8>) -> Vec<(Kind, Bytes)> {
     let mut rest = &pending[..];
@@ -43,7 +68,7 @@ fn frames(pending: &mut Vec<u8>) -> Vec<(Kind, Bytes)> {
 /// Everything the sender may send now, as frames.
 fn drain(send: &mut SnapshotSend) -> Vec<(Kind, Bytes)> {
     let mut pending = Vec::new();
-    while send.write_next(LIMITS, &mut pending) {}
+    while send.write_next(LIMITS, &mut pending).unwrap() {}
     frames(&mut pending)
 }
 
@@ -59,15 +84,19 @@ fn deliver(
         match kind {
             Kind::SnapshotOffer => {
                 let offer = Offer::decode(&body).unwrap();
-                answers.push(receive.offer(NodeId(1), &offer, u64::MAX).unwrap());
+                answers.push(
+                    receive
+                        .offer(NodeId(1), &offer, u64::MAX, &*RECEIVED)
+                        .unwrap(),
+                );
             }
             Kind::SnapshotChunk => {
                 let received = receive
                     .chunk(NodeId(1), &Chunk::decode(&body).unwrap())
                     .unwrap();
                 answers.push(received.progress);
-                if received.complete.is_some() {
-                    complete = received.complete;
+                if let Some(completed) = received.complete {
+                    complete = Some(delivered(completed));
                 }
             }
             other => panic!("the sender sent a {other:?}"),
@@ -104,7 +133,7 @@ fn stream_to_end(send: &mut SnapshotSend, receive: &mut SnapshotReceive) -> Mess
 #[test]
 fn a_snapshot_arrives_whole_and_equal_within_the_window() {
     let original = install(4, 90, 10_500);
-    let mut send = SnapshotSend::new(&original);
+    let mut send = sender(&original);
     let mut receive = SnapshotReceive::default();
     let message = stream_to_end(&mut send, &mut receive);
     assert_eq!(message, Message::InstallSnapshot(original));
@@ -118,7 +147,7 @@ fn a_snapshot_arrives_whole_and_equal_within_the_window() {
 #[test]
 fn a_reconnection_resumes_where_the_receiver_stands() {
     let original = install(4, 90, 10_500);
-    let mut send = SnapshotSend::new(&original);
+    let mut send = sender(&original);
     let mut receive = SnapshotReceive::default();
     // The offer and the first window go out; the answers are lost with the
     // connection.
@@ -149,7 +178,7 @@ fn a_reconnection_resumes_where_the_receiver_stands() {
 /// The receiver after the offer of `install(4, 90, 10_500)` and its first
 /// chunk.
 fn receiving_one_chunk() -> (SnapshotReceive, SnapshotSend, Vec<(Kind, Bytes)>) {
-    let mut send = SnapshotSend::new(&install(4, 90, 10_500));
+    let mut send = sender(&install(4, 90, 10_500));
     let mut receive = SnapshotReceive::default();
     let (answers, _) = deliver(&mut receive, drain(&mut send));
     send.on_progress(&answers[0]).unwrap();
@@ -226,25 +255,40 @@ fn offers_too_large_or_from_a_stale_leader_are_refused() {
     let (mut receive, _, _) = receiving_one_chunk();
     let offer_of = |install: &InstallSnapshot| {
         let mut pending = Vec::new();
-        SnapshotSend::new(install).write_next(LIMITS, &mut pending);
+        sender(install).write_next(LIMITS, &mut pending).unwrap();
         Offer::decode(&frames(&mut pending)[0].1).unwrap()
     };
     let refused = |progress: Progress| progress.status == ProgressStatus::Refused;
     assert!(refused(
         receive
-            .offer(NodeId(1), &offer_of(&install(4, 95, 5000)), 4999)
+            .offer(
+                NodeId(1),
+                &offer_of(&install(4, 95, 5000)),
+                4999,
+                &*RECEIVED
+            )
             .unwrap()
     ));
     // A stale leader (term 3) does not displace term 4's snapshot.
     assert!(refused(
         receive
-            .offer(NodeId(2), &offer_of(&install(3, 95, 5000)), u64::MAX)
+            .offer(
+                NodeId(2),
+                &offer_of(&install(3, 95, 5000)),
+                u64::MAX,
+                &*RECEIVED
+            )
             .unwrap()
     ));
     assert_eq!(receive.received(), Some(1000));
     // A later term's leader does.
     let progress = receive
-        .offer(NodeId(2), &offer_of(&install(5, 95, 5000)), u64::MAX)
+        .offer(
+            NodeId(2),
+            &offer_of(&install(5, 95, 5000)),
+            u64::MAX,
+            &*RECEIVED,
+        )
         .unwrap();
     assert_eq!(progress.status, ProgressStatus::Receiving { received: 0 });
     assert_eq!(receive.received(), Some(0));
@@ -260,7 +304,7 @@ fn offers_whose_header_is_not_a_snapshot_without_data_are_errors() {
         header: Bytes::from(header),
     };
     assert!(matches!(
-        receive.offer(NodeId(1), &with_data, u64::MAX),
+        receive.offer(NodeId(1), &with_data, u64::MAX, &*RECEIVED),
         Err(StreamError::BadHeader(_))
     ));
     let mut heartbeat = Vec::new();
@@ -273,7 +317,7 @@ fn offers_whose_header_is_not_a_snapshot_without_data_are_errors() {
         header: Bytes::from(heartbeat),
     };
     assert!(matches!(
-        receive.offer(NodeId(1), &not_a_snapshot, u64::MAX),
+        receive.offer(NodeId(1), &not_a_snapshot, u64::MAX, &*RECEIVED),
         Err(StreamError::BadHeader(_))
     ));
     assert_eq!(receive.received(), None);
@@ -330,7 +374,7 @@ fn stream_frames_decode_any_bytes_without_panicking() {
         let body = Bytes::from(body);
         let _ = Progress::decode(&body);
         if let Ok(offer) = Offer::decode(&body) {
-            let _ = receive.offer(NodeId(1), &offer, 1 << 20);
+            let _ = receive.offer(NodeId(1), &offer, 1 << 20, &*RECEIVED);
         }
         if let Ok(chunk) = Chunk::decode(&body) {
             let _ = receive.chunk(NodeId(1), &chunk);
@@ -350,4 +394,34 @@ fn stream_frames_decode_any_bytes_without_panicking() {
     assert_eq!(Progress::decode(&body), Ok(progress));
     body.push(0);
     assert!(Progress::decode(&body).is_err(), "a trailing byte");
+}
+
+#[test]
+fn a_snapshot_the_store_cannot_read_stops_the_stream_with_an_error() {
+    let store = MemorySnapshots::new();
+    let original = install(4, 90, 10_500);
+    let data = store_whole(&store, &original.snapshot.data).unwrap();
+    let cut_short = SnapshotRef {
+        len: data.len + 5000,
+        ..data
+    };
+    let mut send = SnapshotSend::new(&original, cut_short.len, store.open(&data).unwrap());
+    let mut receive = SnapshotReceive::default();
+    let mut pending = Vec::new();
+    let mut result = Ok(true);
+    for _ in 0..100 {
+        result = send.write_next(LIMITS, &mut pending);
+        if !matches!(result, Ok(true)) {
+            let (answers, _) = deliver(&mut receive, frames(&mut pending));
+            for answer in &answers {
+                send.on_progress(answer).unwrap();
+            }
+        }
+        if result.is_err() {
+            break;
+        }
+    }
+    let error = result.expect_err("the data ends before its announced length");
+    assert_eq!(error.kind(), std::io::ErrorKind::UnexpectedEof);
+    assert_eq!(receive.received(), Some(10_000), "what was read went out");
 }

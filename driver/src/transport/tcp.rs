@@ -23,11 +23,12 @@ use tracing::{debug, info, warn};
 use super::frame::{self, Hello, Kind, MAX_HANDSHAKE_BYTES, PROTOCOL_VERSION};
 use super::links::{Advertised, Inbound, LinkOpener, PeerLink};
 use super::outbound::{self, LinkSide};
-use super::snapshot_stream::{Chunk, Offer, SnapshotReceive, StreamError, StreamLimits};
+use super::snapshot_stream::{Chunk, Completed, Offer, SnapshotReceive, StreamError, StreamLimits};
 use crate::config::TransportConfig;
 use crate::error::{HandshakeError, StartError};
 use crate::runtime::Runtime;
 use crate::shutdown::Shutdown;
+use crate::snapshot_store::{store_whole, SnapshotStore};
 use crate::sync::lock;
 
 /// Everything a link task needs to know about its own node.
@@ -44,7 +45,10 @@ pub(crate) struct LinkContext<R> {
     pub(crate) shutdown: Shutdown,
     /// The snapshot this node is receiving, whichever connection brings
     /// the rest of it.
-    pub(crate) snapshots: Arc<std::sync::Mutex<SnapshotReceive>>,
+    pub(crate) receiving: Arc<std::sync::Mutex<SnapshotReceive>>,
+    /// Where the node's snapshots are: read from when sent, written to
+    /// when received.
+    pub(crate) store: Arc<dyn SnapshotStore>,
 }
 
 impl<R: Runtime> LinkContext<R> {
@@ -106,7 +110,11 @@ impl<R: Runtime> LinkOpener for TcpOpener<R> {
             chunk_bytes: context.limits.snapshot_chunk_bytes,
             window_bytes: context.limits.snapshot_window_bytes,
         };
-        let (node_side, link_side) = outbound::link(context.limits.peer_queue_messages, limits);
+        let (node_side, link_side) = outbound::link(
+            context.limits.peer_queue_messages,
+            limits,
+            Arc::clone(&context.store),
+        );
         let rng = ChaCha8Rng::seed_from_u64(self.seed ^ peer.get().rotate_left(32));
         let task = run_outbound(context.clone(), peer, address, link_side, rng);
         context.runtime.spawn(context.shutdown.clone().stop(task));
@@ -271,7 +279,15 @@ async fn serve_inbound<R: Runtime>(
         };
         let message = match Kind::split(&frame) {
             Some((Kind::Message, body)) => match kontiki::wire::decode_shared(&body) {
-                Ok(message) => message,
+                Ok(mut message) => {
+                    if let kontiki::Message::InstallSnapshot(install) = &mut message {
+                        if let Err(error) = store_snapshot(&context, install).await {
+                            warn!(%peer, %error, "storing a snapshot failed; closing peer connection");
+                            return;
+                        }
+                    }
+                    message
+                }
                 Err(error) => {
                     warn!(%peer, %remote, %error, "undecodable message; closing peer connection");
                     return;
@@ -298,6 +314,23 @@ async fn serve_inbound<R: Runtime>(
     }
 }
 
+/// Writes the data of a snapshot that came in one message into the node's
+/// store, off the async threads; the message then carries its reference,
+/// as every snapshot inside the node does.
+async fn store_snapshot<R: Runtime>(
+    context: &LinkContext<R>,
+    install: &mut kontiki::InstallSnapshot,
+) -> std::io::Result<()> {
+    let store = Arc::clone(&context.store);
+    let data = std::mem::take(&mut install.snapshot.data);
+    let stored = context
+        .runtime
+        .run_blocking(move || store_whole(&*store, &data))
+        .await?;
+    install.snapshot.data = stored.encode();
+    Ok(())
+}
+
 /// Takes a snapshot offer or chunk from `peer` and answers it on the
 /// connection; returns the whole snapshot once its last chunk arrived.
 /// An error (a malformed, out-of-order or corrupt frame) costs the
@@ -310,10 +343,15 @@ async fn receive_snapshot<R: Runtime>(
     reader: &mut BufReader<R::Stream>,
 ) -> Result<Option<kontiki::Message>, SnapshotFrameError> {
     let (progress, complete) = {
-        let mut snapshots = lock(&context.snapshots);
+        let mut snapshots = lock(&context.receiving);
         if kind == Kind::SnapshotOffer {
             let offer = Offer::decode(body)?;
-            let progress = snapshots.offer(peer, &offer, context.limits.max_snapshot_bytes)?;
+            let progress = snapshots.offer(
+                peer,
+                &offer,
+                context.limits.max_snapshot_bytes,
+                &*context.store,
+            )?;
             (Some(progress), None)
         } else {
             let chunk = Chunk::decode(body)?;
@@ -331,12 +369,22 @@ async fn receive_snapshot<R: Runtime>(
             }
         }
     };
+    // The last chunk: the data is made durable before the peer hears it
+    // is complete and before the node hears of the snapshot.
+    let message = match complete {
+        Some(Completed { mut header, sink }) => {
+            let stored = context.runtime.run_blocking(move || sink.finish()).await?;
+            header.snapshot.data = stored.encode();
+            Some(kontiki::Message::InstallSnapshot(header))
+        }
+        None => None,
+    };
     if let Some(progress) = progress {
         let mut answer = vec![Kind::SnapshotProgress as u8];
         progress.encode(&mut answer);
         frame::write_frame(reader.get_mut(), &answer).await?;
     }
-    Ok(complete)
+    Ok(message)
 }
 
 /// Why a snapshot frame closed the connection.
