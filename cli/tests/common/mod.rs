@@ -195,6 +195,11 @@ impl NodeProcess {
     pub fn is_running(&self) -> bool {
         self.child.is_some()
     }
+
+    /// Its process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
 }
 
 impl Drop for NodeProcess {
@@ -204,8 +209,15 @@ impl Drop for NodeProcess {
 }
 
 /// The arguments every test node runs with: its addresses and data
-/// directory, the tests' cluster id, a snapshot every 50 entries.
-fn node_arguments(id: u64, listen: SocketAddr, client: SocketAddr, dir: &Path) -> Vec<String> {
+/// directory, the tests' cluster id, a snapshot every `snapshot_interval`
+/// entries.
+fn node_arguments(
+    id: u64,
+    listen: SocketAddr,
+    client: SocketAddr,
+    dir: &Path,
+    snapshot_interval: u64,
+) -> Vec<String> {
     vec![
         "node".to_string(),
         format!("--id={id}"),
@@ -213,7 +225,7 @@ fn node_arguments(id: u64, listen: SocketAddr, client: SocketAddr, dir: &Path) -
         format!("--client={client}"),
         format!("--data-dir={}", dir.display()),
         "--cluster-id=cli-test".to_string(),
-        "--snapshot-interval=50".to_string(),
+        format!("--snapshot-interval={snapshot_interval}"),
     ]
 }
 
@@ -222,12 +234,19 @@ pub struct ProcessCluster {
     /// The nodes; node `i + 1` is `nodes[i]`.
     pub nodes: Vec<NodeProcess>,
     data: tempfile::TempDir,
+    snapshot_interval: u64,
 }
 
 impl ProcessCluster {
     /// Starts one node per entry of `runtimes`. Each snapshots its store
     /// every 50 entries, so the suites cover snapshots and restores.
     pub fn start(runtimes: &[&str]) -> ProcessCluster {
+        ProcessCluster::start_snapshotting(runtimes, 50)
+    }
+
+    /// Starts one node per entry of `runtimes`, each snapshotting its
+    /// store every `snapshot_interval` entries (as will nodes added).
+    pub fn start_snapshotting(runtimes: &[&str], snapshot_interval: u64) -> ProcessCluster {
         let data = tempfile::tempdir().expect("a temporary directory");
         let peers: Vec<(SocketAddr, SocketAddr)> = runtimes
             .iter()
@@ -238,7 +257,7 @@ impl ProcessCluster {
             let id = position as u64 + 1;
             let (listen, client) = peers[position];
             let dir: PathBuf = data.path().join(format!("node-{id}"));
-            let mut arguments = node_arguments(id, listen, client, &dir);
+            let mut arguments = node_arguments(id, listen, client, &dir, snapshot_interval);
             arguments.push(format!("--runtime={runtime}"));
             for (other, (peer, peer_client)) in peers.iter().enumerate() {
                 if other != position {
@@ -254,7 +273,11 @@ impl ProcessCluster {
             node.start();
             nodes.push(node);
         }
-        ProcessCluster { nodes, data }
+        ProcessCluster {
+            nodes,
+            data,
+            snapshot_interval,
+        }
     }
 
     /// Where node `id` keeps its data.
@@ -272,7 +295,13 @@ impl ProcessCluster {
             "nodes are numbered in order"
         );
         let (listen, client) = (free_address(), free_address());
-        let mut arguments = node_arguments(id, listen, client, &self.data_dir(id));
+        let mut arguments = node_arguments(
+            id,
+            listen,
+            client,
+            &self.data_dir(id),
+            self.snapshot_interval,
+        );
         arguments.push("--join".to_string());
         let mut node = NodeProcess {
             id,
