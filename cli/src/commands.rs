@@ -8,6 +8,7 @@ use bytes::Bytes;
 use kontiki::NodeId;
 
 use crate::kv::Write;
+use crate::session::{self, Session};
 
 /// A request, understood.
 #[derive(Debug, PartialEq, Eq)]
@@ -40,6 +41,9 @@ pub enum Command {
     Admin(Admin),
     /// `RAFT.NODE LIST`: the members of the configuration in force.
     Members,
+    /// About the connection or the server's commands (`HELLO`, `CLIENT`,
+    /// `SELECT`, `COMMAND`, `TIME`), answered by the connection.
+    Session(Session),
 }
 
 /// A change to the cluster, asked of the leader.
@@ -156,6 +160,11 @@ pub fn parse(arguments: Vec<Bytes>) -> Result<Command, String> {
             Command::ReadWrite
         }
         "quit" => Command::Quit,
+        "hello" | "client" | "select" | "command" | "time" => {
+            return session::parse(&lower, rest.collect())
+                .expect("a session command")
+                .map(Command::Session);
+        }
         "raft.node" => parse_raft_node(rest)?,
         "raft.transfer_leader" => {
             arity(count == 1)?;

@@ -25,11 +25,13 @@
 
 pub mod admin;
 pub mod client;
+pub mod command_table;
 pub mod commands;
 pub mod demo;
 pub mod kv;
 pub mod node;
 pub mod resp;
 pub mod server;
+pub mod session;
 pub mod settings;
 pub mod status;

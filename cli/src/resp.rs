@@ -121,9 +121,12 @@ fn parse_inline(buffer: &[u8]) -> Parsed {
     Parsed::Request(arguments, next)
 }
 
-/// Replies, written into one buffer per batch of requests.
+/// Replies, written into one buffer per batch of requests, in the
+/// protocol the connection chose: RESP2 until a `HELLO 3` asks for RESP3,
+/// which differs here in how a missing value and a map are written.
 pub struct Replies {
     out: BytesMut,
+    resp3: bool,
 }
 
 impl Default for Replies {
@@ -137,6 +140,21 @@ impl Replies {
     pub fn new() -> Replies {
         Replies {
             out: BytesMut::with_capacity(4096),
+            resp3: false,
+        }
+    }
+
+    /// Writes from now on in protocol `version` (2 or 3).
+    pub fn set_protocol(&mut self, version: u8) {
+        self.resp3 = version >= 3;
+    }
+
+    /// The protocol replies are written in: 2 or 3.
+    pub fn protocol(&self) -> u8 {
+        if self.resp3 {
+            3
+        } else {
+            2
         }
     }
 
@@ -167,9 +185,20 @@ impl Replies {
         self.out.extend_from_slice(b"\r\n");
     }
 
-    /// `$-1`: no value.
+    /// No value: `$-1` in RESP2, `_` in RESP3.
     pub fn null(&mut self) {
-        self.out.extend_from_slice(b"$-1\r\n");
+        let null: &[u8] = if self.resp3 { b"_\r\n" } else { b"$-1\r\n" };
+        self.out.extend_from_slice(null);
+    }
+
+    /// A map of the next `pairs` key and value replies: `%pairs` in RESP3,
+    /// an array of twice as many in RESP2.
+    pub fn map(&mut self, pairs: usize) {
+        if self.resp3 {
+            self.line(b'%', pairs.to_string().as_bytes());
+        } else {
+            self.array(pairs * 2);
+        }
     }
 
     /// `*n`: an array of the next `length` replies.
@@ -281,5 +310,20 @@ mod tests {
             b"+OK\r\n-ERR two lines\r\n:-3\r\n$1\r\nv\r\n$-1\r\n*0\r\n"
         );
         assert!(replies.is_empty());
+    }
+
+    #[test]
+    fn resp3_differs_in_nulls_and_maps() {
+        let mut replies = Replies::new();
+        assert_eq!(replies.protocol(), 2);
+        replies.map(1);
+        replies.null();
+        replies.set_protocol(3);
+        assert_eq!(replies.protocol(), 3);
+        replies.map(1);
+        replies.null();
+        replies.set_protocol(2);
+        replies.null();
+        assert_eq!(&replies.take()[..], b"*2\r\n$-1\r\n%1\r\n_\r\n$-1\r\n");
     }
 }

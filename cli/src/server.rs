@@ -1,5 +1,5 @@
-//! The client port: a RESP2 server over any runtime, serving the
-//! replicated store.
+//! The client port: a RESP2 server (RESP3 once a connection asks with
+//! `HELLO 3`) over any runtime, serving the replicated store.
 //!
 //! Each connection reads what has arrived, parses every whole request in
 //! it, and answers them in order. Consecutive writes are proposed together
@@ -23,6 +23,7 @@ use kontiki_driver::{
 use crate::commands::{self, Admin, Command, Read};
 use crate::kv::{Applied, KvStateMachine, Store};
 use crate::resp::{self, Parsed, Replies};
+use crate::session::Connection;
 
 /// What every connection of one node shares.
 pub struct Service {
@@ -38,7 +39,9 @@ pub struct Service {
 pub async fn serve<R: Runtime>(runtime: R, listener: R::Listener, service: Arc<Service>) {
     loop {
         match R::accept(&listener).await {
-            Ok((stream, _)) => runtime.spawn(serve_connection(stream, Arc::clone(&service))),
+            Ok((stream, remote)) => {
+                runtime.spawn(serve_connection(stream, remote, Arc::clone(&service)))
+            }
             Err(error) => {
                 // Out of file descriptors, usually: wait rather than spin.
                 tracing::warn!(%error, "cannot accept a client connection");
@@ -59,14 +62,14 @@ pub enum Next {
     Close,
 }
 
-async fn serve_connection<S>(mut stream: S, service: Arc<Service>)
+async fn serve_connection<S>(mut stream: S, remote: SocketAddr, service: Arc<Service>)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut received = BytesMut::with_capacity(16 * 1024);
     let mut chunk = vec![0u8; 64 * 1024];
     let mut replies = Replies::new();
-    let mut connection = Connection::default();
+    let mut connection = Connection::new(Some(remote));
     loop {
         let read = match stream.read(&mut chunk).await {
             Ok(0) | Err(_) => return,
@@ -89,13 +92,6 @@ where
             return;
         }
     }
-}
-
-/// What one connection has asked for.
-#[derive(Default)]
-struct Connection {
-    /// After `READONLY`: reads skip the barrier.
-    stale_reads: bool,
 }
 
 /// Takes every whole request from the front of `received` (what a
@@ -201,7 +197,11 @@ impl Service {
                     replies.bulk(self.info(section.as_deref()).as_bytes())
                 }
                 Ok(Command::Role) => self.role(replies),
-                Ok(Command::ConfigGet) => replies.array(0),
+                Ok(Command::ConfigGet) => replies.map(0),
+                Ok(Command::Session(command)) => {
+                    let leads = self.handle.status().role == Role::Leader;
+                    connection.answer(command, leads, replies);
+                }
                 Ok(Command::ReadOnly) => {
                     connection.stale_reads = true;
                     replies.simple("OK");

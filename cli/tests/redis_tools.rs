@@ -108,3 +108,61 @@ fn redis_cli_and_redis_benchmark_work_against_a_cluster() {
     // "key:__rand_int__" to a 3-byte value (its default -d).
     assert_eq!(via_follower(&["GET", "key:__rand_int__"]).len(), 3);
 }
+
+/// redis-cli in RESP3 (`-3` opens with `HELLO 3`) against one node: the
+/// handshake, a missing key as RESP3's null, a connection's name, the
+/// one database, and the command table redis-cli reads for its hints.
+#[test]
+fn redis_cli_speaks_resp3_with_a_node() {
+    if !tool_available("redis-cli") {
+        return;
+    }
+    let cluster = ProcessCluster::start(&["tokio"]);
+    cluster.wait_for_leader(None, Duration::from_secs(20));
+    let node = cluster.client_addresses()[0];
+    let session = |protocol: &str, commands: &str| {
+        let mut child = Command::new("redis-cli")
+            .args([protocol, "--no-raw", "-h", &node.ip().to_string()])
+            .args(["-p", &node.port().to_string()])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(commands.as_bytes())
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8_lossy(&output.stdout).to_string()
+    };
+    let output = session(
+        "-3",
+        "GET missing\nSET k v\nGET k\nCLIENT SETNAME tester\nCLIENT GETNAME\nCLIENT INFO\n\
+         SELECT 0\nSELECT 1\nCOMMAND COUNT\nCOMMAND DOCS get\n",
+    );
+    let lines: Vec<&str> = output.lines().collect();
+    assert_eq!(
+        lines[..5],
+        ["(nil)", "OK", "\"v\"", "OK", "\"tester\""],
+        "{output}"
+    );
+    assert!(lines[5].contains("name=tester db=0 resp=3"), "{output}");
+    assert_eq!(lines[6], "OK");
+    assert_eq!(lines[7], "(error) ERR DB index is out of range");
+    assert!(lines[8].starts_with("(integer) "), "{output}");
+    assert!(
+        output.contains("\"summary\" => "),
+        "docs as a map: {output}"
+    );
+    // RESP2 stays the default: HELLO without a version answers in it.
+    let resp2 = session("-2", "HELLO\nCLIENT INFO\n");
+    assert!(
+        resp2.contains(" 7) \"proto\"\n 8) (integer) 2\n"),
+        "{resp2}"
+    );
+    assert!(resp2.contains("resp=2"), "{resp2}");
+}

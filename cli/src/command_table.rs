@@ -1,0 +1,434 @@
+//! What the server says of its commands: `COMMAND`, `COMMAND INFO`,
+//! `COMMAND COUNT`, `COMMAND LIST` and `COMMAND DOCS` (which redis-cli
+//! reads for its hints, and cluster-aware clients for where the keys are).
+//! One table serves them all, and a test checks that it names every
+//! command the parser takes.
+
+use crate::resp::Replies;
+
+/// One command, as `COMMAND` describes it.
+pub struct Spec {
+    /// Its name, lower case.
+    pub name: &'static str,
+    /// Redis's arity: the number of words with the name, or at least
+    /// that many when negative.
+    pub arity: i64,
+    /// Redis's command flags (`readonly`, `write`, `fast`, ...).
+    pub flags: &'static [&'static str],
+    /// The positions of the first and last key and the step between keys
+    /// (0, 0, 0: no keys; a last of -1: up to the last argument).
+    pub keys: (i64, i64, i64),
+    /// Its group (`string`, `generic`, `connection`, `server`, ...).
+    pub group: &'static str,
+    /// One line saying what it does.
+    pub summary: &'static str,
+    /// Its arguments, for `COMMAND DOCS`.
+    pub arguments: &'static [Argument],
+}
+
+/// One argument of a command.
+pub struct Argument {
+    /// Its name.
+    pub name: &'static str,
+    /// Its type: `key`, `string`, `integer` or `pure-token`.
+    pub kind: &'static str,
+    /// The word that introduces it, if any.
+    pub token: Option<&'static str>,
+    /// Whether it may be left out.
+    pub optional: bool,
+    /// Whether it may repeat.
+    pub multiple: bool,
+}
+
+const fn argument(name: &'static str, kind: &'static str) -> Argument {
+    Argument {
+        name,
+        kind,
+        token: None,
+        optional: false,
+        multiple: false,
+    }
+}
+
+const fn optional(name: &'static str, kind: &'static str) -> Argument {
+    Argument {
+        optional: true,
+        ..argument(name, kind)
+    }
+}
+
+const fn keys(name: &'static str) -> Argument {
+    Argument {
+        multiple: true,
+        ..argument(name, "key")
+    }
+}
+
+const NO_KEYS: (i64, i64, i64) = (0, 0, 0);
+const ONE_KEY: (i64, i64, i64) = (1, 1, 1);
+const ALL_KEYS: (i64, i64, i64) = (1, -1, 1);
+
+/// Every command the server understands, in alphabetical order.
+pub const COMMANDS: &[Spec] = &[
+    Spec {
+        name: "client",
+        arity: -2,
+        flags: &["noscript", "loading", "stale"],
+        keys: NO_KEYS,
+        group: "connection",
+        summary: "Names and describes this connection: CLIENT SETNAME, GETNAME, ID, INFO, SETINFO.",
+        arguments: &[argument("subcommand", "string"), Argument {
+            optional: true,
+            multiple: true,
+            ..argument("arguments", "string")
+        }],
+    },
+    Spec {
+        name: "command",
+        arity: -1,
+        flags: &["loading", "stale"],
+        keys: NO_KEYS,
+        group: "server",
+        summary: "Describes the commands this server understands: COMMAND [COUNT | LIST | INFO | DOCS].",
+        arguments: &[optional("subcommand", "string")],
+    },
+    Spec {
+        name: "config",
+        arity: -3,
+        flags: &["admin", "noscript", "loading", "stale"],
+        keys: NO_KEYS,
+        group: "server",
+        summary: "CONFIG GET: this server has no Redis configuration, so the answer is empty.",
+        arguments: &[
+            Argument {
+                token: Some("GET"),
+                ..argument("get", "pure-token")
+            },
+            argument("parameter", "string"),
+        ],
+    },
+    Spec {
+        name: "dbsize",
+        arity: 1,
+        flags: &["readonly", "fast"],
+        keys: NO_KEYS,
+        group: "server",
+        summary: "Returns the number of keys (a linearizable read).",
+        arguments: &[],
+    },
+    Spec {
+        name: "del",
+        arity: -2,
+        flags: &["write"],
+        keys: ALL_KEYS,
+        group: "generic",
+        summary: "Deletes keys, through the log; returns how many existed.",
+        arguments: &[keys("key")],
+    },
+    Spec {
+        name: "echo",
+        arity: 2,
+        flags: &["fast"],
+        keys: NO_KEYS,
+        group: "connection",
+        summary: "Returns the message.",
+        arguments: &[argument("message", "string")],
+    },
+    Spec {
+        name: "exists",
+        arity: -2,
+        flags: &["readonly", "fast"],
+        keys: ALL_KEYS,
+        group: "generic",
+        summary: "Returns how many of the keys exist (a linearizable read).",
+        arguments: &[keys("key")],
+    },
+    Spec {
+        name: "get",
+        arity: 2,
+        flags: &["readonly", "fast"],
+        keys: ONE_KEY,
+        group: "string",
+        summary: "Returns the value of a key (a linearizable read).",
+        arguments: &[argument("key", "key")],
+    },
+    Spec {
+        name: "hello",
+        arity: -1,
+        flags: &["noscript", "loading", "stale", "fast"],
+        keys: NO_KEYS,
+        group: "connection",
+        summary: "Chooses the protocol (RESP2 or RESP3) and describes the server.",
+        arguments: &[
+            optional("protover", "integer"),
+            Argument {
+                token: Some("SETNAME"),
+                optional: true,
+                ..argument("clientname", "string")
+            },
+        ],
+    },
+    Spec {
+        name: "incr",
+        arity: 2,
+        flags: &["write", "denyoom", "fast"],
+        keys: ONE_KEY,
+        group: "string",
+        summary: "Adds one to the integer value of a key, through the log.",
+        arguments: &[argument("key", "key")],
+    },
+    Spec {
+        name: "info",
+        arity: -1,
+        flags: &["loading", "stale"],
+        keys: NO_KEYS,
+        group: "server",
+        summary: "Describes the server and its Raft state (sections server, raft).",
+        arguments: &[optional("section", "string")],
+    },
+    Spec {
+        name: "ping",
+        arity: -1,
+        flags: &["fast"],
+        keys: NO_KEYS,
+        group: "connection",
+        summary: "Returns PONG, or the message.",
+        arguments: &[optional("message", "string")],
+    },
+    Spec {
+        name: "quit",
+        arity: -1,
+        flags: &["noscript", "loading", "stale", "fast"],
+        keys: NO_KEYS,
+        group: "connection",
+        summary: "Closes the connection.",
+        arguments: &[],
+    },
+    Spec {
+        name: "raft.node",
+        arity: -2,
+        flags: &["admin"],
+        keys: NO_KEYS,
+        group: "cluster",
+        summary: "Changes or lists the members: RAFT.NODE ADD id peer [client] | PROMOTE id | REMOVE id | LIST.",
+        arguments: &[argument("subcommand", "string"), Argument {
+            optional: true,
+            multiple: true,
+            ..argument("arguments", "string")
+        }],
+    },
+    Spec {
+        name: "raft.transfer_leader",
+        arity: 2,
+        flags: &["admin"],
+        keys: NO_KEYS,
+        group: "cluster",
+        summary: "Hands the leadership to another voter.",
+        arguments: &[argument("node-id", "integer")],
+    },
+    Spec {
+        name: "readonly",
+        arity: 1,
+        flags: &["loading", "stale", "fast"],
+        keys: NO_KEYS,
+        group: "cluster",
+        summary: "Serves this connection's reads from this node's own state, without a barrier.",
+        arguments: &[],
+    },
+    Spec {
+        name: "readwrite",
+        arity: 1,
+        flags: &["loading", "stale", "fast"],
+        keys: NO_KEYS,
+        group: "cluster",
+        summary: "Back to linearizable reads after READONLY.",
+        arguments: &[],
+    },
+    Spec {
+        name: "role",
+        arity: 1,
+        flags: &["noscript", "loading", "stale", "fast"],
+        keys: NO_KEYS,
+        group: "server",
+        summary: "Says whether this node leads (master) or follows (slave).",
+        arguments: &[],
+    },
+    Spec {
+        name: "select",
+        arity: 2,
+        flags: &["loading", "stale", "fast"],
+        keys: NO_KEYS,
+        group: "connection",
+        summary: "Selects database 0, the only one.",
+        arguments: &[argument("index", "integer")],
+    },
+    Spec {
+        name: "set",
+        arity: 3,
+        flags: &["write", "denyoom"],
+        keys: ONE_KEY,
+        group: "string",
+        summary: "Sets the value of a key, through the log.",
+        arguments: &[argument("key", "key"), argument("value", "string")],
+    },
+    Spec {
+        name: "time",
+        arity: 1,
+        flags: &["loading", "stale", "fast"],
+        keys: NO_KEYS,
+        group: "server",
+        summary: "Returns this node's clock: seconds and microseconds since the Unix epoch.",
+        arguments: &[],
+    },
+];
+
+/// The command named `name` (any case).
+pub fn find(name: &[u8]) -> Option<&'static Spec> {
+    COMMANDS
+        .iter()
+        .find(|spec| spec.name.as_bytes().eq_ignore_ascii_case(name))
+}
+
+/// Writes `spec` as `COMMAND INFO` gives it: name, arity, flags, first,
+/// last and step of the keys, ACL categories, tips, key specifications
+/// and subcommands (the last three empty).
+pub fn write_info(spec: &Spec, replies: &mut Replies) {
+    replies.array(10);
+    replies.bulk(spec.name.as_bytes());
+    replies.integer(spec.arity);
+    replies.array(spec.flags.len());
+    for flag in spec.flags {
+        replies.simple(flag);
+    }
+    let (first, last, step) = spec.keys;
+    replies.integer(first);
+    replies.integer(last);
+    replies.integer(step);
+    let categories = categories(spec);
+    replies.array(categories.len());
+    for category in categories {
+        replies.simple(&category);
+    }
+    for _ in 0..3 {
+        replies.array(0);
+    }
+}
+
+/// Its ACL categories, as Redis would name them.
+fn categories(spec: &Spec) -> Vec<String> {
+    let mut categories = Vec::new();
+    for (flag, category) in [
+        ("write", "@write"),
+        ("readonly", "@read"),
+        ("admin", "@admin"),
+    ] {
+        if spec.flags.contains(&flag) {
+            categories.push(category.to_string());
+        }
+    }
+    categories.push(format!("@{}", spec.group));
+    let speed = if spec.flags.contains(&"fast") {
+        "@fast"
+    } else {
+        "@slow"
+    };
+    categories.push(speed.to_string());
+    categories
+}
+
+/// Writes `spec`'s documentation as `COMMAND DOCS` gives it: a map of
+/// summary, since, group and arguments.
+pub fn write_docs(spec: &Spec, replies: &mut Replies) {
+    let with_arguments = !spec.arguments.is_empty();
+    replies.map(3 + usize::from(with_arguments));
+    replies.bulk(b"summary");
+    replies.bulk(spec.summary.as_bytes());
+    replies.bulk(b"since");
+    replies.bulk(env!("CARGO_PKG_VERSION").as_bytes());
+    replies.bulk(b"group");
+    replies.bulk(spec.group.as_bytes());
+    if with_arguments {
+        replies.bulk(b"arguments");
+        replies.array(spec.arguments.len());
+        for argument in spec.arguments {
+            write_argument(argument, replies);
+        }
+    }
+}
+
+fn write_argument(argument: &Argument, replies: &mut Replies) {
+    let flags: Vec<&str> = [
+        (argument.optional, "optional"),
+        (argument.multiple, "multiple"),
+    ]
+    .into_iter()
+    .filter_map(|(set, flag)| set.then_some(flag))
+    .collect();
+    replies.map(2 + usize::from(argument.token.is_some()) + usize::from(!flags.is_empty()));
+    replies.bulk(b"name");
+    replies.bulk(argument.name.as_bytes());
+    replies.bulk(b"type");
+    replies.bulk(argument.kind.as_bytes());
+    if let Some(token) = argument.token {
+        replies.bulk(b"token");
+        replies.bulk(token.as_bytes());
+    }
+    if !flags.is_empty() {
+        replies.bulk(b"flags");
+        replies.array(flags.len());
+        for flag in flags {
+            replies.simple(flag);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_is_sorted_and_every_command_in_it_parses() {
+        let names: Vec<&str> = COMMANDS.iter().map(|spec| spec.name).collect();
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(names, sorted);
+        for spec in COMMANDS {
+            // With as many words as its arity asks for: never "unknown".
+            let words = 1 + spec.arity.unsigned_abs() as usize;
+            let arguments: Vec<bytes::Bytes> = std::iter::once(spec.name.into())
+                .chain((1..words.saturating_sub(1)).map(|_| "0".into()))
+                .collect();
+            if let Err(error) = crate::commands::parse(arguments) {
+                assert!(!error.contains("unknown command"), "{}: {error}", spec.name);
+            }
+        }
+        for unknown in ["flushall", "hset", "multi"] {
+            assert!(find(unknown.as_bytes()).is_none());
+            let error = crate::commands::parse(vec![unknown.into()]).unwrap_err();
+            assert!(error.contains("unknown command"), "{unknown}: {error}");
+        }
+        assert_eq!(find(b"GeT").map(|spec| spec.keys), Some(ONE_KEY));
+    }
+
+    #[test]
+    fn info_and_docs_have_redis_shapes() {
+        let mut replies = Replies::new();
+        write_info(find(b"del").unwrap(), &mut replies);
+        let info = replies.take();
+        assert!(info.starts_with(b"*10\r\n$3\r\ndel\r\n:-2\r\n*1\r\n+write\r\n:1\r\n:-1\r\n:1\r\n"));
+        write_docs(find(b"get").unwrap(), &mut replies);
+        let docs = String::from_utf8(replies.take().to_vec()).unwrap();
+        assert!(docs.starts_with("*8\r\n$7\r\nsummary\r\n"), "{docs}");
+        assert!(docs.contains("$9\r\narguments\r\n*1\r\n*4\r\n$4\r\nname\r\n$3\r\nkey\r\n"));
+        let mut resp3 = Replies::new();
+        resp3.set_protocol(3);
+        write_docs(find(b"ping").unwrap(), &mut resp3);
+        let docs = String::from_utf8(resp3.take().to_vec()).unwrap();
+        assert!(docs.starts_with("%4\r\n"), "{docs}");
+        assert!(
+            docs.contains("$5\r\nflags\r\n*1\r\n+optional\r\n"),
+            "{docs}"
+        );
+    }
+}
