@@ -369,12 +369,13 @@ fn run_once(store_mib: u64) -> Figures {
         .map(|info| field(&info, "term"))
         .collect();
     eprintln!("terms at the end {terms:?} (at the start {first_term})");
+    let samples = completions.lock().unwrap().clone();
     let figures = Figures {
         fill: fill_time,
         installed_after: installed_at - added_at,
         promoted_after,
-        before: Window::of(&completions.lock().unwrap(), added_at - BASELINE, added_at),
-        during: Window::of(&completions.lock().unwrap(), added_at, installed_at),
+        before: Window::of(&samples, added_at - BASELINE, added_at),
+        during: Window::of(&samples, added_at, installed_at),
         leader: Memory {
             rss_mib: leader_base.rss_mib,
             peak_mib: leader_peak.peak_mib,

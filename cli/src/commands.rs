@@ -111,9 +111,26 @@ pub fn parse(arguments: Vec<Bytes>) -> Result<Command, String> {
             arity(count >= 1)?;
             Command::Write(Write::Del(rest.collect()))
         }
-        "incr" => {
+        "incr" | "decr" => {
             arity(count == 1)?;
-            Command::Write(Write::Incr(rest.next().unwrap_or_default()))
+            let key = rest.next().unwrap_or_default();
+            let by = if lower == "incr" { 1 } else { -1 };
+            Command::Write(Write::IncrBy { key, by })
+        }
+        "incrby" | "decrby" => {
+            arity(count == 2)?;
+            let key = rest.next().unwrap_or_default();
+            let amount = rest.next().unwrap_or_default();
+            let amount = std::str::from_utf8(&amount)
+                .ok()
+                .and_then(|text| text.parse::<i64>().ok())
+                .ok_or("ERR value is not an integer or out of range")?;
+            let by = if lower == "incrby" {
+                amount
+            } else {
+                amount.checked_neg().ok_or("ERR decrement would overflow")?
+            };
+            Command::Write(Write::IncrBy { key, by })
         }
         "get" => {
             arity(count == 1)?;
@@ -264,6 +281,32 @@ mod tests {
         assert_eq!(parse(words("DBSIZE")), Ok(Command::Read(Read::DbSize)));
         assert_eq!(parse(words("ping")), Ok(Command::Ping(None)));
         assert_eq!(parse(words("config get save")), Ok(Command::ConfigGet));
+    }
+
+    #[test]
+    fn increments_and_decrements_are_one_write() {
+        let key = Bytes::from_static(b"n");
+        let by = |by| {
+            Ok(Command::Write(Write::IncrBy {
+                key: key.clone(),
+                by,
+            }))
+        };
+        assert_eq!(parse(words("INCR n")), by(1));
+        assert_eq!(parse(words("decr n")), by(-1));
+        assert_eq!(parse(words("IncrBy n -7")), by(-7));
+        assert_eq!(parse(words("DECRBY n 9223372036854775807")), by(-i64::MAX));
+        assert_eq!(
+            parse(words("DECRBY n -9223372036854775808")),
+            Err("ERR decrement would overflow".into())
+        );
+        assert_eq!(
+            parse(words("INCRBY n 1.5")),
+            Err("ERR value is not an integer or out of range".into())
+        );
+        assert!(parse(words("INCRBY n"))
+            .unwrap_err()
+            .contains("wrong number"));
     }
 
     #[test]

@@ -3,7 +3,10 @@
 //!
 //! A log entry holds one command: a tag byte, then its arguments. `SET`
 //! is `1, key length (u32, big-endian), key, value`; `DEL` is `2`, then
-//! each key as `length (u32, big-endian), key`; `INCR` is `3, key`.
+//! each key as `length (u32, big-endian), key`; `INCR` is `3, key`, and
+//! `INCRBY`, `DECR` and `DECRBY` are `4, amount (i64, big-endian), key`
+//! (a node built before tag 4 applies it as an unknown entry, a no-op:
+//! upgrade every node before using them).
 //! Reads never enter the log: they wait for a read barrier and then look
 //! at the store directly.
 //!
@@ -20,6 +23,7 @@ use kontiki_driver::{SnapshotWriter, StateMachine};
 const SET: u8 = 1;
 const DEL: u8 = 2;
 const INCR: u8 = 3;
+const INCR_BY: u8 = 4;
 
 /// A write, as proposed to the log.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,8 +37,13 @@ pub enum Write {
     },
     /// Removes each key.
     Del(Vec<Bytes>),
-    /// Adds one to the integer stored at the key (missing counts as 0).
-    Incr(Bytes),
+    /// Adds `by` to the integer stored at `key` (missing counts as 0).
+    IncrBy {
+        /// The key.
+        key: Bytes,
+        /// What to add (negative to subtract).
+        by: i64,
+    },
 }
 
 impl Write {
@@ -53,8 +62,14 @@ impl Write {
                     put_key(&mut out, key);
                 }
             }
-            Write::Incr(key) => {
+            // One is INCR's own encoding, which every build reads.
+            Write::IncrBy { key, by: 1 } => {
                 out.put_u8(INCR);
+                out.extend_from_slice(key);
+            }
+            Write::IncrBy { key, by } => {
+                out.put_u8(INCR_BY);
+                out.put_i64(*by);
                 out.extend_from_slice(key);
             }
         }
@@ -77,7 +92,14 @@ impl Write {
                 }
                 Some(Write::Del(keys))
             }
-            INCR => Some(Write::Incr(rest)),
+            INCR => Some(Write::IncrBy { key: rest, by: 1 }),
+            INCR_BY => {
+                let by = i64::from_be_bytes(rest.get(..8)?.try_into().ok()?);
+                Some(Write::IncrBy {
+                    key: rest.slice(8..),
+                    by,
+                })
+            }
             _ => None,
         }
     }
@@ -103,10 +125,12 @@ pub enum Applied {
     Ok,
     /// `DEL`: how many of the keys existed.
     Removed(i64),
-    /// `INCR`: the new value.
+    /// `INCR` and the like: the new value.
     Value(i64),
-    /// `INCR` on a value that is not a 64-bit integer, or would overflow.
+    /// `INCR` and the like on a value that is not a 64-bit integer.
     NotAnInteger,
+    /// `INCR` and the like past the range of a 64-bit integer.
+    Overflow,
     /// An entry this store does not understand (never proposed by a
     /// kontiki node; applied as a no-op so that every node stays equal).
     Unknown,
@@ -254,19 +278,22 @@ impl StateMachine for KvStateMachine {
                     .count();
                 Applied::Removed(removed as i64)
             }
-            Write::Incr(key) => {
+            Write::IncrBy { key, by } => {
                 let current = match data.get(&key) {
                     None => Some(0),
                     Some(value) => std::str::from_utf8(value)
                         .ok()
                         .and_then(|text| text.parse::<i64>().ok()),
                 };
-                match current.and_then(|value| value.checked_add(1)) {
+                let Some(current) = current else {
+                    return Applied::NotAnInteger;
+                };
+                match current.checked_add(by) {
                     Some(next) => {
                         data.insert(key, Bytes::from(next.to_string()));
                         Applied::Value(next)
                     }
-                    None => Applied::NotAnInteger,
+                    None => Applied::Overflow,
                 }
             }
         }
@@ -331,10 +358,23 @@ mod tests {
                 value: Bytes::new(),
             },
             Write::Del(vec![Bytes::from_static(b"a"), Bytes::from_static(b"")]),
-            Write::Incr(Bytes::from_static(b"counter")),
+            Write::IncrBy {
+                key: Bytes::from_static(b"counter"),
+                by: 1,
+            },
+            Write::IncrBy {
+                key: Bytes::from_static(b""),
+                by: i64::MIN,
+            },
         ] {
             assert_eq!(Write::decode(&write.encode()), Some(write));
         }
+        // INCR keeps the encoding every earlier build reads.
+        let incr = Write::IncrBy {
+            key: Bytes::from_static(b"k"),
+            by: 1,
+        };
+        assert_eq!(&incr.encode()[..], &[INCR, b'k']);
     }
 
     #[test]
@@ -346,6 +386,7 @@ mod tests {
             None
         );
         assert_eq!(Write::decode(&Bytes::from_static(&[DEL, 0, 0])), None);
+        assert_eq!(Write::decode(&Bytes::from_static(&[INCR_BY, 0, 0])), None);
     }
 
     #[test]
@@ -353,32 +394,25 @@ mod tests {
         let store = Store::default();
         let mut machine = KvStateMachine::new(store.clone());
         let key = Bytes::from_static(b"n");
-        assert_eq!(
-            apply(&mut machine, Write::Incr(key.clone())),
-            Applied::Value(1)
-        );
-        assert_eq!(
-            apply(&mut machine, Write::Incr(key.clone())),
-            Applied::Value(2)
-        );
+        let incr = |by| Write::IncrBy {
+            key: key.clone(),
+            by,
+        };
+        assert_eq!(apply(&mut machine, incr(5)), Applied::Value(5));
+        assert_eq!(apply(&mut machine, incr(-3)), Applied::Value(2));
         let set = Write::Set {
             key: key.clone(),
             value: Bytes::from_static(b"x"),
         };
         assert_eq!(apply(&mut machine, set), Applied::Ok);
-        assert_eq!(
-            apply(&mut machine, Write::Incr(key.clone())),
-            Applied::NotAnInteger
-        );
+        assert_eq!(apply(&mut machine, incr(1)), Applied::NotAnInteger);
         let max = Write::Set {
             key: key.clone(),
             value: Bytes::from(i64::MAX.to_string()),
         };
         apply(&mut machine, max);
-        assert_eq!(
-            apply(&mut machine, Write::Incr(key.clone())),
-            Applied::NotAnInteger
-        );
+        assert_eq!(apply(&mut machine, incr(1)), Applied::Overflow);
+        assert_eq!(apply(&mut machine, incr(-1)), Applied::Value(i64::MAX - 1));
         let del = Write::Del(vec![key.clone(), Bytes::from_static(b"missing")]);
         assert_eq!(apply(&mut machine, del), Applied::Removed(1));
         assert!(store.lock().is_empty());

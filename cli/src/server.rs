@@ -465,6 +465,7 @@ fn reply_applied(applied: Applied, replies: &mut Replies) {
         Applied::Ok => replies.simple("OK"),
         Applied::Removed(count) | Applied::Value(count) => replies.integer(count),
         Applied::NotAnInteger => replies.error("ERR value is not an integer or out of range"),
+        Applied::Overflow => replies.error("ERR increment or decrement would overflow"),
         Applied::Unknown => replies.error("ERR the store did not understand the command"),
     }
 }

@@ -142,7 +142,7 @@ fn redis_cli_speaks_resp3_with_a_node() {
     let output = session(
         "-3",
         "GET missing\nSET k v\nGET k\nCLIENT SETNAME tester\nCLIENT GETNAME\nCLIENT INFO\n\
-         SELECT 0\nSELECT 1\nCOMMAND COUNT\nCOMMAND DOCS get\n",
+         SELECT 0\nSELECT 1\nCOMMAND COUNT\nINCRBY c 5\nDECR c\nDECRBY c 10\nCOMMAND DOCS get\n",
     );
     let lines: Vec<&str> = output.lines().collect();
     assert_eq!(
@@ -154,6 +154,7 @@ fn redis_cli_speaks_resp3_with_a_node() {
     assert_eq!(lines[6], "OK");
     assert_eq!(lines[7], "(error) ERR DB index is out of range");
     assert!(lines[8].starts_with("(integer) "), "{output}");
+    assert_eq!(lines[9..12], ["(integer) 5", "(integer) 4", "(integer) -6"]);
     assert!(
         output.contains("\"summary\" => "),
         "docs as a map: {output}"
