@@ -100,8 +100,19 @@ impl<S: Storage> Writer<S> {
                     self.queued_report = Some((last.index, last.term));
                 }
             }
+            // A snapshot the node took of its own log (compaction) lies
+            // below entries queued before it, which it leaves in place:
+            // the write still makes them durable, and reporting the
+            // snapshot's lower index instead would leave them unreported
+            // (the core ignores a report below what it knows durable) and
+            // a follower's acknowledgement of them waiting for good.
             Persist::Snapshot(snapshot) => {
-                self.queued_report = Some((snapshot.index, snapshot.term));
+                if self
+                    .queued_report
+                    .is_none_or(|(index, _)| snapshot.index > index)
+                {
+                    self.queued_report = Some((snapshot.index, snapshot.term));
+                }
             }
             Persist::TruncateLog { .. } => {}
         }
@@ -413,6 +424,46 @@ mod tests {
             futures::executor::block_on(futures::future::poll_fn(|cx| writer.poll_completed(cx)))
                 .unwrap();
         assert_eq!(sent_indexes(&second.released), [2]);
+    }
+
+    /// A follower took a snapshot of its log while entries after it were
+    /// queued: the write reports the entries, not the snapshot below them
+    /// (else the follower never acknowledged them). A snapshot past the
+    /// log (one from the leader) is what a write reports.
+    #[test]
+    fn a_write_reports_the_end_of_the_log_it_leaves() {
+        let snapshot = |index: u64| {
+            Persist::Snapshot(kontiki::Snapshot {
+                index: LogIndex(index),
+                term: Term(1),
+                membership: kontiki::Membership::default(),
+                data: bytes::Bytes::from_static(b"state"),
+            })
+        };
+        let store = MemoryStorage::new();
+        let mut writer = Writer::new(store.clone(), true);
+        writer.queue(entries(1, 5));
+        writer.queue(snapshot(3));
+        writer.start_with(|_| unreachable!("the store does not block"));
+        let done = writer.take_completed().expect("done").unwrap();
+        assert_eq!(done.report, Some((LogIndex(5), Term(1))));
+        assert_eq!(store.contents().last_index(), LogIndex(5));
+
+        writer.queue(snapshot(4));
+        writer.start_with(|_| unreachable!("the store does not block"));
+        let alone = writer.take_completed().expect("done").unwrap();
+        assert_eq!(
+            alone.report,
+            Some((LogIndex(4), Term(1))),
+            "below what is durable: ignored"
+        );
+
+        writer.queue(entries(6, 6));
+        writer.queue(snapshot(9));
+        writer.queue(entries(10, 10));
+        writer.start_with(|_| unreachable!("the store does not block"));
+        let installed = writer.take_completed().expect("done").unwrap();
+        assert_eq!(installed.report, Some((LogIndex(10), Term(1))));
     }
 
     #[test]
