@@ -71,6 +71,15 @@ const ALL_KEYS: (i64, i64, i64) = (1, -1, 1);
 /// Every command the server understands, in alphabetical order.
 pub const COMMANDS: &[Spec] = &[
     Spec {
+        name: "append",
+        arity: 3,
+        flags: &["write", "denyoom"],
+        keys: ONE_KEY,
+        group: "string",
+        summary: "Appends a value to the value of a key, through the log; returns the new length.",
+        arguments: &[argument("key", "key"), argument("value", "string")],
+    },
+    Spec {
         name: "client",
         arity: -2,
         flags: &["noscript", "loading", "stale"],
@@ -162,6 +171,24 @@ pub const COMMANDS: &[Spec] = &[
         arguments: &[keys("key")],
     },
     Spec {
+        name: "flushall",
+        arity: -1,
+        flags: &["write"],
+        keys: NO_KEYS,
+        group: "server",
+        summary: "Removes every key, through the log (ASYNC and SYNC alike).",
+        arguments: &[optional("flush-type", "string")],
+    },
+    Spec {
+        name: "flushdb",
+        arity: -1,
+        flags: &["write"],
+        keys: NO_KEYS,
+        group: "server",
+        summary: "Removes every key of database 0, the only one: FLUSHALL.",
+        arguments: &[optional("flush-type", "string")],
+    },
+    Spec {
         name: "get",
         arity: 2,
         flags: &["readonly", "fast"],
@@ -169,6 +196,24 @@ pub const COMMANDS: &[Spec] = &[
         group: "string",
         summary: "Returns the value of a key (a linearizable read).",
         arguments: &[argument("key", "key")],
+    },
+    Spec {
+        name: "getdel",
+        arity: 2,
+        flags: &["write", "fast"],
+        keys: ONE_KEY,
+        group: "string",
+        summary: "Removes a key through the log and returns its value.",
+        arguments: &[argument("key", "key")],
+    },
+    Spec {
+        name: "getset",
+        arity: 3,
+        flags: &["write", "denyoom"],
+        keys: ONE_KEY,
+        group: "string",
+        summary: "Sets a key through the log and returns its old value.",
+        arguments: &[argument("key", "key"), argument("value", "string")],
     },
     Spec {
         name: "hello",
@@ -212,6 +257,36 @@ pub const COMMANDS: &[Spec] = &[
         group: "server",
         summary: "Describes the server and its Raft state (sections server, raft).",
         arguments: &[optional("section", "string")],
+    },
+    Spec {
+        name: "keys",
+        arity: 2,
+        flags: &["readonly"],
+        keys: NO_KEYS,
+        group: "generic",
+        summary: "Returns the keys that match a glob pattern (a linearizable read).",
+        arguments: &[argument("pattern", "string")],
+    },
+    Spec {
+        name: "mget",
+        arity: -2,
+        flags: &["readonly", "fast"],
+        keys: ALL_KEYS,
+        group: "string",
+        summary: "Returns the values of keys (a linearizable read).",
+        arguments: &[keys("key")],
+    },
+    Spec {
+        name: "mset",
+        arity: -3,
+        flags: &["write", "denyoom"],
+        keys: (1, -1, 2),
+        group: "string",
+        summary: "Sets several keys at once, through one log entry.",
+        arguments: &[Argument {
+            multiple: true,
+            ..argument("key value", "string")
+        }],
     },
     Spec {
         name: "ping",
@@ -291,12 +366,48 @@ pub const COMMANDS: &[Spec] = &[
     },
     Spec {
         name: "set",
+        arity: -3,
+        flags: &["write", "denyoom"],
+        keys: ONE_KEY,
+        group: "string",
+        summary: "Sets the value of a key, through the log: NX or XX only if it is missing or there, GET to return the old value.",
+        arguments: &[
+            argument("key", "key"),
+            argument("value", "string"),
+            Argument {
+                token: Some("NX"),
+                optional: true,
+                ..argument("nx", "pure-token")
+            },
+            Argument {
+                token: Some("XX"),
+                optional: true,
+                ..argument("xx", "pure-token")
+            },
+            Argument {
+                token: Some("GET"),
+                optional: true,
+                ..argument("get", "pure-token")
+            },
+        ],
+    },
+    Spec {
+        name: "setnx",
         arity: 3,
         flags: &["write", "denyoom"],
         keys: ONE_KEY,
         group: "string",
-        summary: "Sets the value of a key, through the log.",
+        summary: "Sets a key that does not exist, through the log; returns 1 if it was set.",
         arguments: &[argument("key", "key"), argument("value", "string")],
+    },
+    Spec {
+        name: "strlen",
+        arity: 2,
+        flags: &["readonly", "fast"],
+        keys: ONE_KEY,
+        group: "string",
+        summary: "Returns the length of a value (a linearizable read).",
+        arguments: &[argument("key", "key")],
     },
     Spec {
         name: "time",
@@ -306,6 +417,24 @@ pub const COMMANDS: &[Spec] = &[
         group: "server",
         summary: "Returns this node's clock: seconds and microseconds since the Unix epoch.",
         arguments: &[],
+    },
+    Spec {
+        name: "type",
+        arity: 2,
+        flags: &["readonly", "fast"],
+        keys: ONE_KEY,
+        group: "generic",
+        summary: "Returns the type of a key's value: string, or none (a linearizable read).",
+        arguments: &[argument("key", "key")],
+    },
+    Spec {
+        name: "unlink",
+        arity: -2,
+        flags: &["write", "fast"],
+        keys: ALL_KEYS,
+        group: "generic",
+        summary: "Deletes keys through the log, as DEL does.",
+        arguments: &[keys("key")],
     },
 ];
 
@@ -430,7 +559,7 @@ mod tests {
                 assert!(!error.contains("unknown command"), "{}: {error}", spec.name);
             }
         }
-        for unknown in ["flushall", "hset", "multi"] {
+        for unknown in ["hset", "multi", "expire"] {
             assert!(find(unknown.as_bytes()).is_none());
             let error = crate::commands::parse(vec![unknown.into()]).unwrap_err();
             assert!(error.contains("unknown command"), "{unknown}: {error}");

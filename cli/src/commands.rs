@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use kontiki::NodeId;
 
-use crate::kv::Write;
 use crate::session::{self, Session};
+use crate::write::{When, Write};
 
 /// A request, understood.
 #[derive(Debug, PartialEq, Eq)]
@@ -75,6 +75,14 @@ pub enum Read {
     Exists(Vec<Bytes>),
     /// `DBSIZE`.
     DbSize,
+    /// `MGET key...`.
+    MGet(Vec<Bytes>),
+    /// `STRLEN key`.
+    StrLen(Bytes),
+    /// `TYPE key`.
+    Type(Bytes),
+    /// `KEYS pattern`.
+    Keys(Bytes),
 }
 
 /// Parses a request; the error is the reply (without the leading `-`).
@@ -97,19 +105,70 @@ pub fn parse(arguments: Vec<Bytes>) -> Result<Command, String> {
     let count = rest.len();
     let command = match lower.as_str() {
         "set" => {
-            // Options (EX, NX, ...) are not supported: refuse rather than
-            // ignore them.
-            if count > 2 {
-                return Err("ERR syntax error: SET takes only a key and a value here".into());
-            }
+            arity(count >= 2)?;
+            let key = rest.next().unwrap_or_default();
+            let value = rest.next().unwrap_or_default();
+            Command::Write(parse_set(key, value, rest)?)
+        }
+        "setnx" | "getset" => {
             arity(count == 2)?;
             let key = rest.next().unwrap_or_default();
             let value = rest.next().unwrap_or_default();
-            Command::Write(Write::Set { key, value })
+            let setnx = lower == "setnx";
+            Command::Write(Write::SetIf {
+                key,
+                value,
+                when: if setnx { When::Missing } else { When::Always },
+                get: !setnx,
+                setnx,
+            })
         }
-        "del" => {
+        "mset" => {
+            arity(count >= 2 && count.is_multiple_of(2))?;
+            let mut pairs = Vec::with_capacity(count / 2);
+            while let (Some(key), Some(value)) = (rest.next(), rest.next()) {
+                pairs.push((key, value));
+            }
+            Command::Write(Write::MSet(pairs))
+        }
+        "append" => {
+            arity(count == 2)?;
+            let key = rest.next().unwrap_or_default();
+            let value = rest.next().unwrap_or_default();
+            Command::Write(Write::Append { key, value })
+        }
+        "getdel" => {
+            arity(count == 1)?;
+            Command::Write(Write::GetDel(rest.next().unwrap_or_default()))
+        }
+        "del" | "unlink" => {
             arity(count >= 1)?;
             Command::Write(Write::Del(rest.collect()))
+        }
+        "flushall" | "flushdb" => {
+            // ASYNC and SYNC mean the same here: the store is cleared by
+            // one log entry either way.
+            let mode = rest.next().map(|mode| mode.to_ascii_lowercase());
+            if count > 1 || !matches!(mode.as_deref(), None | Some(b"async" | b"sync")) {
+                return Err("ERR syntax error".into());
+            }
+            Command::Write(Write::FlushAll)
+        }
+        "mget" => {
+            arity(count >= 1)?;
+            Command::Read(Read::MGet(rest.collect()))
+        }
+        "strlen" => {
+            arity(count == 1)?;
+            Command::Read(Read::StrLen(rest.next().unwrap_or_default()))
+        }
+        "type" => {
+            arity(count == 1)?;
+            Command::Read(Read::Type(rest.next().unwrap_or_default()))
+        }
+        "keys" => {
+            arity(count == 1)?;
+            Command::Read(Read::Keys(rest.next().unwrap_or_default()))
         }
         "incr" | "decr" => {
             arity(count == 1)?;
@@ -193,6 +252,41 @@ pub fn parse(arguments: Vec<Bytes>) -> Result<Command, String> {
         }
     };
     Ok(command)
+}
+
+/// `SET key value [NX | XX] [GET] [KEEPTTL]`: a plain set, or a
+/// conditional one. Expiry (`EX`, `PX`, `EXAT`, `PXAT`) is refused rather
+/// than ignored; `KEEPTTL` changes nothing, as no key has a time to live.
+fn parse_set(
+    key: Bytes,
+    value: Bytes,
+    options: impl Iterator<Item = Bytes>,
+) -> Result<Write, String> {
+    let (mut when, mut get) = (When::Always, false);
+    for option in options {
+        match option.to_ascii_lowercase().as_slice() {
+            b"nx" if when == When::Always => when = When::Missing,
+            b"xx" if when == When::Always => when = When::Present,
+            b"get" => get = true,
+            b"keepttl" => {}
+            b"ex" | b"px" | b"exat" | b"pxat" => {
+                return Err(
+                    "ERR SET's expiry options (EX, PX, EXAT, PXAT) are not supported yet".into(),
+                )
+            }
+            _ => return Err("ERR syntax error".into()),
+        }
+    }
+    if when == When::Always && !get {
+        return Ok(Write::Set { key, value });
+    }
+    Ok(Write::SetIf {
+        key,
+        value,
+        when,
+        get,
+        setnx: false,
+    })
 }
 
 /// `RAFT.NODE <subcommand> ...`.
@@ -284,6 +378,82 @@ mod tests {
     }
 
     #[test]
+    fn string_writes_and_reads_parse() {
+        let b = |text: &str| Bytes::copy_from_slice(text.as_bytes());
+        let set_if = |when, get, setnx| {
+            Ok(Command::Write(Write::SetIf {
+                key: b("k"),
+                value: b("v"),
+                when,
+                get,
+                setnx,
+            }))
+        };
+        assert_eq!(
+            parse(words("SET k v nx")),
+            set_if(When::Missing, false, false)
+        );
+        assert_eq!(
+            parse(words("SET k v XX GET")),
+            set_if(When::Present, true, false)
+        );
+        assert_eq!(
+            parse(words("SET k v GET")),
+            set_if(When::Always, true, false)
+        );
+        assert_eq!(
+            parse(words("SET k v KEEPTTL")),
+            Ok(Command::Write(Write::Set {
+                key: b("k"),
+                value: b("v")
+            }))
+        );
+        assert_eq!(
+            parse(words("SETNX k v")),
+            set_if(When::Missing, false, true)
+        );
+        assert_eq!(
+            parse(words("GETSET k v")),
+            set_if(When::Always, true, false)
+        );
+        assert_eq!(
+            parse(words("MSET a 1 b 2")),
+            Ok(Command::Write(Write::MSet(vec![
+                (b("a"), b("1")),
+                (b("b"), b("2"))
+            ])))
+        );
+        assert_eq!(
+            parse(words("unlink a b")),
+            Ok(Command::Write(Write::Del(vec![b("a"), b("b")])))
+        );
+        assert_eq!(
+            parse(words("FLUSHDB ASYNC")),
+            Ok(Command::Write(Write::FlushAll))
+        );
+        assert_eq!(
+            parse(words("flushall")),
+            Ok(Command::Write(Write::FlushAll))
+        );
+        assert_eq!(
+            parse(words("MGET a b")),
+            Ok(Command::Read(Read::MGet(vec![b("a"), b("b")])))
+        );
+        assert_eq!(
+            parse(words("KEYS user:*")),
+            Ok(Command::Read(Read::Keys(b("user:*"))))
+        );
+        assert_eq!(
+            parse(words("TYPE k")),
+            Ok(Command::Read(Read::Type(b("k"))))
+        );
+        assert_eq!(
+            parse(words("STRLEN k")),
+            Ok(Command::Read(Read::StrLen(b("k"))))
+        );
+    }
+
+    #[test]
     fn increments_and_decrements_are_one_write() {
         let key = Bytes::from_static(b"n");
         let by = |by| {
@@ -321,10 +491,20 @@ mod tests {
         );
         assert!(parse(words("SET k v EX 10"))
             .unwrap_err()
-            .starts_with("ERR syntax error"));
+            .contains("expiry options"));
         assert_eq!(
-            parse(words("FLUSHALL")),
-            Err("ERR unknown command 'FLUSHALL'".into())
+            parse(words("SET k v NX XX")),
+            Err("ERR syntax error".into())
+        );
+        assert_eq!(parse(words("SET k v SOON")), Err("ERR syntax error".into()));
+        assert_eq!(
+            parse(words("MSET a 1 b")).unwrap_err(),
+            "ERR wrong number of arguments for 'mset' command"
+        );
+        assert_eq!(parse(words("FLUSHALL NOW")), Err("ERR syntax error".into()));
+        assert_eq!(
+            parse(words("HSET h f v")),
+            Err("ERR unknown command 'HSET'".into())
         );
         assert_eq!(parse(Vec::new()), Err("ERR empty command".into()));
     }

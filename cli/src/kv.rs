@@ -1,14 +1,7 @@
 //! The replicated key-value store: the state machine every `kontiki node`
-//! runs, and the encoding of its commands in log entries.
-//!
-//! A log entry holds one command: a tag byte, then its arguments. `SET`
-//! is `1, key length (u32, big-endian), key, value`; `DEL` is `2`, then
-//! each key as `length (u32, big-endian), key`; `INCR` is `3, key`, and
-//! `INCRBY`, `DECR` and `DECRBY` are `4, amount (i64, big-endian), key`
-//! (a node built before tag 4 applies it as an unknown entry, a no-op:
-//! upgrade every node before using them).
-//! Reads never enter the log: they wait for a read barrier and then look
-//! at the store directly.
+//! runs. Its writes, and how each is encoded in a log entry, are
+//! [`crate::write`]'s; reads never enter the log: they wait for a read
+//! barrier and then look at the store directly.
 //!
 //! A snapshot of the store is every pair in key order, each as `key
 //! length (u32, big-endian), key, value length (u32, big-endian), value`.
@@ -16,125 +9,11 @@
 use std::io::{self, BufReader, BufWriter, Read, Write as _};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use kontiki::LogIndex;
 use kontiki_driver::{SnapshotWriter, StateMachine};
 
-const SET: u8 = 1;
-const DEL: u8 = 2;
-const INCR: u8 = 3;
-const INCR_BY: u8 = 4;
-
-/// A write, as proposed to the log.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Write {
-    /// Sets `key` to `value`.
-    Set {
-        /// The key.
-        key: Bytes,
-        /// Its new value.
-        value: Bytes,
-    },
-    /// Removes each key.
-    Del(Vec<Bytes>),
-    /// Adds `by` to the integer stored at `key` (missing counts as 0).
-    IncrBy {
-        /// The key.
-        key: Bytes,
-        /// What to add (negative to subtract).
-        by: i64,
-    },
-}
-
-impl Write {
-    /// The log entry for this write.
-    pub fn encode(&self) -> Bytes {
-        let mut out = BytesMut::new();
-        match self {
-            Write::Set { key, value } => {
-                out.put_u8(SET);
-                put_key(&mut out, key);
-                out.extend_from_slice(value);
-            }
-            Write::Del(keys) => {
-                out.put_u8(DEL);
-                for key in keys {
-                    put_key(&mut out, key);
-                }
-            }
-            // One is INCR's own encoding, which every build reads.
-            Write::IncrBy { key, by: 1 } => {
-                out.put_u8(INCR);
-                out.extend_from_slice(key);
-            }
-            Write::IncrBy { key, by } => {
-                out.put_u8(INCR_BY);
-                out.put_i64(*by);
-                out.extend_from_slice(key);
-            }
-        }
-        out.freeze()
-    }
-
-    /// Reads a log entry back; `None` if it is not a command of this store.
-    pub fn decode(entry: &Bytes) -> Option<Write> {
-        let (&tag, _) = entry.split_first()?;
-        let mut rest = entry.slice(1..);
-        match tag {
-            SET => {
-                let key = take_key(&mut rest)?;
-                Some(Write::Set { key, value: rest })
-            }
-            DEL => {
-                let mut keys = Vec::new();
-                while !rest.is_empty() {
-                    keys.push(take_key(&mut rest)?);
-                }
-                Some(Write::Del(keys))
-            }
-            INCR => Some(Write::IncrBy { key: rest, by: 1 }),
-            INCR_BY => {
-                let by = i64::from_be_bytes(rest.get(..8)?.try_into().ok()?);
-                Some(Write::IncrBy {
-                    key: rest.slice(8..),
-                    by,
-                })
-            }
-            _ => None,
-        }
-    }
-}
-
-fn put_key(out: &mut BytesMut, key: &Bytes) {
-    // Keys are bounded by the client port's request limit, far below 4 GiB.
-    out.put_u32(key.len() as u32);
-    out.extend_from_slice(key);
-}
-
-fn take_key(rest: &mut Bytes) -> Option<Bytes> {
-    let length = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize;
-    let key = rest.get(4..4 + length).map(|_| rest.slice(4..4 + length))?;
-    *rest = rest.slice(4 + length..);
-    Some(key)
-}
-
-/// What applying a write answers.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Applied {
-    /// `SET` done.
-    Ok,
-    /// `DEL`: how many of the keys existed.
-    Removed(i64),
-    /// `INCR` and the like: the new value.
-    Value(i64),
-    /// `INCR` and the like on a value that is not a 64-bit integer.
-    NotAnInteger,
-    /// `INCR` and the like past the range of a 64-bit integer.
-    Overflow,
-    /// An entry this store does not understand (never proposed by a
-    /// kontiki node; applied as a no-op so that every node stays equal).
-    Unknown,
-}
+pub use crate::write::{Applied, Write};
 
 /// The keys and their values: a persistent (copy-on-write) B-tree map,
 /// whose clone shares everything and costs O(1) — the point-in-time view
@@ -262,40 +141,9 @@ impl StateMachine for KvStateMachine {
     }
 
     fn apply(&mut self, _index: LogIndex, command: &Bytes) -> Applied {
-        let Some(write) = Write::decode(command) else {
-            return Applied::Unknown;
-        };
-        let mut data = self.store.lock();
-        match write {
-            Write::Set { key, value } => {
-                data.insert(key, value);
-                Applied::Ok
-            }
-            Write::Del(keys) => {
-                let removed = keys
-                    .iter()
-                    .filter(|key| data.remove(*key).is_some())
-                    .count();
-                Applied::Removed(removed as i64)
-            }
-            Write::IncrBy { key, by } => {
-                let current = match data.get(&key) {
-                    None => Some(0),
-                    Some(value) => std::str::from_utf8(value)
-                        .ok()
-                        .and_then(|text| text.parse::<i64>().ok()),
-                };
-                let Some(current) = current else {
-                    return Applied::NotAnInteger;
-                };
-                match current.checked_add(by) {
-                    Some(next) => {
-                        data.insert(key, Bytes::from(next.to_string()));
-                        Applied::Value(next)
-                    }
-                    None => Applied::Overflow,
-                }
-            }
+        match Write::decode(command) {
+            Some(write) => write.apply(&mut self.store.lock()),
+            None => Applied::Unknown,
         }
     }
 }
@@ -344,81 +192,5 @@ mod tests {
 
     fn apply(machine: &mut KvStateMachine, write: Write) -> Applied {
         machine.apply(LogIndex(1), &write.encode())
-    }
-
-    #[test]
-    fn writes_survive_their_encoding() {
-        for write in [
-            Write::Set {
-                key: Bytes::from_static(b"k"),
-                value: Bytes::from_static(b"v\r\n\0"),
-            },
-            Write::Set {
-                key: Bytes::new(),
-                value: Bytes::new(),
-            },
-            Write::Del(vec![Bytes::from_static(b"a"), Bytes::from_static(b"")]),
-            Write::IncrBy {
-                key: Bytes::from_static(b"counter"),
-                by: 1,
-            },
-            Write::IncrBy {
-                key: Bytes::from_static(b""),
-                by: i64::MIN,
-            },
-        ] {
-            assert_eq!(Write::decode(&write.encode()), Some(write));
-        }
-        // INCR keeps the encoding every earlier build reads.
-        let incr = Write::IncrBy {
-            key: Bytes::from_static(b"k"),
-            by: 1,
-        };
-        assert_eq!(&incr.encode()[..], &[INCR, b'k']);
-    }
-
-    #[test]
-    fn foreign_or_damaged_entries_decode_to_nothing() {
-        assert_eq!(Write::decode(&Bytes::new()), None);
-        assert_eq!(Write::decode(&Bytes::from_static(&[9, 1])), None);
-        assert_eq!(
-            Write::decode(&Bytes::from_static(&[SET, 0, 0, 0, 5, b'k'])),
-            None
-        );
-        assert_eq!(Write::decode(&Bytes::from_static(&[DEL, 0, 0])), None);
-        assert_eq!(Write::decode(&Bytes::from_static(&[INCR_BY, 0, 0])), None);
-    }
-
-    #[test]
-    fn set_del_and_incr_behave_like_redis() {
-        let store = Store::default();
-        let mut machine = KvStateMachine::new(store.clone());
-        let key = Bytes::from_static(b"n");
-        let incr = |by| Write::IncrBy {
-            key: key.clone(),
-            by,
-        };
-        assert_eq!(apply(&mut machine, incr(5)), Applied::Value(5));
-        assert_eq!(apply(&mut machine, incr(-3)), Applied::Value(2));
-        let set = Write::Set {
-            key: key.clone(),
-            value: Bytes::from_static(b"x"),
-        };
-        assert_eq!(apply(&mut machine, set), Applied::Ok);
-        assert_eq!(apply(&mut machine, incr(1)), Applied::NotAnInteger);
-        let max = Write::Set {
-            key: key.clone(),
-            value: Bytes::from(i64::MAX.to_string()),
-        };
-        apply(&mut machine, max);
-        assert_eq!(apply(&mut machine, incr(1)), Applied::Overflow);
-        assert_eq!(apply(&mut machine, incr(-1)), Applied::Value(i64::MAX - 1));
-        let del = Write::Del(vec![key.clone(), Bytes::from_static(b"missing")]);
-        assert_eq!(apply(&mut machine, del), Applied::Removed(1));
-        assert!(store.lock().is_empty());
-        assert_eq!(
-            machine.apply(LogIndex(9), &Bytes::from_static(b"\x07")),
-            Applied::Unknown
-        );
     }
 }

@@ -21,7 +21,8 @@ use kontiki_driver::{
 };
 
 use crate::commands::{self, Admin, Command, Read};
-use crate::kv::{Applied, KvStateMachine, Store};
+use crate::glob;
+use crate::kv::{Applied, KvStateMachine, Map, Store};
 use crate::resp::{self, Parsed, Replies};
 use crate::session::Connection;
 
@@ -172,17 +173,7 @@ impl Service {
                         Ok(()) => {
                             let data = self.store.lock();
                             for read in run {
-                                match read {
-                                    Read::Get(key) => match data.get(&key) {
-                                        Some(value) => replies.bulk(value),
-                                        None => replies.null(),
-                                    },
-                                    Read::Exists(keys) => replies.integer(
-                                        keys.iter().filter(|key| data.contains_key(*key)).count()
-                                            as i64,
-                                    ),
-                                    Read::DbSize => replies.integer(data.len() as i64),
-                                }
+                                answer_read(&data, read, replies);
                             }
                         }
                         Err(error) => {
@@ -460,10 +451,45 @@ fn role_name(role: MemberRole) -> &'static str {
     }
 }
 
+/// Answers `read` from `data`.
+fn answer_read(data: &Map, read: Read, replies: &mut Replies) {
+    let value = |key: &Bytes, replies: &mut Replies| match data.get(key) {
+        Some(value) => replies.bulk(value),
+        None => replies.null(),
+    };
+    match read {
+        Read::Get(key) => value(&key, replies),
+        Read::MGet(keys) => {
+            replies.array(keys.len());
+            keys.iter().for_each(|key| value(key, replies));
+        }
+        Read::Exists(keys) => {
+            replies.integer(keys.iter().filter(|key| data.contains_key(*key)).count() as i64)
+        }
+        Read::DbSize => replies.integer(data.len() as i64),
+        Read::StrLen(key) => replies.integer(data.get(&key).map_or(0, Bytes::len) as i64),
+        Read::Type(key) => replies.simple(if data.contains_key(&key) {
+            "string"
+        } else {
+            "none"
+        }),
+        Read::Keys(pattern) => {
+            let keys: Vec<&Bytes> = data
+                .keys()
+                .filter(|key| glob::matches(&pattern, key))
+                .collect();
+            replies.array(keys.len());
+            keys.into_iter().for_each(|key| replies.bulk(key));
+        }
+    }
+}
+
 fn reply_applied(applied: Applied, replies: &mut Replies) {
     match applied {
         Applied::Ok => replies.simple("OK"),
-        Applied::Removed(count) | Applied::Value(count) => replies.integer(count),
+        Applied::Integer(value) => replies.integer(value),
+        Applied::Value(Some(value)) => replies.bulk(&value),
+        Applied::Value(None) | Applied::NotSet => replies.null(),
         Applied::NotAnInteger => replies.error("ERR value is not an integer or out of range"),
         Applied::Overflow => replies.error("ERR increment or decrement would overflow"),
         Applied::Unknown => replies.error("ERR the store did not understand the command"),

@@ -23,10 +23,12 @@ fn bad_requests_cost_only_themselves() {
     let mut client = Client::connect(address).unwrap();
 
     for (request, error) in [
-        ("FLUSHALL", "ERR unknown command 'FLUSHALL'"),
+        ("HSET h f v", "ERR unknown command 'HSET'"),
         ("GET", "ERR wrong number of arguments for 'get'"),
         ("SET k", "ERR wrong number of arguments"),
-        ("SET k v EX 1", "ERR syntax error"),
+        ("SET k v SOON", "ERR syntax error"),
+        ("SET k v EX 1", "ERR SET's expiry options"),
+        ("HELLO 4", "NOPROTO"),
     ] {
         let reply = client.command(request).unwrap();
         assert!(is_error(&reply, error), "{request}: {reply:?}");

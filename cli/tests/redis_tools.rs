@@ -142,7 +142,9 @@ fn redis_cli_speaks_resp3_with_a_node() {
     let output = session(
         "-3",
         "GET missing\nSET k v\nGET k\nCLIENT SETNAME tester\nCLIENT GETNAME\nCLIENT INFO\n\
-         SELECT 0\nSELECT 1\nCOMMAND COUNT\nINCRBY c 5\nDECR c\nDECRBY c 10\nCOMMAND DOCS get\n",
+         SELECT 0\nSELECT 1\nCOMMAND COUNT\nINCRBY c 5\nDECR c\nDECRBY c 10\n\
+         MSET a 1 b 2\nMGET a b nope\nAPPEND a xy\nSET a z NX\nSETNX a z\nGETSET a w\nGETDEL a\n\
+         TYPE b\nKEYS [bc]\nFLUSHALL\nDBSIZE\nCOMMAND DOCS get\n",
     );
     let lines: Vec<&str> = output.lines().collect();
     assert_eq!(
@@ -155,6 +157,25 @@ fn redis_cli_speaks_resp3_with_a_node() {
     assert_eq!(lines[7], "(error) ERR DB index is out of range");
     assert!(lines[8].starts_with("(integer) "), "{output}");
     assert_eq!(lines[9..12], ["(integer) 5", "(integer) 4", "(integer) -6"]);
+    assert_eq!(
+        lines[12..24],
+        [
+            "OK",
+            "1) \"1\"",
+            "2) \"2\"",
+            "3) (nil)",
+            "(integer) 3",
+            "(nil)",
+            "(integer) 0",
+            "\"1xy\"",
+            "\"w\"",
+            "string",
+            "1) \"b\"",
+            "2) \"c\"",
+        ],
+        "{output}"
+    );
+    assert_eq!(lines[24..26], ["OK", "(integer) 0"], "{output}");
     assert!(
         output.contains("\"summary\" => "),
         "docs as a map: {output}"
