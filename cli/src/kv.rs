@@ -15,11 +15,7 @@ use kontiki_driver::{SnapshotWriter, StateMachine};
 
 pub use crate::write::{Applied, Write};
 
-/// The keys and their values: a persistent (copy-on-write) B-tree map,
-/// whose clone shares everything and costs O(1) — the point-in-time view
-/// a snapshot encodes while writes go on — and whose order makes equal
-/// stores encode to equal snapshots.
-pub type Map = imbl::OrdMap<Bytes, Bytes>;
+pub use crate::data::Map;
 
 /// The store's data, shared between the state machine (writes) and the
 /// client connections (reads after a barrier).

@@ -27,6 +27,7 @@ pub mod admin;
 pub mod client;
 pub mod command_table;
 pub mod commands;
+pub mod data;
 pub mod demo;
 pub mod glob;
 pub mod kv;

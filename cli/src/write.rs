@@ -22,7 +22,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::kv::Map;
+use crate::data::Map;
 
 const SET: u8 = 1;
 const DEL: u8 = 2;
