@@ -153,6 +153,15 @@ pub const COMMANDS: &[Spec] = &[
         arguments: &[keys("key")],
     },
     Spec {
+        name: "discard",
+        arity: 1,
+        flags: &["noscript", "loading", "stale", "fast"],
+        keys: NO_KEYS,
+        group: "transactions",
+        summary: "Drops the commands queued since MULTI.",
+        arguments: &[],
+    },
+    Spec {
         name: "echo",
         arity: 2,
         flags: &["fast"],
@@ -160,6 +169,15 @@ pub const COMMANDS: &[Spec] = &[
         group: "connection",
         summary: "Returns the message.",
         arguments: &[argument("message", "string")],
+    },
+    Spec {
+        name: "exec",
+        arity: 1,
+        flags: &["noscript", "loading", "stale"],
+        keys: NO_KEYS,
+        group: "transactions",
+        summary: "Commits the commands queued since MULTI as one log entry and returns each one's reply.",
+        arguments: &[],
     },
     Spec {
         name: "exists",
@@ -287,6 +305,15 @@ pub const COMMANDS: &[Spec] = &[
             multiple: true,
             ..argument("key value", "string")
         }],
+    },
+    Spec {
+        name: "multi",
+        arity: 1,
+        flags: &["noscript", "loading", "stale", "fast"],
+        keys: NO_KEYS,
+        group: "transactions",
+        summary: "Starts a transaction: the store's reads and writes that follow are queued until EXEC.",
+        arguments: &[],
     },
     Spec {
         name: "ping",
@@ -436,6 +463,15 @@ pub const COMMANDS: &[Spec] = &[
         summary: "Deletes keys through the log, as DEL does.",
         arguments: &[keys("key")],
     },
+    Spec {
+        name: "unwatch",
+        arity: 1,
+        flags: &["noscript", "loading", "stale", "fast"],
+        keys: NO_KEYS,
+        group: "transactions",
+        summary: "Forgets watched keys (WATCH is not supported, so there are none).",
+        arguments: &[],
+    },
 ];
 
 /// The command named `name` (any case).
@@ -559,7 +595,7 @@ mod tests {
                 assert!(!error.contains("unknown command"), "{}: {error}", spec.name);
             }
         }
-        for unknown in ["hset", "multi", "expire"] {
+        for unknown in ["hset", "expire", "subscribe"] {
             assert!(find(unknown.as_bytes()).is_none());
             let error = crate::commands::parse(vec![unknown.into()]).unwrap_err();
             assert!(error.contains("unknown command"), "{unknown}: {error}");

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use kontiki::NodeId;
 
+pub use crate::read::Read;
 use crate::session::{self, Session};
 use crate::write::{When, Write};
 
@@ -44,6 +45,14 @@ pub enum Command {
     /// About the connection or the server's commands (`HELLO`, `CLIENT`,
     /// `SELECT`, `COMMAND`, `TIME`), answered by the connection.
     Session(Session),
+    /// `MULTI`: queue what follows, until `EXEC` or `DISCARD`.
+    Multi,
+    /// `EXEC`: the queued commands, as one log entry.
+    Exec,
+    /// `DISCARD`: drop the queued commands.
+    Discard,
+    /// `UNWATCH`: nothing is ever watched here, so nothing to do.
+    Unwatch,
 }
 
 /// A change to the cluster, asked of the leader.
@@ -64,25 +73,6 @@ pub enum Admin {
     Remove(NodeId),
     /// `RAFT.TRANSFER_LEADER id`: the leadership goes to voter `id`.
     TransferLeader(NodeId),
-}
-
-/// A read of the store.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Read {
-    /// `GET key`.
-    Get(Bytes),
-    /// `EXISTS key...`.
-    Exists(Vec<Bytes>),
-    /// `DBSIZE`.
-    DbSize,
-    /// `MGET key...`.
-    MGet(Vec<Bytes>),
-    /// `STRLEN key`.
-    StrLen(Bytes),
-    /// `TYPE key`.
-    Type(Bytes),
-    /// `KEYS pattern`.
-    Keys(Bytes),
 }
 
 /// Parses a request; the error is the reply (without the leading `-`).
@@ -236,6 +226,19 @@ pub fn parse(arguments: Vec<Bytes>) -> Result<Command, String> {
             Command::ReadWrite
         }
         "quit" => Command::Quit,
+        "multi" | "exec" | "discard" | "unwatch" => {
+            arity(count == 0)?;
+            match lower.as_str() {
+                "multi" => Command::Multi,
+                "exec" => Command::Exec,
+                "discard" => Command::Discard,
+                _ => Command::Unwatch,
+            }
+        }
+        "watch" => return Err(
+            "ERR WATCH is not supported yet (MULTI and EXEC are: a transaction is one log entry)"
+                .into(),
+        ),
         "hello" | "client" | "select" | "command" | "time" => {
             return session::parse(&lower, rest.collect())
                 .expect("a session command")

@@ -32,6 +32,8 @@ pub mod demo;
 pub mod glob;
 pub mod kv;
 pub mod node;
+pub mod read;
+pub mod reply;
 pub mod resp;
 pub mod server;
 pub mod session;

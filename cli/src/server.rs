@@ -20,11 +20,11 @@ use kontiki_driver::{
     ChangeError, Handle, Member, MemberRole, ProposeError, Runtime, Status, TransferError,
 };
 
-use crate::commands::{self, Admin, Command, Read};
-use crate::glob;
-use crate::kv::{Applied, KvStateMachine, Map, Store};
+use crate::commands::{self, Admin, Command};
+use crate::kv::{Applied, KvStateMachine, Store};
 use crate::resp::{self, Parsed, Replies};
-use crate::session::Connection;
+use crate::session::{Connection, Transaction};
+use crate::write::{Op, Write};
 
 /// What every connection of one node shares.
 pub struct Service {
@@ -140,6 +140,12 @@ impl Service {
     ) -> Next {
         let mut requests = requests.into_iter().peekable();
         while let Some(request) = requests.next() {
+            if connection.transaction.is_some() {
+                if self.in_transaction(request, connection, replies).await == Next::Close {
+                    return Next::Close;
+                }
+                continue;
+            }
             match request {
                 Err(error) => replies.error(&error),
                 Ok(Command::Write(write)) => {
@@ -173,7 +179,7 @@ impl Service {
                         Ok(()) => {
                             let data = self.store.lock();
                             for read in run {
-                                answer_read(&data, read, replies);
+                                read.evaluate(&data).write(replies);
                             }
                         }
                         Err(error) => {
@@ -189,6 +195,13 @@ impl Service {
                 }
                 Ok(Command::Role) => self.role(replies),
                 Ok(Command::ConfigGet) => replies.map(0),
+                Ok(Command::Multi) => {
+                    connection.transaction = Some(Transaction::default());
+                    replies.simple("OK");
+                }
+                Ok(Command::Exec) => replies.error("ERR EXEC without MULTI"),
+                Ok(Command::Discard) => replies.error("ERR DISCARD without MULTI"),
+                Ok(Command::Unwatch) => replies.simple("OK"),
                 Ok(Command::Session(command)) => {
                     let leads = self.handle.status().role == Role::Leader;
                     connection.answer(command, leads, replies);
@@ -216,6 +229,68 @@ impl Service {
                         replies.bulk(describe_member(&member).as_bytes());
                     }
                 }
+            }
+        }
+        Next::Continue
+    }
+
+    /// Takes `request` while `connection` queues a transaction: the store's
+    /// writes and reads are queued (`+QUEUED`), `EXEC` commits them as one
+    /// log entry and answers each command's reply, `DISCARD` drops them.
+    /// A request that cannot be queued (malformed, or a command other than
+    /// the store's) is answered with its error and makes `EXEC` refuse the
+    /// whole transaction, as Redis does.
+    async fn in_transaction(
+        &self,
+        request: Result<Command, String>,
+        connection: &mut Connection,
+        replies: &mut Replies,
+    ) -> Next {
+        let Some(transaction) = connection.transaction.as_mut() else {
+            return Next::Continue;
+        };
+        match request {
+            Ok(Command::Write(write)) => {
+                transaction.ops.push(Op::Write(write));
+                replies.simple("QUEUED");
+            }
+            Ok(Command::Read(read)) => {
+                transaction.ops.push(Op::Read(read));
+                replies.simple("QUEUED");
+            }
+            Ok(Command::Multi) => replies.error("ERR MULTI calls can not be nested"),
+            Ok(Command::Discard) => {
+                connection.transaction = None;
+                replies.simple("OK");
+            }
+            Ok(Command::Quit) => {
+                replies.simple("OK");
+                return Next::Close;
+            }
+            Ok(Command::Exec) => {
+                let Transaction { ops, aborted } =
+                    connection.transaction.take().unwrap_or_default();
+                if aborted {
+                    replies.error("EXECABORT Transaction discarded because of previous errors.");
+                } else if ops.is_empty() {
+                    replies.array(0);
+                } else {
+                    let proposal = Write::Transaction(ops).encode();
+                    match self.handle.propose(proposal).await {
+                        Ok(applied) => applied.into_reply().write(replies),
+                        Err(error) => replies.error(&self.refusal(error)),
+                    }
+                }
+            }
+            Err(error) => {
+                transaction.aborted = true;
+                replies.error(&error);
+            }
+            Ok(_) => {
+                transaction.aborted = true;
+                replies.error(
+                    "ERR only the store's reads and writes can be queued in a transaction here",
+                );
             }
         }
         Next::Continue
@@ -451,47 +526,6 @@ fn role_name(role: MemberRole) -> &'static str {
     }
 }
 
-/// Answers `read` from `data`.
-fn answer_read(data: &Map, read: Read, replies: &mut Replies) {
-    let value = |key: &Bytes, replies: &mut Replies| match data.get(key) {
-        Some(value) => replies.bulk(value),
-        None => replies.null(),
-    };
-    match read {
-        Read::Get(key) => value(&key, replies),
-        Read::MGet(keys) => {
-            replies.array(keys.len());
-            keys.iter().for_each(|key| value(key, replies));
-        }
-        Read::Exists(keys) => {
-            replies.integer(keys.iter().filter(|key| data.contains_key(*key)).count() as i64)
-        }
-        Read::DbSize => replies.integer(data.len() as i64),
-        Read::StrLen(key) => replies.integer(data.get(&key).map_or(0, Bytes::len) as i64),
-        Read::Type(key) => replies.simple(if data.contains_key(&key) {
-            "string"
-        } else {
-            "none"
-        }),
-        Read::Keys(pattern) => {
-            let keys: Vec<&Bytes> = data
-                .keys()
-                .filter(|key| glob::matches(&pattern, key))
-                .collect();
-            replies.array(keys.len());
-            keys.into_iter().for_each(|key| replies.bulk(key));
-        }
-    }
-}
-
 fn reply_applied(applied: Applied, replies: &mut Replies) {
-    match applied {
-        Applied::Ok => replies.simple("OK"),
-        Applied::Integer(value) => replies.integer(value),
-        Applied::Value(Some(value)) => replies.bulk(&value),
-        Applied::Value(None) | Applied::NotSet => replies.null(),
-        Applied::NotAnInteger => replies.error("ERR value is not an integer or out of range"),
-        Applied::Overflow => replies.error("ERR increment or decrement would overflow"),
-        Applied::Unknown => replies.error("ERR the store did not understand the command"),
-    }
+    applied.into_reply().write(replies);
 }

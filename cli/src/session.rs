@@ -11,6 +11,7 @@ use bytes::Bytes;
 
 use crate::command_table::{self, COMMANDS};
 use crate::resp::Replies;
+use crate::write::Op;
 
 /// A connection-level command, understood.
 #[derive(Debug, PartialEq, Eq)]
@@ -219,6 +220,17 @@ pub struct Connection {
     pub name: Option<Bytes>,
     /// Its library's name and version (`CLIENT SETINFO`).
     pub library: (Option<Bytes>, Option<Bytes>),
+    /// After `MULTI`, until `EXEC` or `DISCARD`: the commands queued.
+    pub transaction: Option<Transaction>,
+}
+
+/// A transaction being queued.
+#[derive(Debug, Default)]
+pub struct Transaction {
+    /// The commands, in order.
+    pub ops: Vec<Op>,
+    /// A command could not be queued: `EXEC` will refuse the whole.
+    pub aborted: bool,
 }
 
 impl Connection {
@@ -230,6 +242,7 @@ impl Connection {
             remote,
             name: None,
             library: (None, None),
+            transaction: None,
         }
     }
 

@@ -15,14 +15,17 @@
 //! | 7 | `GETDEL` | key |
 //! | 8 | `SET` with `NX`/`XX`/`GET`, `SETNX`, `GETSET` | flags, key (prefixed), value |
 //! | 9 | `FLUSHALL`, `FLUSHDB` | — |
+//! | 10 | `MULTI` … `EXEC` | each command (prefixed): a write's entry, or a read's (tags from 64, see [`crate::read`]) |
 //!
 //! A node applies a tag it does not know as a no-op, so every node stays
 //! equal; but a write a node skips is lost on it, so a cluster is
-//! upgraded wholly before clients use the writes of tags 4 to 9.
+//! upgraded wholly before clients use the writes of tags 4 to 10.
 
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::data::Map;
+use crate::read::{self, Read};
+use crate::reply::Reply;
 
 const SET: u8 = 1;
 const DEL: u8 = 2;
@@ -33,6 +36,7 @@ const APPEND: u8 = 6;
 const GET_DEL: u8 = 7;
 const SET_IF: u8 = 8;
 const FLUSH: u8 = 9;
+const TRANSACTION: u8 = 10;
 
 /// Flag bits of a conditional set.
 const ONLY_IF_MISSING: u8 = 1;
@@ -96,6 +100,18 @@ pub enum Write {
     },
     /// Removes every key.
     FlushAll,
+    /// A transaction (`MULTI` … `EXEC`): its commands applied one after
+    /// the other, and nothing else between them, on every node.
+    Transaction(Vec<Op>),
+}
+
+/// One command of a transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// A write.
+    Write(Write),
+    /// A read, of the store as the commands before it left it.
+    Read(Read),
 }
 
 /// What applying a write answers.
@@ -116,6 +132,24 @@ pub enum Applied {
     /// An entry this store does not understand (never proposed by this
     /// build; applied as a no-op so that every node stays equal).
     Unknown,
+    /// A transaction: each command's reply, in order.
+    Transaction(Vec<Reply>),
+}
+
+impl Applied {
+    /// The reply a client gets.
+    pub fn into_reply(self) -> Reply {
+        match self {
+            Applied::Ok => Reply::Status("OK"),
+            Applied::Integer(value) => Reply::Integer(value),
+            Applied::Value(value) => Reply::Bulk(value),
+            Applied::NotSet => Reply::Bulk(None),
+            Applied::NotAnInteger => Reply::Error("ERR value is not an integer or out of range"),
+            Applied::Overflow => Reply::Error("ERR increment or decrement would overflow"),
+            Applied::Unknown => Reply::Error("ERR the store did not understand the command"),
+            Applied::Transaction(replies) => Reply::Array(replies),
+        }
+    }
 }
 
 impl Write {
@@ -178,6 +212,17 @@ impl Write {
                 out.extend_from_slice(value);
             }
             Write::FlushAll => out.put_u8(FLUSH),
+            Write::Transaction(ops) => {
+                out.put_u8(TRANSACTION);
+                let mut op_bytes = BytesMut::new();
+                for op in ops {
+                    match op {
+                        Op::Write(write) => op_bytes.extend_from_slice(&write.encode()),
+                        Op::Read(read) => read.encode(&mut op_bytes),
+                    }
+                    put_field(&mut out, &op_bytes.split().freeze());
+                }
+            }
         }
         out.freeze()
     }
@@ -236,6 +281,18 @@ impl Write {
                 }
             }
             FLUSH if rest.is_empty() => Write::FlushAll,
+            TRANSACTION => {
+                let ops = take_all(&mut rest)?
+                    .iter()
+                    .map(|op| match op.first()? {
+                        tag if *tag >= read::FIRST_TAG => Read::decode(op).map(Op::Read),
+                        // A transaction holds no transaction.
+                        &TRANSACTION => None,
+                        _ => Write::decode(op).map(Op::Write),
+                    })
+                    .collect::<Option<Vec<Op>>>()?;
+                Write::Transaction(ops)
+            }
             _ => return None,
         };
         Some(write)
@@ -314,6 +371,14 @@ impl Write {
                 data.clear();
                 Applied::Ok
             }
+            Write::Transaction(ops) => Applied::Transaction(
+                ops.into_iter()
+                    .map(|op| match op {
+                        Op::Write(write) => write.apply(data).into_reply(),
+                        Op::Read(read) => read.evaluate(data),
+                    })
+                    .collect(),
+            ),
         }
     }
 }
@@ -386,6 +451,16 @@ mod tests {
             set_if(When::Missing, false, true),
             set_if(When::Present, true, false),
             Write::FlushAll,
+            Write::Transaction(vec![
+                Op::Write(Write::Del(vec![bytes("a")])),
+                Op::Read(Read::MGet(vec![bytes("a"), bytes("b")])),
+                Op::Write(Write::IncrBy {
+                    key: bytes("n"),
+                    by: -2,
+                }),
+                Op::Read(Read::DbSize),
+            ]),
+            Write::Transaction(Vec::new()),
         ] {
             assert_eq!(Write::decode(&write.encode()), Some(write));
         }
@@ -409,6 +484,9 @@ mod tests {
             &[SET_IF, ONLY_IF_MISSING | ONLY_IF_PRESENT, 0, 0, 0, 0],
             &[SET_IF],
             &[FLUSH, 0],
+            &[TRANSACTION, 0, 0, 0, 1, 99],
+            &[TRANSACTION, 0, 0, 0, 1, TRANSACTION],
+            &[TRANSACTION, 0, 0, 0, 3, 1],
         ] {
             assert_eq!(
                 Write::decode(&Bytes::copy_from_slice(entry)),
@@ -500,5 +578,44 @@ mod tests {
         assert_eq!(del.apply(&mut data), Applied::Integer(1));
         assert_eq!(Write::FlushAll.apply(&mut data), Applied::Ok);
         assert!(data.is_empty());
+    }
+
+    #[test]
+    fn a_transaction_applies_its_commands_in_order_and_answers_each() {
+        let mut data = Map::new();
+        let transaction = Write::Transaction(vec![
+            Op::Write(Write::Set {
+                key: bytes("n"),
+                value: bytes("x"),
+            }),
+            Op::Read(Read::Get(bytes("n"))),
+            // An error in one command does not stop the others, as in
+            // Redis.
+            Op::Write(Write::IncrBy {
+                key: bytes("n"),
+                by: 1,
+            }),
+            Op::Write(Write::Set {
+                key: bytes("n"),
+                value: bytes("5"),
+            }),
+            Op::Write(Write::IncrBy {
+                key: bytes("n"),
+                by: 1,
+            }),
+            Op::Read(Read::DbSize),
+        ]);
+        assert_eq!(
+            transaction.apply(&mut data).into_reply(),
+            Reply::Array(vec![
+                Reply::Status("OK"),
+                Reply::Bulk(Some(bytes("x"))),
+                Reply::Error("ERR value is not an integer or out of range"),
+                Reply::Status("OK"),
+                Reply::Integer(6),
+                Reply::Integer(1),
+            ])
+        );
+        assert_eq!(data.get(&bytes("n")), Some(&bytes("6")));
     }
 }

@@ -180,6 +180,32 @@ fn redis_cli_speaks_resp3_with_a_node() {
         output.contains("\"summary\" => "),
         "docs as a map: {output}"
     );
+    // A transaction is one log entry, answered command by command; a
+    // command that cannot be queued discards the whole.
+    let transaction = session(
+        "-3",
+        "MULTI\nSET t 1\nINCRBY t 4\nMGET t u\nEXEC\nMULTI\nSET u 1\nFROB\nEXEC\nEXISTS u\n",
+    );
+    let lines: Vec<&str> = transaction.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "OK",
+            "QUEUED",
+            "QUEUED",
+            "QUEUED",
+            "1) OK",
+            "2) (integer) 5",
+            "3) 1) \"5\"",
+            "   2) (nil)",
+            "OK",
+            "QUEUED",
+            "(error) ERR unknown command 'FROB'",
+            "(error) EXECABORT Transaction discarded because of previous errors.",
+            "(integer) 0",
+        ],
+        "{transaction}"
+    );
     // RESP2 stays the default: HELLO without a version answers in it.
     let resp2 = session("-2", "HELLO\nCLIENT INFO\n");
     assert!(
