@@ -29,6 +29,7 @@ pub mod command_table;
 pub mod commands;
 pub mod data;
 pub mod demo;
+pub mod fields;
 pub mod glob;
 pub mod kv;
 pub mod node;

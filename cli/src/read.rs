@@ -6,6 +6,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::data::Map;
+use crate::fields;
 use crate::glob;
 use crate::reply::Reply;
 
@@ -80,22 +81,17 @@ impl Read {
         if let Some(key) = single {
             out.extend_from_slice(key);
         }
-        for key in many {
-            // Keys are bounded by the client port's request limit, far
-            // below 4 GiB.
-            out.put_u32(key.len() as u32);
-            out.extend_from_slice(key);
-        }
+        many.iter().for_each(|key| fields::put(out, key));
     }
 
     /// Reads an encoding back; `None` if it is not a read.
     pub fn decode(encoded: &Bytes) -> Option<Read> {
         let (&tag, _) = encoded.split_first()?;
-        let rest = encoded.slice(1..);
+        let mut rest = encoded.slice(1..);
         let read = match tag {
             GET => Read::Get(rest),
-            MGET => Read::MGet(keys(rest)?),
-            EXISTS => Read::Exists(keys(rest)?),
+            MGET => Read::MGet(fields::take_all(&mut rest)?),
+            EXISTS => Read::Exists(fields::take_all(&mut rest)?),
             DBSIZE if rest.is_empty() => Read::DbSize,
             STRLEN => Read::StrLen(rest),
             TYPE => Read::Type(rest),
@@ -104,17 +100,6 @@ impl Read {
         };
         Some(read)
     }
-}
-
-/// Keys each prefixed with its length, to the end.
-fn keys(mut rest: Bytes) -> Option<Vec<Bytes>> {
-    let mut keys = Vec::new();
-    while !rest.is_empty() {
-        let length = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize;
-        keys.push(rest.get(4..4 + length).map(|_| rest.slice(4..4 + length))?);
-        rest = rest.slice(4 + length..);
-    }
-    Some(keys)
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::data::Map;
+use crate::fields;
 use crate::read::{self, Read};
 use crate::reply::Reply;
 
@@ -159,12 +160,12 @@ impl Write {
         match self {
             Write::Set { key, value } => {
                 out.put_u8(SET);
-                put_field(&mut out, key);
+                fields::put(&mut out, key);
                 out.extend_from_slice(value);
             }
             Write::Del(keys) => {
                 out.put_u8(DEL);
-                keys.iter().for_each(|key| put_field(&mut out, key));
+                keys.iter().for_each(|key| fields::put(&mut out, key));
             }
             // One is INCR's own encoding, which every build reads.
             Write::IncrBy { key, by: 1 } => {
@@ -179,13 +180,13 @@ impl Write {
             Write::MSet(pairs) => {
                 out.put_u8(MSET);
                 for (key, value) in pairs {
-                    put_field(&mut out, key);
-                    put_field(&mut out, value);
+                    fields::put(&mut out, key);
+                    fields::put(&mut out, value);
                 }
             }
             Write::Append { key, value } => {
                 out.put_u8(APPEND);
-                put_field(&mut out, key);
+                fields::put(&mut out, key);
                 out.extend_from_slice(value);
             }
             Write::GetDel(key) => {
@@ -208,7 +209,7 @@ impl Write {
                 flags |= if *setnx { ANSWER_AS_SETNX } else { 0 };
                 out.put_u8(SET_IF);
                 out.put_u8(flags);
-                put_field(&mut out, key);
+                fields::put(&mut out, key);
                 out.extend_from_slice(value);
             }
             Write::FlushAll => out.put_u8(FLUSH),
@@ -220,7 +221,7 @@ impl Write {
                         Op::Write(write) => op_bytes.extend_from_slice(&write.encode()),
                         Op::Read(read) => read.encode(&mut op_bytes),
                     }
-                    put_field(&mut out, &op_bytes.split().freeze());
+                    fields::put(&mut out, &op_bytes.split().freeze());
                 }
             }
         }
@@ -233,10 +234,10 @@ impl Write {
         let mut rest = entry.slice(1..);
         let write = match tag {
             SET => {
-                let key = take_field(&mut rest)?;
+                let key = fields::take(&mut rest)?;
                 Write::Set { key, value: rest }
             }
-            DEL => Write::Del(take_all(&mut rest)?),
+            DEL => Write::Del(fields::take_all(&mut rest)?),
             INCR => Write::IncrBy { key: rest, by: 1 },
             INCR_BY => {
                 let by = i64::from_be_bytes(rest.get(..8)?.try_into().ok()?);
@@ -246,7 +247,7 @@ impl Write {
                 }
             }
             MSET => {
-                let fields = take_all(&mut rest)?;
+                let fields = fields::take_all(&mut rest)?;
                 if !fields.len().is_multiple_of(2) {
                     return None;
                 }
@@ -258,7 +259,7 @@ impl Write {
                 Write::MSet(pairs)
             }
             APPEND => {
-                let key = take_field(&mut rest)?;
+                let key = fields::take(&mut rest)?;
                 Write::Append { key, value: rest }
             }
             GET_DEL => Write::GetDel(rest),
@@ -271,7 +272,7 @@ impl Write {
                     ONLY_IF_PRESENT => When::Present,
                     _ => return None,
                 };
-                let key = take_field(&mut rest)?;
+                let key = fields::take(&mut rest)?;
                 Write::SetIf {
                     key,
                     value: rest,
@@ -282,7 +283,7 @@ impl Write {
             }
             FLUSH if rest.is_empty() => Write::FlushAll,
             TRANSACTION => {
-                let ops = take_all(&mut rest)?
+                let ops = fields::take_all(&mut rest)?
                     .iter()
                     .map(|op| match op.first()? {
                         tag if *tag >= read::FIRST_TAG => Read::decode(op).map(Op::Read),
@@ -381,29 +382,6 @@ impl Write {
             ),
         }
     }
-}
-
-fn put_field(out: &mut BytesMut, field: &Bytes) {
-    // Fields are bounded by the client port's request limit, far below
-    // 4 GiB.
-    out.put_u32(field.len() as u32);
-    out.extend_from_slice(field);
-}
-
-fn take_field(rest: &mut Bytes) -> Option<Bytes> {
-    let length = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize;
-    let field = rest.get(4..4 + length).map(|_| rest.slice(4..4 + length))?;
-    *rest = rest.slice(4 + length..);
-    Some(field)
-}
-
-/// Every prefixed field to the end.
-fn take_all(rest: &mut Bytes) -> Option<Vec<Bytes>> {
-    let mut fields = Vec::new();
-    while !rest.is_empty() {
-        fields.push(take_field(rest)?);
-    }
-    Some(fields)
 }
 
 #[cfg(test)]
