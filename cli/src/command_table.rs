@@ -93,6 +93,15 @@ pub const COMMANDS: &[Spec] = &[
         }],
     },
     Spec {
+        name: "cluster",
+        arity: -2,
+        flags: &["loading", "stale"],
+        keys: NO_KEYS,
+        group: "cluster",
+        summary: "Describes the cluster as one shard that owns every slot, led by the Raft leader: CLUSTER SLOTS, SHARDS, NODES, INFO, MYID.",
+        arguments: &[argument("subcommand", "string")],
+    },
+    Spec {
         name: "command",
         arity: -1,
         flags: &["loading", "stale"],

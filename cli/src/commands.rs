@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use kontiki::NodeId;
 
+use crate::cluster::{self, ClusterQuery};
 pub use crate::read::Read;
 use crate::session::{self, Session};
 use crate::write::{When, Write};
@@ -53,6 +54,8 @@ pub enum Command {
     Discard,
     /// `UNWATCH`: nothing is ever watched here, so nothing to do.
     Unwatch,
+    /// `CLUSTER SLOTS`, `SHARDS`, `NODES`, `INFO` or `MYID`.
+    Cluster(ClusterQuery),
 }
 
 /// A change to the cluster, asked of the leader.
@@ -226,6 +229,7 @@ pub fn parse(arguments: Vec<Bytes>) -> Result<Command, String> {
             Command::ReadWrite
         }
         "quit" => Command::Quit,
+        "cluster" => Command::Cluster(cluster::parse(&rest.collect::<Vec<_>>())?),
         "multi" | "exec" | "discard" | "unwatch" => {
             arity(count == 0)?;
             match lower.as_str() {

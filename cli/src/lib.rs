@@ -25,6 +25,7 @@
 
 pub mod admin;
 pub mod client;
+pub mod cluster;
 pub mod command_table;
 pub mod commands;
 pub mod data;

@@ -20,6 +20,7 @@ use kontiki_driver::{
     ChangeError, Handle, Member, MemberRole, ProposeError, Runtime, Status, TransferError,
 };
 
+use crate::cluster::{ClusterNode, ClusterView};
 use crate::commands::{self, Admin, Command};
 use crate::kv::{Applied, KvStateMachine, Store};
 use crate::resp::{self, Parsed, Replies};
@@ -195,6 +196,7 @@ impl Service {
                 }
                 Ok(Command::Role) => self.role(replies),
                 Ok(Command::ConfigGet) => replies.map(0),
+                Ok(Command::Cluster(query)) => self.cluster_view().answer(query, replies),
                 Ok(Command::Multi) => {
                     connection.transaction = Some(Transaction::default());
                     replies.simple("OK");
@@ -328,6 +330,34 @@ impl Service {
         })
     }
 
+    /// The cluster as Redis Cluster's commands describe it: the members
+    /// whose client address is known.
+    fn cluster_view(&self) -> ClusterView {
+        let status = self.handle.status();
+        let mut ids: Vec<NodeId> = status.members.iter().map(|member| member.id).collect();
+        if !ids.contains(&status.id) {
+            ids.push(status.id);
+        }
+        let nodes = ids
+            .into_iter()
+            .filter_map(|id| {
+                let client = self.client_address(&status, id)?;
+                let peer = status
+                    .members
+                    .iter()
+                    .find(|member| member.id == id)
+                    .and_then(|member| member.address);
+                Some(ClusterNode { id, client, peer })
+            })
+            .collect();
+        ClusterView {
+            me: status.id,
+            term: status.term.get(),
+            leader: status.leader,
+            nodes,
+        }
+    }
+
     /// Where node `id` serves clients: as the configuration records it,
     /// else as this node's settings give it.
     fn client_address(&self, status: &Status, id: NodeId) -> Option<SocketAddr> {
@@ -389,6 +419,10 @@ impl Service {
             ));
             text.push_str(&format!("process_id:{}\r\n", std::process::id()));
             text.push_str("\r\n");
+        }
+        if wanted("cluster") {
+            // Cluster-aware clients look here before asking CLUSTER SLOTS.
+            text.push_str("# Cluster\r\ncluster_enabled:1\r\n\r\n");
         }
         if wanted("raft") {
             let status = self.handle.status();

@@ -343,7 +343,7 @@ impl Connection {
         replies.bulk(b"id");
         replies.integer(self.id as i64);
         replies.bulk(b"mode");
-        replies.bulk(b"standalone");
+        replies.bulk(b"cluster");
         replies.bulk(b"role");
         replies.bulk(if leads { b"master" } else { b"replica" });
         replies.bulk(b"modules");

@@ -56,6 +56,18 @@ fn redis_cli_and_redis_benchmark_work_against_a_cluster() {
     assert_eq!(via_follower(&["SET", "tool", "redis-cli"]), "OK");
     assert_eq!(via_follower(&["GET", "tool"]), "redis-cli");
     assert_eq!(via_follower(&["INCR", "n"]), "1");
+    // Cluster-aware clients find the leader in CLUSTER SLOTS: one range of
+    // every slot, the leader's client address first.
+    let slots = via_follower(&["CLUSTER", "SLOTS"]);
+    let slots: Vec<&str> = slots.lines().collect();
+    let leader_address = cluster.client_addresses()[leader as usize - 1];
+    assert_eq!(slots[..2], ["0", "16383"], "{slots:?}");
+    assert_eq!(slots[3], leader_address.port().to_string(), "{slots:?}");
+    assert_eq!(
+        slots.len(),
+        2 + 3 * 3,
+        "the leader and two replicas: {slots:?}"
+    );
 
     // The benchmark talks to one node and treats a redirect as an error. A
     // leader change during the run is Raft doing its job (on a loaded
