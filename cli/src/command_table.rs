@@ -116,7 +116,7 @@ pub const COMMANDS: &[Spec] = &[
         flags: &["admin", "noscript", "loading", "stale"],
         keys: NO_KEYS,
         group: "server",
-        summary: "CONFIG GET: this server has no Redis configuration, so the answer is empty.",
+        summary: "CONFIG GET: the Redis parameters that describe this server (appendonly, appendfsync, databases, save).",
         arguments: &[
             Argument {
                 token: Some("GET"),

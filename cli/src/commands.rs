@@ -27,9 +27,9 @@ pub enum Command {
     Info(Option<Bytes>),
     /// `ROLE`.
     Role,
-    /// `CONFIG GET pattern`: this server has no Redis configuration, so
-    /// the answer is empty (redis-benchmark asks at start).
-    ConfigGet,
+    /// `CONFIG GET pattern`: the few Redis parameters that describe this
+    /// server (redis-benchmark asks at start), matching the pattern.
+    ConfigGet(Bytes),
     /// `READONLY`: as on a Redis Cluster replica, this connection's reads
     /// are then served from this node's own state without a barrier —
     /// possibly stale, but possible on a follower.
@@ -218,7 +218,7 @@ pub fn parse(arguments: Vec<Bytes>) -> Result<Command, String> {
                 return Err("ERR only CONFIG GET is supported".into());
             }
             arity(count == 2)?;
-            Command::ConfigGet
+            Command::ConfigGet(rest.next().unwrap_or_default())
         }
         "readonly" => {
             arity(count == 0)?;
@@ -381,7 +381,10 @@ mod tests {
         );
         assert_eq!(parse(words("DBSIZE")), Ok(Command::Read(Read::DbSize)));
         assert_eq!(parse(words("ping")), Ok(Command::Ping(None)));
-        assert_eq!(parse(words("config get save")), Ok(Command::ConfigGet));
+        assert_eq!(
+            parse(words("config get save")),
+            Ok(Command::ConfigGet(Bytes::from_static(b"save")))
+        );
     }
 
     #[test]

@@ -22,6 +22,7 @@ use kontiki_driver::{
 
 use crate::cluster::{ClusterNode, ClusterView};
 use crate::commands::{self, Admin, Command};
+use crate::glob;
 use crate::kv::{Applied, KvStateMachine, Store};
 use crate::resp::{self, Parsed, Replies};
 use crate::session::{Connection, Transaction};
@@ -54,6 +55,16 @@ pub async fn serve<R: Runtime>(runtime: R, listener: R::Listener, service: Arc<S
         }
     }
 }
+
+/// The Redis parameters `CONFIG GET` reports, as they describe this
+/// server: no RDB snapshots of Redis's kind, every write durable before
+/// it is acknowledged (as `appendfsync always`), one database.
+const CONFIG: &[(&str, &str)] = &[
+    ("appendfsync", "always"),
+    ("appendonly", "yes"),
+    ("databases", "1"),
+    ("save", ""),
+];
 
 /// Whether to keep a connection open after a batch.
 #[derive(Debug, PartialEq, Eq)]
@@ -195,7 +206,17 @@ impl Service {
                     replies.bulk(self.info(section.as_deref()).as_bytes())
                 }
                 Ok(Command::Role) => self.role(replies),
-                Ok(Command::ConfigGet) => replies.map(0),
+                Ok(Command::ConfigGet(pattern)) => {
+                    let matching: Vec<&(&str, &str)> = CONFIG
+                        .iter()
+                        .filter(|(name, _)| glob::matches(&pattern, name.as_bytes()))
+                        .collect();
+                    replies.map(matching.len());
+                    for (name, value) in matching {
+                        replies.bulk(name.as_bytes());
+                        replies.bulk(value.as_bytes());
+                    }
+                }
                 Ok(Command::Cluster(query)) => self.cluster_view().answer(query, replies),
                 Ok(Command::Multi) => {
                     connection.transaction = Some(Transaction::default());

@@ -219,7 +219,11 @@ fn redis_cli_speaks_resp3_with_a_node() {
         "{transaction}"
     );
     // RESP2 stays the default: HELLO without a version answers in it.
-    let resp2 = session("-2", "HELLO\nCLIENT INFO\n");
+    let resp2 = session("-2", "HELLO\nCLIENT INFO\nCONFIG GET append*\n");
+    assert!(
+        resp2.ends_with("1) \"appendfsync\"\n2) \"always\"\n3) \"appendonly\"\n4) \"yes\"\n"),
+        "{resp2}"
+    );
     assert!(
         resp2.contains(" 7) \"proto\"\n 8) (integer) 2\n"),
         "{resp2}"
