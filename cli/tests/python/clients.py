@@ -64,13 +64,22 @@ def check_before(leader_host, leader_port, follower_port):
 
 
 def check_after(host, port, old_leader_port):
-    cluster = RedisCluster(startup_nodes=[ClusterNode(host, port)])
     deadline = time.time() + 30
     while True:
         try:
+            cluster = RedisCluster(startup_nodes=[ClusterNode(host, port)])
             assert cluster.set("cluster-key", "after")
             break
-        except (redis.ConnectionError, redis.ClusterDownError, redis.TryAgainError):
+        # Until a new leader is elected the cluster is down, and until the
+        # followers notice the old one is gone (an election timeout) they
+        # still name it, and it is unreachable: a client retries, as after
+        # any failover.
+        except (
+            redis.exceptions.ConnectionError,
+            redis.exceptions.ClusterDownError,
+            redis.exceptions.TryAgainError,
+            redis.exceptions.RedisClusterException,
+        ):
             assert time.time() < deadline, "no write after the leader was killed"
             time.sleep(0.1)
     assert cluster.get("cluster-key") == b"after"
