@@ -244,8 +244,10 @@ pub fn parse(arguments: Vec<Bytes>) -> Result<Command, String> {
                 .into(),
         ),
         "hello" | "client" | "select" | "command" | "time" => {
+            // The names above are session::parse's own; should the two
+            // lists ever differ, the request is unknown, never a panic.
             return session::parse(&lower, rest.collect())
-                .expect("a session command")
+                .unwrap_or_else(|| Err(format!("ERR unknown command '{lower}'")))
                 .map(Command::Session);
         }
         "raft.node" => parse_raft_node(rest)?,

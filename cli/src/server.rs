@@ -23,7 +23,7 @@ use kontiki_driver::{
 use crate::cluster::{ClusterNode, ClusterView};
 use crate::commands::{self, Admin, Command};
 use crate::glob;
-use crate::kv::{Applied, KvStateMachine, Store};
+use crate::kv::{KvStateMachine, Store};
 use crate::resp::{self, Parsed, Replies};
 use crate::session::{Connection, Transaction};
 use crate::write::{Op, Write};
@@ -170,7 +170,7 @@ impl Service {
                     let proposals = run.iter().map(|write| self.handle.propose(write.encode()));
                     for outcome in join_all(proposals).await {
                         match outcome {
-                            Ok(applied) => reply_applied(applied, replies),
+                            Ok(applied) => applied.into_reply().write(replies),
                             Err(error) => replies.error(&self.refusal(error)),
                         }
                     }
@@ -579,8 +579,4 @@ fn role_name(role: MemberRole) -> &'static str {
         MemberRole::Learner => "learner",
         MemberRole::Leaving => "leaving",
     }
-}
-
-fn reply_applied(applied: Applied, replies: &mut Replies) {
-    applied.into_reply().write(replies);
 }

@@ -95,22 +95,20 @@ impl DiskStorage {
             Some(value) => decode_hard_state(value.value())?,
             None => HardState::default(),
         };
-        let mut inline = true;
-        let snapshot = if let Some(value) = meta.get(SNAPSHOT_KEY).map_err(redb_error)? {
-            inline = false;
-            decode_snapshot(value.value())
-                .ok()
-                .filter(|snapshot| {
-                    SnapshotRef::decode(&snapshot.data)
-                        .is_some_and(|data| self.snapshots.contains(&data))
-                })
-                .map(Some)
+        // `Some(None)`: no snapshot; `None`: one that is damaged. `inline`:
+        // of an older layout, its data still in the record.
+        let (snapshot, inline) = if let Some(value) = meta.get(SNAPSHOT_KEY).map_err(redb_error)? {
+            let snapshot = decode_snapshot(value.value()).ok().filter(|snapshot| {
+                SnapshotRef::decode(&snapshot.data)
+                    .is_some_and(|data| self.snapshots.contains(&data))
+            });
+            (snapshot.map(Some), false)
         } else if let Some(value) = meta.get(SNAPSHOT_V2_KEY).map_err(redb_error)? {
-            decode_snapshot(value.value()).ok().map(Some)
+            (decode_snapshot(value.value()).ok().map(Some), true)
         } else if let Some(value) = meta.get(SNAPSHOT_V1_KEY).map_err(redb_error)? {
-            decode_snapshot_v1(value.value()).ok().map(Some)
+            (decode_snapshot_v1(value.value()).ok().map(Some), true)
         } else {
-            Some(None)
+            (Some(None), false)
         };
         let Some(snapshot) = snapshot else {
             // The state the log continues is gone (its record damaged, or
@@ -121,7 +119,6 @@ impl DiskStorage {
             };
             return Ok((state, Some(Damage::Snapshot), false));
         };
-        let inline = inline && snapshot.is_some();
         let log = transaction.open_table(LOG).map_err(redb_error)?;
         // The log continues the snapshot, or starts at 1.
         let first = snapshot

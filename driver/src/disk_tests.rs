@@ -274,27 +274,35 @@ fn a_missing_log_record_loses_the_log_from_the_gap() {
     assert_eq!(loaded.hard_state.log_lost_at_term, Some(Term(0)));
 }
 
+/// A store in `dir` holding a hard state (term 5, a vote for node 1), a
+/// snapshot through index 4 and the entry after it.
+fn store_with_a_snapshot(dir: &Path) -> DiskStorage {
+    let mut store = DiskStorage::open(dir).unwrap();
+    let snapshot = Snapshot {
+        index: LogIndex(4),
+        term: Term(2),
+        membership: three_voters(),
+        data: stored(&store, b"state"),
+    };
+    store
+        .write(&[
+            Persist::HardState(HardState {
+                term: Term(5),
+                voted_for: Some(NodeId(1)),
+                log_lost_at_term: None,
+            }),
+            Persist::Snapshot(snapshot),
+            Persist::Entries(vec![entry(5, 2, b"e")]),
+        ])
+        .unwrap();
+    store
+}
+
 #[test]
 fn a_damaged_snapshot_loses_everything_but_the_hard_state() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let mut store = DiskStorage::open(dir.path()).unwrap();
-        store
-            .write(&[
-                Persist::HardState(HardState {
-                    term: Term(5),
-                    voted_for: None,
-                    log_lost_at_term: None,
-                }),
-                Persist::Snapshot(Snapshot {
-                    index: LogIndex(4),
-                    term: Term(2),
-                    membership: three_voters(),
-                    data: stored(&store, b"state"),
-                }),
-                Persist::Entries(vec![entry(5, 2, b"e")]),
-            ])
-            .unwrap();
+        let store = store_with_a_snapshot(dir.path());
         let transaction = store.database.begin_write().unwrap();
         transaction
             .open_table(META)
@@ -314,25 +322,7 @@ fn a_damaged_snapshot_loses_everything_but_the_hard_state() {
 fn a_missing_or_cut_snapshot_file_loses_everything_but_the_hard_state() {
     for cut in [true, false] {
         let dir = tempfile::tempdir().unwrap();
-        {
-            let mut store = DiskStorage::open(dir.path()).unwrap();
-            store
-                .write(&[
-                    Persist::HardState(HardState {
-                        term: Term(5),
-                        voted_for: Some(NodeId(1)),
-                        log_lost_at_term: None,
-                    }),
-                    Persist::Snapshot(Snapshot {
-                        index: LogIndex(4),
-                        term: Term(2),
-                        membership: three_voters(),
-                        data: stored(&store, b"state"),
-                    }),
-                    Persist::Entries(vec![entry(5, 2, b"e")]),
-                ])
-                .unwrap();
-        }
+        store_with_a_snapshot(dir.path());
         let file = fs::read_dir(dir.path().join(SNAPSHOTS_DIR))
             .unwrap()
             .next()

@@ -82,12 +82,6 @@ impl MemoryStorage {
     pub fn contents(&self) -> PersistedState {
         lock(&self.state).clone()
     }
-
-    /// Its snapshots' data.
-    #[must_use]
-    pub fn snapshot_store(&self) -> &MemorySnapshots {
-        &self.snapshots
-    }
 }
 
 impl Storage for MemoryStorage {
