@@ -30,7 +30,10 @@ pub struct Spec {
 pub struct Argument {
     /// Its name.
     pub name: &'static str,
-    /// Its type: `key`, `string`, `integer` or `pure-token`.
+    /// Its type, as Redis names them: `key`, `string`, `integer`,
+    /// `pattern`, `unix-time`, `pure-token`, `oneof` or `block` (the
+    /// last two group arguments, which `COMMAND DOCS` lists without
+    /// their members here).
     pub kind: &'static str,
     /// The word that introduces it, if any.
     pub token: Option<&'static str>,
@@ -38,6 +41,8 @@ pub struct Argument {
     pub optional: bool,
     /// Whether it may repeat.
     pub multiple: bool,
+    /// The arguments it groups (a `oneof` or `block`); empty otherwise.
+    pub members: &'static [Argument],
 }
 
 const fn argument(name: &'static str, kind: &'static str) -> Argument {
@@ -47,6 +52,14 @@ const fn argument(name: &'static str, kind: &'static str) -> Argument {
         token: None,
         optional: false,
         multiple: false,
+        members: &[],
+    }
+}
+
+const fn token(word: &'static str) -> Argument {
+    Argument {
+        token: Some(word),
+        ..argument(word, "pure-token")
     }
 }
 
@@ -63,6 +76,45 @@ const fn keys(name: &'static str) -> Argument {
         ..argument(name, "key")
     }
 }
+
+/// `EXPIRE`'s condition.
+const CONDITION: Argument = Argument {
+    optional: true,
+    members: &[token("NX"), token("XX"), token("GT"), token("LT")],
+    ..argument("condition", "oneof")
+};
+
+/// `SET`'s expiry options.
+const EXPIRATION: Argument = Argument {
+    optional: true,
+    members: &[
+        Argument {
+            token: Some("EX"),
+            ..argument("seconds", "integer")
+        },
+        Argument {
+            token: Some("PX"),
+            ..argument("milliseconds", "integer")
+        },
+        Argument {
+            token: Some("EXAT"),
+            ..argument("unix-time-seconds", "unix-time")
+        },
+        Argument {
+            token: Some("PXAT"),
+            ..argument("unix-time-milliseconds", "unix-time")
+        },
+        token("KEEPTTL"),
+    ],
+    ..argument("expiration", "oneof")
+};
+
+/// `HSET`'s pairs.
+const FIELDS_AND_VALUES: Argument = Argument {
+    multiple: true,
+    members: &[argument("field", "string"), argument("value", "string")],
+    ..argument("data", "block")
+};
 
 const NO_KEYS: (i64, i64, i64) = (0, 0, 0);
 const ONE_KEY: (i64, i64, i64) = (1, 1, 1);
@@ -198,6 +250,33 @@ pub const COMMANDS: &[Spec] = &[
         arguments: &[keys("key")],
     },
     Spec {
+        name: "expire",
+        arity: -3,
+        flags: &["write", "fast"],
+        keys: ONE_KEY,
+        group: "generic",
+        summary: "Sets a key's time to live in seconds, through the log (NX, XX, GT, LT as in Redis 7).",
+        arguments: &[argument("key", "key"), argument("seconds", "integer"), CONDITION],
+    },
+    Spec {
+        name: "expireat",
+        arity: -3,
+        flags: &["write", "fast"],
+        keys: ONE_KEY,
+        group: "generic",
+        summary: "Sets the Unix time in seconds at which a key expires, through the log.",
+        arguments: &[argument("key", "key"), argument("unix-time-seconds", "unix-time"), CONDITION],
+    },
+    Spec {
+        name: "expiretime",
+        arity: 2,
+        flags: &["readonly", "fast"],
+        keys: ONE_KEY,
+        group: "generic",
+        summary: "Returns the Unix time in seconds at which a key expires: -1 never, -2 no such key.",
+        arguments: &[argument("key", "key")],
+    },
+    Spec {
         name: "flushall",
         arity: -1,
         flags: &["write"],
@@ -243,6 +322,15 @@ pub const COMMANDS: &[Spec] = &[
         arguments: &[argument("key", "key"), argument("value", "string")],
     },
     Spec {
+        name: "hdel",
+        arity: -3,
+        flags: &["write", "fast"],
+        keys: ONE_KEY,
+        group: "hash",
+        summary: "Deletes fields of a hash, through the log; returns how many were there.",
+        arguments: &[argument("key", "key"), Argument { multiple: true, ..argument("field", "string") }],
+    },
+    Spec {
         name: "hello",
         arity: -1,
         flags: &["noscript", "loading", "stale", "fast"],
@@ -257,6 +345,114 @@ pub const COMMANDS: &[Spec] = &[
                 ..argument("clientname", "string")
             },
         ],
+    },
+    Spec {
+        name: "hexists",
+        arity: 3,
+        flags: &["readonly", "fast"],
+        keys: ONE_KEY,
+        group: "hash",
+        summary: "Returns 1 if a hash has the field.",
+        arguments: &[argument("key", "key"), argument("field", "string")],
+    },
+    Spec {
+        name: "hget",
+        arity: 3,
+        flags: &["readonly", "fast"],
+        keys: ONE_KEY,
+        group: "hash",
+        summary: "Returns the value of a field of a hash.",
+        arguments: &[argument("key", "key"), argument("field", "string")],
+    },
+    Spec {
+        name: "hgetall",
+        arity: 2,
+        flags: &["readonly"],
+        keys: ONE_KEY,
+        group: "hash",
+        summary: "Returns every field and value of a hash.",
+        arguments: &[argument("key", "key")],
+    },
+    Spec {
+        name: "hincrby",
+        arity: 4,
+        flags: &["write", "denyoom", "fast"],
+        keys: ONE_KEY,
+        group: "hash",
+        summary: "Adds to the integer in a field of a hash, through the log.",
+        arguments: &[argument("key", "key"), argument("field", "string"), argument("increment", "integer")],
+    },
+    Spec {
+        name: "hkeys",
+        arity: 2,
+        flags: &["readonly"],
+        keys: ONE_KEY,
+        group: "hash",
+        summary: "Returns the fields of a hash.",
+        arguments: &[argument("key", "key")],
+    },
+    Spec {
+        name: "hlen",
+        arity: 2,
+        flags: &["readonly", "fast"],
+        keys: ONE_KEY,
+        group: "hash",
+        summary: "Returns the number of fields of a hash.",
+        arguments: &[argument("key", "key")],
+    },
+    Spec {
+        name: "hmget",
+        arity: -3,
+        flags: &["readonly", "fast"],
+        keys: ONE_KEY,
+        group: "hash",
+        summary: "Returns the values of fields of a hash.",
+        arguments: &[argument("key", "key"), Argument { multiple: true, ..argument("field", "string") }],
+    },
+    Spec {
+        name: "hmset",
+        arity: -4,
+        flags: &["write", "denyoom", "fast"],
+        keys: ONE_KEY,
+        group: "hash",
+        summary: "Sets fields of a hash, through the log; returns OK.",
+        arguments: &[argument("key", "key"), FIELDS_AND_VALUES],
+    },
+    Spec {
+        name: "hset",
+        arity: -4,
+        flags: &["write", "denyoom", "fast"],
+        keys: ONE_KEY,
+        group: "hash",
+        summary: "Sets fields of a hash, through the log; returns how many were new.",
+        arguments: &[argument("key", "key"), FIELDS_AND_VALUES],
+    },
+    Spec {
+        name: "hsetnx",
+        arity: 4,
+        flags: &["write", "denyoom", "fast"],
+        keys: ONE_KEY,
+        group: "hash",
+        summary: "Sets a field of a hash that does not have it, through the log.",
+        arguments: &[argument("key", "key"), argument("field", "string"), argument("value", "string")],
+    },
+    Spec {
+        name: "hstrlen",
+        arity: 3,
+        flags: &["readonly", "fast"],
+        keys: ONE_KEY,
+        group: "hash",
+        summary: "Returns the length of a field's value in a hash.",
+        arguments: &[argument("key", "key"), argument("field", "string")],
+    },
+    Spec {
+        name: "hvals",
+        arity: 2,
+        flags: &["readonly"],
+        keys: ONE_KEY,
+        group: "hash",
+        summary: "Returns the values of a hash.",
+        arguments: &[argument("key", "key")],
     },
     Spec {
         name: "incr",
@@ -325,6 +521,42 @@ pub const COMMANDS: &[Spec] = &[
         arguments: &[],
     },
     Spec {
+        name: "persist",
+        arity: 2,
+        flags: &["write", "fast"],
+        keys: ONE_KEY,
+        group: "generic",
+        summary: "Removes a key's expiry, through the log.",
+        arguments: &[argument("key", "key")],
+    },
+    Spec {
+        name: "pexpire",
+        arity: -3,
+        flags: &["write", "fast"],
+        keys: ONE_KEY,
+        group: "generic",
+        summary: "Sets a key's time to live in milliseconds, through the log.",
+        arguments: &[argument("key", "key"), argument("milliseconds", "integer"), CONDITION],
+    },
+    Spec {
+        name: "pexpireat",
+        arity: -3,
+        flags: &["write", "fast"],
+        keys: ONE_KEY,
+        group: "generic",
+        summary: "Sets the Unix time in milliseconds at which a key expires, through the log.",
+        arguments: &[argument("key", "key"), argument("unix-time-milliseconds", "unix-time"), CONDITION],
+    },
+    Spec {
+        name: "pexpiretime",
+        arity: 2,
+        flags: &["readonly", "fast"],
+        keys: ONE_KEY,
+        group: "generic",
+        summary: "Returns the Unix time in milliseconds at which a key expires: -1 never, -2 no such key.",
+        arguments: &[argument("key", "key")],
+    },
+    Spec {
         name: "ping",
         arity: -1,
         flags: &["fast"],
@@ -332,6 +564,15 @@ pub const COMMANDS: &[Spec] = &[
         group: "connection",
         summary: "Returns PONG, or the message.",
         arguments: &[optional("message", "string")],
+    },
+    Spec {
+        name: "pttl",
+        arity: 2,
+        flags: &["readonly", "fast"],
+        keys: ONE_KEY,
+        group: "generic",
+        summary: "Returns a key's time to live in milliseconds: -1 never, -2 no such key.",
+        arguments: &[argument("key", "key")],
     },
     Spec {
         name: "quit",
@@ -392,6 +633,15 @@ pub const COMMANDS: &[Spec] = &[
         arguments: &[],
     },
     Spec {
+        name: "scan",
+        arity: -2,
+        flags: &["readonly"],
+        keys: NO_KEYS,
+        group: "generic",
+        summary: "Iterates over the keys; the cursor stays valid across writes and failovers.",
+        arguments: &[argument("cursor", "integer"), Argument { token: Some("MATCH"), ..optional("pattern", "pattern") }, Argument { token: Some("COUNT"), ..optional("count", "integer") }, Argument { token: Some("TYPE"), ..optional("type", "string") }],
+    },
+    Spec {
         name: "select",
         arity: 2,
         flags: &["loading", "stale", "fast"],
@@ -406,7 +656,7 @@ pub const COMMANDS: &[Spec] = &[
         flags: &["write", "denyoom"],
         keys: ONE_KEY,
         group: "string",
-        summary: "Sets the value of a key, through the log: NX or XX only if it is missing or there, GET to return the old value.",
+        summary: "Sets the value of a key, through the log: NX or XX only if it is missing or there, GET to return the old value, EX, PX, EXAT, PXAT or KEEPTTL for its expiry.",
         arguments: &[
             argument("key", "key"),
             argument("value", "string"),
@@ -425,6 +675,7 @@ pub const COMMANDS: &[Spec] = &[
                 optional: true,
                 ..argument("get", "pure-token")
             },
+            EXPIRATION,
         ],
     },
     Spec {
@@ -455,12 +706,21 @@ pub const COMMANDS: &[Spec] = &[
         arguments: &[],
     },
     Spec {
+        name: "ttl",
+        arity: 2,
+        flags: &["readonly", "fast"],
+        keys: ONE_KEY,
+        group: "generic",
+        summary: "Returns a key's time to live in seconds: -1 never, -2 no such key.",
+        arguments: &[argument("key", "key")],
+    },
+    Spec {
         name: "type",
         arity: 2,
         flags: &["readonly", "fast"],
         keys: ONE_KEY,
         group: "generic",
-        summary: "Returns the type of a key's value: string, or none (a linearizable read).",
+        summary: "Returns the type of a key's value: string, hash, or none (a linearizable read).",
         arguments: &[argument("key", "key")],
     },
     Spec {
@@ -478,8 +738,17 @@ pub const COMMANDS: &[Spec] = &[
         flags: &["noscript", "loading", "stale", "fast"],
         keys: NO_KEYS,
         group: "transactions",
-        summary: "Forgets watched keys (WATCH is not supported, so there are none).",
+        summary: "Forgets the keys this connection watches.",
         arguments: &[],
+    },
+    Spec {
+        name: "watch",
+        arity: -2,
+        flags: &["noscript", "loading", "stale", "fast", "allow_busy"],
+        keys: ALL_KEYS,
+        group: "transactions",
+        summary: "Watches keys: EXEC applies nothing if one is written first (checked when the transaction's entry is applied).",
+        arguments: &[keys("key")],
     },
 ];
 
@@ -565,7 +834,12 @@ fn write_argument(argument: &Argument, replies: &mut Replies) {
     .into_iter()
     .filter_map(|(set, flag)| set.then_some(flag))
     .collect();
-    replies.map(2 + usize::from(argument.token.is_some()) + usize::from(!flags.is_empty()));
+    let with_members = !argument.members.is_empty();
+    replies.map(
+        2 + usize::from(argument.token.is_some())
+            + usize::from(!flags.is_empty())
+            + usize::from(with_members),
+    );
     replies.bulk(b"name");
     replies.bulk(argument.name.as_bytes());
     replies.bulk(b"type");
@@ -579,6 +853,14 @@ fn write_argument(argument: &Argument, replies: &mut Replies) {
         replies.array(flags.len());
         for flag in flags {
             replies.simple(flag);
+        }
+    }
+    if with_members {
+        // redis-cli's hints read a group's members, and fail without them.
+        replies.bulk(b"arguments");
+        replies.array(argument.members.len());
+        for member in argument.members {
+            write_argument(member, replies);
         }
     }
 }
@@ -604,7 +886,7 @@ mod tests {
                 assert!(!error.contains("unknown command"), "{}: {error}", spec.name);
             }
         }
-        for unknown in ["hset", "expire", "subscribe"] {
+        for unknown in ["lpush", "zadd", "subscribe"] {
             assert!(find(unknown.as_bytes()).is_none());
             let error = crate::commands::parse(vec![unknown.into()]).unwrap_err();
             assert!(error.contains("unknown command"), "{unknown}: {error}");

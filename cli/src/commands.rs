@@ -10,7 +10,8 @@ use kontiki::NodeId;
 use crate::cluster::{self, ClusterQuery};
 pub use crate::read::Read;
 use crate::session::{self, Session};
-use crate::write::{When, Write};
+use crate::store_commands;
+use crate::write::{Op, SetExpiry, When, Write};
 
 /// A request, understood.
 #[derive(Debug, PartialEq, Eq)]
@@ -52,7 +53,10 @@ pub enum Command {
     Exec,
     /// `DISCARD`: drop the queued commands.
     Discard,
-    /// `UNWATCH`: nothing is ever watched here, so nothing to do.
+    /// `WATCH key...`: `EXEC` applies nothing if one of these keys is
+    /// written before it.
+    Watch(Vec<Bytes>),
+    /// `UNWATCH`: forget the watched keys.
     Unwatch,
     /// `CLUSTER SLOTS`, `SHARDS`, `NODES`, `INFO` or `MYID`.
     Cluster(ClusterQuery),
@@ -101,7 +105,7 @@ pub fn parse(arguments: Vec<Bytes>) -> Result<Command, String> {
             arity(count >= 2)?;
             let key = rest.next().unwrap_or_default();
             let value = rest.next().unwrap_or_default();
-            Command::Write(parse_set(key, value, rest)?)
+            Command::Write(store_commands::parse_set(key, value, rest)?)
         }
         "setnx" | "getset" => {
             arity(count == 2)?;
@@ -114,6 +118,7 @@ pub fn parse(arguments: Vec<Bytes>) -> Result<Command, String> {
                 when: if setnx { When::Missing } else { When::Always },
                 get: !setnx,
                 setnx,
+                expiry: SetExpiry::Clear,
             })
         }
         "mset" => {
@@ -239,10 +244,10 @@ pub fn parse(arguments: Vec<Bytes>) -> Result<Command, String> {
                 _ => Command::Unwatch,
             }
         }
-        "watch" => return Err(
-            "ERR WATCH is not supported yet (MULTI and EXEC are: a transaction is one log entry)"
-                .into(),
-        ),
+        "watch" => {
+            arity(count >= 1)?;
+            Command::Watch(rest.collect())
+        }
         "hello" | "client" | "select" | "command" | "time" => {
             // The names above are session::parse's own; should the two
             // lists ever differ, the request is unknown, never a panic.
@@ -256,46 +261,17 @@ pub fn parse(arguments: Vec<Bytes>) -> Result<Command, String> {
             Command::Admin(Admin::TransferLeader(node_id(rest.next())?))
         }
         _ => {
+            if let Some(parsed) = store_commands::parse(&lower, rest.collect()) {
+                return parsed.map(|op| match op {
+                    Op::Write(write) => Command::Write(write),
+                    Op::Read(read) => Command::Read(read),
+                });
+            }
             let shown: String = String::from_utf8_lossy(&name).chars().take(64).collect();
             return Err(format!("ERR unknown command '{shown}'"));
         }
     };
     Ok(command)
-}
-
-/// `SET key value [NX | XX] [GET] [KEEPTTL]`: a plain set, or a
-/// conditional one. Expiry (`EX`, `PX`, `EXAT`, `PXAT`) is refused rather
-/// than ignored; `KEEPTTL` changes nothing, as no key has a time to live.
-fn parse_set(
-    key: Bytes,
-    value: Bytes,
-    options: impl Iterator<Item = Bytes>,
-) -> Result<Write, String> {
-    let (mut when, mut get) = (When::Always, false);
-    for option in options {
-        match option.to_ascii_lowercase().as_slice() {
-            b"nx" if when == When::Always => when = When::Missing,
-            b"xx" if when == When::Always => when = When::Present,
-            b"get" => get = true,
-            b"keepttl" => {}
-            b"ex" | b"px" | b"exat" | b"pxat" => {
-                return Err(
-                    "ERR SET's expiry options (EX, PX, EXAT, PXAT) are not supported yet".into(),
-                )
-            }
-            _ => return Err("ERR syntax error".into()),
-        }
-    }
-    if when == When::Always && !get {
-        return Ok(Write::Set { key, value });
-    }
-    Ok(Write::SetIf {
-        key,
-        value,
-        when,
-        get,
-        setnx: false,
-    })
 }
 
 /// `RAFT.NODE <subcommand> ...`.
@@ -399,6 +375,7 @@ mod tests {
                 when,
                 get,
                 setnx,
+                expiry: SetExpiry::Clear,
             }))
         };
         assert_eq!(
@@ -412,13 +389,6 @@ mod tests {
         assert_eq!(
             parse(words("SET k v GET")),
             set_if(When::Always, true, false)
-        );
-        assert_eq!(
-            parse(words("SET k v KEEPTTL")),
-            Ok(Command::Write(Write::Set {
-                key: b("k"),
-                value: b("v")
-            }))
         );
         assert_eq!(
             parse(words("SETNX k v")),
@@ -501,9 +471,6 @@ mod tests {
             parse(words("DEL")),
             Err("ERR wrong number of arguments for 'del' command".into())
         );
-        assert!(parse(words("SET k v EX 10"))
-            .unwrap_err()
-            .contains("expiry options"));
         assert_eq!(
             parse(words("SET k v NX XX")),
             Err("ERR syntax error".into())
@@ -515,8 +482,8 @@ mod tests {
         );
         assert_eq!(parse(words("FLUSHALL NOW")), Err("ERR syntax error".into()));
         assert_eq!(
-            parse(words("HSET h f v")),
-            Err("ERR unknown command 'HSET'".into())
+            parse(words("LPUSH l v")),
+            Err("ERR unknown command 'LPUSH'".into())
         );
         assert_eq!(parse(Vec::new()), Err("ERR empty command".into()));
     }

@@ -1,34 +1,33 @@
 //! The replicated key-value store: the state machine every `kontiki node`
-//! runs. Its writes, and how each is encoded in a log entry, are
-//! [`crate::write`]'s; reads never enter the log: they wait for a read
-//! barrier and then look at the store directly.
-//!
-//! A snapshot of the store is every pair in key order, each as `key
-//! length (u32, big-endian), key, value length (u32, big-endian), value`.
+//! runs. Its data is [`crate::data`]'s, its writes [`crate::write`]'s
+//! (encoded in log entries as [`crate::entry`] says); reads never enter
+//! the log: they wait for a read barrier and then look at the store
+//! directly. Its snapshot's layout is [`crate::snapshot_format`]'s.
 
-use std::io::{self, BufReader, BufWriter, Read, Write as _};
+use std::io::{self, Read};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use kontiki::LogIndex;
 use kontiki_driver::{SnapshotWriter, StateMachine};
 
+pub use crate::data::Data;
+use crate::entry::Entry;
+use crate::snapshot_format;
 pub use crate::write::{Applied, Write};
-
-pub use crate::data::Map;
 
 /// The store's data, shared between the state machine (writes) and the
 /// client connections (reads after a barrier).
 #[derive(Clone, Default)]
 pub struct Store {
-    data: Arc<Mutex<Map>>,
+    data: Arc<Mutex<Data>>,
 }
 
 impl Store {
     /// The data, locked.
-    pub fn lock(&self) -> MutexGuard<'_, Map> {
+    pub fn lock(&self) -> MutexGuard<'_, Data> {
         // A panic while holding the lock would be a bug in this module; the
-        // map itself is never left half-updated, so keep serving.
+        // data itself is never left half-updated, so keep serving.
         self.data
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -46,72 +45,19 @@ impl KvStateMachine {
     pub fn new(store: Store) -> KvStateMachine {
         KvStateMachine { store }
     }
-}
 
-impl KvStateMachine {
     /// The store as it is now, as a view that later writes leave alone:
     /// O(1), whatever the store's size.
-    pub fn view(&self) -> Map {
+    pub fn view(&self) -> Data {
         self.store.lock().clone()
     }
 }
 
-/// Writes the snapshot of a store holding `map` to `out`: its pairs in
-/// key order.
-pub fn write_snapshot(map: &Map, out: &mut dyn io::Write) -> io::Result<()> {
-    let mut out = BufWriter::with_capacity(64 * 1024, out);
-    for (key, value) in map {
-        // Keys and values are bounded by the client port's request limit,
-        // far below 4 GiB.
-        for bytes in [key, value] {
-            out.write_all(&(bytes.len() as u32).to_be_bytes())?;
-            out.write_all(bytes)?;
-        }
-    }
-    out.flush()
-}
-
-/// The snapshot of a store holding `map`, in memory.
-pub fn encode_snapshot(map: &Map) -> Bytes {
+/// The snapshot of a store holding `data`, in memory.
+pub fn encode_snapshot(data: &Data) -> Bytes {
     let mut out = Vec::new();
-    write_snapshot(map, &mut out).expect("writing to memory cannot fail");
+    snapshot_format::write(data, &mut out).expect("writing to memory cannot fail");
     Bytes::from(out)
-}
-
-/// Reads a snapshot written by [`write_snapshot`] from `input`.
-pub fn read_snapshot(input: &mut dyn Read) -> io::Result<Map> {
-    let mut input = BufReader::with_capacity(64 * 1024, input);
-    let mut map = Map::new();
-    while let Some(key) = read_field(&mut input, true)? {
-        let value = read_field(&mut input, false)?
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "a key without a value"))?;
-        map.insert(key, value);
-    }
-    Ok(map)
-}
-
-/// Reads one length-prefixed field; `None` at the end of the input, where
-/// `may_end` allows it.
-fn read_field(input: &mut impl Read, may_end: bool) -> io::Result<Option<Bytes>> {
-    let malformed = || io::Error::new(io::ErrorKind::InvalidData, "the snapshot is cut short");
-    let mut length = [0u8; 4];
-    let mut filled = 0;
-    while filled < length.len() {
-        match input.read(&mut length[filled..])? {
-            0 if filled == 0 && may_end => return Ok(None),
-            0 => return Err(malformed()),
-            read => filled += read,
-        }
-    }
-    let length = u64::from(u32::from_be_bytes(length));
-    // Grown as bytes arrive, not reserved from the length: a damaged
-    // length costs an error, not memory.
-    let mut field = Vec::new();
-    input.take(length).read_to_end(&mut field)?;
-    if field.len() as u64 != length {
-        return Err(malformed());
-    }
-    Ok(Some(Bytes::from(field)))
 }
 
 impl StateMachine for KvStateMachine {
@@ -122,11 +68,11 @@ impl StateMachine for KvStateMachine {
         // which grow with the store, happens on a blocking thread while
         // the node goes on.
         let view = self.view();
-        Some(Box::new(move |out| write_snapshot(&view, out)))
+        Some(Box::new(move |out| snapshot_format::write(&view, out)))
     }
 
     fn restore(&mut self, index: LogIndex, snapshot: &mut dyn Read) -> io::Result<()> {
-        let restored = read_snapshot(snapshot).map_err(|error| {
+        let restored = snapshot_format::read(snapshot, index.0).map_err(|error| {
             io::Error::new(
                 error.kind(),
                 format!("the key-value snapshot at index {index} is malformed: {error}"),
@@ -136,9 +82,14 @@ impl StateMachine for KvStateMachine {
         Ok(())
     }
 
-    fn apply(&mut self, _index: LogIndex, command: &Bytes) -> Applied {
-        match Write::decode(command) {
-            Some(write) => write.apply(&mut self.store.lock()),
+    fn apply(&mut self, index: LogIndex, command: &Bytes) -> Applied {
+        let entry = Entry::decode(command);
+        let mut data = self.store.lock();
+        // An entry this build does not understand still moves nothing but
+        // the index: every node skips it alike.
+        data.begin(index.0, entry.as_ref().and_then(|entry| entry.stamp));
+        match entry {
+            Some(entry) => entry.write.apply(&mut data),
             None => Applied::Unknown,
         }
     }
@@ -147,13 +98,14 @@ impl StateMachine for KvStateMachine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::write::{ExpireAt, ExpireIf};
 
     #[test]
-    fn a_snapshot_restores_the_same_store_and_bad_bytes_are_refused() {
+    fn a_snapshot_restores_the_same_store_as_of_when_it_was_asked_for() {
         let mut machine = KvStateMachine::new(Store::default());
         for (key, value) in [("b", "2"), ("a", ""), ("", "empty key")] {
             let (key, value) = (Bytes::from(key), Bytes::from(value));
-            apply(&mut machine, Write::Set { key, value });
+            apply(&mut machine, 1, Write::Set { key, value });
         }
         let snapshot = written(&mut machine);
         let restored_store = Store::default();
@@ -162,21 +114,56 @@ mod tests {
         assert_eq!(*restored_store.lock(), *machine.store.lock());
         assert_eq!(written(&mut restored), snapshot, "deterministic");
         let write = machine.snapshot().expect("the store takes snapshots");
-        apply(&mut machine, Write::Del(vec![Bytes::from("b")]));
+        apply(&mut machine, 2, Write::Del(vec![Bytes::from("b")]));
         let mut later = Vec::new();
         write(&mut later).unwrap();
         assert_eq!(later, snapshot, "as of when it was asked for");
-        for cut in [1, 2, 5] {
-            let truncated = &snapshot[..snapshot.len() - cut];
-            let error = restored
-                .restore(LogIndex(3), &mut &truncated[..])
-                .unwrap_err();
-            assert_eq!(error.kind(), io::ErrorKind::InvalidData, "cut by {cut}");
-        }
-        // A length far beyond the bytes that follow reserves nothing.
-        let huge = [0xff, 0xff, 0xff, 0xf0, 1, 2, 3];
-        let error = restored.restore(LogIndex(3), &mut &huge[..]).unwrap_err();
+        let truncated = &snapshot[..snapshot.len() - 1];
+        let error = restored
+            .restore(LogIndex(3), &mut &truncated[..])
+            .unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+        assert!(error.to_string().contains("index 3"), "{error}");
+    }
+
+    #[test]
+    fn keys_expire_by_the_stamps_of_applied_entries_alone() {
+        let mut machine = KvStateMachine::new(Store::default());
+        let key = Bytes::from("k");
+        apply(
+            &mut machine,
+            1_000,
+            Write::Set {
+                key: key.clone(),
+                value: Bytes::from("v"),
+            },
+        );
+        let expire = Write::Expire {
+            key: key.clone(),
+            at: ExpireAt::After(500),
+            condition: ExpireIf::Always,
+        };
+        assert_eq!(apply(&mut machine, 1_000, expire), Applied::Integer(1));
+        // An entry of an older build (no stamp), or one this build does not
+        // know, moves no clock.
+        let unstamped = Write::Tick.encode();
+        assert_eq!(machine.apply(LogIndex(3), &unstamped), Applied::Ok);
+        assert_eq!(
+            machine.apply(LogIndex(4), &Bytes::from_static(&[200])),
+            Applied::Unknown
+        );
+        assert!(machine.store.lock().get(&key).is_some());
+        // A restored node holds the same expiry, and expires alike.
+        let snapshot = written(&mut machine);
+        let mut restored = KvStateMachine::new(Store::default());
+        restored.restore(LogIndex(4), &mut &snapshot[..]).unwrap();
+        for machine in [&mut machine, &mut restored] {
+            apply(machine, 1_499, Write::Tick);
+            assert!(machine.store.lock().get(&key).is_some());
+            apply(machine, 1_500, Write::Tick);
+            assert!(machine.store.lock().get(&key).is_none(), "gone at its time");
+            assert_eq!(machine.store.lock().clock(), 1_500);
+        }
     }
 
     fn written(machine: &mut KvStateMachine) -> Vec<u8> {
@@ -186,7 +173,8 @@ mod tests {
         out
     }
 
-    fn apply(machine: &mut KvStateMachine, write: Write) -> Applied {
-        machine.apply(LogIndex(1), &write.encode())
+    /// Applies `write` stamped `at`.
+    fn apply(machine: &mut KvStateMachine, at: u64, write: Write) -> Applied {
+        machine.apply(LogIndex(1), &Entry::encode(&write, at))
     }
 }

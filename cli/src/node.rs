@@ -8,6 +8,7 @@ use kontiki_driver::{DiskStorage, NodeConfig, Runtime};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
+use crate::expiry;
 use crate::kv::{KvStateMachine, Store};
 use crate::server::{self, Service};
 use crate::settings::{NodeSettings, RuntimeChoice};
@@ -105,6 +106,11 @@ async fn serve<R: Runtime>(
         store,
         client_addresses: settings.client_addresses,
     });
+    runtime.spawn(expiry::expire_due_keys(
+        runtime.clone(),
+        handle.clone(),
+        service.store.clone(),
+    ));
     runtime.spawn(server::serve(runtime.clone(), client_listener, service));
     let _ = stop.await;
     tracing::info!(node = settings.id.get(), "shutting down");

@@ -7,6 +7,9 @@ use bytes::Bytes;
 
 use crate::resp::Replies;
 
+/// The error a command on a key of another type answers.
+pub const WRONG_TYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
+
 /// One reply.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Reply {
@@ -18,6 +21,11 @@ pub enum Reply {
     Bulk(Option<Bytes>),
     /// An array of replies.
     Array(Vec<Reply>),
+    /// Pairs: a map in RESP3, a flat array in RESP2.
+    Map(Vec<(Reply, Reply)>),
+    /// No array (`EXEC` of a transaction a watched key stopped): `*-1` in
+    /// RESP2, `_` in RESP3.
+    NullArray,
     /// `-` and the error.
     Error(&'static str),
 }
@@ -34,6 +42,14 @@ impl Reply {
                 replies.array(items.len());
                 items.iter().for_each(|item| item.write(replies));
             }
+            Reply::Map(pairs) => {
+                replies.map(pairs.len());
+                for (key, value) in pairs {
+                    key.write(replies);
+                    value.write(replies);
+                }
+            }
+            Reply::NullArray => replies.null_array(),
             Reply::Error(error) => replies.error(error),
         }
     }
@@ -58,8 +74,14 @@ mod tests {
             &replies.take()[..],
             b"*5\r\n+OK\r\n:3\r\n$1\r\nv\r\n$-1\r\n-ERR no\r\n"
         );
+        let pairs = Reply::Map(vec![(Reply::Integer(1), Reply::Integer(2))]);
+        pairs.write(&mut replies);
+        Reply::NullArray.write(&mut replies);
+        assert_eq!(&replies.take()[..], b"*2\r\n:1\r\n:2\r\n*-1\r\n");
         replies.set_protocol(3);
         Reply::Bulk(None).write(&mut replies);
-        assert_eq!(&replies.take()[..], b"_\r\n");
+        pairs.write(&mut replies);
+        Reply::NullArray.write(&mut replies);
+        assert_eq!(&replies.take()[..], b"_\r\n%1\r\n:1\r\n:2\r\n_\r\n");
     }
 }

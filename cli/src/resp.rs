@@ -191,6 +191,12 @@ impl Replies {
         self.out.extend_from_slice(null);
     }
 
+    /// No array: `*-1` in RESP2, `_` in RESP3.
+    pub fn null_array(&mut self) {
+        let null: &[u8] = if self.resp3 { b"_\r\n" } else { b"*-1\r\n" };
+        self.out.extend_from_slice(null);
+    }
+
     /// A map of the next `pairs` key and value replies: `%pairs` in RESP3,
     /// an array of twice as many in RESP2.
     pub fn map(&mut self, pairs: usize) {

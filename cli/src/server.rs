@@ -22,8 +22,11 @@ use kontiki_driver::{
 
 use crate::cluster::{ClusterNode, ClusterView};
 use crate::commands::{self, Admin, Command};
+use crate::entry::Entry;
+use crate::expiry::{self, wall_clock};
 use crate::glob;
-use crate::kv::{KvStateMachine, Store};
+use crate::kv::{Data, KvStateMachine, Store};
+use crate::read;
 use crate::resp::{self, Parsed, Replies};
 use crate::session::{Connection, Transaction};
 use crate::write::{Op, Write};
@@ -167,7 +170,10 @@ impl Service {
                     {
                         run.push(write);
                     }
-                    let proposals = run.iter().map(|write| self.handle.propose(write.encode()));
+                    let now = wall_clock();
+                    let proposals = run
+                        .iter()
+                        .map(|write| self.handle.propose(Entry::encode(write, now)));
                     for outcome in join_all(proposals).await {
                         match outcome {
                             Ok(applied) => applied.into_reply().write(replies),
@@ -182,20 +188,18 @@ impl Service {
                     {
                         run.push(read);
                     }
-                    let barrier = if connection.stale_reads {
-                        Ok(())
-                    } else {
-                        self.handle.read_barrier().await
-                    };
-                    match barrier {
-                        Ok(()) => {
+                    let due =
+                        |data: &Data, now| run.iter().any(|read| read.finds_due_key(data, now));
+                    match self.read_point(connection.stale_reads, due).await {
+                        Ok(now) => {
                             let data = self.store.lock();
+                            let now = now.max(data.clock());
                             for read in run {
-                                read.evaluate(&data).write(replies);
+                                read.evaluate(&data, now).write(replies);
                             }
                         }
                         Err(error) => {
-                            let refusal = self.refusal(error.into());
+                            let refusal = self.refusal(error);
                             run.iter().for_each(|_| replies.error(&refusal));
                         }
                     }
@@ -224,7 +228,27 @@ impl Service {
                 }
                 Ok(Command::Exec) => replies.error("ERR EXEC without MULTI"),
                 Ok(Command::Discard) => replies.error("ERR DISCARD without MULTI"),
-                Ok(Command::Unwatch) => replies.simple("OK"),
+                Ok(Command::Watch(keys)) => match self
+                    .read_point(connection.stale_reads, |data: &Data, now| {
+                        read::keys_due(data, &keys, now)
+                    })
+                    .await
+                {
+                    Ok(_) => {
+                        let data = self.store.lock();
+                        let versions = keys.into_iter().map(|key| {
+                            let version = data.version(&key);
+                            (key, version)
+                        });
+                        connection.watched.extend(versions);
+                        replies.simple("OK");
+                    }
+                    Err(error) => replies.error(&self.refusal(error)),
+                },
+                Ok(Command::Unwatch) => {
+                    connection.watched.clear();
+                    replies.simple("OK");
+                }
                 Ok(Command::Session(command)) => {
                     let leads = self.handle.status().role == Role::Leader;
                     connection.answer(command, leads, replies);
@@ -284,7 +308,12 @@ impl Service {
             Ok(Command::Multi) => replies.error("ERR MULTI calls can not be nested"),
             Ok(Command::Discard) => {
                 connection.transaction = None;
+                connection.watched.clear();
                 replies.simple("OK");
+            }
+            Ok(Command::Watch(_)) => {
+                transaction.aborted = true;
+                replies.error("ERR WATCH inside MULTI is not allowed");
             }
             Ok(Command::Quit) => {
                 replies.simple("OK");
@@ -293,12 +322,14 @@ impl Service {
             Ok(Command::Exec) => {
                 let Transaction { ops, aborted } =
                     connection.transaction.take().unwrap_or_default();
+                let watched = std::mem::take(&mut connection.watched);
                 if aborted {
                     replies.error("EXECABORT Transaction discarded because of previous errors.");
-                } else if ops.is_empty() {
+                } else if ops.is_empty() && watched.is_empty() {
                     replies.array(0);
                 } else {
-                    let proposal = Write::Transaction(ops).encode();
+                    let proposal =
+                        Entry::encode(&Write::Transaction { watched, ops }, wall_clock());
                     match self.handle.propose(proposal).await {
                         Ok(applied) => applied.into_reply().write(replies),
                         Err(error) => replies.error(&self.refusal(error)),
@@ -317,6 +348,32 @@ impl Service {
             }
         }
         Next::Continue
+    }
+
+    /// Waits until a read may look at the store, and says what time it
+    /// is then (milliseconds since the Unix epoch). A linearizable read
+    /// waits for a read barrier; but if it would find a key whose time
+    /// has come by this node's clock (`due` says) and that no entry has
+    /// yet expired, it waits instead for a tick through the log (which
+    /// expires it, and is a barrier too): a read never sees a key after
+    /// its time on the leader's clock. A stale read (`READONLY`) waits for
+    /// nothing.
+    async fn read_point(
+        &self,
+        stale: bool,
+        due: impl FnOnce(&Data, u64) -> bool,
+    ) -> Result<u64, ProposeError> {
+        let now = wall_clock();
+        if stale {
+            return Ok(now);
+        }
+        let due = due(&self.store.lock(), now);
+        if due {
+            self.handle.propose(expiry::tick(now)).await?;
+        } else {
+            self.handle.read_barrier().await?;
+        }
+        Ok(now)
     }
 
     /// Performs a change to the cluster; the error is the reply (without

@@ -222,6 +222,9 @@ pub struct Connection {
     pub library: (Option<Bytes>, Option<Bytes>),
     /// After `MULTI`, until `EXEC` or `DISCARD`: the commands queued.
     pub transaction: Option<Transaction>,
+    /// The keys `WATCH` looked at, each with its version then, until
+    /// `EXEC`, `DISCARD` or `UNWATCH`.
+    pub watched: Vec<(Bytes, u64)>,
 }
 
 /// A transaction being queued.
@@ -243,6 +246,7 @@ impl Connection {
             name: None,
             library: (None, None),
             transaction: None,
+            watched: Vec::new(),
         }
     }
 

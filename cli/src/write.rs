@@ -1,49 +1,12 @@
-//! The store's writes: how each is encoded in a log entry, and what
-//! applying it does to the map and answers.
-//!
-//! A log entry holds one write: a tag byte, then its arguments; a key or
-//! value that is not the last field is `length (u32, big-endian), bytes`.
-//!
-//! | tag | write | arguments |
-//! |---|---|---|
-//! | 1 | `SET` | key (prefixed), value |
-//! | 2 | `DEL`, `UNLINK` | each key (prefixed) |
-//! | 3 | `INCR` | key |
-//! | 4 | `INCRBY`, `DECR`, `DECRBY` | amount (i64, big-endian), key |
-//! | 5 | `MSET` | each key and value (prefixed) |
-//! | 6 | `APPEND` | key (prefixed), value |
-//! | 7 | `GETDEL` | key |
-//! | 8 | `SET` with `NX`/`XX`/`GET`, `SETNX`, `GETSET` | flags, key (prefixed), value |
-//! | 9 | `FLUSHALL`, `FLUSHDB` | — |
-//! | 10 | `MULTI` … `EXEC` | each command (prefixed): a write's entry, or a read's (tags from 64, see [`crate::read`]) |
-//!
-//! A node applies a tag it does not know as a no-op, so every node stays
-//! equal; but a write a node skips is lost on it, so a cluster is
-//! upgraded wholly before clients use the writes of tags 4 to 10.
+//! The store's writes: what each is, and what applying it does to the
+//! data and answers. How each is encoded in a log entry is
+//! [`crate::entry`]'s.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 
-use crate::data::Map;
-use crate::fields;
-use crate::read::{self, Read};
-use crate::reply::Reply;
-
-const SET: u8 = 1;
-const DEL: u8 = 2;
-const INCR: u8 = 3;
-const INCR_BY: u8 = 4;
-const MSET: u8 = 5;
-const APPEND: u8 = 6;
-const GET_DEL: u8 = 7;
-const SET_IF: u8 = 8;
-const FLUSH: u8 = 9;
-const TRANSACTION: u8 = 10;
-
-/// Flag bits of a conditional set.
-const ONLY_IF_MISSING: u8 = 1;
-const ONLY_IF_PRESENT: u8 = 2;
-const RETURN_OLD: u8 = 4;
-const ANSWER_AS_SETNX: u8 = 8;
+use crate::data::{Data, Value, WrongType};
+use crate::read::Read;
+use crate::reply::{Reply, WRONG_TYPE};
 
 /// When a conditional set writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,10 +19,65 @@ pub enum When {
     Present,
 }
 
+/// What a set does to the key's expiry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetExpiry {
+    /// The key has none afterwards (a plain `SET`).
+    Clear,
+    /// The key keeps the one it had (`KEEPTTL`).
+    Keep,
+    /// It expires this many milliseconds after the entry's time (`EX`,
+    /// `PX`).
+    After(u64),
+    /// It expires at this time, in milliseconds since the Unix epoch
+    /// (`EXAT`, `PXAT`).
+    At(u64),
+}
+
+/// When `EXPIRE` and the like set a key's expiry to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExpireAt {
+    /// This many milliseconds after the entry's time (`EXPIRE`,
+    /// `PEXPIRE`); zero or less removes the key.
+    After(i64),
+    /// This time, in milliseconds since the Unix epoch (`EXPIREAT`,
+    /// `PEXPIREAT`); a time past removes the key.
+    At(i64),
+}
+
+/// `EXPIRE`'s condition (Redis 7's `NX`, `XX`, `GT`, `LT`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExpireIf {
+    /// Always.
+    Always,
+    /// Only if the key has no expiry.
+    NoExpiry,
+    /// Only if the key has one.
+    HasExpiry,
+    /// Only if the new time is later (no expiry counts as never).
+    Later,
+    /// Only if the new time is earlier (no expiry counts as never).
+    Earlier,
+    /// Only if the key has an expiry and the new time is earlier (`XX
+    /// LT`).
+    EarlierWithExpiry,
+}
+
+/// How `HSET` and its kin write and answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HashSet {
+    /// `HSET`: every pair; answers the number of new fields.
+    Count,
+    /// `HMSET`: every pair; answers OK.
+    Ok,
+    /// `HSETNX`: the one pair, if the field is missing; answers 1 or 0.
+    IfMissing,
+}
+
 /// A write, as proposed to the log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Write {
-    /// Sets `key` to `value`.
+    /// Sets `key` to `value`, with no expiry.
     Set {
         /// The key.
         key: Bytes,
@@ -86,7 +104,7 @@ pub enum Write {
     },
     /// Removes `key`, answering its value.
     GetDel(Bytes),
-    /// Sets `key` to `value` when `when` allows.
+    /// Sets `key` to `value` when `when` allows, with options.
     SetIf {
         /// The key.
         key: Bytes,
@@ -98,12 +116,60 @@ pub enum Write {
         get: bool,
         /// Answer 1 or 0, as `SETNX` does (else OK or nil).
         setnx: bool,
+        /// What becomes of the key's expiry.
+        expiry: SetExpiry,
     },
     /// Removes every key.
     FlushAll,
     /// A transaction (`MULTI` … `EXEC`): its commands applied one after
-    /// the other, and nothing else between them, on every node.
-    Transaction(Vec<Op>),
+    /// the other, and nothing else between them, on every node — unless a
+    /// watched key's version is no longer the one recorded, and then none.
+    Transaction {
+        /// Each watched key with its version when `WATCH` looked (0:
+        /// missing).
+        watched: Vec<(Bytes, u64)>,
+        /// The commands.
+        ops: Vec<Op>,
+    },
+    /// Sets, changes or (at a time past) ends `key`'s life.
+    Expire {
+        /// The key.
+        key: Bytes,
+        /// When it expires.
+        at: ExpireAt,
+        /// Only if this holds.
+        condition: ExpireIf,
+    },
+    /// Removes `key`'s expiry.
+    Persist(Bytes),
+    /// Sets fields of the hash at `key`.
+    HSet {
+        /// The key.
+        key: Bytes,
+        /// Each field and its value.
+        pairs: Vec<(Bytes, Bytes)>,
+        /// How it writes and answers.
+        mode: HashSet,
+    },
+    /// Removes fields of the hash at `key` (and the key, once empty).
+    HDel {
+        /// The key.
+        key: Bytes,
+        /// The fields.
+        fields: Vec<Bytes>,
+    },
+    /// Adds `by` to the integer in `field` of the hash at `key`.
+    HIncrBy {
+        /// The key.
+        key: Bytes,
+        /// The field.
+        field: Bytes,
+        /// What to add.
+        by: i64,
+    },
+    /// Nothing but its time: moves the replicated clock, so keys whose
+    /// time has come expire (the leader proposes one when a key is due).
+    Tick,
 }
 
 /// One command of a transaction.
@@ -128,13 +194,25 @@ pub enum Applied {
     NotSet,
     /// `INCR` and the like on a value that is not a 64-bit integer.
     NotAnInteger,
+    /// `HINCRBY` on a field that is not a 64-bit integer.
+    HashNotAnInteger,
     /// `INCR` and the like past the range of a 64-bit integer.
     Overflow,
+    /// A command on a key that holds another type.
+    WrongType,
     /// An entry this store does not understand (never proposed by this
     /// build; applied as a no-op so that every node stays equal).
     Unknown,
     /// A transaction: each command's reply, in order.
     Transaction(Vec<Reply>),
+    /// A transaction not applied, as a watched key changed: nil.
+    Aborted,
+}
+
+impl From<WrongType> for Applied {
+    fn from(_: WrongType) -> Applied {
+        Applied::WrongType
+    }
 }
 
 impl Applied {
@@ -146,351 +224,272 @@ impl Applied {
             Applied::Value(value) => Reply::Bulk(value),
             Applied::NotSet => Reply::Bulk(None),
             Applied::NotAnInteger => Reply::Error("ERR value is not an integer or out of range"),
+            Applied::HashNotAnInteger => Reply::Error("ERR hash value is not an integer"),
             Applied::Overflow => Reply::Error("ERR increment or decrement would overflow"),
+            Applied::WrongType => Reply::Error(WRONG_TYPE),
             Applied::Unknown => Reply::Error("ERR the store did not understand the command"),
             Applied::Transaction(replies) => Reply::Array(replies),
+            Applied::Aborted => Reply::NullArray,
         }
     }
 }
 
+/// `text` as a 64-bit integer, if it is exactly one.
+pub fn integer(text: &[u8]) -> Option<i64> {
+    std::str::from_utf8(text).ok()?.parse().ok()
+}
+
+/// `current` plus `by`, written as Redis writes integers.
+fn add(current: i64, by: i64) -> Result<(i64, Bytes), Applied> {
+    let next = current.checked_add(by).ok_or(Applied::Overflow)?;
+    Ok((next, Bytes::from(next.to_string())))
+}
+
 impl Write {
-    /// The log entry for this write.
-    pub fn encode(&self) -> Bytes {
-        let mut out = BytesMut::new();
-        match self {
-            Write::Set { key, value } => {
-                out.put_u8(SET);
-                fields::put(&mut out, key);
-                out.extend_from_slice(value);
-            }
-            Write::Del(keys) => {
-                out.put_u8(DEL);
-                keys.iter().for_each(|key| fields::put(&mut out, key));
-            }
-            // One is INCR's own encoding, which every build reads.
-            Write::IncrBy { key, by: 1 } => {
-                out.put_u8(INCR);
-                out.extend_from_slice(key);
-            }
-            Write::IncrBy { key, by } => {
-                out.put_u8(INCR_BY);
-                out.put_i64(*by);
-                out.extend_from_slice(key);
-            }
-            Write::MSet(pairs) => {
-                out.put_u8(MSET);
-                for (key, value) in pairs {
-                    fields::put(&mut out, key);
-                    fields::put(&mut out, value);
-                }
-            }
-            Write::Append { key, value } => {
-                out.put_u8(APPEND);
-                fields::put(&mut out, key);
-                out.extend_from_slice(value);
-            }
-            Write::GetDel(key) => {
-                out.put_u8(GET_DEL);
-                out.extend_from_slice(key);
-            }
-            Write::SetIf {
-                key,
-                value,
-                when,
-                get,
-                setnx,
-            } => {
-                let mut flags = match when {
-                    When::Always => 0,
-                    When::Missing => ONLY_IF_MISSING,
-                    When::Present => ONLY_IF_PRESENT,
-                };
-                flags |= if *get { RETURN_OLD } else { 0 };
-                flags |= if *setnx { ANSWER_AS_SETNX } else { 0 };
-                out.put_u8(SET_IF);
-                out.put_u8(flags);
-                fields::put(&mut out, key);
-                out.extend_from_slice(value);
-            }
-            Write::FlushAll => out.put_u8(FLUSH),
-            Write::Transaction(ops) => {
-                out.put_u8(TRANSACTION);
-                let mut op_bytes = BytesMut::new();
-                for op in ops {
-                    match op {
-                        Op::Write(write) => op_bytes.extend_from_slice(&write.encode()),
-                        Op::Read(read) => read.encode(&mut op_bytes),
-                    }
-                    fields::put(&mut out, &op_bytes.split().freeze());
-                }
-            }
-        }
-        out.freeze()
+    /// Applies the write to `data`; what it answers. `data.begin` has
+    /// set the clock and index of the entry it came in.
+    pub fn apply(self, data: &mut Data) -> Applied {
+        self.apply_checked(data).unwrap_or_else(|refused| refused)
     }
 
-    /// Reads a log entry back; `None` if it is not a write of this store.
-    pub fn decode(entry: &Bytes) -> Option<Write> {
-        let (&tag, _) = entry.split_first()?;
-        let mut rest = entry.slice(1..);
-        let write = match tag {
-            SET => {
-                let key = fields::take(&mut rest)?;
-                Write::Set { key, value: rest }
-            }
-            DEL => Write::Del(fields::take_all(&mut rest)?),
-            INCR => Write::IncrBy { key: rest, by: 1 },
-            INCR_BY => {
-                let by = i64::from_be_bytes(rest.get(..8)?.try_into().ok()?);
-                Write::IncrBy {
-                    key: rest.slice(8..),
-                    by,
-                }
-            }
-            MSET => {
-                let fields = fields::take_all(&mut rest)?;
-                if !fields.len().is_multiple_of(2) {
-                    return None;
-                }
-                let mut fields = fields.into_iter();
-                let mut pairs = Vec::new();
-                while let (Some(key), Some(value)) = (fields.next(), fields.next()) {
-                    pairs.push((key, value));
-                }
-                Write::MSet(pairs)
-            }
-            APPEND => {
-                let key = fields::take(&mut rest)?;
-                Write::Append { key, value: rest }
-            }
-            GET_DEL => Write::GetDel(rest),
-            SET_IF => {
-                let flags = *rest.first()?;
-                rest = rest.slice(1..);
-                let when = match flags & (ONLY_IF_MISSING | ONLY_IF_PRESENT) {
-                    0 => When::Always,
-                    ONLY_IF_MISSING => When::Missing,
-                    ONLY_IF_PRESENT => When::Present,
-                    _ => return None,
-                };
-                let key = fields::take(&mut rest)?;
-                Write::SetIf {
-                    key,
-                    value: rest,
-                    when,
-                    get: flags & RETURN_OLD != 0,
-                    setnx: flags & ANSWER_AS_SETNX != 0,
-                }
-            }
-            FLUSH if rest.is_empty() => Write::FlushAll,
-            TRANSACTION => {
-                let ops = fields::take_all(&mut rest)?
-                    .iter()
-                    .map(|op| match op.first()? {
-                        tag if *tag >= read::FIRST_TAG => Read::decode(op).map(Op::Read),
-                        // A transaction holds no transaction.
-                        &TRANSACTION => None,
-                        _ => Write::decode(op).map(Op::Write),
-                    })
-                    .collect::<Option<Vec<Op>>>()?;
-                Write::Transaction(ops)
-            }
-            _ => return None,
-        };
-        Some(write)
-    }
-
-    /// Applies the write to `data`; what it answers.
-    pub fn apply(self, data: &mut Map) -> Applied {
-        match self {
+    fn apply_checked(self, data: &mut Data) -> Result<Applied, Applied> {
+        let applied = match self {
             Write::Set { key, value } => {
-                data.insert(key, value);
+                data.put(key, Value::String(value), false);
                 Applied::Ok
             }
             Write::Del(keys) => {
-                let removed = keys
-                    .iter()
-                    .filter(|key| data.remove(*key).is_some())
-                    .count();
+                let removed = keys.iter().filter(|key| data.remove(key).is_some()).count();
                 Applied::Integer(removed as i64)
             }
             Write::IncrBy { key, by } => {
-                let current = match data.get(&key) {
-                    None => Some(0),
-                    Some(value) => std::str::from_utf8(value)
-                        .ok()
-                        .and_then(|text| text.parse::<i64>().ok()),
+                let current = match data.string(&key)? {
+                    None => 0,
+                    Some(value) => integer(value).ok_or(Applied::NotAnInteger)?,
                 };
-                let Some(current) = current else {
-                    return Applied::NotAnInteger;
-                };
-                match current.checked_add(by) {
-                    Some(next) => {
-                        data.insert(key, Bytes::from(next.to_string()));
-                        Applied::Integer(next)
-                    }
-                    None => Applied::Overflow,
-                }
+                let (next, text) = add(current, by)?;
+                data.put(key, Value::String(text), true);
+                Applied::Integer(next)
             }
             Write::MSet(pairs) => {
                 for (key, value) in pairs {
-                    data.insert(key, value);
+                    data.put(key, Value::String(value), false);
                 }
                 Applied::Ok
             }
             Write::Append { key, value } => {
-                let mut joined = data.get(&key).map(|old| old.to_vec()).unwrap_or_default();
+                let mut joined = data
+                    .string(&key)?
+                    .map(|old| old.to_vec())
+                    .unwrap_or_default();
                 joined.extend_from_slice(&value);
                 let length = joined.len() as i64;
-                data.insert(key, Bytes::from(joined));
+                data.put(key, Value::String(Bytes::from(joined)), true);
                 Applied::Integer(length)
             }
-            Write::GetDel(key) => Applied::Value(data.remove(&key)),
+            Write::GetDel(key) => {
+                let value = data.string(&key)?.cloned();
+                data.remove(&key);
+                Applied::Value(value)
+            }
             Write::SetIf {
                 key,
                 value,
                 when,
                 get,
                 setnx,
-            } => {
-                let old = data.get(&key).cloned();
-                let writes = match when {
-                    When::Always => true,
-                    When::Missing => old.is_none(),
-                    When::Present => old.is_some(),
-                };
-                if writes {
-                    data.insert(key, value);
-                }
-                match (get, setnx) {
-                    (true, _) => Applied::Value(old),
-                    (false, true) => Applied::Integer(i64::from(writes)),
-                    (false, false) if writes => Applied::Ok,
-                    (false, false) => Applied::NotSet,
-                }
-            }
+                expiry,
+            } => set_if(data, key, value, when, get, setnx, expiry)?,
             Write::FlushAll => {
                 data.clear();
                 Applied::Ok
             }
-            Write::Transaction(ops) => Applied::Transaction(
-                ops.into_iter()
-                    .map(|op| match op {
-                        Op::Write(write) => write.apply(data).into_reply(),
-                        Op::Read(read) => read.evaluate(data),
-                    })
-                    .collect(),
-            ),
+            Write::Transaction { watched, ops } => {
+                if watched
+                    .iter()
+                    .any(|(key, version)| data.version(key) != *version)
+                {
+                    return Ok(Applied::Aborted);
+                }
+                let clock = data.clock();
+                Applied::Transaction(
+                    ops.into_iter()
+                        .map(|op| match op {
+                            Op::Write(write) => write.apply(data).into_reply(),
+                            Op::Read(read) => read.evaluate(data, clock),
+                        })
+                        .collect(),
+                )
+            }
+            Write::Expire { key, at, condition } => {
+                Applied::Integer(i64::from(expire(data, &key, at, condition)))
+            }
+            Write::Persist(key) => {
+                let had = data
+                    .get(&key)
+                    .is_some_and(|entry| entry.expires_at.is_some());
+                if had {
+                    data.set_expiry(&key, None);
+                }
+                Applied::Integer(i64::from(had))
+            }
+            Write::HSet { key, pairs, mode } => {
+                let mut fields = data.hash(&key)?.cloned().unwrap_or_default();
+                let mut added = 0;
+                for (field, value) in pairs {
+                    if mode == HashSet::IfMissing && fields.contains_key(&field) {
+                        continue;
+                    }
+                    added += i64::from(fields.insert(field, value).is_none());
+                }
+                if added > 0 || mode != HashSet::IfMissing {
+                    data.put(key, Value::Hash(fields), true);
+                }
+                match mode {
+                    HashSet::Ok => Applied::Ok,
+                    HashSet::Count | HashSet::IfMissing => Applied::Integer(added),
+                }
+            }
+            Write::HDel { key, fields: names } => {
+                let Some(mut fields) = data.hash(&key)?.cloned() else {
+                    return Ok(Applied::Integer(0));
+                };
+                let removed = names
+                    .iter()
+                    .filter(|name| fields.remove(*name).is_some())
+                    .count();
+                if fields.is_empty() {
+                    data.remove(&key);
+                } else if removed > 0 {
+                    data.put(key, Value::Hash(fields), true);
+                }
+                Applied::Integer(removed as i64)
+            }
+            Write::HIncrBy { key, field, by } => {
+                let mut fields = data.hash(&key)?.cloned().unwrap_or_default();
+                let current = match fields.get(&field) {
+                    None => 0,
+                    Some(value) => integer(value).ok_or(Applied::HashNotAnInteger)?,
+                };
+                let (next, text) = add(current, by)?;
+                fields.insert(field, text);
+                data.put(key, Value::Hash(fields), true);
+                Applied::Integer(next)
+            }
+            Write::Tick => Applied::Ok,
+        };
+        Ok(applied)
+    }
+}
+
+/// `SET` with its options.
+fn set_if(
+    data: &mut Data,
+    key: Bytes,
+    value: Bytes,
+    when: When,
+    get: bool,
+    setnx: bool,
+    expiry: SetExpiry,
+) -> Result<Applied, Applied> {
+    let exists = data.get(&key).is_some();
+    // GET answers the old string, so it refuses a key of another type
+    // before writing anything; a plain SET overwrites any type.
+    let old = if get {
+        data.string(&key)?.cloned()
+    } else {
+        None
+    };
+    let writes = match when {
+        When::Always => true,
+        When::Missing => !exists,
+        When::Present => exists,
+    };
+    if writes {
+        data.put(key.clone(), Value::String(value), expiry == SetExpiry::Keep);
+        let at = match expiry {
+            SetExpiry::Clear | SetExpiry::Keep => None,
+            SetExpiry::After(ms) => Some(data.clock().saturating_add(ms)),
+            SetExpiry::At(at) => Some(at),
+        };
+        if at.is_some() {
+            data.set_expiry(&key, at);
         }
     }
+    Ok(match (get, setnx) {
+        (true, _) => Applied::Value(old),
+        (false, true) => Applied::Integer(i64::from(writes)),
+        (false, false) if writes => Applied::Ok,
+        (false, false) => Applied::NotSet,
+    })
+}
+
+/// `EXPIRE` and its kin: whether the expiry was set (or the key removed).
+fn expire(data: &mut Data, key: &Bytes, at: ExpireAt, condition: ExpireIf) -> bool {
+    let Some(entry) = data.get(key) else {
+        return false;
+    };
+    let clock = i64::try_from(data.clock()).unwrap_or(i64::MAX);
+    let at = match at {
+        ExpireAt::After(ms) => clock.saturating_add(ms),
+        ExpireAt::At(at) => at,
+    };
+    // A time before the epoch is as past as the epoch.
+    let at = u64::try_from(at).unwrap_or(0);
+    let allowed = match (condition, entry.expires_at) {
+        (ExpireIf::Always, _) => true,
+        (ExpireIf::NoExpiry, current) => current.is_none(),
+        (ExpireIf::HasExpiry, current) => current.is_some(),
+        (ExpireIf::Later, current) => current.is_some_and(|current| at > current),
+        (ExpireIf::Earlier, current) => current.is_none_or(|current| at < current),
+        (ExpireIf::EarlierWithExpiry, current) => current.is_some_and(|current| at < current),
+    };
+    allowed && data.set_expiry(key, Some(at))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::read::TtlKind;
 
-    fn bytes(text: &str) -> Bytes {
+    fn b(text: &str) -> Bytes {
         Bytes::copy_from_slice(text.as_bytes())
     }
 
-    #[test]
-    fn writes_survive_their_encoding() {
-        let set_if = |when, get, setnx| Write::SetIf {
-            key: bytes("k"),
-            value: bytes("v"),
+    /// Applies `write` as the entry at `index` stamped `at` would.
+    fn apply_at(data: &mut Data, index: u64, at: u64, write: Write) -> Applied {
+        data.begin(index, Some(at));
+        write.apply(data)
+    }
+
+    fn set(key: &str, value: &str) -> Write {
+        Write::Set {
+            key: b(key),
+            value: b(value),
+        }
+    }
+
+    fn set_if(when: When, get: bool, setnx: bool, value: &str, expiry: SetExpiry) -> Write {
+        Write::SetIf {
+            key: b("c"),
+            value: b(value),
             when,
             get,
             setnx,
-        };
-        for write in [
-            Write::Set {
-                key: bytes("k"),
-                value: bytes("v\r\n\0"),
-            },
-            Write::Set {
-                key: Bytes::new(),
-                value: Bytes::new(),
-            },
-            Write::Del(vec![bytes("a"), Bytes::new()]),
-            Write::IncrBy {
-                key: bytes("counter"),
-                by: 1,
-            },
-            Write::IncrBy {
-                key: Bytes::new(),
-                by: i64::MIN,
-            },
-            Write::MSet(vec![(bytes("a"), bytes("1")), (Bytes::new(), Bytes::new())]),
-            Write::Append {
-                key: bytes("k"),
-                value: bytes("tail"),
-            },
-            Write::GetDel(bytes("k")),
-            set_if(When::Always, true, false),
-            set_if(When::Missing, false, true),
-            set_if(When::Present, true, false),
-            Write::FlushAll,
-            Write::Transaction(vec![
-                Op::Write(Write::Del(vec![bytes("a")])),
-                Op::Read(Read::MGet(vec![bytes("a"), bytes("b")])),
-                Op::Write(Write::IncrBy {
-                    key: bytes("n"),
-                    by: -2,
-                }),
-                Op::Read(Read::DbSize),
-            ]),
-            Write::Transaction(Vec::new()),
-        ] {
-            assert_eq!(Write::decode(&write.encode()), Some(write));
-        }
-        // INCR keeps the encoding every earlier build reads.
-        let incr = Write::IncrBy {
-            key: bytes("k"),
-            by: 1,
-        };
-        assert_eq!(&incr.encode()[..], &[INCR, b'k']);
-    }
-
-    #[test]
-    fn foreign_or_damaged_entries_decode_to_nothing() {
-        for entry in [
-            &[][..],
-            &[99, 1],
-            &[SET, 0, 0, 0, 5, b'k'],
-            &[DEL, 0, 0],
-            &[INCR_BY, 0, 0],
-            &[MSET, 0, 0, 0, 1, b'k'],
-            &[SET_IF, ONLY_IF_MISSING | ONLY_IF_PRESENT, 0, 0, 0, 0],
-            &[SET_IF],
-            &[FLUSH, 0],
-            &[TRANSACTION, 0, 0, 0, 1, 99],
-            &[TRANSACTION, 0, 0, 0, 1, TRANSACTION],
-            &[TRANSACTION, 0, 0, 0, 3, 1],
-        ] {
-            assert_eq!(
-                Write::decode(&Bytes::copy_from_slice(entry)),
-                None,
-                "{entry:?}"
-            );
+            expiry,
         }
     }
 
     #[test]
-    fn writes_apply_as_in_redis() {
-        let mut data = Map::new();
-        let incr = |by| Write::IncrBy {
-            key: bytes("n"),
-            by,
-        };
+    fn string_writes_apply_as_in_redis() {
+        let mut data = Data::default();
+        let incr = |by| Write::IncrBy { key: b("n"), by };
         assert_eq!(incr(5).apply(&mut data), Applied::Integer(5));
         assert_eq!(incr(-3).apply(&mut data), Applied::Integer(2));
-        Write::Set {
-            key: bytes("n"),
-            value: bytes("x"),
-        }
-        .apply(&mut data);
+        set("n", "x").apply(&mut data);
         assert_eq!(incr(1).apply(&mut data), Applied::NotAnInteger);
         Write::Set {
-            key: bytes("n"),
+            key: b("n"),
             value: Bytes::from(i64::MAX.to_string()),
         }
         .apply(&mut data);
@@ -498,102 +497,276 @@ mod tests {
         assert_eq!(incr(-1).apply(&mut data), Applied::Integer(i64::MAX - 1));
 
         let append = |value| Write::Append {
-            key: bytes("s"),
-            value: bytes(value),
+            key: b("s"),
+            value: b(value),
         };
         assert_eq!(append("ab").apply(&mut data), Applied::Integer(2));
         assert_eq!(append("cd").apply(&mut data), Applied::Integer(4));
-        let mset = Write::MSet(vec![(bytes("a"), bytes("1")), (bytes("a"), bytes("2"))]);
+        let mset = Write::MSet(vec![(b("a"), b("1")), (b("a"), b("2"))]);
         assert_eq!(mset.apply(&mut data), Applied::Ok);
         assert_eq!(
-            data.get(&bytes("a")),
-            Some(&bytes("2")),
+            data.string(&b("a")),
+            Ok(Some(&b("2"))),
             "the last pair wins"
         );
-        assert_eq!(
-            Write::GetDel(bytes("s")).apply(&mut data),
-            Applied::Value(Some(bytes("abcd")))
-        );
-        assert_eq!(
-            Write::GetDel(bytes("s")).apply(&mut data),
-            Applied::Value(None)
-        );
+        let get_del = || Write::GetDel(b("s"));
+        assert_eq!(get_del().apply(&mut data), Applied::Value(Some(b("abcd"))));
+        assert_eq!(get_del().apply(&mut data), Applied::Value(None));
 
-        let set_if = |when, get, setnx, value| Write::SetIf {
-            key: bytes("c"),
-            value: bytes(value),
-            when,
-            get,
-            setnx,
-        };
+        let clear = SetExpiry::Clear;
         assert_eq!(
-            set_if(When::Present, false, false, "1").apply(&mut data),
+            set_if(When::Present, false, false, "1", clear).apply(&mut data),
             Applied::NotSet
         );
         assert_eq!(
-            set_if(When::Missing, false, true, "1").apply(&mut data),
+            set_if(When::Missing, false, true, "1", clear).apply(&mut data),
             Applied::Integer(1)
         );
         assert_eq!(
-            set_if(When::Missing, false, true, "2").apply(&mut data),
+            set_if(When::Missing, false, true, "2", clear).apply(&mut data),
             Applied::Integer(0)
         );
         assert_eq!(
-            set_if(When::Missing, false, false, "2").apply(&mut data),
+            set_if(When::Missing, false, false, "2", clear).apply(&mut data),
             Applied::NotSet
         );
         assert_eq!(
-            set_if(When::Always, true, false, "3").apply(&mut data),
-            Applied::Value(Some(bytes("1")))
+            set_if(When::Always, true, false, "3", clear).apply(&mut data),
+            Applied::Value(Some(b("1")))
         );
         assert_eq!(
-            set_if(When::Present, false, false, "4").apply(&mut data),
+            set_if(When::Present, false, false, "4", clear).apply(&mut data),
             Applied::Ok
         );
-        assert_eq!(data.get(&bytes("c")), Some(&bytes("4")));
+        assert_eq!(data.string(&b("c")), Ok(Some(&b("4"))));
 
-        let del = Write::Del(vec![bytes("c"), bytes("missing")]);
+        let del = Write::Del(vec![b("c"), b("missing")]);
         assert_eq!(del.apply(&mut data), Applied::Integer(1));
         assert_eq!(Write::FlushAll.apply(&mut data), Applied::Ok);
         assert!(data.is_empty());
     }
 
     #[test]
+    fn expiry_follows_the_stamps_of_the_entries() {
+        let mut data = Data::default();
+        let ttl = |data: &Data, key: &str| {
+            crate::read::Read::Ttl(b(key), TtlKind::Millis).evaluate(data, data.clock())
+        };
+        // SET EX counts from the entry's time.
+        let set_ex = set_if(When::Always, false, false, "v", SetExpiry::After(10_000));
+        assert_eq!(apply_at(&mut data, 1, 1_000, set_ex), Applied::Ok);
+        assert_eq!(ttl(&data, "c"), Reply::Integer(10_000));
+        // INCR and APPEND keep the expiry, SET drops it, KEEPTTL keeps it.
+        apply_at(&mut data, 2, 2_000, set("n", "1"));
+        let expire = |key: &str, at, condition| Write::Expire {
+            key: b(key),
+            at,
+            condition,
+        };
+        let in_5s = ExpireAt::After(5_000);
+        assert_eq!(
+            apply_at(&mut data, 3, 2_000, expire("n", in_5s, ExpireIf::Always)),
+            Applied::Integer(1)
+        );
+        apply_at(&mut data, 4, 3_000, Write::IncrBy { key: b("n"), by: 1 });
+        assert_eq!(ttl(&data, "n"), Reply::Integer(4_000));
+        let keep = set_if(When::Always, false, false, "k", SetExpiry::Keep);
+        apply_at(&mut data, 5, 3_000, keep);
+        assert_eq!(ttl(&data, "c"), Reply::Integer(8_000));
+        apply_at(&mut data, 6, 3_000, set("c", "plain"));
+        assert_eq!(ttl(&data, "c"), Reply::Integer(-1));
+        assert_eq!(ttl(&data, "missing"), Reply::Integer(-2));
+
+        // The conditions of Redis 7.
+        let cases = [
+            (ExpireIf::NoExpiry, "n", 4_500, 0),
+            (ExpireIf::NoExpiry, "c", 4_500, 1),
+            (ExpireIf::HasExpiry, "n", 4_500, 1),
+            (ExpireIf::Later, "n", 4_000, 0),
+            (ExpireIf::Earlier, "n", 4_000, 1),
+            (ExpireIf::EarlierWithExpiry, "missing", 1, 0),
+        ];
+        for (index, (condition, key, at, answer)) in (7..).zip(cases) {
+            let write = expire(key, ExpireAt::At(at), condition);
+            assert_eq!(
+                apply_at(&mut data, index, 3_000, write),
+                Applied::Integer(answer),
+                "{condition:?} on {key}"
+            );
+        }
+        assert_eq!(
+            apply_at(&mut data, 20, 3_000, Write::Persist(b("c"))),
+            Applied::Integer(1)
+        );
+        assert_eq!(
+            apply_at(&mut data, 21, 3_000, Write::Persist(b("c"))),
+            Applied::Integer(0)
+        );
+        // n expires at 4 000 (c no longer expires): an entry stamped then
+        // removes it.
+        assert!(data.get(&b("n")).is_some());
+        apply_at(&mut data, 22, 3_999, Write::Tick);
+        assert!(data.get(&b("n")).is_some());
+        apply_at(&mut data, 23, 4_000, Write::Tick);
+        assert!(data.get(&b("n")).is_none(), "expired by the tick");
+        // A time already past removes the key at once, and says so.
+        let past = expire("c", ExpireAt::After(-1), ExpireIf::Always);
+        assert_eq!(apply_at(&mut data, 24, 5_000, past), Applied::Integer(1));
+        assert!(data.is_empty());
+        // INCR after a key's time starts again from nothing.
+        let short = set_if(When::Always, false, false, "41", SetExpiry::After(10));
+        apply_at(&mut data, 25, 6_000, short);
+        assert_eq!(
+            apply_at(&mut data, 26, 6_010, Write::IncrBy { key: b("c"), by: 1 }),
+            Applied::Integer(1)
+        );
+    }
+
+    #[test]
+    fn hashes_apply_as_in_redis_and_types_are_kept_apart() {
+        let mut data = Data::default();
+        let hset = |pairs: &[(&str, &str)], mode| Write::HSet {
+            key: b("h"),
+            pairs: pairs.iter().map(|(f, v)| (b(f), b(v))).collect(),
+            mode,
+        };
+        assert_eq!(
+            hset(&[("a", "1"), ("b", "2")], HashSet::Count).apply(&mut data),
+            Applied::Integer(2)
+        );
+        assert_eq!(
+            hset(&[("a", "3"), ("c", "4")], HashSet::Count).apply(&mut data),
+            Applied::Integer(1)
+        );
+        assert_eq!(
+            hset(&[("a", "9")], HashSet::IfMissing).apply(&mut data),
+            Applied::Integer(0)
+        );
+        assert_eq!(
+            hset(&[("d", "5")], HashSet::Ok).apply(&mut data),
+            Applied::Ok
+        );
+        let incr = |field: &str, by| Write::HIncrBy {
+            key: b("h"),
+            field: b(field),
+            by,
+        };
+        assert_eq!(incr("a", 4).apply(&mut data), Applied::Integer(7));
+        assert_eq!(incr("new", -2).apply(&mut data), Applied::Integer(-2));
+        hset(&[("x", "text")], HashSet::Count).apply(&mut data);
+        assert_eq!(incr("x", 1).apply(&mut data), Applied::HashNotAnInteger);
+        let fields = data.hash(&b("h")).unwrap().unwrap();
+        assert_eq!(fields.get(&b("a")), Some(&b("7")));
+        assert_eq!(fields.len(), 6);
+
+        // A string command on a hash, and a hash command on a string.
+        set("s", "v").apply(&mut data);
+        assert_eq!(
+            Write::IncrBy { key: b("h"), by: 1 }.apply(&mut data),
+            Applied::WrongType
+        );
+        assert_eq!(Write::GetDel(b("h")).apply(&mut data), Applied::WrongType);
+        let set_get = Write::SetIf {
+            key: b("h"),
+            value: b("v"),
+            when: When::Always,
+            get: true,
+            setnx: false,
+            expiry: SetExpiry::Clear,
+        };
+        assert_eq!(set_get.apply(&mut data), Applied::WrongType);
+        assert!(data.hash(&b("h")).unwrap().is_some(), "left as it was");
+        let on_string = Write::HSet {
+            key: b("s"),
+            pairs: vec![(b("f"), b("v"))],
+            mode: HashSet::Count,
+        };
+        assert_eq!(on_string.apply(&mut data), Applied::WrongType);
+
+        // Deleting the last field deletes the key.
+        let hdel = |names: &[&str]| Write::HDel {
+            key: b("h"),
+            fields: names.iter().map(|name| b(name)).collect(),
+        };
+        assert_eq!(
+            hdel(&["a", "b", "missing"]).apply(&mut data),
+            Applied::Integer(2)
+        );
+        assert_eq!(
+            hdel(&["c", "d", "new", "x"]).apply(&mut data),
+            Applied::Integer(4)
+        );
+        assert!(data.get(&b("h")).is_none());
+        assert_eq!(hdel(&["a"]).apply(&mut data), Applied::Integer(0));
+        // SET overwrites a key of any type.
+        hset(&[("a", "1")], HashSet::Count).apply(&mut data);
+        set("h", "now a string").apply(&mut data);
+        assert_eq!(data.string(&b("h")), Ok(Some(&b("now a string"))));
+    }
+
+    #[test]
     fn a_transaction_applies_its_commands_in_order_and_answers_each() {
-        let mut data = Map::new();
-        let transaction = Write::Transaction(vec![
-            Op::Write(Write::Set {
-                key: bytes("n"),
-                value: bytes("x"),
-            }),
-            Op::Read(Read::Get(bytes("n"))),
-            // An error in one command does not stop the others, as in
-            // Redis.
-            Op::Write(Write::IncrBy {
-                key: bytes("n"),
-                by: 1,
-            }),
-            Op::Write(Write::Set {
-                key: bytes("n"),
-                value: bytes("5"),
-            }),
-            Op::Write(Write::IncrBy {
-                key: bytes("n"),
-                by: 1,
-            }),
-            Op::Read(Read::DbSize),
-        ]);
+        let mut data = Data::default();
+        let transaction = Write::Transaction {
+            watched: Vec::new(),
+            ops: vec![
+                Op::Write(set("n", "x")),
+                Op::Read(Read::Get(b("n"))),
+                // An error in one command does not stop the others, as in
+                // Redis.
+                Op::Write(Write::IncrBy { key: b("n"), by: 1 }),
+                Op::Write(set("n", "5")),
+                Op::Write(Write::IncrBy { key: b("n"), by: 1 }),
+                Op::Read(Read::DbSize),
+            ],
+        };
         assert_eq!(
             transaction.apply(&mut data).into_reply(),
             Reply::Array(vec![
                 Reply::Status("OK"),
-                Reply::Bulk(Some(bytes("x"))),
+                Reply::Bulk(Some(b("x"))),
                 Reply::Error("ERR value is not an integer or out of range"),
                 Reply::Status("OK"),
                 Reply::Integer(6),
                 Reply::Integer(1),
             ])
         );
-        assert_eq!(data.get(&bytes("n")), Some(&bytes("6")));
+        assert_eq!(data.string(&b("n")), Ok(Some(&b("6"))));
+    }
+
+    #[test]
+    fn a_watched_key_written_since_stops_the_whole_transaction() {
+        let mut data = Data::default();
+        apply_at(&mut data, 1, 1_000, set("w", "1"));
+        let version = data.version(&b("w"));
+        let missing = data.version(&b("later"));
+        let transaction = |watched: Vec<(Bytes, u64)>| Write::Transaction {
+            watched,
+            ops: vec![Op::Write(set("out", "done"))],
+        };
+        let watched = vec![(b("w"), version), (b("later"), missing)];
+        // Unchanged: applied.
+        let applied = apply_at(&mut data, 2, 1_000, transaction(watched.clone()));
+        assert_eq!(applied, Applied::Transaction(vec![Reply::Status("OK")]));
+        // Written since (even to the same value): nothing applied.
+        apply_at(&mut data, 3, 1_000, set("w", "1"));
+        apply_at(&mut data, 4, 1_000, Write::Del(vec![b("out")]));
+        let applied = apply_at(&mut data, 5, 1_000, transaction(watched.clone()));
+        assert_eq!(applied.into_reply(), Reply::NullArray);
+        assert!(data.get(&b("out")).is_none());
+        // A watched key that appeared, or expired, counts as written.
+        let watched = vec![(b("w"), data.version(&b("w"))), (b("later"), 0)];
+        apply_at(&mut data, 6, 1_000, set("later", "x"));
+        let applied = apply_at(&mut data, 7, 1_000, transaction(watched));
+        assert_eq!(applied, Applied::Aborted);
+        let expire = Write::Expire {
+            key: b("w"),
+            at: ExpireAt::At(2_000),
+            condition: ExpireIf::Always,
+        };
+        apply_at(&mut data, 8, 1_000, expire);
+        let watched = vec![(b("w"), data.version(&b("w")))];
+        let applied = apply_at(&mut data, 9, 2_000, transaction(watched));
+        assert_eq!(applied, Applied::Aborted);
     }
 }

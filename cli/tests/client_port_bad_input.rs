@@ -23,11 +23,14 @@ fn bad_requests_cost_only_themselves() {
     let mut client = Client::connect(address).unwrap();
 
     for (request, error) in [
-        ("HSET h f v", "ERR unknown command 'HSET'"),
+        ("LPUSH l v", "ERR unknown command 'LPUSH'"),
         ("GET", "ERR wrong number of arguments for 'get'"),
         ("SET k", "ERR wrong number of arguments"),
         ("SET k v SOON", "ERR syntax error"),
-        ("SET k v EX 1", "ERR SET's expiry options"),
+        ("SET k v EX 0", "ERR invalid expire time in 'set' command"),
+        ("EXPIRE k 1 NX GT", "ERR NX and XX, GT or LT"),
+        ("SCAN nope", "ERR invalid cursor"),
+        ("WATCH", "ERR wrong number of arguments"),
         ("HELLO 4", "NOPROTO"),
     ] {
         let reply = client.command(request).unwrap();
@@ -36,6 +39,16 @@ fn bad_requests_cost_only_themselves() {
     assert_eq!(
         client.command("PING").unwrap(),
         Reply::Simple("PONG".into())
+    );
+    // A command on a key of another type is refused, and changes nothing.
+    assert_eq!(client.command("HSET h f v").unwrap(), Reply::Integer(1));
+    for request in ["GET h", "INCR h", "APPEND h x", "SET h v GET"] {
+        let reply = client.command(request).unwrap();
+        assert!(is_error(&reply, "WRONGTYPE"), "{request}: {reply:?}");
+    }
+    assert_eq!(
+        client.command("HGET h f").unwrap(),
+        Reply::Bulk(Some(b"v".to_vec()))
     );
 
     // A protocol error is answered and closes the connection: once the
@@ -109,6 +122,6 @@ fn bad_requests_cost_only_themselves() {
         bystander.command("GET typed").unwrap(),
         Reply::Bulk(Some(b"by-hand".to_vec()))
     );
-    // `typed` and `before-error`.
-    assert_eq!(client.command("DBSIZE").unwrap(), Reply::Integer(2));
+    // `h`, `typed` and `before-error`.
+    assert_eq!(client.command("DBSIZE").unwrap(), Reply::Integer(3));
 }

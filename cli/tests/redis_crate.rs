@@ -1,6 +1,7 @@
 //! The `redis` crate (redis-rs), Rust's most used Redis client, against a
 //! three-node `kontiki node` cluster, doing what its users typically do:
-//! plain commands, a pipeline, an atomic pipeline (MULTI/EXEC), RESP3,
+//! plain commands, a pipeline, an atomic pipeline (MULTI/EXEC), hashes,
+//! expiry, a WATCH transaction, SCAN, RESP3,
 //! and its cluster client, which finds the leader through any node and
 //! again after the leader is killed.
 
@@ -56,6 +57,39 @@ fn the_redis_crate_works_against_a_cluster() {
         assert!(set, "{protocol}");
         assert_eq!((incremented, read.as_str()), (4, "3"));
         let _: () = connection.del("fresh-key").unwrap();
+
+        // Hashes, expiry, and the crate's optimistic transaction helper
+        // (WATCH, then MULTI ... EXEC, retried while a watched key moves).
+        let _: () = connection.del("h").unwrap();
+        let () = connection
+            .hset_multiple("h", &[("f", "1"), ("g", "x")])
+            .unwrap();
+        let all: std::collections::HashMap<String, String> = connection.hgetall("h").unwrap();
+        assert_eq!(all.len(), 2, "{protocol}");
+        let bumped: i64 = connection.hincr("h", "f", 4).unwrap();
+        assert_eq!(bumped, 5);
+        let set: bool = connection.expire("h", 60).unwrap();
+        assert!(set);
+        let ttl: i64 = connection.ttl("h").unwrap();
+        assert!((59..=60).contains(&ttl), "{ttl}");
+        let (total,): (i64,) = redis::transaction(&mut connection, &["h"], |con, pipe| {
+            let current: i64 = con.hget("h", "f")?;
+            pipe.hset("h", "f", current * 2)
+                .ignore()
+                .hget("h", "f")
+                .query(con)
+        })
+        .unwrap();
+        assert_eq!(total, 10);
+        let (cursor, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(0)
+            .arg("TYPE")
+            .arg("hash")
+            .arg("COUNT")
+            .arg(1000)
+            .query(&mut connection)
+            .unwrap();
+        assert_eq!((cursor, keys), (0, vec!["h".to_string()]));
     }
 
     // The cluster client starts from a follower, finds the leader in

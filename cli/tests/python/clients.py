@@ -53,6 +53,16 @@ def check_before(leader_host, leader_port, follower_port):
         assert r.get("u") == b"x"
         assert r.unlink("u", "t") == 2
         assert r.info("raft")["role"] == "leader"
+        check_expiry(r)
+        check_hashes(r)
+        check_scan(r)
+        check_watch(r, redis.Redis(host=leader_host, port=leader_port, protocol=protocol))
+
+    # Keys that expire across the failover of the "after" phase.
+    r = redis.Redis(host=leader_host, port=leader_port)
+    assert r.set("short", "x", px=1000)
+    assert r.set("short-set-at", repr(time.time()))
+    assert r.set("long", "x", ex=3600)
 
     # The cluster client, started from a follower.
     cluster = RedisCluster(startup_nodes=[ClusterNode(leader_host, follower_port)])
@@ -61,6 +71,103 @@ def check_before(leader_host, leader_port, follower_port):
     assert cluster.set("cluster-key", "before")
     assert cluster.get("cluster-key") == b"before"
     assert cluster.mget_nonatomic(["a", "b"]) == [b"9x", b"2"]
+
+
+def check_expiry(r):
+    # A key is gone once its time has come, read right after.
+    assert r.set("ephemeral", "x", px=200)
+    assert 0 < r.pttl("ephemeral") <= 200
+    time.sleep(0.3)
+    assert r.get("ephemeral") is None
+    assert r.exists("ephemeral") == 0
+    assert r.ttl("ephemeral") == -2
+    assert r.set("e", "v")
+    assert r.ttl("e") == -1
+    assert r.expire("e", 100)
+    assert r.ttl("e") in (99, 100)
+    assert r.persist("e")
+    assert not r.persist("e")
+    assert r.ttl("e") == -1
+    assert r.expire("e", 100, nx=True)
+    assert not r.expire("e", 200, nx=True)
+    assert not r.expire("e", 200, lt=True)
+    assert r.expire("e", 50, lt=True)
+    assert r.expire("e", 60, gt=True)
+    at = int(time.time()) + 500
+    assert r.expireat("e", at)
+    assert r.expiretime("e") == at
+    assert r.pexpireat("e", at * 1000 + 5)
+    assert r.pexpiretime("e") == at * 1000 + 5
+    # INCR keeps a key's expiry; SET drops it unless KEEPTTL.
+    assert r.set("n", 1, ex=100)
+    assert r.incr("n") == 2
+    assert r.ttl("n") > 0
+    assert r.set("n", 5, keepttl=True)
+    assert r.ttl("n") > 0
+    assert r.set("n", 6)
+    assert r.ttl("n") == -1
+    # A time in the past removes the key at once.
+    assert r.expire("n", -1)
+    assert r.get("n") is None
+    assert not r.expire("n", 10)
+    try:
+        r.set("bad", "x", ex=0)
+        raise AssertionError("EX 0 was accepted")
+    except redis.ResponseError as error:
+        assert "invalid expire time" in str(error)
+
+
+def check_hashes(r):
+    assert r.hset("user:1", mapping={"name": "ada", "age": "36"}) == 2
+    assert r.hset("user:1", "lang", "en") == 1
+    assert r.hget("user:1", "name") == b"ada"
+    assert r.hgetall("user:1") == {b"name": b"ada", b"age": b"36", b"lang": b"en"}
+    assert r.hincrby("user:1", "age", 1) == 37
+    assert r.hmget("user:1", ["name", "nope"]) == [b"ada", None]
+    assert r.hlen("user:1") == 3
+    assert r.hexists("user:1", "lang")
+    assert not r.hsetnx("user:1", "lang", "fr")
+    assert r.hstrlen("user:1", "lang") == 2
+    assert sorted(r.hkeys("user:1")) == [b"age", b"lang", b"name"]
+    assert sorted(r.hvals("user:1")) == [b"37", b"ada", b"en"]
+    assert r.hdel("user:1", "lang", "nope") == 1
+    assert r.type("user:1") == b"hash"
+    assert r.hgetall("missing") == {}
+    try:
+        r.get("user:1")
+        raise AssertionError("GET on a hash was answered")
+    except redis.ResponseError as error:
+        assert str(error).startswith("WRONGTYPE"), error
+
+
+def check_scan(r):
+    r.mset({f"scan:{i}": i for i in range(100)})
+    found = list(r.scan_iter(match="scan:*", count=7))
+    assert sorted(found) == sorted(f"scan:{i}".encode() for i in range(100)), len(found)
+    assert list(r.scan_iter(_type="hash")) == [b"user:1"]
+    r.delete(*[f"scan:{i}" for i in range(100)])
+
+
+def check_watch(r, other):
+    r.set("w", 1)
+    with r.pipeline() as pipe:
+        pipe.watch("w")
+        value = int(pipe.get("w"))
+        pipe.multi()
+        pipe.set("w", value + 1)
+        assert pipe.execute() == [True]
+    assert r.get("w") == b"2"
+    with r.pipeline() as pipe:
+        pipe.watch("w")
+        other.set("w", "changed")
+        pipe.multi()
+        pipe.set("w", "mine")
+        try:
+            pipe.execute()
+            raise AssertionError("EXEC applied after a watched key changed")
+        except redis.WatchError:
+            pass
+    assert r.get("w") == b"changed"
 
 
 def check_after(host, port, old_leader_port):
@@ -84,6 +191,12 @@ def check_after(host, port, old_leader_port):
             time.sleep(0.1)
     assert cluster.get("cluster-key") == b"after"
     assert cluster.get("counter") == b"4"
+    # Expiry follows the replicated clock across the failover: the short
+    # key goes at its time on the new leader, the long one keeps its time.
+    set_at = float(cluster.get("short-set-at"))
+    time.sleep(max(0.0, set_at + 1.2 - time.time()))
+    assert cluster.get("short") is None
+    assert 3500 < cluster.ttl("long") <= 3600
     primaries = [node.port for node in cluster.get_nodes() if node.server_type == "primary"]
     assert primaries and primaries != [old_leader_port], primaries
 
