@@ -31,7 +31,7 @@ pub struct Argument {
     /// Its name.
     pub name: &'static str,
     /// Its type, as Redis names them: `key`, `string`, `integer`,
-    /// `pattern`, `unix-time`, `pure-token`, `oneof` or `block` (the
+    /// `double`, `pattern`, `unix-time`, `pure-token`, `oneof` or `block` (the
     /// last two group arguments, which `COMMAND DOCS` lists without
     /// their members here).
     pub kind: &'static str,
@@ -107,6 +107,13 @@ const EXPIRATION: Argument = Argument {
         token("KEEPTTL"),
     ],
     ..argument("expiration", "oneof")
+};
+
+/// `ZADD`'s scores and members.
+const SCORES_AND_MEMBERS: Argument = Argument {
+    multiple: true,
+    members: &[argument("score", "double"), argument("member", "string")],
+    ..argument("data", "block")
 };
 
 /// `HSET`'s pairs.
@@ -491,6 +498,51 @@ pub const COMMANDS: &[Spec] = &[
         arguments: &[argument("pattern", "string")],
     },
     Spec {
+        name: "lindex",
+        arity: 3,
+        flags: &["readonly"],
+        keys: ONE_KEY,
+        group: "list",
+        summary: "Returns a list's value at an index.",
+        arguments: &[argument("key", "key"), argument("index", "integer")],
+    },
+    Spec {
+        name: "llen",
+        arity: 2,
+        flags: &["readonly", "fast"],
+        keys: ONE_KEY,
+        group: "list",
+        summary: "Returns the length of a list.",
+        arguments: &[argument("key", "key")],
+    },
+    Spec {
+        name: "lpop",
+        arity: -2,
+        flags: &["write", "fast"],
+        keys: ONE_KEY,
+        group: "list",
+        summary: "Removes and returns the first values of a list, through the log.",
+        arguments: &[argument("key", "key"), optional("count", "integer")],
+    },
+    Spec {
+        name: "lpush",
+        arity: -3,
+        flags: &["write", "denyoom", "fast"],
+        keys: ONE_KEY,
+        group: "list",
+        summary: "Prepends values to a list, through the log; returns its length.",
+        arguments: &[argument("key", "key"), Argument { multiple: true, ..argument("element", "string") }],
+    },
+    Spec {
+        name: "lrange",
+        arity: 4,
+        flags: &["readonly"],
+        keys: ONE_KEY,
+        group: "list",
+        summary: "Returns a range of a list's values.",
+        arguments: &[argument("key", "key"), argument("start", "integer"), argument("stop", "integer")],
+    },
+    Spec {
         name: "mget",
         arity: -2,
         flags: &["readonly", "fast"],
@@ -633,6 +685,33 @@ pub const COMMANDS: &[Spec] = &[
         arguments: &[],
     },
     Spec {
+        name: "rpop",
+        arity: -2,
+        flags: &["write", "fast"],
+        keys: ONE_KEY,
+        group: "list",
+        summary: "Removes and returns the last values of a list, through the log.",
+        arguments: &[argument("key", "key"), optional("count", "integer")],
+    },
+    Spec {
+        name: "rpush",
+        arity: -3,
+        flags: &["write", "denyoom", "fast"],
+        keys: ONE_KEY,
+        group: "list",
+        summary: "Appends values to a list, through the log; returns its length.",
+        arguments: &[argument("key", "key"), Argument { multiple: true, ..argument("element", "string") }],
+    },
+    Spec {
+        name: "sadd",
+        arity: -3,
+        flags: &["write", "denyoom", "fast"],
+        keys: ONE_KEY,
+        group: "set",
+        summary: "Adds members to a set, through the log; returns how many were new.",
+        arguments: &[argument("key", "key"), Argument { multiple: true, ..argument("member", "string") }],
+    },
+    Spec {
         name: "scan",
         arity: -2,
         flags: &["readonly"],
@@ -640,6 +719,15 @@ pub const COMMANDS: &[Spec] = &[
         group: "generic",
         summary: "Iterates over the keys; the cursor stays valid across writes and failovers.",
         arguments: &[argument("cursor", "integer"), Argument { token: Some("MATCH"), ..optional("pattern", "pattern") }, Argument { token: Some("COUNT"), ..optional("count", "integer") }, Argument { token: Some("TYPE"), ..optional("type", "string") }],
+    },
+    Spec {
+        name: "scard",
+        arity: 2,
+        flags: &["readonly", "fast"],
+        keys: ONE_KEY,
+        group: "set",
+        summary: "Returns the number of members of a set.",
+        arguments: &[argument("key", "key")],
     },
     Spec {
         name: "select",
@@ -688,6 +776,42 @@ pub const COMMANDS: &[Spec] = &[
         arguments: &[argument("key", "key"), argument("value", "string")],
     },
     Spec {
+        name: "sismember",
+        arity: 3,
+        flags: &["readonly", "fast"],
+        keys: ONE_KEY,
+        group: "set",
+        summary: "Returns 1 if a set has the member.",
+        arguments: &[argument("key", "key"), argument("member", "string")],
+    },
+    Spec {
+        name: "smembers",
+        arity: 2,
+        flags: &["readonly"],
+        keys: ONE_KEY,
+        group: "set",
+        summary: "Returns the members of a set.",
+        arguments: &[argument("key", "key")],
+    },
+    Spec {
+        name: "spop",
+        arity: -2,
+        flags: &["write", "fast"],
+        keys: ONE_KEY,
+        group: "set",
+        summary: "Removes and returns members of a set, through the log, picked by the entry's index alike on every node.",
+        arguments: &[argument("key", "key"), optional("count", "integer")],
+    },
+    Spec {
+        name: "srem",
+        arity: -3,
+        flags: &["write", "fast"],
+        keys: ONE_KEY,
+        group: "set",
+        summary: "Removes members from a set, through the log.",
+        arguments: &[argument("key", "key"), Argument { multiple: true, ..argument("member", "string") }],
+    },
+    Spec {
         name: "strlen",
         arity: 2,
         flags: &["readonly", "fast"],
@@ -720,7 +844,7 @@ pub const COMMANDS: &[Spec] = &[
         flags: &["readonly", "fast"],
         keys: ONE_KEY,
         group: "generic",
-        summary: "Returns the type of a key's value: string, hash, or none (a linearizable read).",
+        summary: "Returns the type of a key's value: string, hash, list, set, zset, stream, or none (a linearizable read).",
         arguments: &[argument("key", "key")],
     },
     Spec {
@@ -749,6 +873,96 @@ pub const COMMANDS: &[Spec] = &[
         group: "transactions",
         summary: "Watches keys: EXEC applies nothing if one is written first (checked when the transaction's entry is applied).",
         arguments: &[keys("key")],
+    },
+    Spec {
+        name: "xadd",
+        arity: -5,
+        flags: &["write", "denyoom", "fast"],
+        keys: ONE_KEY,
+        group: "stream",
+        summary: "Appends an entry to a stream, through the log; * numbers it by the replicated clock.",
+        arguments: &[argument("key", "key"), argument("id", "string"), FIELDS_AND_VALUES],
+    },
+    Spec {
+        name: "xlen",
+        arity: 2,
+        flags: &["readonly", "fast"],
+        keys: ONE_KEY,
+        group: "stream",
+        summary: "Returns the number of entries of a stream.",
+        arguments: &[argument("key", "key")],
+    },
+    Spec {
+        name: "xrange",
+        arity: -4,
+        flags: &["readonly"],
+        keys: ONE_KEY,
+        group: "stream",
+        summary: "Returns a stream's entries between two ids (- and + for its ends).",
+        arguments: &[argument("key", "key"), argument("start", "string"), argument("end", "string"), Argument { token: Some("COUNT"), ..optional("count", "integer") }],
+    },
+    Spec {
+        name: "zadd",
+        arity: -4,
+        flags: &["write", "denyoom", "fast"],
+        keys: ONE_KEY,
+        group: "sorted-set",
+        summary: "Adds members with scores to a sorted set, or moves them, through the log; returns how many were new.",
+        arguments: &[argument("key", "key"), SCORES_AND_MEMBERS],
+    },
+    Spec {
+        name: "zcard",
+        arity: 2,
+        flags: &["readonly", "fast"],
+        keys: ONE_KEY,
+        group: "sorted-set",
+        summary: "Returns the number of members of a sorted set.",
+        arguments: &[argument("key", "key")],
+    },
+    Spec {
+        name: "zpopmax",
+        arity: -2,
+        flags: &["write", "fast"],
+        keys: ONE_KEY,
+        group: "sorted-set",
+        summary: "Removes and returns the members with the highest scores, through the log.",
+        arguments: &[argument("key", "key"), optional("count", "integer")],
+    },
+    Spec {
+        name: "zpopmin",
+        arity: -2,
+        flags: &["write", "fast"],
+        keys: ONE_KEY,
+        group: "sorted-set",
+        summary: "Removes and returns the members with the lowest scores, through the log.",
+        arguments: &[argument("key", "key"), optional("count", "integer")],
+    },
+    Spec {
+        name: "zrange",
+        arity: -4,
+        flags: &["readonly"],
+        keys: ONE_KEY,
+        group: "sorted-set",
+        summary: "Returns members of a sorted set by rank, with their scores if asked.",
+        arguments: &[argument("key", "key"), argument("start", "integer"), argument("stop", "integer"), Argument { token: Some("WITHSCORES"), optional: true, ..argument("withscores", "pure-token") }],
+    },
+    Spec {
+        name: "zrem",
+        arity: -3,
+        flags: &["write", "fast"],
+        keys: ONE_KEY,
+        group: "sorted-set",
+        summary: "Removes members from a sorted set, through the log.",
+        arguments: &[argument("key", "key"), Argument { multiple: true, ..argument("member", "string") }],
+    },
+    Spec {
+        name: "zscore",
+        arity: 3,
+        flags: &["readonly", "fast"],
+        keys: ONE_KEY,
+        group: "sorted-set",
+        summary: "Returns a member's score.",
+        arguments: &[argument("key", "key"), argument("member", "string")],
     },
 ];
 
@@ -886,7 +1100,7 @@ mod tests {
                 assert!(!error.contains("unknown command"), "{}: {error}", spec.name);
             }
         }
-        for unknown in ["lpush", "zadd", "subscribe"] {
+        for unknown in ["subscribe", "eval", "blpop"] {
             assert!(find(unknown.as_bytes()).is_none());
             let error = crate::commands::parse(vec![unknown.into()]).unwrap_err();
             assert!(error.contains("unknown command"), "{unknown}: {error}");

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use kontiki::NodeId;
 
 use crate::cluster::{self, ClusterQuery};
+use crate::collection_commands;
 pub use crate::read::Read;
 use crate::session::{self, Session};
 use crate::store_commands;
@@ -261,7 +262,10 @@ pub fn parse(arguments: Vec<Bytes>) -> Result<Command, String> {
             Command::Admin(Admin::TransferLeader(node_id(rest.next())?))
         }
         _ => {
-            if let Some(parsed) = store_commands::parse(&lower, rest.collect()) {
+            let rest: Vec<Bytes> = rest.collect();
+            let parsed = store_commands::parse(&lower, rest.clone())
+                .or_else(|| collection_commands::parse(&lower, rest));
+            if let Some(parsed) = parsed {
                 return parsed.map(|op| match op {
                     Op::Write(write) => Command::Write(write),
                     Op::Read(read) => Command::Read(read),
@@ -482,8 +486,8 @@ mod tests {
         );
         assert_eq!(parse(words("FLUSHALL NOW")), Err("ERR syntax error".into()));
         assert_eq!(
-            parse(words("LPUSH l v")),
-            Err("ERR unknown command 'LPUSH'".into())
+            parse(words("SUBSCRIBE news")),
+            Err("ERR unknown command 'SUBSCRIBE'".into())
         );
         assert_eq!(parse(Vec::new()), Err("ERR empty command".into()));
     }

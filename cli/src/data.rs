@@ -1,6 +1,7 @@
 //! The store's data, as every other module of the store sees it: keys
-//! holding strings or hashes, each with an optional expiry and a version,
-//! and the replicated clock that expires them.
+//! holding strings, hashes, lists, sets, sorted sets or streams, each with
+//! an optional expiry and a version, and the replicated clock that
+//! expires them.
 //!
 //! Everything here changes only through the log, so every replica holds
 //! the same data at the same index:
@@ -17,11 +18,111 @@
 //! everything and costs O(1): the point-in-time view a snapshot encodes
 //! while writes go on.
 
+use std::cmp::Ordering;
+
 use bytes::Bytes;
-use imbl::{OrdMap, OrdSet};
+use imbl::{OrdMap, OrdSet, Vector};
 
 /// A hash's fields and values.
 pub type Fields = OrdMap<Bytes, Bytes>;
+
+/// A set's members, ordered by a hash of each (as keys are), so that
+/// `SPOP` can start from a point the entry's index picks and find a
+/// member in O(log n).
+pub type Members = OrdSet<Key>;
+
+/// A sorted set's score: a float ordered totally (`-inf` lowest); never
+/// NaN, which the parser refuses.
+#[derive(Clone, Copy, Debug)]
+pub struct Score(pub f64);
+
+impl PartialEq for Score {
+    fn eq(&self, other: &Score) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Score {}
+
+impl PartialOrd for Score {
+    fn partial_cmp(&self, other: &Score) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Score {
+    fn cmp(&self, other: &Score) -> Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+/// A sorted set: each member's score, and the members by score.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Sorted {
+    /// Each member's score.
+    pub scores: OrdMap<Bytes, Score>,
+    /// The members in order: by score, then by member.
+    pub order: OrdSet<(Score, Bytes)>,
+}
+
+impl Sorted {
+    /// Adds `member` with `score`, or moves it there; whether it is new.
+    pub fn insert(&mut self, member: Bytes, score: Score) -> bool {
+        let old = self.scores.insert(member.clone(), score);
+        if let Some(old) = old {
+            self.order.remove(&(old, member.clone()));
+        }
+        self.order.insert((score, member));
+        old.is_none()
+    }
+
+    /// Removes `member`; whether it was there.
+    pub fn remove(&mut self, member: &Bytes) -> bool {
+        match self.scores.remove(member) {
+            Some(score) => {
+                self.order.remove(&(score, member.clone()));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The number of members.
+    pub fn len(&self) -> usize {
+        self.scores.len()
+    }
+
+    /// Whether it has no members.
+    pub fn is_empty(&self) -> bool {
+        self.scores.is_empty()
+    }
+}
+
+/// A stream entry's id: milliseconds and a sequence number.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StreamId {
+    /// Milliseconds since the Unix epoch (by the replicated clock, for an
+    /// id the store picks).
+    pub millis: u64,
+    /// The entry's number within its millisecond.
+    pub sequence: u64,
+}
+
+impl std::fmt::Display for StreamId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.millis, self.sequence)
+    }
+}
+
+/// A stream: its entries by id, and the last id it gave (which later
+/// entries must exceed, even once that entry is gone).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stream {
+    /// Each entry's fields and values, in the order given.
+    pub entries: OrdMap<StreamId, Vector<(Bytes, Bytes)>>,
+    /// The last id added.
+    pub last: StreamId,
+}
 
 /// A key as the store orders it: by a hash of its name first, so that
 /// `SCAN`'s cursor (the hash to go on from) stays valid whatever keys are
@@ -38,6 +139,15 @@ impl Key {
         Key {
             hash: cursor_hash(&name),
             name,
+        }
+    }
+
+    /// The place just before every key of hash `hash` (a bound for
+    /// ranges, not a key).
+    pub fn at_hash(hash: u64) -> Key {
+        Key {
+            hash,
+            name: Bytes::new(),
         }
     }
 
@@ -66,6 +176,14 @@ pub enum Value {
     String(Bytes),
     /// A hash (`HSET`, ...); never empty in the store.
     Hash(Fields),
+    /// A list (`LPUSH`, ...); never empty in the store.
+    List(Vector<Bytes>),
+    /// A set (`SADD`, ...); never empty in the store.
+    Set(Members),
+    /// A sorted set (`ZADD`, ...); never empty in the store.
+    Sorted(Sorted),
+    /// A stream (`XADD`, ...); it may be empty.
+    Stream(Stream),
 }
 
 impl Value {
@@ -74,6 +192,10 @@ impl Value {
         match self {
             Value::String(_) => "string",
             Value::Hash(_) => "hash",
+            Value::List(_) => "list",
+            Value::Set(_) => "set",
+            Value::Sorted(_) => "zset",
+            Value::Stream(_) => "stream",
         }
     }
 }
@@ -182,6 +304,25 @@ impl Data {
         }
     }
 
+    /// The value at `name` as the type `pick` takes (`None` from `pick`:
+    /// another type, `Err`).
+    pub fn typed<'a, T>(
+        &'a self,
+        name: &Bytes,
+        pick: impl FnOnce(&'a Value) -> Option<&'a T>,
+    ) -> Result<Option<&'a T>, WrongType> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(entry) => pick(&entry.value).map(Some).ok_or(WrongType),
+        }
+    }
+
+    /// The index of the entry being applied (what a write that needs a
+    /// choice the same on every node, as `SPOP`'s, draws from).
+    pub fn index(&self) -> u64 {
+        self.index
+    }
+
     /// The version of `name`: the index that last wrote it, 0 if missing.
     pub fn version(&self, name: &Bytes) -> u64 {
         self.get(name).map_or(0, |entry| entry.version)
@@ -194,11 +335,7 @@ impl Data {
 
     /// The keys from the first whose hash is at least `hash`, in order.
     pub fn iter_from(&self, hash: u64) -> impl Iterator<Item = (&Key, &Entry)> {
-        let start = Key {
-            hash,
-            name: Bytes::new(),
-        };
-        self.keys.range(start..)
+        self.keys.range(Key::at_hash(hash)..)
     }
 
     /// Sets `name` to `value`, keeping its expiry if `keep_expiry` (else

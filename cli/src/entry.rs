@@ -24,6 +24,7 @@
 //! | 16 | `HINCRBY` | amount (i64), key (prefixed), field |
 //! | 17 | a tick (the clock moves, keys due expire) | — |
 //! | 18 | `WATCH` … `EXEC` | count (u32), each watched key (prefixed) and version (u64), then as tag 10 |
+//! | 19 | a list, set, sorted set or stream write | as [`crate::collections`] says |
 //!
 //! `SET`'s flags (tag 8): 1 `NX`, 2 `XX`, 4 `GET`, 8 answer as `SETNX`,
 //! 16 `KEEPTTL`, 32 expires the time after the entry's (`EX`, `PX`), 64
@@ -37,6 +38,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use crate::collections::CollectionWrite;
 use crate::fields;
 use crate::read::{self, Read};
 use crate::write::{ExpireAt, ExpireIf, HashSet, Op, SetExpiry, When, Write};
@@ -59,6 +61,7 @@ const HDEL: u8 = 15;
 const HINCR_BY: u8 = 16;
 const TICK: u8 = 17;
 const WATCHED: u8 = 18;
+const COLLECTION: u8 = 19;
 
 /// Flag bits of a conditional set.
 const ONLY_IF_MISSING: u8 = 1;
@@ -253,6 +256,10 @@ fn encode_into(write: &Write, out: &mut BytesMut) {
             out.extend_from_slice(field);
         }
         Write::Tick => out.put_u8(TICK),
+        Write::Collection(write) => {
+            out.put_u8(COLLECTION);
+            write.encode(out);
+        }
     }
 }
 
@@ -400,6 +407,7 @@ fn decode(entry: &Bytes) -> Option<Write> {
             }
         }
         TICK if rest.is_empty() => Write::Tick,
+        COLLECTION => Write::Collection(CollectionWrite::decode(&rest)?),
         _ => return None,
     };
     Some(write)

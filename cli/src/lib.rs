@@ -26,6 +26,8 @@
 pub mod admin;
 pub mod client;
 pub mod cluster;
+pub mod collection_commands;
+pub mod collections;
 pub mod command_table;
 pub mod commands;
 pub mod data;

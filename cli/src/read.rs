@@ -8,6 +8,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use crate::collections::CollectionRead;
 use crate::data::{Data, Entry, Fields};
 use crate::fields;
 use crate::glob;
@@ -30,6 +31,7 @@ const HKEYS: u8 = 77;
 const HVALS: u8 = 78;
 const HSTRLEN: u8 = 79;
 const SCAN: u8 = 80;
+const COLLECTION: u8 = 81;
 
 /// The first tag of a read; writes' tags are below it.
 pub const FIRST_TAG: u8 = GET;
@@ -91,6 +93,8 @@ pub enum Read {
     HStrLen(Bytes, Bytes),
     /// `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`.
     Scan(Scan),
+    /// A read of a list, set, sorted set or stream.
+    Collection(CollectionRead),
 }
 
 /// A `SCAN` call.
@@ -172,6 +176,7 @@ impl Read {
                 Reply::Integer(hash(data, key)?.get(field).map_or(0, Bytes::len) as i64)
             }
             Read::Scan(scan) => scan.evaluate(data),
+            Read::Collection(read) => read.evaluate(data),
         };
         Some(reply)
     }
@@ -199,6 +204,10 @@ impl Read {
             | Read::HVals(key)
             | Read::HStrLen(key, _) => {
                 single = [key.clone()];
+                &single
+            }
+            Read::Collection(read) => {
+                single = [read.key().clone()];
                 &single
             }
         };
@@ -232,6 +241,11 @@ impl Read {
             Read::HKeys(key) => (HKEYS, None, vec![key.clone()]),
             Read::HVals(key) => (HVALS, None, vec![key.clone()]),
             Read::HStrLen(key, field) => (HSTRLEN, None, vec![key.clone(), field.clone()]),
+            Read::Collection(read) => {
+                out.put_u8(COLLECTION);
+                read.encode(out);
+                return;
+            }
             Read::Scan(scan) => (
                 SCAN,
                 None,
@@ -262,6 +276,7 @@ impl Read {
             STRLEN => Read::StrLen(rest),
             TYPE => Read::Type(rest),
             KEYS => Read::Keys(rest),
+            COLLECTION => Read::Collection(CollectionRead::decode(&rest)?),
             _ => {
                 let all = fields::take_all(&mut rest)?;
                 let number = |text: &Bytes| std::str::from_utf8(text).ok()?.parse::<u64>().ok();

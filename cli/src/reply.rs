@@ -23,6 +23,12 @@ pub enum Reply {
     Array(Vec<Reply>),
     /// Pairs: a map in RESP3, a flat array in RESP2.
     Map(Vec<(Reply, Reply)>),
+    /// Pairs that RESP3 nests (an array of two-element arrays) and RESP2
+    /// flattens, as `ZRANGE ... WITHSCORES` answers.
+    Pairs(Vec<(Reply, Reply)>),
+    /// A float, as its shortest text: RESP3's double, a bulk string in
+    /// RESP2.
+    Double(Bytes),
     /// No array (`EXEC` of a transaction a watched key stopped): `*-1` in
     /// RESP2, `_` in RESP3.
     NullArray,
@@ -49,6 +55,18 @@ impl Reply {
                     value.write(replies);
                 }
             }
+            Reply::Pairs(pairs) => {
+                let nested = replies.protocol() >= 3;
+                replies.array(if nested { pairs.len() } else { pairs.len() * 2 });
+                for (first, second) in pairs {
+                    if nested {
+                        replies.array(2);
+                    }
+                    first.write(replies);
+                    second.write(replies);
+                }
+            }
+            Reply::Double(text) => replies.double(text),
             Reply::NullArray => replies.null_array(),
             Reply::Error(error) => replies.error(error),
         }
@@ -78,10 +96,18 @@ mod tests {
         pairs.write(&mut replies);
         Reply::NullArray.write(&mut replies);
         assert_eq!(&replies.take()[..], b"*2\r\n:1\r\n:2\r\n*-1\r\n");
+        let scores = Reply::Pairs(vec![(
+            Reply::Bulk(Some(Bytes::from_static(b"m"))),
+            Reply::Double(Bytes::from_static(b"1.5")),
+        )]);
+        scores.write(&mut replies);
+        assert_eq!(&replies.take()[..], b"*2\r\n$1\r\nm\r\n$3\r\n1.5\r\n");
         replies.set_protocol(3);
         Reply::Bulk(None).write(&mut replies);
         pairs.write(&mut replies);
         Reply::NullArray.write(&mut replies);
         assert_eq!(&replies.take()[..], b"_\r\n%1\r\n:1\r\n:2\r\n_\r\n");
+        scores.write(&mut replies);
+        assert_eq!(&replies.take()[..], b"*1\r\n*2\r\n$1\r\nm\r\n,1.5\r\n");
     }
 }

@@ -191,6 +191,15 @@ impl Replies {
         self.out.extend_from_slice(null);
     }
 
+    /// A float given as its text: `,text` in RESP3, a bulk string in RESP2.
+    pub fn double(&mut self, text: &[u8]) {
+        if self.resp3 {
+            self.line(b',', text);
+        } else {
+            self.bulk(text);
+        }
+    }
+
     /// No array: `*-1` in RESP2, `_` in RESP3.
     pub fn null_array(&mut self) {
         let null: &[u8] = if self.resp3 { b"_\r\n" } else { b"*-1\r\n" };

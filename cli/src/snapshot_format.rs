@@ -8,11 +8,19 @@
 //! clock (u64)                the replicated clock, ms since the Unix epoch
 //! then per key, in the store's order:
 //!   key (field)
-//!   kind (u8)                0 string, 1 hash
+//!   kind (u8)                0 string, 1 hash, 2 list, 3 set,
+//!                            4 sorted set, 5 stream
 //!   expires at (u64)         0: never
 //!   version (u64)            the log index that last wrote it
-//!   value                    string: one field; hash: count (u32), then
-//!                            each field name and value (fields)
+//!   value, by kind:
+//!     string                 one field
+//!     hash                   count (u32), then each name and value (fields)
+//!     list, set              count (u32), then each item (field)
+//!     sorted set             count (u32), then each member (field) and
+//!                            its score (u64, the float's bits)
+//!     stream                 last id (u64 ms, u64 sequence), count (u32),
+//!                            then each entry: id (u64, u64), pair count
+//!                            (u32), each name and value (fields)
 //! ```
 //!
 //! The first layout (before expiry and hashes) was only `key (field),
@@ -23,12 +31,16 @@ use std::io::{self, BufReader, BufWriter, Read, Write};
 
 use bytes::Bytes;
 
-use crate::data::{Data, Entry, Fields, Value};
+use crate::data::{Data, Entry, Key, Score, Sorted, Stream, StreamId, Value};
 
 const MARKER: [u8; 4] = [0xff; 4];
 const LAYOUT: u8 = 2;
 const STRING: u8 = 0;
 const HASH: u8 = 1;
+const LIST: u8 = 2;
+const SET: u8 = 3;
+const SORTED: u8 = 4;
+const STREAM: u8 = 5;
 
 /// Writes the snapshot of `data` to `out`.
 pub fn write(data: &Data, out: &mut dyn Write) -> io::Result<()> {
@@ -38,25 +50,142 @@ pub fn write(data: &Data, out: &mut dyn Write) -> io::Result<()> {
     out.write_all(&data.clock().to_be_bytes())?;
     for (key, entry) in data.iter() {
         put_field(&mut out, key.name())?;
-        let kind = match entry.value {
-            Value::String(_) => STRING,
-            Value::Hash(_) => HASH,
-        };
-        out.write_all(&[kind])?;
+        out.write_all(&[kind(&entry.value)])?;
         out.write_all(&entry.expires_at.unwrap_or(0).to_be_bytes())?;
         out.write_all(&entry.version.to_be_bytes())?;
-        match &entry.value {
-            Value::String(value) => put_field(&mut out, value)?,
-            Value::Hash(fields) => {
-                out.write_all(&(fields.len() as u32).to_be_bytes())?;
-                for (field, value) in fields {
-                    put_field(&mut out, field)?;
-                    put_field(&mut out, value)?;
-                }
-            }
-        }
+        put_value(&mut out, &entry.value)?;
     }
     out.flush()
+}
+
+fn kind(value: &Value) -> u8 {
+    match value {
+        Value::String(_) => STRING,
+        Value::Hash(_) => HASH,
+        Value::List(_) => LIST,
+        Value::Set(_) => SET,
+        Value::Sorted(_) => SORTED,
+        Value::Stream(_) => STREAM,
+    }
+}
+
+fn put_count(out: &mut impl Write, count: usize) -> io::Result<()> {
+    // Collections are bounded by memory far below 4 G items.
+    out.write_all(&(count as u32).to_be_bytes())
+}
+
+fn put_pairs<'a>(
+    out: &mut impl Write,
+    count: usize,
+    pairs: impl Iterator<Item = (&'a Bytes, &'a Bytes)>,
+) -> io::Result<()> {
+    put_count(out, count)?;
+    for (name, value) in pairs {
+        put_field(out, name)?;
+        put_field(out, value)?;
+    }
+    Ok(())
+}
+
+fn put_value(out: &mut impl Write, value: &Value) -> io::Result<()> {
+    match value {
+        Value::String(value) => put_field(out, value),
+        Value::Hash(fields) => put_pairs(out, fields.len(), fields.iter()),
+        Value::List(items) => {
+            put_count(out, items.len())?;
+            items.iter().try_for_each(|item| put_field(out, item))
+        }
+        Value::Set(members) => {
+            put_count(out, members.len())?;
+            members
+                .iter()
+                .try_for_each(|member| put_field(out, member.name()))
+        }
+        Value::Sorted(sorted) => {
+            put_count(out, sorted.len())?;
+            for (member, score) in &sorted.scores {
+                put_field(out, member)?;
+                out.write_all(&score.0.to_bits().to_be_bytes())?;
+            }
+            Ok(())
+        }
+        Value::Stream(stream) => {
+            out.write_all(&stream.last.millis.to_be_bytes())?;
+            out.write_all(&stream.last.sequence.to_be_bytes())?;
+            put_count(out, stream.entries.len())?;
+            for (id, pairs) in &stream.entries {
+                out.write_all(&id.millis.to_be_bytes())?;
+                out.write_all(&id.sequence.to_be_bytes())?;
+                put_pairs(out, pairs.len(), pairs.iter().map(|(n, v)| (n, v)))?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn read_value(input: &mut impl Read, kind: u8) -> io::Result<Value> {
+    let value = match kind {
+        STRING => Value::String(read_field(input)?),
+        HASH => Value::Hash(read_pairs(input)?.into_iter().collect()),
+        LIST => Value::List(read_items(input)?.into_iter().collect()),
+        SET => Value::Set(read_items(input)?.into_iter().map(Key::new).collect()),
+        SORTED => {
+            let mut sorted = Sorted::default();
+            for _ in 0..read_count(input)? {
+                let member = read_field(input)?;
+                let score = f64::from_bits(read_u64(input)?);
+                if score.is_nan() {
+                    return Err(malformed("a sorted set's score is not a number"));
+                }
+                sorted.insert(member, Score(score));
+            }
+            Value::Sorted(sorted)
+        }
+        STREAM => {
+            let mut stream = Stream {
+                last: read_stream_id(input)?,
+                ..Stream::default()
+            };
+            for _ in 0..read_count(input)? {
+                let id = read_stream_id(input)?;
+                stream
+                    .entries
+                    .insert(id, read_pairs(input)?.into_iter().collect());
+            }
+            Value::Stream(stream)
+        }
+        _ => return Err(malformed(&format!("unknown value kind {kind}"))),
+    };
+    Ok(value)
+}
+
+fn read_count(input: &mut impl Read) -> io::Result<u32> {
+    Ok(read_length(input, false)?.unwrap_or(0))
+}
+
+fn read_items(input: &mut impl Read) -> io::Result<Vec<Bytes>> {
+    // Grown as items arrive, not reserved from the count.
+    let mut items = Vec::new();
+    for _ in 0..read_count(input)? {
+        items.push(read_field(input)?);
+    }
+    Ok(items)
+}
+
+fn read_pairs(input: &mut impl Read) -> io::Result<Vec<(Bytes, Bytes)>> {
+    let mut pairs = Vec::new();
+    for _ in 0..read_count(input)? {
+        let name = read_field(input)?;
+        pairs.push((name, read_field(input)?));
+    }
+    Ok(pairs)
+}
+
+fn read_stream_id(input: &mut impl Read) -> io::Result<StreamId> {
+    Ok(StreamId {
+        millis: read_u64(input)?,
+        sequence: read_u64(input)?,
+    })
 }
 
 fn put_field(out: &mut impl Write, field: &Bytes) -> io::Result<()> {
@@ -87,19 +216,7 @@ pub fn read(input: &mut dyn Read, index: u64) -> io::Result<Data> {
         let kind = read_array::<1>(&mut input)?[0];
         let expires_at = Some(read_u64(&mut input)?).filter(|at| *at != 0);
         let version = read_u64(&mut input)?;
-        let value = match kind {
-            STRING => Value::String(read_field(&mut input)?),
-            HASH => {
-                let count = read_length(&mut input, false)?.unwrap_or(0);
-                let mut fields = Fields::new();
-                for _ in 0..count {
-                    let field = read_field(&mut input)?;
-                    fields.insert(field, read_field(&mut input)?);
-                }
-                Value::Hash(fields)
-            }
-            _ => return Err(malformed(&format!("unknown value kind {kind}"))),
-        };
+        let value = read_value(&mut input, kind)?;
         let entry = Entry {
             value,
             expires_at,
@@ -184,6 +301,7 @@ fn read_bytes(input: &mut impl Read, length: u32) -> io::Result<Bytes> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::Fields;
 
     fn b(text: &str) -> Bytes {
         Bytes::copy_from_slice(text.as_bytes())
@@ -200,6 +318,28 @@ mod tests {
         data.begin(4, None);
         data.put(b("h"), Value::Hash(fields), false);
         data.set_expiry(&b("s"), Some(9_000));
+        let list = [b("x"), Bytes::new(), b("x")].into_iter().collect();
+        data.put(b("l"), Value::List(list), false);
+        let members = [b("m"), b("n")].into_iter().map(Key::new).collect();
+        data.put(b("set"), Value::Set(members), false);
+        let mut sorted = Sorted::default();
+        for (member, score) in [("a", 1.5), ("b", f64::NEG_INFINITY), ("c", -0.0)] {
+            sorted.insert(b(member), Score(score));
+        }
+        data.put(b("z"), Value::Sorted(sorted), false);
+        let mut stream = Stream::default();
+        let id = StreamId {
+            millis: 7,
+            sequence: 2,
+        };
+        stream
+            .entries
+            .insert(id, [(b("f"), b("v"))].into_iter().collect());
+        stream.last = StreamId {
+            millis: 9,
+            sequence: 0,
+        };
+        data.put(b("x"), Value::Stream(stream), false);
         data
     }
 

@@ -4,6 +4,7 @@
 
 use bytes::Bytes;
 
+use crate::collections::CollectionWrite;
 use crate::data::{Data, Value, WrongType};
 use crate::read::Read;
 use crate::reply::{Reply, WRONG_TYPE};
@@ -170,6 +171,8 @@ pub enum Write {
     /// Nothing but its time: moves the replicated clock, so keys whose
     /// time has come expire (the leader proposes one when a key is due).
     Tick,
+    /// A write to a list, set, sorted set or stream.
+    Collection(CollectionWrite),
 }
 
 /// One command of a transaction.
@@ -207,6 +210,8 @@ pub enum Applied {
     Transaction(Vec<Reply>),
     /// A transaction not applied, as a watched key changed: nil.
     Aborted,
+    /// Any other reply, as the write computed it.
+    Reply(Reply),
 }
 
 impl From<WrongType> for Applied {
@@ -230,6 +235,7 @@ impl Applied {
             Applied::Unknown => Reply::Error("ERR the store did not understand the command"),
             Applied::Transaction(replies) => Reply::Array(replies),
             Applied::Aborted => Reply::NullArray,
+            Applied::Reply(reply) => reply,
         }
     }
 }
@@ -377,6 +383,7 @@ impl Write {
                 Applied::Integer(next)
             }
             Write::Tick => Applied::Ok,
+            Write::Collection(write) => Applied::Reply(write.apply(data)),
         };
         Ok(applied)
     }

@@ -23,7 +23,12 @@ fn bad_requests_cost_only_themselves() {
     let mut client = Client::connect(address).unwrap();
 
     for (request, error) in [
-        ("LPUSH l v", "ERR unknown command 'LPUSH'"),
+        ("SUBSCRIBE news", "ERR unknown command 'SUBSCRIBE'"),
+        ("ZADD z 1", "ERR wrong number of arguments"),
+        (
+            "XADD x 0-0 f v",
+            "ERR The ID specified in XADD must be greater than 0-0",
+        ),
         ("GET", "ERR wrong number of arguments for 'get'"),
         ("SET k", "ERR wrong number of arguments"),
         ("SET k v SOON", "ERR syntax error"),
@@ -42,7 +47,14 @@ fn bad_requests_cost_only_themselves() {
     );
     // A command on a key of another type is refused, and changes nothing.
     assert_eq!(client.command("HSET h f v").unwrap(), Reply::Integer(1));
-    for request in ["GET h", "INCR h", "APPEND h x", "SET h v GET"] {
+    for request in [
+        "GET h",
+        "INCR h",
+        "APPEND h x",
+        "SET h v GET",
+        "LPUSH h x",
+        "SADD h x",
+    ] {
         let reply = client.command(request).unwrap();
         assert!(is_error(&reply, "WRONGTYPE"), "{request}: {reply:?}");
     }

@@ -56,6 +56,7 @@ def check_before(leader_host, leader_port, follower_port):
         check_expiry(r)
         check_hashes(r)
         check_scan(r)
+        check_collections(r)
         check_watch(r, redis.Redis(host=leader_host, port=leader_port, protocol=protocol))
 
     # Keys that expire across the failover of the "after" phase.
@@ -146,6 +147,45 @@ def check_scan(r):
     assert sorted(found) == sorted(f"scan:{i}".encode() for i in range(100)), len(found)
     assert list(r.scan_iter(_type="hash")) == [b"user:1"]
     r.delete(*[f"scan:{i}" for i in range(100)])
+
+
+def check_collections(r):
+    r.delete("l", "s", "z", "x")
+    assert r.rpush("l", "a", "b", "c") == 3
+    assert r.lpush("l", "z") == 4
+    assert r.lrange("l", 0, -1) == [b"z", b"a", b"b", b"c"]
+    assert r.lpop("l") == b"z"
+    assert r.rpop("l", 2) == [b"c", b"b"]
+    assert r.llen("l") == 1
+    assert r.lindex("l", 0) == b"a"
+    assert r.type("l") == b"list"
+    assert r.sadd("s", "x", "y", "y") == 2
+    assert r.smembers("s") == {b"x", b"y"}
+    assert r.sismember("s", "x")
+    assert r.scard("s") == 2
+    popped = r.spop("s")
+    assert popped in (b"x", b"y")
+    assert r.srem("s", "x", "y") == 1
+    assert r.exists("s") == 0
+    assert r.zadd("z", {"a": 1, "b": 2.5, "c": -3}) == 3
+    assert r.zrange("z", 0, -1) == [b"c", b"a", b"b"]
+    assert [tuple(pair) for pair in r.zrange("z", 0, 1, withscores=True)] == [
+        (b"c", -3.0),
+        (b"a", 1.0),
+    ]
+    assert r.zscore("z", "b") == 2.5
+    assert r.zcard("z") == 3
+    assert [tuple(pair) for pair in r.zpopmin("z", 1)] == [(b"c", -3.0)]
+    assert [tuple(pair) for pair in r.zpopmax("z", 2)] == [(b"b", 2.5), (b"a", 1.0)]
+    first = r.xadd("x", {"f": "v"})
+    second = r.xadd("x", {"f": "w"})
+    ids = [tuple(int(part) for part in entry_id.split(b"-")) for entry_id in (first, second)]
+    assert ids[0] < ids[1], ids
+    assert r.xlen("x") == 2
+    entries = r.xrange("x", "-", "+")
+    assert [fields for _, fields in entries] == [{b"f": b"v"}, {b"f": b"w"}]
+    assert r.type("x") == b"stream"
+    r.delete("l", "x")
 
 
 def check_watch(r, other):
