@@ -234,15 +234,7 @@ fn parse_xrange(key: &Bytes, start: &Bytes, end: &Bytes, options: &[Bytes]) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::{self, Command};
-
-    fn parse(text: &str) -> Result<Command, String> {
-        commands::parse(
-            text.split(' ')
-                .map(|word| Bytes::copy_from_slice(word.as_bytes()))
-                .collect(),
-        )
-    }
+    use crate::commands::{parse_words as parse, Command};
 
     fn b(text: &str) -> Bytes {
         Bytes::copy_from_slice(text.as_bytes())

@@ -167,7 +167,7 @@ impl CollectionWrite {
                     }
                 }
                 let length = items.len();
-                data.put(key, Value::List(items), true);
+                data.put(key, Value::List(Box::new(items)), true);
                 Reply::Integer(length as i64)
             }
             CollectionWrite::Pop { key, count, front } => {
@@ -192,7 +192,7 @@ impl CollectionWrite {
                         }
                     })
                     .collect();
-                store_or_remove(data, key, items.is_empty(), Value::List(items));
+                store_or_remove(data, key, items.is_empty(), Value::List(Box::new(items)));
                 match count {
                     None => Reply::Bulk(popped.into_iter().next()),
                     Some(_) => Reply::Array(popped.iter().map(bulk).collect()),
@@ -257,7 +257,7 @@ impl CollectionWrite {
                     .into_iter()
                     .filter(|(score, member)| sorted.insert(member.clone(), Score(*score)))
                     .count();
-                data.put(key, Value::Sorted(sorted), true);
+                data.put(key, Value::Sorted(Box::new(sorted)), true);
                 Reply::Integer(added as i64)
             }
             CollectionWrite::SortedRemove { key, members } => {
@@ -273,7 +273,12 @@ impl CollectionWrite {
                     .filter(|member| sorted.remove(member))
                     .count();
                 if removed > 0 {
-                    store_or_remove(data, key, sorted.is_empty(), Value::Sorted(sorted));
+                    store_or_remove(
+                        data,
+                        key,
+                        sorted.is_empty(),
+                        Value::Sorted(Box::new(sorted)),
+                    );
                 }
                 Reply::Integer(removed as i64)
             }
@@ -298,7 +303,12 @@ impl CollectionWrite {
                     sorted.remove(&member);
                     popped.push((bulk(&member), Reply::Double(format_score(score.0))));
                 }
-                store_or_remove(data, key, sorted.is_empty(), Value::Sorted(sorted));
+                store_or_remove(
+                    data,
+                    key,
+                    sorted.is_empty(),
+                    Value::Sorted(Box::new(sorted)),
+                );
                 match count {
                     // One pair, flat, as Redis answers without a count.
                     None => Reply::Array(popped.into_iter().flat_map(|(m, s)| [m, s]).collect()),
@@ -325,7 +335,7 @@ impl CollectionWrite {
                     .entries
                     .insert(id, pairs.into_iter().collect::<Vector<_>>());
                 stream.last = id;
-                data.put(key, Value::Stream(stream), true);
+                data.put(key, Value::Stream(Box::new(stream)), true);
                 Reply::Bulk(Some(Bytes::from(id.to_string())))
             }
         };
@@ -335,7 +345,7 @@ impl CollectionWrite {
 
 fn as_list(value: &Value) -> Option<&Vector<Bytes>> {
     match value {
-        Value::List(items) => Some(items),
+        Value::List(items) => Some(items.as_ref()),
         _ => None,
     }
 }
@@ -349,14 +359,14 @@ fn as_set(value: &Value) -> Option<&Members> {
 
 fn as_sorted(value: &Value) -> Option<&Sorted> {
     match value {
-        Value::Sorted(sorted) => Some(sorted),
+        Value::Sorted(sorted) => Some(sorted.as_ref()),
         _ => None,
     }
 }
 
 fn as_stream(value: &Value) -> Option<&Stream> {
     match value {
-        Value::Stream(stream) => Some(stream),
+        Value::Stream(stream) => Some(stream.as_ref()),
         _ => None,
     }
 }

@@ -278,6 +278,17 @@ pub fn parse(arguments: Vec<Bytes>) -> Result<Command, String> {
     Ok(command)
 }
 
+/// Parses a request typed as words separated by single spaces (for
+/// tests).
+#[cfg(test)]
+pub(crate) fn parse_words(text: &str) -> Result<Command, String> {
+    parse(
+        text.split(' ')
+            .map(|word| Bytes::copy_from_slice(word.as_bytes()))
+            .collect(),
+    )
+}
+
 /// `RAFT.NODE <subcommand> ...`.
 fn parse_raft_node(mut rest: impl ExactSizeIterator<Item = Bytes>) -> Result<Command, String> {
     let sub = rest

@@ -176,14 +176,16 @@ pub enum Value {
     String(Bytes),
     /// A hash (`HSET`, ...); never empty in the store.
     Hash(Fields),
-    /// A list (`LPUSH`, ...); never empty in the store.
-    List(Vector<Bytes>),
+    /// A list (`LPUSH`, ...); never empty in the store. (The larger
+    /// collections are boxed: every key's entry is as large as the largest
+    /// variant, and most keys hold strings.)
+    List(Box<Vector<Bytes>>),
     /// A set (`SADD`, ...); never empty in the store.
     Set(Members),
     /// A sorted set (`ZADD`, ...); never empty in the store.
-    Sorted(Sorted),
+    Sorted(Box<Sorted>),
     /// A stream (`XADD`, ...); it may be empty.
-    Stream(Stream),
+    Stream(Box<Stream>),
 }
 
 impl Value {

@@ -127,7 +127,7 @@ fn read_value(input: &mut impl Read, kind: u8) -> io::Result<Value> {
     let value = match kind {
         STRING => Value::String(read_field(input)?),
         HASH => Value::Hash(read_pairs(input)?.into_iter().collect()),
-        LIST => Value::List(read_items(input)?.into_iter().collect()),
+        LIST => Value::List(Box::new(read_items(input)?.into_iter().collect())),
         SET => Value::Set(read_items(input)?.into_iter().map(Key::new).collect()),
         SORTED => {
             let mut sorted = Sorted::default();
@@ -139,7 +139,7 @@ fn read_value(input: &mut impl Read, kind: u8) -> io::Result<Value> {
                 }
                 sorted.insert(member, Score(score));
             }
-            Value::Sorted(sorted)
+            Value::Sorted(Box::new(sorted))
         }
         STREAM => {
             let mut stream = Stream {
@@ -152,7 +152,7 @@ fn read_value(input: &mut impl Read, kind: u8) -> io::Result<Value> {
                     .entries
                     .insert(id, read_pairs(input)?.into_iter().collect());
             }
-            Value::Stream(stream)
+            Value::Stream(Box::new(stream))
         }
         _ => return Err(malformed(&format!("unknown value kind {kind}"))),
     };
@@ -319,14 +319,14 @@ mod tests {
         data.put(b("h"), Value::Hash(fields), false);
         data.set_expiry(&b("s"), Some(9_000));
         let list = [b("x"), Bytes::new(), b("x")].into_iter().collect();
-        data.put(b("l"), Value::List(list), false);
+        data.put(b("l"), Value::List(Box::new(list)), false);
         let members = [b("m"), b("n")].into_iter().map(Key::new).collect();
         data.put(b("set"), Value::Set(members), false);
         let mut sorted = Sorted::default();
         for (member, score) in [("a", 1.5), ("b", f64::NEG_INFINITY), ("c", -0.0)] {
             sorted.insert(b(member), Score(score));
         }
-        data.put(b("z"), Value::Sorted(sorted), false);
+        data.put(b("z"), Value::Sorted(Box::new(sorted)), false);
         let mut stream = Stream::default();
         let id = StreamId {
             millis: 7,
@@ -339,7 +339,7 @@ mod tests {
             millis: 9,
             sequence: 0,
         };
-        data.put(b("x"), Value::Stream(stream), false);
+        data.put(b("x"), Value::Stream(Box::new(stream)), false);
         data
     }
 

@@ -249,15 +249,7 @@ pub fn parse_set(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::{self, Command};
-
-    fn parse(text: &str) -> Result<Command, String> {
-        commands::parse(
-            text.split(' ')
-                .map(|word| Bytes::copy_from_slice(word.as_bytes()))
-                .collect(),
-        )
-    }
+    use crate::commands::{parse_words as parse, Command};
 
     fn b(text: &str) -> Bytes {
         Bytes::copy_from_slice(text.as_bytes())
