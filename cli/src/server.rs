@@ -311,10 +311,9 @@ impl Service {
                 connection.watched.clear();
                 replies.simple("OK");
             }
-            Ok(Command::Watch(_)) => {
-                transaction.aborted = true;
-                replies.error("ERR WATCH inside MULTI is not allowed");
-            }
+            // Refused, but the transaction goes on (as in Redis: WATCH is
+            // never queued, so it does not spoil what is).
+            Ok(Command::Watch(_)) => replies.error("ERR WATCH inside MULTI is not allowed"),
             Ok(Command::Quit) => {
                 replies.simple("OK");
                 return Next::Close;

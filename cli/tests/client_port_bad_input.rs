@@ -45,6 +45,22 @@ fn bad_requests_cost_only_themselves() {
         client.command("PING").unwrap(),
         Reply::Simple("PONG".into())
     );
+    // WATCH inside MULTI is refused and spoils nothing queued.
+    assert_eq!(client.command("MULTI").unwrap(), Reply::Simple("OK".into()));
+    let watch = client.command("WATCH k").unwrap();
+    assert!(
+        is_error(&watch, "ERR WATCH inside MULTI is not allowed"),
+        "{watch:?}"
+    );
+    assert_eq!(
+        client.command("SET in-multi 1").unwrap(),
+        Reply::Simple("QUEUED".into())
+    );
+    assert_eq!(
+        client.command("EXEC").unwrap(),
+        Reply::Array(vec![Reply::Simple("OK".into())])
+    );
+    assert_eq!(client.command("DEL in-multi").unwrap(), Reply::Integer(1));
     // A command on a key of another type is refused, and changes nothing.
     assert_eq!(client.command("HSET h f v").unwrap(), Reply::Integer(1));
     for request in [
