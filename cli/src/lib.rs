@@ -25,6 +25,7 @@
 
 pub mod admin;
 pub mod client;
+pub mod client_limits;
 pub mod cluster;
 pub mod collection_commands;
 pub mod collections;

@@ -163,6 +163,15 @@ struct NodeArgs {
     /// configuration.
     #[arg(long)]
     join: bool,
+    /// Client connections served at once; one more is answered "-ERR max
+    /// number of clients reached" and closed. Lowered, with a warning, to
+    /// fit under the process's file limit [default: 10000].
+    #[arg(long, value_name = "N")]
+    max_clients: Option<usize>,
+    /// Close a client connection that sends nothing for this many
+    /// seconds; 0 never does [default: 0].
+    #[arg(long, value_name = "SECONDS")]
+    client_idle_timeout: Option<u64>,
 }
 
 fn main() -> ExitCode {
@@ -270,6 +279,8 @@ fn run_node(args: NodeArgs) -> Result<(), String> {
         advertise: args.advertise,
         join: args.join.then_some(true),
         peer: args.peers,
+        max_clients: args.max_clients,
+        client_idle_timeout: args.client_idle_timeout,
     };
     node::run(NodeSettings::resolve(flags, file)?)
 }

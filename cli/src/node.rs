@@ -8,6 +8,7 @@ use kontiki_driver::{DiskStorage, NodeConfig, Runtime};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
+use crate::client_limits::ClientLimits;
 use crate::expiry;
 use crate::kv::{KvStateMachine, Store};
 use crate::server::{self, Service};
@@ -101,10 +102,20 @@ async fn serve<R: Runtime>(
         data = %settings.data_dir.display(),
         "node started"
     );
+    let (limits, lowered) = ClientLimits::fitted(
+        settings.max_clients,
+        settings.client_addresses.len(),
+        settings.client_idle_timeout,
+    );
+    if let Some(lowered) = lowered {
+        tracing::warn!("{lowered}");
+    }
     let service = Arc::new(Service {
         handle: handle.clone(),
         store,
         client_addresses: settings.client_addresses,
+        limits,
+        clients: Arc::default(),
     });
     runtime.spawn(expiry::expire_due_keys(
         runtime.clone(),

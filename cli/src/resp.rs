@@ -227,6 +227,11 @@ impl Replies {
         self.out.extend_from_slice(b"\r\n");
     }
 
+    /// The bytes written so far.
+    pub fn len(&self) -> usize {
+        self.out.len()
+    }
+
     /// Whether nothing is written yet.
     pub fn is_empty(&self) -> bool {
         self.out.is_empty()

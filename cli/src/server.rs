@@ -13,13 +13,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use futures::future::join_all;
+use futures::future::{join_all, BoxFuture};
 use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use kontiki::{NodeId, Role};
 use kontiki_driver::{
     ChangeError, Handle, Member, MemberRole, ProposeError, Runtime, Status, TransferError,
 };
 
+use crate::client_limits::{
+    within, ClientLimits, ClientSlot, OpenClients, FLUSH_REPLIES_AT, MAX_CLIENTS_REACHED,
+    STALLED_WRITE,
+};
 use crate::cluster::{ClusterNode, ClusterView};
 use crate::commands::{self, Admin, Command};
 use crate::entry::Entry;
@@ -39,15 +43,26 @@ pub struct Service {
     pub store: Store,
     /// Every node's client address this node knows, its own included.
     pub client_addresses: BTreeMap<NodeId, SocketAddr>,
+    /// The client port's limits.
+    pub limits: ClientLimits,
+    /// The client connections open.
+    pub clients: Arc<OpenClients>,
 }
 
 /// Accepts clients on `listener` until the process ends.
 pub async fn serve<R: Runtime>(runtime: R, listener: R::Listener, service: Arc<Service>) {
     loop {
         match R::accept(&listener).await {
-            Ok((stream, remote)) => {
-                runtime.spawn(serve_connection(stream, remote, Arc::clone(&service)))
-            }
+            Ok((stream, remote)) => match service.clients.admit(service.limits.max_clients) {
+                Some(slot) => runtime.spawn(serve_connection(
+                    runtime.clone(),
+                    stream,
+                    remote,
+                    Arc::clone(&service),
+                    slot,
+                )),
+                None => runtime.spawn(refuse(runtime.clone(), stream)),
+            },
             Err(error) => {
                 // Out of file descriptors, usually: wait rather than spin.
                 tracing::warn!(%error, "cannot accept a client connection");
@@ -69,6 +84,29 @@ const CONFIG: &[(&str, &str)] = &[
     ("save", ""),
 ];
 
+/// Where a connection's replies go once they pass [`FLUSH_REPLIES_AT`]
+/// bytes in the middle of a batch.
+trait Drain: Send {
+    /// Writes `replies` out if they pass the limit; `false` if the
+    /// connection failed.
+    fn drain_if_full<'a>(&'a mut self, replies: &'a mut Replies) -> BoxFuture<'a, bool>;
+}
+
+/// A connection's socket, as a [`Drain`].
+struct SocketDrain<'a, R, S> {
+    runtime: &'a R,
+    stream: &'a mut S,
+}
+
+impl<R: Runtime, S: AsyncWrite + Unpin + Send> Drain for SocketDrain<'_, R, S> {
+    fn drain_if_full<'a>(&'a mut self, replies: &'a mut Replies) -> BoxFuture<'a, bool> {
+        Box::pin(async move {
+            replies.len() < FLUSH_REPLIES_AT
+                || write_out(self.runtime, self.stream, &replies.take()).await
+        })
+    }
+}
+
 /// Whether to keep a connection open after a batch.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Next {
@@ -78,29 +116,57 @@ pub enum Next {
     Close,
 }
 
-async fn serve_connection<S>(mut stream: S, remote: SocketAddr, service: Arc<Service>)
+/// Answers a connection past the limit, as Redis does, and closes it.
+async fn refuse<R: Runtime, S>(runtime: R, mut stream: S)
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncWrite + Unpin,
+{
+    let refusal = async {
+        stream.write_all(MAX_CLIENTS_REACHED).await?;
+        stream.flush().await
+    };
+    let _ = within(&runtime, Duration::from_secs(1), refusal).await;
+}
+
+async fn serve_connection<R: Runtime, S>(
+    runtime: R,
+    mut stream: S,
+    remote: SocketAddr,
+    service: Arc<Service>,
+    _slot: ClientSlot,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let mut received = BytesMut::with_capacity(16 * 1024);
     let mut chunk = vec![0u8; 64 * 1024];
     let mut replies = Replies::new();
     let mut connection = Connection::new(Some(remote));
     loop {
-        let read = match stream.read(&mut chunk).await {
+        let read = match service.limits.idle_timeout {
+            Some(idle) => match within(&runtime, idle, stream.read(&mut chunk)).await {
+                Some(read) => read,
+                None => return,
+            },
+            None => stream.read(&mut chunk).await,
+        };
+        let read = match read {
             Ok(0) | Err(_) => return,
             Ok(read) => read,
         };
         received.extend_from_slice(&chunk[..read]);
         let (requests, mut next) = take_requests(&mut received);
+        let mut drain = SocketDrain {
+            runtime: &runtime,
+            stream: &mut stream,
+        };
         if service
-            .answer(requests, &mut connection, &mut replies)
+            .answer(requests, &mut connection, &mut replies, &mut drain)
             .await
             == Next::Close
         {
             next = Next::Close;
         }
-        if !replies.is_empty() && stream.write_all(&replies.take()).await.is_err() {
+        if !replies.is_empty() && !write_out(&runtime, &mut stream, &replies.take()).await {
             return;
         }
         if next == Next::Close {
@@ -108,6 +174,22 @@ where
             return;
         }
     }
+}
+
+/// Writes `bytes` to `stream`; `false` if the connection failed, or took
+/// no byte for [`STALLED_WRITE`] (a client that does not read).
+async fn write_out<R: Runtime, S>(runtime: &R, stream: &mut S, bytes: &[u8]) -> bool
+where
+    S: AsyncWrite + Unpin,
+{
+    let mut written = 0;
+    while written < bytes.len() {
+        match within(runtime, STALLED_WRITE, stream.write(&bytes[written..])).await {
+            Some(Ok(0) | Err(_)) | None => return false,
+            Some(Ok(count)) => written += count,
+        }
+    }
+    true
 }
 
 /// Takes every whole request from the front of `received` (what a
@@ -146,15 +228,21 @@ pub fn take_requests(received: &mut BytesMut) -> (Vec<Result<Command, String>>, 
 }
 
 impl Service {
-    /// Answers `requests` in order, in runs of writes and reads.
+    /// Answers `requests` in order, in runs of writes and reads, until
+    /// they are all answered or the replies pass [`FLUSH_REPLIES_AT`]
+    /// bytes (the rest stay in `requests`).
     async fn answer(
         &self,
         requests: Vec<Result<Command, String>>,
         connection: &mut Connection,
         replies: &mut Replies,
+        drain: &mut dyn Drain,
     ) -> Next {
         let mut requests = requests.into_iter().peekable();
         while let Some(request) = requests.next() {
+            if !drain.drain_if_full(replies).await {
+                return Next::Close;
+            }
             if connection.transaction.is_some() {
                 if self.in_transaction(request, connection, replies).await == Next::Close {
                     return Next::Close;
@@ -179,6 +267,9 @@ impl Service {
                             Ok(applied) => applied.into_reply().write(replies),
                             Err(error) => replies.error(&self.refusal(error)),
                         }
+                        if !drain.drain_if_full(replies).await {
+                            return Next::Close;
+                        }
                     }
                 }
                 Ok(Command::Read(read)) => {
@@ -192,10 +283,25 @@ impl Service {
                         |data: &Data, now| run.iter().any(|read| read.finds_due_key(data, now));
                     match self.read_point(connection.stale_reads, due).await {
                         Ok(now) => {
-                            let data = self.store.lock();
-                            let now = now.max(data.clock());
-                            for read in run {
-                                read.evaluate(&data, now).write(replies);
+                            // Evaluated in slices, the replies written out
+                            // between them (without the store's lock): a
+                            // later slice sees a store at least as new as
+                            // the barrier, still linearizable.
+                            let mut run = run.into_iter().peekable();
+                            while run.peek().is_some() {
+                                {
+                                    let data = self.store.lock();
+                                    let now = now.max(data.clock());
+                                    while replies.len() < FLUSH_REPLIES_AT {
+                                        let Some(read) = run.next() else {
+                                            break;
+                                        };
+                                        read.evaluate(&data, now).write(replies);
+                                    }
+                                }
+                                if !drain.drain_if_full(replies).await {
+                                    return Next::Close;
+                                }
                             }
                         }
                         Err(error) => {

@@ -6,10 +6,13 @@ use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::time::Duration;
 
 use clap::ValueEnum;
 use kontiki::NodeId;
 use serde::Deserialize;
+
+use crate::client_limits::DEFAULT_MAX_CLIENTS;
 
 /// The async runtime a node runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Deserialize)]
@@ -81,6 +84,10 @@ pub struct FileSettings {
     pub advertise: Option<String>,
     /// `--join`.
     pub join: Option<bool>,
+    /// `--max-clients`.
+    pub max_clients: Option<usize>,
+    /// `--client-idle-timeout`, in seconds (0: never).
+    pub client_idle_timeout: Option<u64>,
     /// `--peer`, as `[[peer]]` tables.
     #[serde(default)]
     pub peer: Vec<PeerSpec>,
@@ -123,6 +130,10 @@ pub struct NodeSettings {
     pub advertise: Option<SocketAddr>,
     /// Wait to be added to a running cluster instead of founding one.
     pub join: bool,
+    /// Client connections at once (before fitting under the file limit).
+    pub max_clients: usize,
+    /// Close a client connection that sends nothing for this long.
+    pub client_idle_timeout: Option<Duration>,
 }
 
 /// Resolves `host:port` (a name or an IP address) to one address.
@@ -221,6 +232,15 @@ impl NodeSettings {
             client_addresses,
             advertise,
             join,
+            max_clients: flags
+                .max_clients
+                .or(file.max_clients)
+                .unwrap_or(DEFAULT_MAX_CLIENTS),
+            client_idle_timeout: flags
+                .client_idle_timeout
+                .or(file.client_idle_timeout)
+                .filter(|seconds| *seconds > 0)
+                .map(Duration::from_secs),
         })
     }
 }
