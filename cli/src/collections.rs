@@ -154,11 +154,7 @@ impl CollectionWrite {
     fn apply_checked(self, data: &mut Data) -> Result<Reply, Reply> {
         let reply = match self {
             CollectionWrite::Push { key, values, front } => {
-                let mut items = data
-                    .typed(&key, as_list)
-                    .map_err(|_| wrong_type())?
-                    .cloned()
-                    .unwrap_or_default();
+                let mut items = owned(data, &key, as_list)?.unwrap_or_default();
                 for value in values {
                     if front {
                         items.push_front(value);
@@ -171,11 +167,7 @@ impl CollectionWrite {
                 Reply::Integer(length as i64)
             }
             CollectionWrite::Pop { key, count, front } => {
-                let Some(mut items) = data
-                    .typed(&key, as_list)
-                    .map_err(|_| wrong_type())?
-                    .cloned()
-                else {
+                let Some(mut items) = owned(data, &key, as_list)? else {
                     return Ok(if count.is_some() {
                         Reply::NullArray
                     } else {
@@ -199,11 +191,7 @@ impl CollectionWrite {
                 }
             }
             CollectionWrite::SetAdd { key, members } => {
-                let mut set = data
-                    .typed(&key, as_set)
-                    .map_err(|_| wrong_type())?
-                    .cloned()
-                    .unwrap_or_default();
+                let mut set = owned(data, &key, as_set)?.unwrap_or_default();
                 let added = members
                     .into_iter()
                     .filter(|member| set.insert(Key::new(member.clone())).is_none())
@@ -212,8 +200,7 @@ impl CollectionWrite {
                 Reply::Integer(added as i64)
             }
             CollectionWrite::SetRemove { key, members } => {
-                let Some(mut set) = data.typed(&key, as_set).map_err(|_| wrong_type())?.cloned()
-                else {
+                let Some(mut set) = owned(data, &key, as_set)? else {
                     return Ok(Reply::Integer(0));
                 };
                 let removed = members
@@ -226,8 +213,7 @@ impl CollectionWrite {
                 Reply::Integer(removed as i64)
             }
             CollectionWrite::SetPop { key, count } => {
-                let Some(mut set) = data.typed(&key, as_set).map_err(|_| wrong_type())?.cloned()
-                else {
+                let Some(mut set) = owned(data, &key, as_set)? else {
                     return Ok(if count.is_some() {
                         Reply::Array(Vec::new())
                     } else {
@@ -248,11 +234,7 @@ impl CollectionWrite {
                 }
             }
             CollectionWrite::SortedAdd { key, pairs } => {
-                let mut sorted = data
-                    .typed(&key, as_sorted)
-                    .map_err(|_| wrong_type())?
-                    .cloned()
-                    .unwrap_or_default();
+                let mut sorted = owned(data, &key, as_sorted)?.unwrap_or_default();
                 let added = pairs
                     .into_iter()
                     .filter(|(score, member)| sorted.insert(member.clone(), Score(*score)))
@@ -261,11 +243,7 @@ impl CollectionWrite {
                 Reply::Integer(added as i64)
             }
             CollectionWrite::SortedRemove { key, members } => {
-                let Some(mut sorted) = data
-                    .typed(&key, as_sorted)
-                    .map_err(|_| wrong_type())?
-                    .cloned()
-                else {
+                let Some(mut sorted) = owned(data, &key, as_sorted)? else {
                     return Ok(Reply::Integer(0));
                 };
                 let removed = members
@@ -283,11 +261,7 @@ impl CollectionWrite {
                 Reply::Integer(removed as i64)
             }
             CollectionWrite::SortedPop { key, count, lowest } => {
-                let Some(mut sorted) = data
-                    .typed(&key, as_sorted)
-                    .map_err(|_| wrong_type())?
-                    .cloned()
-                else {
+                let Some(mut sorted) = owned(data, &key, as_sorted)? else {
                     return Ok(Reply::Array(Vec::new()));
                 };
                 let mut popped = Vec::new();
@@ -316,11 +290,7 @@ impl CollectionWrite {
                 }
             }
             CollectionWrite::StreamAdd { key, id, pairs } => {
-                let mut stream = data
-                    .typed(&key, as_stream)
-                    .map_err(|_| wrong_type())?
-                    .cloned()
-                    .unwrap_or_default();
+                let mut stream = owned(data, &key, as_stream)?.unwrap_or_default();
                 let id = match id {
                     Some(StreamId { millis: 0, sequence: 0 }) => {
                         return Err(Reply::Error("ERR The ID specified in XADD must be greater than 0-0"))
@@ -341,6 +311,19 @@ impl CollectionWrite {
         };
         Ok(reply)
     }
+}
+
+/// A copy (O(1): the collections are persistent) of the collection at
+/// `key` as `pick` takes it; the reply `WRONGTYPE` if it holds another
+/// type.
+fn owned<T: Clone>(
+    data: &Data,
+    key: &Bytes,
+    pick: impl FnOnce(&Value) -> Option<&T>,
+) -> Result<Option<T>, Reply> {
+    data.typed(key, pick)
+        .map(|found| found.cloned())
+        .map_err(|_| wrong_type())
 }
 
 fn as_list(value: &Value) -> Option<&Vector<Bytes>> {

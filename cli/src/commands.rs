@@ -12,7 +12,7 @@ use crate::collection_commands;
 pub use crate::read::Read;
 use crate::session::{self, Session};
 use crate::store_commands;
-use crate::write::{Op, SetExpiry, When, Write};
+use crate::write::{Op, SetExpiry, SetOptions, When, Write};
 
 /// A request, understood.
 #[derive(Debug, PartialEq, Eq)]
@@ -116,10 +116,12 @@ pub fn parse(arguments: Vec<Bytes>) -> Result<Command, String> {
             Command::Write(Write::SetIf {
                 key,
                 value,
-                when: if setnx { When::Missing } else { When::Always },
-                get: !setnx,
-                setnx,
-                expiry: SetExpiry::Clear,
+                options: SetOptions {
+                    when: if setnx { When::Missing } else { When::Always },
+                    get: !setnx,
+                    setnx,
+                    expiry: SetExpiry::Clear,
+                },
             })
         }
         "mset" => {
@@ -387,10 +389,12 @@ mod tests {
             Ok(Command::Write(Write::SetIf {
                 key: b("k"),
                 value: b("v"),
-                when,
-                get,
-                setnx,
-                expiry: SetExpiry::Clear,
+                options: SetOptions {
+                    when,
+                    get,
+                    setnx,
+                    expiry: SetExpiry::Clear,
+                },
             }))
         };
         assert_eq!(

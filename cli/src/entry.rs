@@ -41,7 +41,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use crate::collections::CollectionWrite;
 use crate::fields;
 use crate::read::{self, Read};
-use crate::write::{ExpireAt, ExpireIf, HashSet, Op, SetExpiry, When, Write};
+use crate::write::{ExpireAt, ExpireIf, HashSet, Op, SetExpiry, SetOptions, When, Write};
 
 const SET: u8 = 1;
 const DEL: u8 = 2;
@@ -175,10 +175,13 @@ fn encode_into(write: &Write, out: &mut BytesMut) {
         Write::SetIf {
             key,
             value,
-            when,
-            get,
-            setnx,
-            expiry,
+            options:
+                SetOptions {
+                    when,
+                    get,
+                    setnx,
+                    expiry,
+                },
         } => {
             let mut flags = match when {
                 When::Always => 0,
@@ -337,10 +340,12 @@ fn decode(entry: &Bytes) -> Option<Write> {
             Write::SetIf {
                 key,
                 value: rest,
-                when,
-                get: flags & RETURN_OLD != 0,
-                setnx: flags & ANSWER_AS_SETNX != 0,
-                expiry,
+                options: SetOptions {
+                    when,
+                    get: flags & RETURN_OLD != 0,
+                    setnx: flags & ANSWER_AS_SETNX != 0,
+                    expiry,
+                },
             }
         }
         FLUSH if rest.is_empty() => Write::FlushAll,
@@ -438,10 +443,12 @@ mod tests {
         let set_if = |when, get, setnx, expiry| Write::SetIf {
             key: b("k"),
             value: b("v"),
-            when,
-            get,
-            setnx,
-            expiry,
+            options: SetOptions {
+                when,
+                get,
+                setnx,
+                expiry,
+            },
         };
         let ops = vec![
             Op::Write(Write::Del(vec![b("a")])),

@@ -5,7 +5,7 @@
 use bytes::Bytes;
 
 use crate::read::{Read, Scan, TtlKind};
-use crate::write::{integer, ExpireAt, ExpireIf, HashSet, Op, SetExpiry, When, Write};
+use crate::write::{integer, ExpireAt, ExpireIf, HashSet, Op, SetExpiry, SetOptions, When, Write};
 
 /// The largest time to live or Unix time, in milliseconds, that a command
 /// may name: far beyond any real one, and far from overflowing when added
@@ -239,10 +239,12 @@ pub fn parse_set(
     Ok(Write::SetIf {
         key,
         value,
-        when,
-        get,
-        setnx: false,
-        expiry,
+        options: SetOptions {
+            when,
+            get,
+            setnx: false,
+            expiry,
+        },
     })
 }
 
@@ -265,10 +267,12 @@ mod tests {
             write(Write::SetIf {
                 key: b("k"),
                 value: b("v"),
-                when,
-                get,
-                setnx: false,
-                expiry,
+                options: SetOptions {
+                    when,
+                    get,
+                    setnx: false,
+                    expiry,
+                },
             })
         };
         assert_eq!(

@@ -75,6 +75,20 @@ pub enum HashSet {
     IfMissing,
 }
 
+/// The options of a conditional set (`SET` with options, `SETNX`,
+/// `GETSET`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SetOptions {
+    /// When to write.
+    pub when: When,
+    /// Answer the old value (`GET`).
+    pub get: bool,
+    /// Answer 1 or 0, as `SETNX` does (else OK or nil).
+    pub setnx: bool,
+    /// What becomes of the key's expiry.
+    pub expiry: SetExpiry,
+}
+
 /// A write, as proposed to the log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Write {
@@ -111,14 +125,8 @@ pub enum Write {
         key: Bytes,
         /// Its new value.
         value: Bytes,
-        /// When to write.
-        when: When,
-        /// Answer the old value (`GET`).
-        get: bool,
-        /// Answer 1 or 0, as `SETNX` does (else OK or nil).
-        setnx: bool,
-        /// What becomes of the key's expiry.
-        expiry: SetExpiry,
+        /// How it sets.
+        options: SetOptions,
     },
     /// Removes every key.
     FlushAll,
@@ -301,11 +309,8 @@ impl Write {
             Write::SetIf {
                 key,
                 value,
-                when,
-                get,
-                setnx,
-                expiry,
-            } => set_if(data, key, value, when, get, setnx, expiry)?,
+                options,
+            } => set_if(data, key, value, options)?,
             Write::FlushAll => {
                 data.clear();
                 Applied::Ok
@@ -394,11 +399,14 @@ fn set_if(
     data: &mut Data,
     key: Bytes,
     value: Bytes,
-    when: When,
-    get: bool,
-    setnx: bool,
-    expiry: SetExpiry,
+    options: SetOptions,
 ) -> Result<Applied, Applied> {
+    let SetOptions {
+        when,
+        get,
+        setnx,
+        expiry,
+    } = options;
     let exists = data.get(&key).is_some();
     // GET answers the old string, so it refuses a key of another type
     // before writing anything; a plain SET overwrites any type.
@@ -480,10 +488,12 @@ mod tests {
         Write::SetIf {
             key: b("c"),
             value: b(value),
-            when,
-            get,
-            setnx,
-            expiry,
+            options: SetOptions {
+                when,
+                get,
+                setnx,
+                expiry,
+            },
         }
     }
 
@@ -676,10 +686,12 @@ mod tests {
         let set_get = Write::SetIf {
             key: b("h"),
             value: b("v"),
-            when: When::Always,
-            get: true,
-            setnx: false,
-            expiry: SetExpiry::Clear,
+            options: SetOptions {
+                when: When::Always,
+                get: true,
+                setnx: false,
+                expiry: SetExpiry::Clear,
+            },
         };
         assert_eq!(set_get.apply(&mut data), Applied::WrongType);
         assert!(data.hash(&b("h")).unwrap().is_some(), "left as it was");
