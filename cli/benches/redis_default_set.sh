@@ -27,7 +27,7 @@ mkdir "$work/redis"
 redis-server --port 16999 --appendonly yes --appendfsync always --save "" \
     --dir "$work/redis" >"$work/redis.log" 2>&1 &
 sleep 3
-leader=$("$kontiki" status 127.0.0.1:16101 127.0.0.1:16102 127.0.0.1:16103 |
+leader=$("$kontiki" status --json 127.0.0.1:16101 127.0.0.1:16102 127.0.0.1:16103 |
     grep '"role":"leader"' | sed 's/.*"address":"127.0.0.1:\([0-9]*\)".*/\1/')
 for run in $(seq "$runs"); do
     redis-benchmark -p "$leader" -n "$requests" -c "$clients" --csv >"$work/kontiki-$run.csv"

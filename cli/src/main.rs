@@ -16,8 +16,21 @@ use kontiki_cli::{admin, node, status};
 #[derive(Parser)]
 #[command(name = "kontiki", version, propagate_version = true)]
 struct Cli {
+    /// How log lines are written to standard error: text for people, or
+    /// JSON (one object per line) for log shippers.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+/// The format of log lines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line: timestamp, level, target, fields.
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -77,13 +90,17 @@ enum Command {
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:6379")]
         node: String,
     },
-    /// Print one JSON object per node: id, role, term, leader, commit and
-    /// applied index (asked over each node's client address). Exits 1 if
-    /// any node did not answer.
+    /// Print each node's state (asked over its client address): id, role,
+    /// term, leader, commit, applied and last log index, snapshot,
+    /// members, as a table. Exits 1 if any node did not answer.
     Status {
         /// Client addresses (host:port) of the nodes to ask.
         #[arg(required = true, value_name = "ADDR")]
         addresses: Vec<String>,
+        /// One JSON object per node instead, one per line (every field of
+        /// `INFO raft`).
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -198,10 +215,13 @@ fn main() -> ExitCode {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
     let outcome = match cli.command {
         Command::Demo {
             nodes,
@@ -240,8 +260,8 @@ fn main() -> ExitCode {
             admin_command(&node, &action)
         }
         Command::Transfer { id, node } => admin_command(&node, &admin::Action::Transfer(id)),
-        Command::Status { addresses } => {
-            if status::run(&addresses) {
+        Command::Status { addresses, json } => {
+            if status::run(&addresses, json) {
                 Ok(())
             } else {
                 return ExitCode::FAILURE;

@@ -1,25 +1,85 @@
 //! `kontiki status`: asks nodes' client ports for `INFO raft` and prints
-//! one JSON object per node.
+//! a table with a row per node, or (`--json`) one JSON object per node.
 
 use serde_json::{json, Map, Value};
 
 use crate::client::{request, Reply};
 use crate::settings::resolve;
 
-/// Prints one line of JSON per address; false if any node did not answer.
-pub fn run(addresses: &[String]) -> bool {
+/// The table's columns: a heading, and the JSON field it shows.
+const COLUMNS: &[(&str, &str)] = &[
+    ("ADDRESS", "address"),
+    ("ID", "id"),
+    ("ROLE", "role"),
+    ("TERM", "term"),
+    ("LEADER", "leader_id"),
+    ("COMMIT", "commit_index"),
+    ("APPLIED", "applied_index"),
+    ("LAST LOG", "last_log_index"),
+    ("SNAPSHOT", "snapshot_index"),
+    ("MEMBERS", "members"),
+    ("CONTACT MS AGO", "leader_contact_ms_ago"),
+];
+
+/// Prints every node's state, as a table or as one line of JSON each;
+/// false if any node did not answer.
+pub fn run(addresses: &[String], as_json: bool) -> bool {
     let mut all_answered = true;
+    let mut objects = Vec::new();
     for address in addresses {
-        let line = match query(address) {
+        objects.push(match query(address) {
             Ok(fields) => Value::Object(fields),
             Err(error) => {
                 all_answered = false;
                 json!({ "address": address, "error": error })
             }
-        };
-        println!("{line}");
+        });
+    }
+    if as_json {
+        objects.iter().for_each(|object| println!("{object}"));
+    } else {
+        print!("{}", table(&objects));
     }
     all_answered
+}
+
+/// The nodes' states as an aligned table; a node that did not answer
+/// shows its error after its address.
+pub fn table(objects: &[Value]) -> String {
+    let cell = |object: &Value, field: &str| match &object[field] {
+        Value::Null => "-".to_string(),
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    };
+    let rows: Vec<Vec<String>> = objects
+        .iter()
+        .map(|object| match object["error"].as_str() {
+            Some(error) => vec![cell(object, "address"), format!("error: {error}")],
+            None => COLUMNS
+                .iter()
+                .map(|(_, field)| cell(object, field))
+                .collect(),
+        })
+        .collect();
+    let mut widths: Vec<usize> = COLUMNS.iter().map(|(heading, _)| heading.len()).collect();
+    for row in rows.iter().filter(|row| row.len() == COLUMNS.len()) {
+        for (width, value) in widths.iter_mut().zip(row) {
+            *width = (*width).max(value.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        padded.join("  ").trim_end().to_string() + "\n"
+    };
+    let mut out = line(COLUMNS.iter().map(|(heading, _)| *heading).collect());
+    for row in &rows {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out
 }
 
 /// The node's `# Raft` fields, typed: numbers as numbers, absent leaders
@@ -55,4 +115,37 @@ fn query(address: &str) -> Result<Map<String, Value>, String> {
         ));
     }
     Ok(fields)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_aligns_its_columns_and_shows_errors() {
+        let objects = [
+            json!({"address": "127.0.0.1:6001", "id": 1, "role": "leader", "term": 12,
+                   "leader_id": 1, "commit_index": 1500, "applied_index": 1500,
+                   "last_log_index": 1500, "snapshot_index": 1000,
+                   "members": "1=voter,2=voter", "leader_contact_ms_ago": 0}),
+            json!({"address": "127.0.0.1:6002", "id": 2, "role": "follower", "term": 12,
+                   "leader_id": null, "commit_index": 9, "applied_index": 9,
+                   "last_log_index": 9, "snapshot_index": 0,
+                   "members": "1=voter,2=voter", "leader_contact_ms_ago": 3}),
+            json!({"address": "127.0.0.1:6003", "error": "cannot connect"}),
+        ];
+        let table = table(&objects);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 4);
+        assert!(
+            lines[0].starts_with("ADDRESS         ID  ROLE      TERM"),
+            "{table}"
+        );
+        assert!(
+            lines[1].starts_with("127.0.0.1:6001  1   leader    12"),
+            "{table}"
+        );
+        assert!(lines[2].contains("follower  12    -"), "{table}");
+        assert_eq!(lines[3], "127.0.0.1:6003  error: cannot connect");
+    }
 }

@@ -92,12 +92,23 @@ fn an_unwritable_data_directory_is_named() {
 #[test]
 fn status_of_an_unreachable_node_says_so() {
     let nobody = free_address().to_string();
-    let output = kontiki().args(["status", &nobody]).output().unwrap();
+    let output = kontiki()
+        .args(["status", "--json", &nobody])
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&output.stdout);
     let json: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(json["address"], nobody.as_str());
     assert!(json["error"].as_str().unwrap().contains("cannot connect"));
+    // The default is a table: a heading, then the node's row.
+    let output = kontiki().args(["status", &nobody]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines[0].starts_with("ADDRESS"), "{stdout}");
+    assert!(lines[1].starts_with(&nobody), "{stdout}");
+    assert!(lines[1].contains("error: cannot connect"), "{stdout}");
 }
 
 #[test]
@@ -121,7 +132,7 @@ fn a_config_file_works_like_flags() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let answered = loop {
         let output = kontiki()
-            .args(["status", &client.to_string()])
+            .args(["status", "--json", &client.to_string()])
             .output()
             .unwrap();
         let line = String::from_utf8_lossy(&output.stdout).to_string();
@@ -144,4 +155,40 @@ fn a_config_file_works_like_flags() {
         .output()
         .unwrap();
     assert!(one_line_error(&output).contains("is invalid"));
+}
+
+#[test]
+fn logs_can_be_json_lines() {
+    let data = tempfile::tempdir().unwrap();
+    let (listen, client) = (free_address(), free_address());
+    let mut child = kontiki()
+        .args([
+            "--log-format=json",
+            "node",
+            "--id=1",
+            &format!("--listen={listen}"),
+            &format!("--client={client}"),
+            &format!("--data-dir={}", data.path().join("d").display()),
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut started = None;
+    for line in std::io::BufRead::lines(stderr) {
+        let line = line.unwrap();
+        let object: serde_json::Value = serde_json::from_str(&line)
+            .unwrap_or_else(|error| panic!("not a JSON line ({error}): {line}"));
+        if object["fields"]["message"] == "node started" && object["target"] == "kontiki_cli::node"
+        {
+            started = Some(object);
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let started = started.expect("the node logged its start");
+    assert_eq!(started["level"], "INFO");
+    assert_eq!(started["fields"]["node"], 1);
+    assert_eq!(started["fields"]["clients"], client.to_string().as_str());
 }
