@@ -9,7 +9,7 @@ use crate::write::{integer, Op, Write};
 
 /// Parses the command named `name` (lower case) with arguments `rest`, if
 /// it is one of this module's; the error is the reply, without `-`.
-pub fn parse(name: &str, rest: Vec<Bytes>) -> Option<Result<Op, String>> {
+pub fn parse(name: &str, rest: &[Bytes]) -> Option<Result<Op, String>> {
     let write = |write| Ok(Op::Write(Write::Collection(write)));
     let read = |read| Ok(Op::Read(Read::Collection(read)));
     let arity = || {
@@ -17,7 +17,7 @@ pub fn parse(name: &str, rest: Vec<Bytes>) -> Option<Result<Op, String>> {
             "ERR wrong number of arguments for '{name}' command"
         ))
     };
-    let parsed = match (name, rest.as_slice()) {
+    let parsed = match (name, rest) {
         ("lpush" | "rpush", [key, values @ ..]) if !values.is_empty() => {
             write(CollectionWrite::Push {
                 key: key.clone(),

@@ -265,8 +265,10 @@ pub fn parse(arguments: Vec<Bytes>) -> Result<Command, String> {
         }
         _ => {
             let rest: Vec<Bytes> = rest.collect();
-            let parsed = store_commands::parse(&lower, rest.clone())
-                .or_else(|| collection_commands::parse(&lower, rest));
+            let parsed = match collection_commands::parse(&lower, &rest) {
+                Some(parsed) => Some(parsed),
+                None => store_commands::parse(&lower, rest),
+            };
             if let Some(parsed) = parsed {
                 return parsed.map(|op| match op {
                     Op::Write(write) => Command::Write(write),

@@ -343,26 +343,28 @@ impl Data {
     /// Sets `name` to `value`, keeping its expiry if `keep_expiry` (else
     /// it has none).
     pub fn put(&mut self, name: Bytes, value: Value, keep_expiry: bool) {
+        // One lookup for the common case (a key without expiry): insert,
+        // then mend the expiry from the entry replaced, if it had one.
         let key = Key::new(name);
-        let expires_at = match self.keys.get(&key) {
-            Some(old) if keep_expiry => old.expires_at,
-            Some(old) => {
-                if let Some(at) = old.expires_at {
-                    self.expiries.remove(&(at, key.clone()));
-                }
-                None
-            }
-            None => None,
+        let entry = Entry {
+            value,
+            expires_at: None,
+            version: self.index,
         };
-        let version = self.index;
-        self.keys.insert(
-            key,
-            Entry {
-                value,
-                expires_at,
-                version,
-            },
-        );
+        let Some(old_at) = self
+            .keys
+            .insert(key.clone(), entry)
+            .and_then(|old| old.expires_at)
+        else {
+            return;
+        };
+        if keep_expiry {
+            if let Some(entry) = self.keys.get_mut(&key) {
+                entry.expires_at = Some(old_at);
+            }
+        } else {
+            self.expiries.remove(&(old_at, key));
+        }
     }
 
     /// Removes `name`; its entry, if it had one.

@@ -185,6 +185,10 @@ impl Read {
     /// that the log has not yet expired: a key it names, or for a read of
     /// the whole store (`DBSIZE`, `KEYS`, `SCAN`) any key.
     pub fn finds_due_key(&self, data: &Data, now: u64) -> bool {
+        // Most of the time no key at all is due: no lookup per key then.
+        if data.next_expiry().is_none_or(|at| at > now) {
+            return false;
+        }
         let single;
         let keys: &[Bytes] = match self {
             Read::DbSize | Read::Keys(_) | Read::Scan(_) => {
