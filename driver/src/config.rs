@@ -8,6 +8,7 @@ use std::time::Duration;
 use kontiki::{Membership, MembershipError, NodeId};
 
 use crate::address::MemberAddress;
+use crate::tls::PeerTls;
 
 /// One node's configuration.
 #[derive(Clone, Debug)]
@@ -47,6 +48,10 @@ pub struct NodeConfig {
     pub raft: kontiki::Config,
     /// Connection and queue limits.
     pub transport: TransportConfig,
+    /// Mutual TLS on every peer link, with identities bound to
+    /// certificates (see [`PeerTls`]); `None`: plaintext. All members of
+    /// a cluster must agree: a node with TLS refuses plaintext peers.
+    pub tls: Option<PeerTls>,
     /// Applied entries between two snapshots of the state machine (and so
     /// log compactions); 0 never takes one. Only a state machine that
     /// implements [`StateMachine::snapshot`](crate::StateMachine::snapshot)
@@ -78,6 +83,7 @@ impl NodeConfig {
                 ..kontiki::Config::default()
             },
             transport: TransportConfig::default(),
+            tls: None,
             snapshot_interval: 10_000,
             seed: None,
         }

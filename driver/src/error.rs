@@ -23,6 +23,14 @@ pub enum StartError {
     /// [`TransportConfig`](crate::TransportConfig)).
     #[error("invalid transport configuration: {0}")]
     Transport(&'static str),
+    /// The node's [`PeerTls`](crate::PeerTls) was loaded for another node.
+    #[error("node {node} was given the TLS material of node {certified}")]
+    TlsForAnotherNode {
+        /// This node.
+        node: NodeId,
+        /// The node the material is for.
+        certified: NodeId,
+    },
     /// Reading the persisted state failed.
     #[error("cannot read the persisted state: {0}")]
     Storage(#[source] io::Error),
@@ -229,12 +237,24 @@ pub(crate) enum HandshakeError {
         found: NodeId,
         address: SocketAddr,
     },
+    #[error("the peer's certificate is not for node {0}, which it claims to be")]
+    NotCertified(NodeId),
+    #[error("TLS: {0}")]
+    Tls(String),
     #[error("peer closed the connection during the handshake")]
     ClosedEarly,
     #[error("no handshake within the timeout")]
     TimedOut,
     #[error("{0}")]
     Io(String),
+}
+
+impl HandshakeError {
+    /// A TLS handshake that failed: a bad certificate, plaintext or
+    /// garbage where TLS was expected.
+    pub(crate) fn tls(error: io::Error) -> HandshakeError {
+        HandshakeError::Tls(error.to_string())
+    }
 }
 
 impl From<io::Error> for HandshakeError {

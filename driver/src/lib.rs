@@ -73,6 +73,7 @@ mod snapshot_store;
 mod start;
 mod storage;
 mod sync;
+pub mod tls;
 mod transport;
 mod waiters;
 mod writer;
@@ -89,6 +90,7 @@ pub use snapshot_store::{
 };
 pub use start::{start, start_local};
 pub use storage::{MemoryStorage, Storage};
+pub use tls::{PeerTls, TlsError, TlsFiles, TlsPem};
 pub use transport::local::LocalNetwork;
 
 pub use bytes::Bytes;

@@ -72,6 +72,12 @@ async fn start_on<R: Runtime, S: Storage, M: StateMachine>(
         return Err(StartError::SelfAmongPeers(config.id));
     }
     config.transport.check().map_err(StartError::Transport)?;
+    if let Some(tls) = config.tls.as_ref().filter(|tls| tls.id() != config.id) {
+        return Err(StartError::TlsForAnotherNode {
+            node: config.id,
+            certified: tls.id(),
+        });
+    }
     let snapshot_store = storage.snapshots();
     let persisted = if storage.blocks() {
         let (returned, loaded) = runtime

@@ -28,6 +28,7 @@ mod links;
 pub(crate) mod local;
 mod outbound;
 mod snapshot_stream;
+mod stream;
 mod tcp;
 
 use links::{AddressBook, Advertised};
@@ -85,6 +86,7 @@ pub(crate) async fn start<R: Runtime>(
                 shutdown,
                 receiving: Arc::default(),
                 store: endpoint.snapshots,
+                tls: config.tls.clone(),
             };
             let (listener, local_addr) = context.bind(config.listen).await?;
             // Say where peers reach this node: as configured, else where it

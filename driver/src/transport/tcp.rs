@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::{self, Either};
-use futures::io::{AsyncReadExt, BufReader};
+use futures::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use futures::FutureExt;
 use kontiki::NodeId;
 use rand_chacha::ChaCha8Rng;
@@ -24,12 +24,14 @@ use super::frame::{self, Hello, Kind, MAX_HANDSHAKE_BYTES, PROTOCOL_VERSION};
 use super::links::{Advertised, Inbound, LinkOpener, PeerLink};
 use super::outbound::{self, LinkSide};
 use super::snapshot_stream::{Chunk, Completed, Offer, SnapshotReceive, StreamError, StreamLimits};
+use super::stream::PeerStream;
 use crate::config::TransportConfig;
 use crate::error::{HandshakeError, StartError};
 use crate::runtime::Runtime;
 use crate::shutdown::Shutdown;
 use crate::snapshot_store::{store_whole, SnapshotStore};
 use crate::sync::lock;
+use crate::tls::{self, PeerTls};
 
 /// Everything a link task needs to know about its own node.
 #[derive(Clone)]
@@ -49,6 +51,9 @@ pub(crate) struct LinkContext<R> {
     /// Where the node's snapshots are: read from when sent, written to
     /// when received.
     pub(crate) store: Arc<dyn SnapshotStore>,
+    /// The node's TLS: with it, every link is mutually authenticated TLS
+    /// and plaintext is refused.
+    pub(crate) tls: Option<PeerTls>,
 }
 
 impl<R: Runtime> LinkContext<R> {
@@ -129,7 +134,7 @@ async fn run_outbound<R: Runtime>(
     context: LinkContext<R>,
     peer: NodeId,
     address: SocketAddr,
-    link: LinkSide<futures::io::WriteHalf<R::Stream>>,
+    link: LinkSide<futures::io::WriteHalf<PeerStream<R::Stream>>>,
     mut rng: ChaCha8Rng,
 ) {
     let mut backoff = context.limits.reconnect_backoff_min;
@@ -180,15 +185,22 @@ fn jittered(backoff: Duration, rng: &mut ChaCha8Rng) -> Duration {
     Duration::from_micros(micros / 2 + rng.next_u64() % spread)
 }
 
-/// Connects to `peer` and completes the handshake both ways.
+/// Connects to `peer` and completes the handshake both ways (TLS first,
+/// if the node has it).
 async fn open_outbound<R: Runtime>(
     context: &LinkContext<R>,
     peer: NodeId,
     address: SocketAddr,
-) -> Result<R::Stream, HandshakeError> {
+) -> Result<PeerStream<R::Stream>, HandshakeError> {
     let deadline = context.runtime.now() + context.limits.handshake_timeout;
     let handshake = async {
-        let mut stream = context.runtime.connect(address).await?;
+        let stream = context.runtime.connect(address).await?;
+        let mut stream = match &context.tls {
+            Some(tls) => PeerStream::Tls(Box::new(
+                tls.dial(stream, peer).await.map_err(HandshakeError::tls)?,
+            )),
+            None => PeerStream::Plain(stream),
+        };
         frame::write_frame(&mut stream, &context.hello().encode()).await?;
         let reply = frame::read_frame(&mut stream, MAX_HANDSHAKE_BYTES)
             .await?
@@ -251,13 +263,12 @@ async fn serve_inbound<R: Runtime>(
     remote: SocketAddr,
     inbound: async_channel::Sender<Inbound>,
 ) {
-    let mut reader = BufReader::new(stream);
-    let peer = match accept_handshake(&context, &mut reader).await {
-        Ok(hello) => {
+    let (mut reader, peer) = match accept_handshake(&context, stream).await {
+        Ok((reader, hello)) => {
             if let Some(address) = hello.address {
                 lock(&context.advertised).insert(hello.node, address);
             }
-            hello.node
+            (reader, hello.node)
         }
         Err(reason) => {
             warn!(%remote, %reason, "peer connection refused");
@@ -340,7 +351,7 @@ async fn receive_snapshot<R: Runtime>(
     peer: NodeId,
     kind: Kind,
     body: &bytes::Bytes,
-    reader: &mut BufReader<R::Stream>,
+    reader: &mut BufReader<PeerStream<R::Stream>>,
 ) -> Result<Option<kontiki::Message>, SnapshotFrameError> {
     let (progress, complete) = {
         let mut snapshots = lock(&context.receiving);
@@ -396,33 +407,53 @@ enum SnapshotFrameError {
     Io(#[from] std::io::Error),
 }
 
-/// Reads and checks the peer's hello within the handshake timeout and
-/// answers with ours (or a refusal carrying the reason).
+/// Within the handshake timeout: accepts TLS, if the node has it, then
+/// reads and checks the peer's hello — with TLS, its certificate must
+/// name the node the hello claims — and answers with ours (or a refusal
+/// carrying the reason).
 async fn accept_handshake<R: Runtime>(
     context: &LinkContext<R>,
-    reader: &mut BufReader<R::Stream>,
-) -> Result<Hello, HandshakeError> {
+    stream: R::Stream,
+) -> Result<(BufReader<PeerStream<R::Stream>>, Hello), HandshakeError> {
     let deadline = context.runtime.now() + context.limits.handshake_timeout;
     let timeout = context.runtime.sleep_until(deadline);
-    let read = frame::read_frame(reader, MAX_HANDSHAKE_BYTES);
-    let body = match future::select(Box::pin(read), Box::pin(timeout)).await {
-        Either::Left((Ok(Some(body)), _)) => body,
-        Either::Left((Ok(None), _)) => return Err(HandshakeError::ClosedEarly),
-        Either::Left((Err(error), _)) => return Err(error.into()),
+    let handshake = async {
+        let stream = match &context.tls {
+            Some(tls) => PeerStream::Tls(Box::new(
+                tls.accept(stream).await.map_err(HandshakeError::tls)?,
+            )),
+            None => PeerStream::Plain(stream),
+        };
+        let mut reader = BufReader::new(stream);
+        let body = frame::read_frame(&mut reader, MAX_HANDSHAKE_BYTES)
+            .await?
+            .ok_or(HandshakeError::ClosedEarly)?;
+        Ok::<_, HandshakeError>((reader, body))
+    };
+    let (mut reader, body) = match future::select(Box::pin(handshake), Box::pin(timeout)).await {
+        Either::Left((result, _)) => result?,
         Either::Right(((), _)) => return Err(HandshakeError::TimedOut),
     };
     let checked = Hello::decode(&body).and_then(|hello| {
         context.check(&hello)?;
+        if let PeerStream::Tls(stream) = reader.get_ref() {
+            if !tls::certifies(stream, hello.node) {
+                return Err(HandshakeError::NotCertified(hello.node));
+            }
+        }
         Ok(hello)
     });
     let stream = reader.get_mut();
     match checked {
         Ok(hello) => {
             frame::write_frame(stream, &context.hello().encode()).await?;
-            Ok(hello)
+            Ok((reader, hello))
         }
         Err(reason) => {
+            // Closing ends TLS properly (close_notify), so the peer reads
+            // the refusal rather than a truncated stream.
             let _ = frame::write_frame(stream, &frame::refusal(&reason)).await;
+            let _ = stream.close().await;
             Err(reason)
         }
     }

@@ -1,0 +1,325 @@
+//! Mutual TLS on peer links, with each node's identity bound to its
+//! certificate.
+//!
+//! Every node holds a certificate signed by the cluster's certificate
+//! authority (CA) and naming the node: the DNS name
+//! [`node_name(id)`](node_name), `node-<id>.kontiki`. A link is TLS 1.3
+//! with both ends authenticated:
+//!
+//! - the dialing node checks that the certificate it is shown chains to
+//!   the CA and names the peer it meant to reach;
+//! - the accepting node checks that the dialer's certificate chains to the
+//!   CA and names the node id its handshake claims, so a valid
+//!   certificate for node 2 cannot speak as node 3.
+//!
+//! When a node has TLS, it neither accepts nor opens plaintext links: a
+//! plaintext handshake, TLS garbage, an expired certificate or one from
+//! another CA is refused at the handshake, on that connection only.
+//!
+//! [`PeerTls::reload`] rereads the files: new connections use the new
+//! certificate and CA, connections already open keep theirs.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use futures::io::{AsyncRead, AsyncWrite};
+use futures_rustls::{TlsAcceptor, TlsConnector, TlsStream};
+use kontiki::NodeId;
+use rustls::client::{verify_server_cert_signed_by_trust_anchor, verify_server_name};
+use rustls::crypto::CryptoProvider;
+use rustls::server::{ParsedCertificate, WebPkiClientVerifier};
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+
+use crate::sync::lock;
+
+#[cfg(feature = "certificates")]
+mod authority;
+#[cfg(feature = "certificates")]
+pub use authority::{CertificateAuthority, Issued, Validity};
+
+/// The DNS name a node's certificate must carry: `node-<id>.kontiki`.
+#[must_use]
+pub fn node_name(id: NodeId) -> String {
+    format!("node-{id}.kontiki")
+}
+
+/// Where a node's TLS material is, as PEM files.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The certificate authority (or authorities) that signs every
+    /// member's certificate.
+    pub ca: PathBuf,
+    /// This node's certificate, followed by any intermediate certificates.
+    pub cert: PathBuf,
+    /// This node's private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// TLS material in PEM, in memory.
+#[derive(Clone, Copy, Debug)]
+pub struct TlsPem<'a> {
+    /// The certificate authority (see [`TlsFiles::ca`]).
+    pub ca: &'a [u8],
+    /// This node's certificate chain (see [`TlsFiles::cert`]).
+    pub cert: &'a [u8],
+    /// This node's private key (see [`TlsFiles::key`]).
+    pub key: &'a [u8],
+}
+
+/// Why TLS material was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A file could not be read.
+    #[error("cannot read {path}: {error}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        error: io::Error,
+    },
+    /// PEM that holds no certificate or key of the expected kind, or is
+    /// malformed.
+    #[error("{what}: {problem}")]
+    Pem {
+        /// Which part of the material.
+        what: &'static str,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// The node's certificate does not name it.
+    #[error("the certificate is not for node {id}: it does not name {name}")]
+    NotThisNode {
+        /// The node.
+        id: NodeId,
+        /// The name it should carry.
+        name: String,
+    },
+    /// The node's certificate is not valid under the CA now (another CA,
+    /// expired, not yet valid).
+    #[error("the certificate is not valid under the CA: {0}")]
+    NotTrusted(rustls::Error),
+    /// rustls refused the material (a key that does not match the
+    /// certificate, for example).
+    #[error("{0}")]
+    Rejected(String),
+}
+
+/// A node's TLS for its peer links: see the [module](self) documentation.
+///
+/// Cheap to clone; clones share the material, so a
+/// [`reload`](PeerTls::reload) through any of them applies to all.
+#[derive(Clone)]
+pub struct PeerTls {
+    id: NodeId,
+    files: Option<Arc<TlsFiles>>,
+    current: Arc<Mutex<Arc<Configs>>>,
+}
+
+/// The rustls configurations of both ends of a link.
+struct Configs {
+    dial: Arc<ClientConfig>,
+    accept: Arc<ServerConfig>,
+}
+
+impl fmt::Debug for PeerTls {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("PeerTls")
+            .field("id", &self.id)
+            .field("files", &self.files)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PeerTls {
+    /// Reads node `id`'s material from `files` and checks it: the
+    /// certificate names the node, chains to the CA and is valid now, and
+    /// the key is its key.
+    pub fn load(id: NodeId, files: TlsFiles) -> Result<PeerTls, TlsError> {
+        let configs = read_files(id, &files)?;
+        Ok(PeerTls {
+            id,
+            files: Some(Arc::new(files)),
+            current: Arc::new(Mutex::new(Arc::new(configs))),
+        })
+    }
+
+    /// Node `id`'s material from memory, checked as by
+    /// [`load`](PeerTls::load).
+    pub fn from_pem(id: NodeId, pem: TlsPem<'_>) -> Result<PeerTls, TlsError> {
+        let configs = configure(id, pem)?;
+        Ok(PeerTls {
+            id,
+            files: None,
+            current: Arc::new(Mutex::new(Arc::new(configs))),
+        })
+    }
+
+    /// The node whose material this is.
+    #[must_use]
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// Rereads the files given to [`load`](PeerTls::load) and, if they
+    /// pass its checks, uses them for every new connection; on an error
+    /// the material in use stays. Material from memory has nothing to
+    /// reread: it stays, and this succeeds.
+    pub fn reload(&self) -> Result<(), TlsError> {
+        let Some(files) = &self.files else {
+            return Ok(());
+        };
+        let configs = read_files(self.id, files)?;
+        *lock(&self.current) = Arc::new(configs);
+        Ok(())
+    }
+
+    fn configs(&self) -> Arc<Configs> {
+        Arc::clone(&lock(&self.current))
+    }
+
+    /// Opens TLS on `stream`, dialed to reach `peer`: the peer must show a
+    /// certificate for that node.
+    pub(crate) async fn dial<S>(&self, stream: S, peer: NodeId) -> io::Result<TlsStream<S>>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let name = ServerName::try_from(node_name(peer))
+            .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
+        let connector = TlsConnector::from(Arc::clone(&self.configs().dial));
+        Ok(connector.connect(name, stream).await?.into())
+    }
+
+    /// Accepts TLS on `stream`; the certificate it shows is checked
+    /// against the CA here and against the node it claims to be by
+    /// [`certifies`].
+    pub(crate) async fn accept<S>(&self, stream: S) -> io::Result<TlsStream<S>>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let acceptor = TlsAcceptor::from(Arc::clone(&self.configs().accept));
+        Ok(acceptor.accept(stream).await?.into())
+    }
+}
+
+/// Whether the certificate the other end of `stream` showed names node
+/// `claimed`.
+pub(crate) fn certifies<S>(stream: &TlsStream<S>, claimed: NodeId) -> bool {
+    let (_, state) = stream.get_ref();
+    let Some(leaf) = state.peer_certificates().and_then(|chain| chain.first()) else {
+        return false;
+    };
+    names(leaf, claimed)
+}
+
+/// Whether certificate `leaf` names node `id`.
+fn names(leaf: &CertificateDer<'_>, id: NodeId) -> bool {
+    let Ok(name) = ServerName::try_from(node_name(id)) else {
+        return false;
+    };
+    ParsedCertificate::try_from(leaf)
+        .and_then(|parsed| verify_server_name(&parsed, &name))
+        .is_ok()
+}
+
+fn read_files(id: NodeId, files: &TlsFiles) -> Result<Configs, TlsError> {
+    let read = |path: &Path| {
+        std::fs::read(path).map_err(|error| TlsError::Read {
+            path: path.to_path_buf(),
+            error,
+        })
+    };
+    let (ca, cert, key) = (read(&files.ca)?, read(&files.cert)?, read(&files.key)?);
+    configure(
+        id,
+        TlsPem {
+            ca: &ca,
+            cert: &cert,
+            key: &key,
+        },
+    )
+}
+
+fn certificates(what: &'static str, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let malformed = |problem: String| TlsError::Pem { what, problem };
+    let certificates = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| malformed(error.to_string()))?;
+    if certificates.is_empty() {
+        return Err(malformed("no certificate in it".into()));
+    }
+    Ok(certificates)
+}
+
+/// Builds both ends' configurations from `pem`, after checking it.
+fn configure(id: NodeId, pem: TlsPem<'_>) -> Result<Configs, TlsError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = RootCertStore::empty();
+    for authority in certificates("the CA", pem.ca)? {
+        roots.add(authority).map_err(|error| TlsError::Pem {
+            what: "the CA",
+            problem: error.to_string(),
+        })?;
+    }
+    let roots = Arc::new(roots);
+    let chain = certificates("the certificate", pem.cert)?;
+    let key = PrivateKeyDer::from_pem_slice(pem.key).map_err(|error| TlsError::Pem {
+        what: "the key",
+        problem: error.to_string(),
+    })?;
+    check_own(id, &chain, &roots, &provider)?;
+    let rejected = |error: rustls::Error| TlsError::Rejected(error.to_string());
+    let verifier =
+        WebPkiClientVerifier::builder_with_provider(Arc::clone(&roots), Arc::clone(&provider))
+            .build()
+            .map_err(|error| TlsError::Rejected(error.to_string()))?;
+    let accept = ServerConfig::builder_with_provider(Arc::clone(&provider))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(rejected)?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain.clone(), key.clone_key())
+        .map_err(rejected)?;
+    let dial = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(rejected)?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .map_err(rejected)?;
+    Ok(Configs {
+        dial: Arc::new(dial),
+        accept: Arc::new(accept),
+    })
+}
+
+/// Checks that the node's own certificate names it and is valid under
+/// the CA now: a mistake here would otherwise show only as every peer
+/// refusing the node.
+fn check_own(
+    id: NodeId,
+    chain: &[CertificateDer<'static>],
+    roots: &RootCertStore,
+    provider: &CryptoProvider,
+) -> Result<(), TlsError> {
+    let leaf = ParsedCertificate::try_from(&chain[0]).map_err(|error| TlsError::Pem {
+        what: "the certificate",
+        problem: error.to_string(),
+    })?;
+    if !names(&chain[0], id) {
+        return Err(TlsError::NotThisNode {
+            id,
+            name: node_name(id),
+        });
+    }
+    verify_server_cert_signed_by_trust_anchor(
+        &leaf,
+        roots,
+        &chain[1..],
+        UnixTime::now(),
+        provider.signature_verification_algorithms.all,
+    )
+    .map_err(TlsError::NotTrusted)
+}
