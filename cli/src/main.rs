@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 
 use kontiki_cli::demo::{self, DemoOptions, DemoRuntime};
 use kontiki_cli::settings::{FileSettings, NodeSettings, PeerSpec, RuntimeChoice};
-use kontiki_cli::{admin, node, status};
+use kontiki_cli::{admin, cert, node, status};
 
 /// kontiki: Raft consensus you can run.
 #[derive(Parser)]
@@ -55,6 +55,10 @@ enum Command {
         /// stopped.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Link the nodes with mutual TLS, certified by a CA made for the
+        /// run.
+        #[arg(long)]
+        tls: bool,
     },
     /// Run one node of a replicated key-value store that speaks the Redis
     /// protocol (redis-cli, redis-benchmark and Redis client libraries work).
@@ -65,7 +69,7 @@ enum Command {
     /// -TRYAGAIN while no leader is known. SIGTERM or SIGINT stops the
     /// node gracefully; after SIGKILL it restarts from DIR with every
     /// acknowledged write.
-    Node(NodeArgs),
+    Node(Box<NodeArgs>),
     /// Change the members of a running cluster, or list them. The change
     /// is sent to --node and redirected to the leader; it is done when
     /// the command returns.
@@ -89,6 +93,26 @@ enum Command {
         /// The client address (host:port) of any node of the cluster.
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:6379")]
         node: String,
+    },
+    /// Make a development certificate authority and node certificates in
+    /// a directory, for `kontiki node --tls-ca DIR/ca.pem --tls-cert
+    /// DIR/node-ID.pem --tls-key DIR/node-ID-key.pem`. The CA is made on
+    /// the first run and reused after (run again with new ids to add
+    /// nodes); node certificates are made anew.
+    Cert {
+        /// Where the files go (created if missing).
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        /// The node ids to issue certificates for, such as 1,2,3.
+        #[arg(long, value_name = "IDS", value_delimiter = ',', required = true)]
+        nodes: Vec<u64>,
+        /// How long the certificates are valid.
+        #[arg(long, value_name = "DAYS", default_value_t = 365)]
+        days: u32,
+        /// A host name or IP address every node certificate also names;
+        /// repeat for more.
+        #[arg(long = "name", value_name = "HOST")]
+        names: Vec<String>,
     },
     /// Print each node's state (asked over its client address): id, role,
     /// term, leader, commit, applied and last log index, snapshot,
@@ -189,6 +213,19 @@ struct NodeArgs {
     /// seconds; 0 never does [default: 0].
     #[arg(long, value_name = "SECONDS")]
     client_idle_timeout: Option<u64>,
+    /// Mutual TLS between nodes: the cluster's CA certificate (PEM).
+    /// With --tls-cert and --tls-key, every peer link is TLS 1.3 and a
+    /// peer must show a certificate from this CA naming its node id
+    /// (`kontiki cert` makes them); plaintext peers are refused. SIGHUP
+    /// rereads the three files.
+    #[arg(long, value_name = "FILE")]
+    tls_ca: Option<PathBuf>,
+    /// This node's certificate (PEM), naming node-<id>.kontiki.
+    #[arg(long, value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// This node's private key (PEM).
+    #[arg(long, value_name = "FILE")]
+    tls_key: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -228,12 +265,14 @@ fn main() -> ExitCode {
             runtime,
             duration,
             seed,
+            tls,
         } => {
             let options = DemoOptions {
                 nodes,
                 runtime,
                 duration,
                 seed,
+                tls,
             };
             match demo::run(options) {
                 Ok(true) => Ok(()),
@@ -241,7 +280,7 @@ fn main() -> ExitCode {
                 Err(error) => Err(error),
             }
         }
-        Command::Node(args) => run_node(args),
+        Command::Node(args) => run_node(*args),
         Command::Member { node, action } => {
             let action = match action {
                 MemberAction::Add {
@@ -260,6 +299,24 @@ fn main() -> ExitCode {
             admin_command(&node, &action)
         }
         Command::Transfer { id, node } => admin_command(&node, &admin::Action::Transfer(id)),
+        Command::Cert {
+            dir,
+            nodes,
+            days,
+            names,
+        } => {
+            let options = cert::CertOptions {
+                dir,
+                nodes,
+                days,
+                names,
+            };
+            cert::run(&options).map(|written| {
+                for line in written {
+                    println!("{line}");
+                }
+            })
+        }
         Command::Status { addresses, json } => {
             if status::run(&addresses, json) {
                 Ok(())
@@ -301,6 +358,9 @@ fn run_node(args: NodeArgs) -> Result<(), String> {
         peer: args.peers,
         max_clients: args.max_clients,
         client_idle_timeout: args.client_idle_timeout,
+        tls_ca: args.tls_ca,
+        tls_cert: args.tls_cert,
+        tls_key: args.tls_key,
     };
     node::run(NodeSettings::resolve(flags, file)?)
 }

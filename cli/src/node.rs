@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use futures::channel::oneshot;
-use kontiki_driver::{DiskStorage, NodeConfig, Runtime};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use kontiki_driver::{DiskStorage, NodeConfig, PeerTls, Runtime};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use crate::client_limits::ClientLimits;
@@ -21,6 +21,15 @@ pub fn run(settings: NodeSettings) -> Result<(), String> {
         .map_err(|error| format!("cannot create the data directory {directory}: {error}"))?;
     let storage = DiskStorage::open(&settings.data_dir)
         .map_err(|error| format!("cannot open the store in {directory}: {error}"))?;
+    let tls = settings
+        .tls
+        .clone()
+        .map(|files| {
+            PeerTls::load(settings.id, files)
+                .map_err(|error| format!("cannot use the TLS files: {error}"))
+        })
+        .transpose()?;
+    reload_on_hangup(tls.clone())?;
     let stop = termination_signal()?;
     match settings.runtime {
         RuntimeChoice::Tokio => tokio::runtime::Builder::new_multi_thread()
@@ -31,18 +40,48 @@ pub fn run(settings: NodeSettings) -> Result<(), String> {
                 serve(
                     kontiki_tokio::TokioRuntime::current(),
                     settings,
+                    tls,
                     storage,
                     stop,
                 )
                 .await
             }),
         RuntimeChoice::Smol => {
-            smol::block_on(serve(kontiki_smol::runtime(), settings, storage, stop))
+            smol::block_on(serve(kontiki_smol::runtime(), settings, tls, storage, stop))
         }
-        RuntimeChoice::AsyncStd => {
-            async_std::task::block_on(serve(kontiki_async_std::runtime(), settings, storage, stop))
-        }
+        RuntimeChoice::AsyncStd => async_std::task::block_on(serve(
+            kontiki_async_std::runtime(),
+            settings,
+            tls,
+            storage,
+            stop,
+        )),
     }
+}
+
+/// On every SIGHUP, rereads the TLS files (new peer connections use what
+/// they hold; on an error the material in use stays), with one log line
+/// either way. Without TLS, SIGHUP is logged and otherwise ignored, so
+/// that a hangup never ends a node.
+fn reload_on_hangup(tls: Option<PeerTls>) -> Result<(), String> {
+    let mut signals = Signals::new([SIGHUP])
+        .map_err(|error| format!("cannot install the SIGHUP handler: {error}"))?;
+    std::thread::Builder::new()
+        .name("reload".into())
+        .spawn(move || {
+            for _ in signals.forever() {
+                match tls.as_ref().map(PeerTls::reload) {
+                    Some(Ok(())) => tracing::info!("SIGHUP: TLS files reloaded"),
+                    Some(Err(error)) => tracing::warn!(
+                        %error,
+                        "SIGHUP: TLS files not reloaded; keeping the material in use"
+                    ),
+                    None => tracing::info!("SIGHUP: no TLS files to reload"),
+                }
+            }
+        })
+        .map_err(|error| format!("cannot start the reload thread: {error}"))?;
+    Ok(())
 }
 
 /// Completes on the first SIGTERM or SIGINT; a second one ends the
@@ -71,6 +110,7 @@ fn termination_signal() -> Result<oneshot::Receiver<()>, String> {
 async fn serve<R: Runtime>(
     runtime: R,
     settings: NodeSettings,
+    tls: Option<PeerTls>,
     storage: DiskStorage,
     stop: oneshot::Receiver<()>,
 ) -> Result<(), String> {
@@ -86,6 +126,7 @@ async fn serve<R: Runtime>(
     config.advertise = settings.advertise;
     config.join = settings.join;
     config.client_addresses = settings.client_addresses.clone();
+    config.tls = tls;
     let store = Store::default();
     let handle = kontiki_driver::start(
         runtime.clone(),

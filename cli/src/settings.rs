@@ -13,6 +13,7 @@ use kontiki::NodeId;
 use serde::Deserialize;
 
 use crate::client_limits::DEFAULT_MAX_CLIENTS;
+use kontiki_driver::TlsFiles;
 
 /// The async runtime a node runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Deserialize)]
@@ -88,6 +89,12 @@ pub struct FileSettings {
     pub max_clients: Option<usize>,
     /// `--client-idle-timeout`, in seconds (0: never).
     pub client_idle_timeout: Option<u64>,
+    /// `--tls-ca`.
+    pub tls_ca: Option<PathBuf>,
+    /// `--tls-cert`.
+    pub tls_cert: Option<PathBuf>,
+    /// `--tls-key`.
+    pub tls_key: Option<PathBuf>,
     /// `--peer`, as `[[peer]]` tables.
     #[serde(default)]
     pub peer: Vec<PeerSpec>,
@@ -134,6 +141,8 @@ pub struct NodeSettings {
     pub max_clients: usize,
     /// Close a client connection that sends nothing for this long.
     pub client_idle_timeout: Option<Duration>,
+    /// Mutual TLS on peer links, from these files.
+    pub tls: Option<TlsFiles>,
 }
 
 /// Resolves `host:port` (a name or an IP address) to one address.
@@ -220,7 +229,13 @@ impl NodeSettings {
                 client_addresses.insert(peer, client);
             }
         }
+        let tls = resolve_tls(
+            flags.tls_ca.or(file.tls_ca),
+            flags.tls_cert.or(file.tls_cert),
+            flags.tls_key.or(file.tls_key),
+        )?;
         Ok(NodeSettings {
+            tls,
             id,
             listen,
             client,
@@ -242,6 +257,32 @@ impl NodeSettings {
                 .filter(|seconds| *seconds > 0)
                 .map(Duration::from_secs),
         })
+    }
+}
+
+/// The TLS files: all three, or none (plaintext).
+fn resolve_tls(
+    ca: Option<PathBuf>,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+) -> Result<Option<TlsFiles>, String> {
+    match (ca, cert, key) {
+        (Some(ca), Some(cert), Some(key)) => Ok(Some(TlsFiles { ca, cert, key })),
+        (None, None, None) => Ok(None),
+        (ca, cert, key) => {
+            let missing: Vec<&str> = [
+                (ca.is_none(), "--tls-ca"),
+                (cert.is_none(), "--tls-cert"),
+                (key.is_none(), "--tls-key"),
+            ]
+            .into_iter()
+            .filter_map(|(missing, flag)| missing.then_some(flag))
+            .collect();
+            Err(format!(
+                "--tls-ca, --tls-cert and --tls-key go together: missing {}",
+                missing.join(" and ")
+            ))
+        }
     }
 }
 
@@ -329,6 +370,12 @@ mod tests {
         let mut bad_address = flags();
         bad_address.listen = Some("nowhere".into());
         assert!(error(bad_address).starts_with("--listen \"nowhere\" is not a usable address"));
+        let mut half_tls = flags();
+        half_tls.tls_ca = Some("ca.pem".into());
+        assert_eq!(
+            error(half_tls),
+            "--tls-ca, --tls-cert and --tls-key go together: missing --tls-cert and --tls-key"
+        );
         assert!(
             toml::from_str::<FileSettings>("idd = 1").is_err(),
             "unknown keys are refused"

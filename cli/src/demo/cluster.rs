@@ -12,8 +12,10 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures::executor::block_on;
 use kontiki::{LogIndex, NodeId, Role};
+use kontiki_driver::tls::{CertificateAuthority, Validity};
 use kontiki_driver::{
-    ChangeError, DiskStorage, Handle, NodeConfig, ProposeError, StateMachine, Status,
+    ChangeError, DiskStorage, Handle, NodeConfig, PeerTls, ProposeError, StateMachine, Status,
+    TlsPem,
 };
 
 use super::options::{DemoOptions, DemoRuntime};
@@ -50,6 +52,8 @@ pub struct DemoCluster {
     nodes: BTreeMap<NodeId, DemoNode>,
     handles: Handles,
     tokio: Option<tokio::runtime::Runtime>,
+    /// The CA that certifies every node, with `--tls`.
+    ca: Option<CertificateAuthority>,
     _data: tempfile::TempDir,
 }
 
@@ -89,6 +93,11 @@ impl DemoCluster {
             nodes: BTreeMap::new(),
             handles: Arc::default(),
             tokio,
+            ca: options
+                .tls
+                .then(|| CertificateAuthority::generate(Validity::days_from_now(1)))
+                .transpose()
+                .map_err(|error| format!("cannot make the demo's CA: {error}"))?,
             _data: data,
         };
         for (position, &id) in ids.iter().enumerate() {
@@ -100,6 +109,7 @@ impl DemoCluster {
             let mut config = NodeConfig::new(id, addresses[&id], peers);
             config.cluster_id = "kontiki-demo".into();
             config.seed = Some(options.seed);
+            config.tls = cluster.peer_tls(id)?;
             let node = DemoNode {
                 config,
                 runtime: runtime_of(position),
@@ -110,6 +120,26 @@ impl DemoCluster {
             cluster.restart(id)?;
         }
         Ok(cluster)
+    }
+
+    /// Node `id`'s TLS material, issued by the demo's CA; `None` without
+    /// `--tls`.
+    fn peer_tls(&self, id: NodeId) -> Result<Option<PeerTls>, String> {
+        let Some(ca) = &self.ca else {
+            return Ok(None);
+        };
+        let issue = || {
+            let issued = ca.issue(id, Validity::days_from_now(1), &[])?;
+            let pem = TlsPem {
+                ca: ca.cert_pem().as_bytes(),
+                cert: issued.cert_pem.as_bytes(),
+                key: issued.key_pem.as_bytes(),
+            };
+            PeerTls::from_pem(id, pem)
+        };
+        issue()
+            .map(Some)
+            .map_err(|error| format!("cannot certify node {id}: {error}"))
     }
 
     /// The running nodes' handles.
@@ -154,6 +184,7 @@ impl DemoCluster {
         config.cluster_id = gone.config.cluster_id.clone();
         config.seed = gone.config.seed;
         config.join = true;
+        config.tls = self.peer_tls(id)?;
         self.nodes.insert(
             id,
             DemoNode {

@@ -27,4 +27,7 @@ pub struct DemoOptions {
     pub duration: Duration,
     /// Seeds the nodes' timeouts and the kill schedule.
     pub seed: u64,
+    /// Peer links over mutual TLS, with certificates from a CA made for
+    /// the run.
+    pub tls: bool,
 }

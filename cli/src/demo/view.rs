@@ -74,9 +74,10 @@ impl View {
     /// A live view (`live`, on a terminal) or a plain log.
     pub fn new(live: bool, options: &DemoOptions) -> View {
         let title = format!(
-            "kontiki demo: {} nodes on {}, loopback TCP, durable stores; seed {}, {:?}",
+            "kontiki demo: {} nodes on {}, loopback TCP{}, durable stores; seed {}, {:?}",
             options.nodes,
             runtime_name(options.runtime),
+            if options.tls { " with mutual TLS" } else { "" },
             options.seed,
             options.duration
         );

@@ -247,19 +247,26 @@ impl ProcessCluster {
     /// Starts one node per entry of `runtimes`, each snapshotting its
     /// store every `snapshot_interval` entries (as will nodes added).
     pub fn start_snapshotting(runtimes: &[&str], snapshot_interval: u64) -> ProcessCluster {
-        ProcessCluster::start_configured(runtimes, snapshot_interval, &[])
+        ProcessCluster::start_configured(runtimes, snapshot_interval, &|_| Vec::new())
     }
 
     /// Starts one node per entry of `runtimes`, each with the flags
     /// `extra` beside the usual ones.
     pub fn start_with(runtimes: &[&str], extra: &[&str]) -> ProcessCluster {
+        let extra: Vec<String> = extra.iter().map(|flag| flag.to_string()).collect();
+        ProcessCluster::start_configured(runtimes, 50, &|_| extra.clone())
+    }
+
+    /// Starts one node per entry of `runtimes`, node `id` with the flags
+    /// `extra(id)` beside the usual ones.
+    pub fn start_each(runtimes: &[&str], extra: &dyn Fn(u64) -> Vec<String>) -> ProcessCluster {
         ProcessCluster::start_configured(runtimes, 50, extra)
     }
 
     fn start_configured(
         runtimes: &[&str],
         snapshot_interval: u64,
-        extra: &[&str],
+        extra: &dyn Fn(u64) -> Vec<String>,
     ) -> ProcessCluster {
         let data = tempfile::tempdir().expect("a temporary directory");
         let peers: Vec<(SocketAddr, SocketAddr)> = runtimes
@@ -273,7 +280,7 @@ impl ProcessCluster {
             let dir: PathBuf = data.path().join(format!("node-{id}"));
             let mut arguments = node_arguments(id, listen, client, &dir, snapshot_interval);
             arguments.push(format!("--runtime={runtime}"));
-            arguments.extend(extra.iter().map(|flag| flag.to_string()));
+            arguments.extend(extra(id));
             for (other, (peer, peer_client)) in peers.iter().enumerate() {
                 if other != position {
                     arguments.push(format!("--peer={}={peer},{peer_client}", other + 1));

@@ -64,7 +64,7 @@ const LENGTH_BYTES: usize = 4;
 pub(crate) const MAX_HANDSHAKE_BYTES: usize = 512;
 
 /// Reads one frame: `Ok(None)` when the peer closed the connection
-/// cleanly between frames. A frame longer than `max_bytes` is refused
+/// between frames. A frame longer than `max_bytes` is refused
 /// before its body is read, and the body is read as it arrives rather than
 /// reserved up front, so a peer that only announces a large frame costs
 /// nothing.
@@ -75,7 +75,14 @@ pub(crate) async fn read_frame(
     let mut header = [0u8; LENGTH_BYTES];
     let mut filled = 0;
     while filled < LENGTH_BYTES {
-        let read = reader.read(&mut header[filled..]).await?;
+        let read = match reader.read(&mut header[filled..]).await {
+            Ok(read) => read,
+            // TLS reports a peer that vanished without closing TLS (a
+            // crash, a kill) as an unexpected end; between frames that
+            // loses nothing, as a plain close does not.
+            Err(error) if filled == 0 && error.kind() == io::ErrorKind::UnexpectedEof => 0,
+            Err(error) => return Err(error),
+        };
         if read == 0 {
             if filled == 0 {
                 return Ok(None);
@@ -381,6 +388,38 @@ mod tests {
         assert_eq!(error.kind(), io::ErrorKind::UnexpectedEof);
         let half_header = [0u8, 0];
         let error = block_on(read_frame(&mut Cursor::new(half_header), 16)).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::UnexpectedEof);
+    }
+
+    /// Reads `bytes`, then fails as TLS does when its peer vanishes
+    /// without closing TLS.
+    fn vanishing(bytes: &[u8]) -> impl AsyncRead + Unpin + '_ {
+        let end = futures::io::AllowStdIo::new(Vanished);
+        AsyncReadExt::chain(Cursor::new(bytes), end)
+    }
+
+    struct Vanished;
+
+    impl std::io::Read for Vanished {
+        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+            Err(io::ErrorKind::UnexpectedEof.into())
+        }
+    }
+
+    #[test]
+    fn a_peer_that_vanishes_between_frames_closed_its_connection() {
+        let mut stream = Vec::new();
+        block_on(write_frame(&mut stream, b"last")).unwrap();
+        let mut reader = vanishing(&stream);
+        assert_eq!(
+            block_on(read_frame(&mut reader, 16)).unwrap().unwrap(),
+            &b"last"[..]
+        );
+        assert!(block_on(read_frame(&mut reader, 16)).unwrap().is_none());
+        // Inside a frame it is an error: part of a frame was lost.
+        let error = block_on(read_frame(&mut vanishing(&[0, 0]), 16)).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::UnexpectedEof);
+        let error = block_on(read_frame(&mut vanishing(&[0, 0, 0, 4, 1]), 16)).unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::UnexpectedEof);
     }
 }
