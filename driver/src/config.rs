@@ -145,10 +145,22 @@ pub struct TransportConfig {
     /// (the peer is down or slow) new messages to it are dropped: Raft
     /// retransmits what matters, and memory stays bounded.
     pub peer_queue_messages: usize,
-    /// How long an accepted connection may take to introduce itself.
+    /// How long a connection may take to introduce itself (TLS and the
+    /// hellos, either way); 3 s by default.
     pub handshake_timeout: Duration,
-    /// Inbound connections served at once; more are closed at once.
+    /// Inbound connections past their handshake, at most, one per peer
+    /// node: a peer that reconnects replaces its previous connection, and
+    /// a new node beyond the limit is refused.
     pub max_inbound_connections: usize,
+    /// Inbound connections still in their handshake, at most. When they
+    /// are full a new connection takes the place of the oldest, so idle
+    /// connections cannot keep a member out.
+    pub max_pending_handshakes: usize,
+    /// Inbound connections in their handshake from one IP address, at
+    /// most: a new one from an address at its share takes the place of
+    /// that address's oldest, so a flood from one address displaces only
+    /// its own connections.
+    pub max_pending_per_address: usize,
     /// The first wait before reconnecting to a peer; doubled after every
     /// failure up to `reconnect_backoff_max`, each wait jittered by ±50%.
     pub reconnect_backoff_min: Duration,
@@ -197,8 +209,10 @@ impl Default for TransportConfig {
         TransportConfig {
             max_frame_bytes: kontiki::wire::MAX_MESSAGE_LEN,
             peer_queue_messages: 4096,
-            handshake_timeout: Duration::from_secs(5),
+            handshake_timeout: Duration::from_secs(3),
             max_inbound_connections: 64,
+            max_pending_handshakes: 64,
+            max_pending_per_address: 16,
             reconnect_backoff_min: Duration::from_millis(20),
             reconnect_backoff_max: Duration::from_secs(2),
             snapshot_chunk_bytes: 1 << 20,

@@ -241,6 +241,8 @@ pub(crate) enum HandshakeError {
     NotCertified(NodeId),
     #[error("TLS: {0}")]
     Tls(String),
+    #[error("{0}")]
+    NoPlace(#[from] crate::transport::NoPlace),
     #[error("peer closed the connection during the handshake")]
     ClosedEarly,
     #[error("no handshake within the timeout")]

@@ -21,6 +21,8 @@ async fn cluster() -> Vec<Handle<Recorder>> {
     for mut config in cluster_configs(&addresses, "attacked") {
         config.transport.handshake_timeout = HANDSHAKE_TIMEOUT;
         config.transport.max_inbound_connections = MAX_INBOUND;
+        config.transport.max_pending_handshakes = MAX_INBOUND;
+        config.transport.max_pending_per_address = MAX_INBOUND;
         config.transport.max_frame_bytes = 64 * 1024;
         config.transport.snapshot_chunk_bytes = 16 * 1024;
         let node = kontiki_tokio::start(config, MemoryStorage::new(), Recorder::default())
@@ -92,11 +94,13 @@ async fn read_frame(stream: &mut TcpStream) -> Vec<u8> {
     body
 }
 
-/// A connection that completed the handshake as node 2.
+/// A connection that completed the handshake as node 9: a node the
+/// cluster does not have, so that it never takes the place of a member's
+/// connection (a node holds one connection per peer id, the latest).
 async fn introduced(address: SocketAddr) -> TcpStream {
     let mut stream = connect(address).await;
     stream
-        .write_all(&hello(2, "attacked", PROTOCOL_VERSION))
+        .write_all(&hello(9, "attacked", PROTOCOL_VERSION))
         .await
         .unwrap();
     let body = read_frame(&mut stream).await;
@@ -173,7 +177,8 @@ async fn bad_peer_connections_are_closed_and_the_cluster_keeps_serving() {
     truncated.shutdown().await.unwrap();
     until_closed(&mut truncated).await;
 
-    // A flood: connections beyond the limit are closed at once.
+    // A flood: connections beyond the limit displace the oldest ones
+    // still in their handshake, which are closed at once.
     let mut flood = Vec::new();
     for _ in 0..MAX_INBOUND + 4 {
         flood.push(connect(target).await);

@@ -23,6 +23,7 @@ use crate::runtime::Runtime;
 use crate::shutdown::Shutdown;
 use crate::snapshot_store::SnapshotStore;
 
+mod admission;
 mod frame;
 mod links;
 pub(crate) mod local;
@@ -31,6 +32,7 @@ mod snapshot_stream;
 mod stream;
 mod tcp;
 
+pub(crate) use admission::NoPlace;
 use links::{AddressBook, Advertised};
 pub(crate) use links::{Inbound, PeerLinks};
 

@@ -8,9 +8,8 @@
 //! costs that connection only.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::future::{self, Either};
 use futures::io::{AsyncReadExt, AsyncWriteExt, BufReader};
@@ -20,6 +19,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 use tracing::{debug, info, warn};
 
+use super::admission::{Admission, AdmissionLimits, Admitted};
 use super::frame::{self, Hello, Kind, MAX_HANDSHAKE_BYTES, PROTOCOL_VERSION};
 use super::links::{Advertised, Inbound, LinkOpener, PeerLink};
 use super::outbound::{self, LinkSide};
@@ -223,13 +223,20 @@ async fn open_outbound<R: Runtime>(
     }
 }
 
-/// Accepts peer connections, each served by its own task, up to the limit.
+/// Accepts peer connections, each served by its own task in a place that
+/// [`Admission`] gives it.
 async fn accept_loop<R: Runtime>(
     context: LinkContext<R>,
     listener: R::Listener,
     inbound: async_channel::Sender<Inbound>,
 ) {
-    let active = Arc::new(AtomicUsize::new(0));
+    let limits = &context.limits;
+    let admission = Arc::new(Admission::new(AdmissionLimits {
+        pending: limits.max_pending_handshakes,
+        pending_per_address: limits.max_pending_per_address,
+        established: limits.max_inbound_connections,
+    }));
+    let mut displacements = DisplacementReport::default();
     loop {
         let (stream, remote) = match R::accept(&listener).await {
             Ok(accepted) => accepted,
@@ -241,18 +248,50 @@ async fn accept_loop<R: Runtime>(
                 continue;
             }
         };
-        if active.load(Ordering::Relaxed) >= context.limits.max_inbound_connections {
-            warn!(%remote, limit = context.limits.max_inbound_connections, "too many peer connections; closing the new one");
-            drop(stream);
-            continue;
+        let (admitted, displaced) = admission.arrive(remote.ip());
+        if displaced {
+            displacements.count(context.runtime.now(), remote);
         }
-        active.fetch_add(1, Ordering::Relaxed);
-        let active = Arc::clone(&active);
-        let serve =
-            serve_inbound(context.clone(), stream, remote, inbound.clone()).map(move |()| {
-                active.fetch_sub(1, Ordering::Relaxed);
-            });
-        context.runtime.spawn(context.shutdown.clone().stop(serve));
+        let Admitted { ticket, displaced } = admitted;
+        let serve = serve_inbound(
+            context.clone(),
+            stream,
+            remote,
+            inbound.clone(),
+            Arc::clone(&admission),
+            ticket,
+        );
+        let admission = Arc::clone(&admission);
+        // A displaced connection's task ends here, closing it.
+        let task = future::select(Box::pin(serve), displaced).map(move |_| admission.leave(ticket));
+        context.runtime.spawn(context.shutdown.clone().stop(task));
+    }
+}
+
+/// Logs connections displaced in their handshake at most once a second,
+/// with how many, so that a flood does not flood the log too.
+#[derive(Default)]
+struct DisplacementReport {
+    last: Option<Instant>,
+    unreported: u64,
+}
+
+impl DisplacementReport {
+    fn count(&mut self, now: Instant, latest: SocketAddr) {
+        self.unreported += 1;
+        if self
+            .last
+            .is_some_and(|last| now.duration_since(last) < Duration::from_secs(1))
+        {
+            return;
+        }
+        warn!(
+            displaced = self.unreported,
+            %latest,
+            "peer connections still in their handshake displaced by newer ones (a flood of connections?)"
+        );
+        self.last = Some(now);
+        self.unreported = 0;
     }
 }
 
@@ -262,8 +301,15 @@ async fn serve_inbound<R: Runtime>(
     stream: R::Stream,
     remote: SocketAddr,
     inbound: async_channel::Sender<Inbound>,
+    admission: Arc<Admission>,
+    ticket: u64,
 ) {
-    let (mut reader, peer) = match accept_handshake(&context, stream).await {
+    let establish = |node| {
+        admission
+            .establish(ticket, node)
+            .map_err(HandshakeError::from)
+    };
+    let (mut reader, peer) = match accept_handshake(&context, stream, establish).await {
         Ok((reader, hello)) => {
             if let Some(address) = hello.address {
                 lock(&context.advertised).insert(hello.node, address);
@@ -409,11 +455,13 @@ enum SnapshotFrameError {
 
 /// Within the handshake timeout: accepts TLS, if the node has it, then
 /// reads and checks the peer's hello — with TLS, its certificate must
-/// name the node the hello claims — and answers with ours (or a refusal
-/// carrying the reason).
+/// name the node the hello claims — has `establish` give the connection
+/// its place as that node, and answers with ours (or a refusal carrying
+/// the reason).
 async fn accept_handshake<R: Runtime>(
     context: &LinkContext<R>,
     stream: R::Stream,
+    establish: impl FnOnce(NodeId) -> Result<(), HandshakeError>,
 ) -> Result<(BufReader<PeerStream<R::Stream>>, Hello), HandshakeError> {
     let deadline = context.runtime.now() + context.limits.handshake_timeout;
     let timeout = context.runtime.sleep_until(deadline);
@@ -441,6 +489,7 @@ async fn accept_handshake<R: Runtime>(
                 return Err(HandshakeError::NotCertified(hello.node));
             }
         }
+        establish(hello.node)?;
         Ok(hello)
     });
     let stream = reader.get_mut();
