@@ -242,13 +242,27 @@ pub(crate) enum HandshakeError {
     #[error("TLS: {0}")]
     Tls(String),
     #[error("{0}")]
-    NoPlace(#[from] crate::transport::NoPlace),
+    NoPlace(#[from] NoPlace),
     #[error("peer closed the connection during the handshake")]
     ClosedEarly,
     #[error("no handshake within the timeout")]
     TimedOut,
     #[error("{0}")]
     Io(String),
+}
+
+/// Why a connection that finished its handshake has no place.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum NoPlace {
+    /// The established places are full.
+    #[error("too many peer connections (limit {limit})")]
+    Full {
+        /// The limit.
+        limit: usize,
+    },
+    /// Newer connections took its pending place first.
+    #[error("displaced by newer connections during the handshake")]
+    Displaced,
 }
 
 impl HandshakeError {

@@ -14,7 +14,7 @@ use rcgen::{
     Issuer, KeyPair, KeyUsagePurpose,
 };
 
-use super::{configure, node_name, TlsError, TlsPem};
+use super::material::{configure, node_name, TlsError, TlsPem};
 
 /// The subject every CA made here carries. An issuer is rebuilt from it
 /// and the CA's key, so a CA saved to files issues more certificates

@@ -28,6 +28,7 @@ use std::sync::Mutex;
 use futures::channel::oneshot;
 use kontiki::NodeId;
 
+use crate::error::NoPlace;
 use crate::sync::lock;
 
 /// Limits on inbound peer connections.
@@ -49,20 +50,6 @@ pub(crate) struct Admitted {
     pub(crate) ticket: u64,
     /// Completes when another connection took this one's place.
     pub(crate) displaced: oneshot::Receiver<()>,
-}
-
-/// Why a connection that finished its handshake has no place.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum NoPlace {
-    /// The established places are full.
-    #[error("too many peer connections (limit {limit})")]
-    Full {
-        /// The limit.
-        limit: usize,
-    },
-    /// Newer connections took its pending place first.
-    #[error("displaced by newer connections during the handshake")]
-    Displaced,
 }
 
 struct Pending {

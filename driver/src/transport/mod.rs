@@ -32,7 +32,6 @@ mod snapshot_stream;
 mod stream;
 mod tcp;
 
-pub(crate) use admission::NoPlace;
 use links::{AddressBook, Advertised};
 pub(crate) use links::{Inbound, PeerLinks};
 
