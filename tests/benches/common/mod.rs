@@ -16,7 +16,10 @@
 //! keeps whole logs instead, for comparison. `KONTIKI_BENCH_OPERATION=read`
 //! has the clients take linearizable read barriers instead of writing
 //! (kontiki's own workload, not one of docs/benchmarks.md's): nothing is written, and
-//! the run checks that nothing was.
+//! the run checks that nothing was. On TCP, `KONTIKI_BENCH_TLS=1` links
+//! the nodes with mutual TLS, and `KONTIKI_BENCH_TLS=both` runs every
+//! writer count in plaintext and then with TLS, one row each, for a
+//! same-run ratio.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -150,17 +153,56 @@ async fn run_all<R: Runtime>(name: &str, runtime: R, writes: usize, network: Net
             );
         }
     }
+    let tls_modes = if network == Network::Tcp {
+        tls_modes()
+    } else {
+        vec![false]
+    };
     for writers in writer_counts() {
         let total = if writers == 1 { writes / 5 } else { writes };
-        let result = run_one(runtime.clone(), network, writers, total).await;
-        println!(
-            "| {name} | {writers} | {:.0} | {:.1} µs | {:.1} µs | {:.0} ms |",
-            result.writes_per_second,
-            result.p50.as_secs_f64() * 1e6,
-            result.p99.as_secs_f64() * 1e6,
-            result.failover.as_secs_f64() * 1e3
-        );
+        for &tls in &tls_modes {
+            let result = run_one(runtime.clone(), network, writers, total, tls).await;
+            let label = if tls { " TLS" } else { "" };
+            println!(
+                "| {name}{label} | {writers} | {:.0} | {:.1} µs | {:.1} µs | {:.0} ms |",
+                result.writes_per_second,
+                result.p50.as_secs_f64() * 1e6,
+                result.p99.as_secs_f64() * 1e6,
+                result.failover.as_secs_f64() * 1e3
+            );
+        }
     }
+}
+
+/// Whether runs link the nodes with TLS: `KONTIKI_BENCH_TLS` of 0 or
+/// unset (no), 1 (yes) or `both` (each run twice, plaintext first).
+fn tls_modes() -> Vec<bool> {
+    match std::env::var("KONTIKI_BENCH_TLS").as_deref() {
+        Err(_) | Ok("0") => vec![false],
+        Ok("1") => vec![true],
+        Ok("both") => vec![false, true],
+        Ok(other) => panic!("KONTIKI_BENCH_TLS: 0, 1 or both, not {other:?}"),
+    }
+}
+
+/// Each node's TLS material, from one CA made for the run.
+fn peer_tls(configs: &[kontiki_driver::NodeConfig]) -> Vec<kontiki_driver::PeerTls> {
+    use kontiki_driver::tls::{CertificateAuthority, Validity};
+    let ca = CertificateAuthority::generate(Validity::days_from_now(1)).expect("a CA");
+    configs
+        .iter()
+        .map(|config| {
+            let issued = ca
+                .issue(config.id, Validity::days_from_now(1), &[])
+                .expect("a certificate");
+            let pem = kontiki_driver::TlsPem {
+                ca: ca.cert_pem().as_bytes(),
+                cert: issued.cert_pem.as_bytes(),
+                key: issued.key_pem.as_bytes(),
+            };
+            kontiki_driver::PeerTls::from_pem(config.id, pem).expect("valid material")
+        })
+        .collect()
 }
 
 /// Whether the nodes store on disk (`KONTIKI_BENCH_STORAGE=disk`).
@@ -269,7 +311,13 @@ struct Result {
     failover: Duration,
 }
 
-async fn run_one<R: Runtime>(runtime: R, network: Network, writers: usize, total: usize) -> Result {
+async fn run_one<R: Runtime>(
+    runtime: R,
+    network: Network,
+    writers: usize,
+    total: usize,
+    tls: bool,
+) -> Result {
     let addresses = free_addresses(3);
     let on_disk = on_disk();
     let persists_first =
@@ -279,7 +327,14 @@ async fn run_one<R: Runtime>(runtime: R, network: Network, writers: usize, total
     let local = LocalNetwork::new();
     let mut nodes: Vec<Handle<Tally>> = Vec::new();
     let mut tallies = Vec::new();
-    for mut config in cluster_configs(&addresses, "t2") {
+    let mut configs = cluster_configs(&addresses, "t2");
+    if tls {
+        let material = peer_tls(&configs);
+        for (config, tls) in configs.iter_mut().zip(material) {
+            config.tls = Some(tls);
+        }
+    }
+    for mut config in configs {
         config.raft.leader_persists_in_parallel = !persists_first;
         if whole_logs {
             config.snapshot_interval = 0;
