@@ -2,7 +2,7 @@
 //! through any node's client port (the request is redirected to the
 //! leader), with the `RAFT.NODE` and `RAFT.TRANSFER_LEADER` commands.
 
-use crate::client::{request_leader, Reply};
+use crate::client::{request_leader, Access, Reply};
 
 /// What to change.
 #[derive(Debug, PartialEq, Eq)]
@@ -28,7 +28,7 @@ pub enum Action {
 
 /// Performs `action` through the node whose client address is `node`;
 /// returns what to print, or the node's refusal.
-pub fn run(node: &str, action: &Action) -> Result<String, String> {
+pub fn run(access: &Access, node: &str, action: &Action) -> Result<String, String> {
     let (id, rest);
     let command: Vec<&str> = match action {
         Action::Add {
@@ -58,9 +58,9 @@ pub fn run(node: &str, action: &Action) -> Result<String, String> {
     };
     // A list is the configuration the node asked holds: any node answers.
     let reply = if *action == Action::List {
-        crate::client::request(crate::settings::resolve("--node", node)?, &command)?
+        crate::client::request(access, crate::settings::resolve("--node", node)?, &command)?
     } else {
-        request_leader(node, &command)?
+        request_leader(access, node, &command)?
     };
     match reply {
         Reply::Simple(text) => Ok(text),

@@ -33,32 +33,71 @@ pub enum Reply {
     Array(Vec<Reply>),
 }
 
-/// Sends `command` to the node at `address` and returns its reply.
-pub fn request(address: SocketAddr, command: &[&str]) -> Result<Reply, String> {
+/// How the commands reach a node's client port.
+#[derive(Clone, Debug, Default)]
+pub struct Access {
+    /// The credentials to authenticate with (`AUTH`) before each command,
+    /// for a node started with `--auth-file`.
+    pub login: Option<Login>,
+}
+
+/// A user and password.
+#[derive(Clone, Debug)]
+pub struct Login {
+    /// The user; `None` for the default user.
+    pub user: Option<String>,
+    /// The password.
+    pub password: String,
+}
+
+/// `command` in the protocol's request form.
+fn encode(command: &[&str], into: &mut Vec<u8>) {
+    into.extend_from_slice(format!("*{}\r\n", command.len()).as_bytes());
+    for argument in command {
+        into.extend_from_slice(format!("${}\r\n", argument.len()).as_bytes());
+        into.extend_from_slice(argument.as_bytes());
+        into.extend_from_slice(b"\r\n");
+    }
+}
+
+/// Sends `command` to the node at `address` (authenticating first, if
+/// `access` says how) and returns its reply.
+pub fn request(access: &Access, address: SocketAddr, command: &[&str]) -> Result<Reply, String> {
     let mut stream = TcpStream::connect_timeout(&address, TIMEOUT)
         .map_err(|error| format!("cannot connect to {address}: {error}"))?;
     stream
         .set_read_timeout(Some(TIMEOUT))
         .map_err(|error| error.to_string())?;
-    let mut encoded = format!("*{}\r\n", command.len());
-    for argument in command {
-        encoded.push_str(&format!("${}\r\n{argument}\r\n", argument.len()));
+    let mut encoded = Vec::new();
+    if let Some(login) = &access.login {
+        let mut auth = vec!["AUTH"];
+        auth.extend(login.user.as_deref());
+        auth.push(&login.password);
+        encode(&auth, &mut encoded);
     }
+    encode(command, &mut encoded);
     stream
-        .write_all(encoded.as_bytes())
+        .write_all(&encoded)
         .map_err(|error| format!("cannot send to {address}: {error}"))?;
-    read_reply(&mut BufReader::new(stream)).map_err(|error| format!("{address}: {error}"))
+    let mut reader = BufReader::new(stream);
+    let mut read = || read_reply(&mut reader).map_err(|error| format!("{address}: {error}"));
+    if access.login.is_some() {
+        if let Reply::Error(error) = read()? {
+            return Err(format!("{address}: authentication refused: {error}"));
+        }
+    }
+    read()
 }
 
 /// Sends `command` to the leader, starting at `node` (host:port of any
 /// node's client address): follows `-MOVED` to the leader, and retries on
 /// `-TRYAGAIN` for a while. Returns the leader's reply, errors included.
-pub fn request_leader(node: &str, command: &[&str]) -> Result<Reply, String> {
+pub fn request_leader(access: &Access, node: &str, command: &[&str]) -> Result<Reply, String> {
     let mut address = resolve("--node", node)?;
     let mut redirects = 0;
     let started = Instant::now();
     loop {
-        let reply = request(address, command)?;
+        let reply = request(access, address, command)?;
         let Reply::Error(error) = &reply else {
             return Ok(reply);
         };

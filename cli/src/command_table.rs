@@ -139,6 +139,15 @@ pub const COMMANDS: &[Spec] = &[
         arguments: &[argument("key", "key"), argument("value", "string")],
     },
     Spec {
+        name: "auth",
+        arity: -2,
+        flags: &["noscript", "loading", "stale", "fast", "no-auth", "allow-busy"],
+        keys: NO_KEYS,
+        group: "connection",
+        summary: "Authenticates the connection as a user of the node's auth file.",
+        arguments: &[optional("username", "string"), argument("password", "string")],
+    },
+    Spec {
         name: "client",
         arity: -2,
         flags: &["noscript", "loading", "stale"],
@@ -346,6 +355,12 @@ pub const COMMANDS: &[Spec] = &[
         summary: "Chooses the protocol (RESP2 or RESP3) and describes the server.",
         arguments: &[
             optional("protover", "integer"),
+            Argument {
+                token: Some("AUTH"),
+                optional: true,
+                members: &[argument("username", "string"), argument("password", "string")],
+                ..argument("auth", "block")
+            },
             Argument {
                 token: Some("SETNAME"),
                 optional: true,

@@ -40,6 +40,13 @@ pub enum Command {
     ReadWrite,
     /// `QUIT`: answer, then close.
     Quit,
+    /// `AUTH [username] password`.
+    Auth {
+        /// The user named, if any (else the default user).
+        user: Option<Bytes>,
+        /// The password.
+        password: Bytes,
+    },
     /// A change to the cluster (`RAFT.NODE ...`, `RAFT.TRANSFER_LEADER`),
     /// done by the leader.
     Admin(Admin),
@@ -237,6 +244,20 @@ pub fn parse(arguments: Vec<Bytes>) -> Result<Command, String> {
             Command::ReadWrite
         }
         "quit" => Command::Quit,
+        "auth" => {
+            arity(count == 1 || count == 2)?;
+            let first = rest.next().unwrap_or_default();
+            match rest.next() {
+                Some(password) => Command::Auth {
+                    user: Some(first),
+                    password,
+                },
+                None => Command::Auth {
+                    user: None,
+                    password: first,
+                },
+            }
+        }
         "cluster" => Command::Cluster(cluster::parse(&rest.collect::<Vec<_>>())?),
         "multi" | "exec" | "discard" | "unwatch" => {
             arity(count == 0)?;

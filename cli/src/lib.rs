@@ -24,6 +24,7 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod auth;
 pub mod cert;
 pub mod client;
 pub mod client_limits;

@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 
 use kontiki_cli::demo::{self, DemoOptions, DemoRuntime};
 use kontiki_cli::settings::{FileSettings, NodeSettings, PeerSpec, RuntimeChoice};
-use kontiki_cli::{admin, cert, node, status};
+use kontiki_cli::{admin, cert, client, node, status};
 
 /// kontiki: Raft consensus you can run.
 #[derive(Parser)]
@@ -84,6 +84,8 @@ enum Command {
         node: String,
         #[command(subcommand)]
         action: MemberAction,
+        #[command(flatten)]
+        login: LoginArgs,
     },
     /// Hand the leadership to voter ID: the leader brings it up to date
     /// and has it elected at once (to restart the leader's machine, say).
@@ -93,6 +95,8 @@ enum Command {
         /// The client address (host:port) of any node of the cluster.
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:6379")]
         node: String,
+        #[command(flatten)]
+        login: LoginArgs,
     },
     /// Make a development certificate authority and node certificates in
     /// a directory, for `kontiki node --tls-ca DIR/ca.pem --tls-cert
@@ -125,6 +129,8 @@ enum Command {
         /// `INFO raft`).
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        login: LoginArgs,
     },
 }
 
@@ -156,6 +162,43 @@ enum MemberAction {
     /// List the members as the node sees them: id, role, peer and client
     /// addresses, and on the leader how far each has replicated.
     List,
+}
+
+/// How the commands that ask nodes authenticate, for nodes started with
+/// `--auth-file`.
+#[derive(Args)]
+struct LoginArgs {
+    /// The user to authenticate as [default: the default user].
+    #[arg(long, value_name = "NAME", global = true)]
+    user: Option<String>,
+    /// A file holding the password (its first line); the environment
+    /// variable KONTIKI_PASSWORD may give it instead.
+    #[arg(long, value_name = "FILE", global = true)]
+    password_file: Option<PathBuf>,
+}
+
+impl LoginArgs {
+    /// The access these arguments describe: a login when a password is
+    /// given (by file or environment).
+    fn access(&self) -> Result<client::Access, String> {
+        let password = match &self.password_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|error| {
+                    format!("cannot read the password file {}: {error}", path.display())
+                })?;
+                Some(text.lines().next().unwrap_or_default().to_string())
+            }
+            None => std::env::var("KONTIKI_PASSWORD").ok(),
+        };
+        if password.is_none() && self.user.is_some() {
+            return Err("--user needs a password (--password-file or KONTIKI_PASSWORD)".into());
+        }
+        let login = password.map(|password| client::Login {
+            user: self.user.clone(),
+            password,
+        });
+        Ok(client::Access { login })
+    }
 }
 
 #[derive(Args)]
@@ -226,6 +269,11 @@ struct NodeArgs {
     /// This node's private key (PEM).
     #[arg(long, value_name = "FILE")]
     tls_key: Option<PathBuf>,
+    /// Require clients to authenticate (`AUTH [user] password`) as a user
+    /// of this file: one `NAME PASSWORD` per line, `default` being the
+    /// user `AUTH password` names. SIGHUP rereads it.
+    #[arg(long, value_name = "FILE")]
+    auth_file: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -281,7 +329,11 @@ fn main() -> ExitCode {
             }
         }
         Command::Node(args) => run_node(*args),
-        Command::Member { node, action } => {
+        Command::Member {
+            node,
+            action,
+            login,
+        } => {
             let action = match action {
                 MemberAction::Add {
                     id,
@@ -296,9 +348,13 @@ fn main() -> ExitCode {
                 MemberAction::Remove { id } => admin::Action::Remove(id),
                 MemberAction::List => admin::Action::List,
             };
-            admin_command(&node, &action)
+            login
+                .access()
+                .and_then(|access| admin_command(&access, &node, &action))
         }
-        Command::Transfer { id, node } => admin_command(&node, &admin::Action::Transfer(id)),
+        Command::Transfer { id, node, login } => login
+            .access()
+            .and_then(|access| admin_command(&access, &node, &admin::Action::Transfer(id))),
         Command::Cert {
             dir,
             nodes,
@@ -317,13 +373,15 @@ fn main() -> ExitCode {
                 }
             })
         }
-        Command::Status { addresses, json } => {
-            if status::run(&addresses, json) {
-                Ok(())
-            } else {
-                return ExitCode::FAILURE;
-            }
-        }
+        Command::Status {
+            addresses,
+            json,
+            login,
+        } => match login.access() {
+            Ok(access) if status::run(&access, &addresses, json) => Ok(()),
+            Ok(_) => return ExitCode::FAILURE,
+            Err(error) => Err(error),
+        },
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -334,8 +392,12 @@ fn main() -> ExitCode {
     }
 }
 
-fn admin_command(node: &str, action: &admin::Action) -> Result<(), String> {
-    let printed = admin::run(node, action)?;
+fn admin_command(
+    access: &client::Access,
+    node: &str,
+    action: &admin::Action,
+) -> Result<(), String> {
+    let printed = admin::run(access, node, action)?;
     println!("{printed}");
     Ok(())
 }
@@ -361,6 +423,7 @@ fn run_node(args: NodeArgs) -> Result<(), String> {
         tls_ca: args.tls_ca,
         tls_cert: args.tls_cert,
         tls_key: args.tls_key,
+        auth_file: args.auth_file,
     };
     node::run(NodeSettings::resolve(flags, file)?)
 }

@@ -8,6 +8,7 @@ use kontiki_driver::{DiskStorage, NodeConfig, PeerTls, Runtime};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
+use crate::auth::Auth;
 use crate::client_limits::ClientLimits;
 use crate::expiry;
 use crate::kv::{KvStateMachine, Store};
@@ -21,15 +22,8 @@ pub fn run(settings: NodeSettings) -> Result<(), String> {
         .map_err(|error| format!("cannot create the data directory {directory}: {error}"))?;
     let storage = DiskStorage::open(&settings.data_dir)
         .map_err(|error| format!("cannot open the store in {directory}: {error}"))?;
-    let tls = settings
-        .tls
-        .clone()
-        .map(|files| {
-            PeerTls::load(settings.id, files)
-                .map_err(|error| format!("cannot use the TLS files: {error}"))
-        })
-        .transpose()?;
-    reload_on_hangup(tls.clone())?;
+    let secrets = Secrets::load(&settings)?;
+    reload_on_hangup(secrets.clone())?;
     let stop = termination_signal()?;
     match settings.runtime {
         RuntimeChoice::Tokio => tokio::runtime::Builder::new_multi_thread()
@@ -40,44 +34,93 @@ pub fn run(settings: NodeSettings) -> Result<(), String> {
                 serve(
                     kontiki_tokio::TokioRuntime::current(),
                     settings,
-                    tls,
+                    secrets,
                     storage,
                     stop,
                 )
                 .await
             }),
-        RuntimeChoice::Smol => {
-            smol::block_on(serve(kontiki_smol::runtime(), settings, tls, storage, stop))
-        }
+        RuntimeChoice::Smol => smol::block_on(serve(
+            kontiki_smol::runtime(),
+            settings,
+            secrets,
+            storage,
+            stop,
+        )),
         RuntimeChoice::AsyncStd => async_std::task::block_on(serve(
             kontiki_async_std::runtime(),
             settings,
-            tls,
+            secrets,
             storage,
             stop,
         )),
     }
 }
 
-/// On every SIGHUP, rereads the TLS files (new peer connections use what
-/// they hold; on an error the material in use stays), with one log line
-/// either way. Without TLS, SIGHUP is logged and otherwise ignored, so
-/// that a hangup never ends a node.
-fn reload_on_hangup(tls: Option<PeerTls>) -> Result<(), String> {
+/// What a node reads from files that SIGHUP rereads: its peer TLS
+/// material and its clients' users.
+#[derive(Clone)]
+struct Secrets {
+    tls: Option<PeerTls>,
+    auth: Arc<Auth>,
+}
+
+impl Secrets {
+    fn load(settings: &NodeSettings) -> Result<Secrets, String> {
+        let tls = settings
+            .tls
+            .clone()
+            .map(|files| {
+                PeerTls::load(settings.id, files)
+                    .map_err(|error| format!("cannot use the TLS files: {error}"))
+            })
+            .transpose()?;
+        let auth = match &settings.auth_file {
+            Some(path) => Auth::from_file(path)?,
+            None => Auth::open(),
+        };
+        Ok(Secrets {
+            tls,
+            auth: Arc::new(auth),
+        })
+    }
+
+    /// Rereads every file, with one log line for each.
+    fn reload(&self) {
+        match self.tls.as_ref().map(PeerTls::reload) {
+            Some(Ok(())) => tracing::info!("SIGHUP: TLS files reloaded"),
+            Some(Err(error)) => tracing::warn!(
+                %error,
+                "SIGHUP: TLS files not reloaded; keeping the material in use"
+            ),
+            None => {}
+        }
+        if self.auth.required() {
+            match self.auth.reload() {
+                Ok(()) => tracing::info!("SIGHUP: auth file reloaded"),
+                Err(error) => {
+                    tracing::warn!(%error, "SIGHUP: auth file not reloaded; keeping the users in force")
+                }
+            }
+        }
+    }
+}
+
+/// On every SIGHUP, rereads the node's files (see [`Secrets::reload`]):
+/// new peer connections use the TLS material they hold, new `AUTH`s the
+/// users; on an error what is in force stays. A node without such files
+/// logs the signal and goes on, so that a hangup never ends a node.
+fn reload_on_hangup(secrets: Secrets) -> Result<(), String> {
     let mut signals = Signals::new([SIGHUP])
         .map_err(|error| format!("cannot install the SIGHUP handler: {error}"))?;
     std::thread::Builder::new()
         .name("reload".into())
         .spawn(move || {
             for _ in signals.forever() {
-                match tls.as_ref().map(PeerTls::reload) {
-                    Some(Ok(())) => tracing::info!("SIGHUP: TLS files reloaded"),
-                    Some(Err(error)) => tracing::warn!(
-                        %error,
-                        "SIGHUP: TLS files not reloaded; keeping the material in use"
-                    ),
-                    None => tracing::info!("SIGHUP: no TLS files to reload"),
+                if secrets.tls.is_none() && !secrets.auth.required() {
+                    tracing::info!("SIGHUP: no files to reload");
                 }
+                secrets.reload();
             }
         })
         .map_err(|error| format!("cannot start the reload thread: {error}"))?;
@@ -110,7 +153,7 @@ fn termination_signal() -> Result<oneshot::Receiver<()>, String> {
 async fn serve<R: Runtime>(
     runtime: R,
     settings: NodeSettings,
-    tls: Option<PeerTls>,
+    secrets: Secrets,
     storage: DiskStorage,
     stop: oneshot::Receiver<()>,
 ) -> Result<(), String> {
@@ -126,7 +169,7 @@ async fn serve<R: Runtime>(
     config.advertise = settings.advertise;
     config.join = settings.join;
     config.client_addresses = settings.client_addresses.clone();
-    config.tls = tls;
+    config.tls = secrets.tls;
     let store = Store::default();
     let handle = kontiki_driver::start(
         runtime.clone(),
@@ -157,6 +200,7 @@ async fn serve<R: Runtime>(
         client_addresses: settings.client_addresses,
         limits,
         clients: Arc::default(),
+        auth: secrets.auth,
     });
     runtime.spawn(expiry::expire_due_keys(
         runtime.clone(),

@@ -20,6 +20,7 @@ use kontiki_driver::{
     ChangeError, Handle, Member, MemberRole, ProposeError, Runtime, Status, TransferError,
 };
 
+use crate::auth::{self, Auth};
 use crate::client_limits::{
     within, ClientLimits, ClientSlot, OpenClients, FLUSH_REPLIES_AT, MAX_CLIENTS_REACHED,
     STALLED_WRITE,
@@ -32,7 +33,7 @@ use crate::glob;
 use crate::kv::{Data, KvStateMachine, Store};
 use crate::read;
 use crate::resp::{self, Parsed, Replies};
-use crate::session::{Connection, Transaction};
+use crate::session::{Connection, Session, Transaction};
 use crate::write::{Op, Write};
 
 /// What every connection of one node shares.
@@ -47,6 +48,8 @@ pub struct Service {
     pub limits: ClientLimits,
     /// The client connections open.
     pub clients: Arc<OpenClients>,
+    /// Who may use the port.
+    pub auth: Arc<Auth>,
 }
 
 /// Accepts clients on `listener` until the process ends.
@@ -141,6 +144,7 @@ async fn serve_connection<R: Runtime, S>(
     let mut chunk = vec![0u8; 64 * 1024];
     let mut replies = Replies::new();
     let mut connection = Connection::new(Some(remote));
+    connection.authenticated = !service.auth.required();
     loop {
         let read = match service.limits.idle_timeout {
             Some(idle) => match within(&runtime, idle, stream.read(&mut chunk)).await {
@@ -173,6 +177,18 @@ async fn serve_connection<R: Runtime, S>(
             let _ = stream.flush().await;
             return;
         }
+    }
+}
+
+/// Logs that `connection` was refused, the first time only.
+fn log_refusal(connection: &mut Connection, reason: &str) {
+    if !std::mem::replace(&mut connection.refusal_logged, true) {
+        let remote = connection.remote.map(|remote| remote.to_string());
+        tracing::warn!(
+            remote = remote.as_deref().unwrap_or("?"),
+            reason,
+            "client refused"
+        );
     }
 }
 
@@ -243,6 +259,18 @@ impl Service {
             if !drain.drain_if_full(replies).await {
                 return Next::Close;
             }
+            let request = match request {
+                Ok(command) if !connection.authenticated => {
+                    match self.before_authentication(command, connection) {
+                        Ok(command) => Ok(command),
+                        Err(refusal) => {
+                            replies.error(refusal);
+                            continue;
+                        }
+                    }
+                }
+                other => other,
+            };
             if connection.transaction.is_some() {
                 if self.in_transaction(request, connection, replies).await == Next::Close {
                     return Next::Close;
@@ -356,8 +384,22 @@ impl Service {
                     replies.simple("OK");
                 }
                 Ok(Command::Session(command)) => {
+                    if let Session::Hello {
+                        auth: Some((user, password)),
+                        ..
+                    } = &command
+                    {
+                        if !self.authenticate(connection, Some(user), password, replies) {
+                            continue;
+                        }
+                    }
                     let leads = self.handle.status().role == Role::Leader;
                     connection.answer(command, leads, replies);
+                }
+                Ok(Command::Auth { user, password }) => {
+                    if self.authenticate(connection, user.as_deref(), &password, replies) {
+                        replies.simple("OK");
+                    }
                 }
                 Ok(Command::ReadOnly) => {
                     connection.stale_reads = true;
@@ -385,6 +427,48 @@ impl Service {
             }
         }
         Next::Continue
+    }
+
+    /// What a connection that has not authenticated may do: `AUTH`,
+    /// `HELLO` with `AUTH`, and `QUIT`; anything else is refused with
+    /// Redis's `NOAUTH` reply (logged once per connection).
+    fn before_authentication(
+        &self,
+        command: Command,
+        connection: &mut Connection,
+    ) -> Result<Command, &'static str> {
+        let refusal = match &command {
+            Command::Auth { .. }
+            | Command::Quit
+            | Command::Session(Session::Hello { auth: Some(_), .. }) => return Ok(command),
+            Command::Session(Session::Hello { auth: None, .. }) => auth::NOAUTH_HELLO,
+            _ => auth::NOAUTH,
+        };
+        log_refusal(connection, "a command before AUTH");
+        Err(refusal)
+    }
+
+    /// Checks `AUTH [user] password` for `connection`, answering a
+    /// refusal; whether it passed (the connection is then
+    /// authenticated; a failure leaves it as it was, as in Redis).
+    fn authenticate(
+        &self,
+        connection: &mut Connection,
+        user: Option<&[u8]>,
+        password: &[u8],
+        replies: &mut Replies,
+    ) -> bool {
+        match self.auth.check(user, password) {
+            Ok(()) => {
+                connection.authenticated = true;
+                true
+            }
+            Err(refusal) => {
+                log_refusal(connection, "wrong user or password");
+                replies.error(refusal.reply());
+                false
+            }
+        }
     }
 
     /// Takes `request` while `connection` queues a transaction: the store's

@@ -16,12 +16,14 @@ use crate::write::Op;
 /// A connection-level command, understood.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Session {
-    /// `HELLO [protover [SETNAME name]]`.
+    /// `HELLO [protover [AUTH username password] [SETNAME name]]`.
     Hello {
         /// The protocol asked for (2 or 3), if any.
         protocol: Option<u8>,
         /// The connection's new name, if given.
         name: Option<Bytes>,
+        /// The user and password to authenticate with first, if given.
+        auth: Option<(Bytes, Bytes)>,
     },
     /// `CLIENT SETNAME name`.
     SetName(Bytes),
@@ -93,6 +95,7 @@ fn parse_hello(rest: Vec<Bytes>) -> Result<Session, String> {
         return Ok(Session::Hello {
             protocol: None,
             name: None,
+            auth: None,
         });
     };
     let protocol = match std::str::from_utf8(&version)
@@ -104,6 +107,7 @@ fn parse_hello(rest: Vec<Bytes>) -> Result<Session, String> {
         None => return Err("ERR Protocol version is not an integer or out of range".into()),
     };
     let mut name = None;
+    let mut auth = None;
     while let Some(option) = rest.next() {
         match lower(&option).as_str() {
             "setname" => {
@@ -111,9 +115,9 @@ fn parse_hello(rest: Vec<Bytes>) -> Result<Session, String> {
                 name = Some(checked_name(value)?);
             }
             "auth" => {
-                return Err(
-                    "ERR AUTH is not supported: kontiki node has no users or passwords yet".into(),
-                )
+                let user = rest.next().ok_or_else(|| syntax_error(&option))?;
+                let password = rest.next().ok_or_else(|| syntax_error(&option))?;
+                auth = Some((user, password));
             }
             _ => return Err(syntax_error(&option)),
         }
@@ -121,6 +125,7 @@ fn parse_hello(rest: Vec<Bytes>) -> Result<Session, String> {
     Ok(Session::Hello {
         protocol: Some(protocol),
         name,
+        auth,
     })
 }
 
@@ -225,6 +230,12 @@ pub struct Connection {
     /// The keys `WATCH` looked at, each with its version then, until
     /// `EXEC`, `DISCARD` or `UNWATCH`.
     pub watched: Vec<(Bytes, u64)>,
+    /// Whether it may run commands: authenticated, or on a node that asks
+    /// no authentication of it.
+    pub authenticated: bool,
+    /// Whether a refusal of its credentials or commands was logged (once
+    /// per connection, so that a client cannot flood the log).
+    pub refusal_logged: bool,
 }
 
 /// A transaction being queued.
@@ -247,6 +258,8 @@ impl Connection {
             library: (None, None),
             transaction: None,
             watched: Vec::new(),
+            authenticated: true,
+            refusal_logged: false,
         }
     }
 
@@ -254,7 +267,7 @@ impl Connection {
     /// `HELLO`'s role).
     pub fn answer(&mut self, command: Session, leads: bool, replies: &mut Replies) {
         match command {
-            Session::Hello { protocol, name } => {
+            Session::Hello { protocol, name, .. } => {
                 if let Some(protocol) = protocol {
                     replies.set_protocol(protocol);
                 }
@@ -431,9 +444,17 @@ mod tests {
         assert!(parsed("HELLO 3 FROB x")
             .unwrap_err()
             .contains("Syntax error"));
-        assert!(parsed("HELLO 3 AUTH u p")
+        assert!(parsed("HELLO 3 AUTH u")
             .unwrap_err()
-            .contains("AUTH is not supported"));
+            .contains("Syntax error"));
+        assert_eq!(
+            parsed("HELLO 3 AUTH u p SETNAME n"),
+            Ok(Session::Hello {
+                protocol: Some(3),
+                name: Some(Bytes::from_static(b"n")),
+                auth: Some((Bytes::from_static(b"u"), Bytes::from_static(b"p")))
+            })
+        );
     }
 
     #[test]

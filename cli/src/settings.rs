@@ -95,6 +95,8 @@ pub struct FileSettings {
     pub tls_cert: Option<PathBuf>,
     /// `--tls-key`.
     pub tls_key: Option<PathBuf>,
+    /// `--auth-file`.
+    pub auth_file: Option<PathBuf>,
     /// `--peer`, as `[[peer]]` tables.
     #[serde(default)]
     pub peer: Vec<PeerSpec>,
@@ -143,6 +145,8 @@ pub struct NodeSettings {
     pub client_idle_timeout: Option<Duration>,
     /// Mutual TLS on peer links, from these files.
     pub tls: Option<TlsFiles>,
+    /// The client port's users, from this file.
+    pub auth_file: Option<PathBuf>,
 }
 
 /// Resolves `host:port` (a name or an IP address) to one address.
@@ -236,6 +240,7 @@ impl NodeSettings {
         )?;
         Ok(NodeSettings {
             tls,
+            auth_file: flags.auth_file.or(file.auth_file),
             id,
             listen,
             client,

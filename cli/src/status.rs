@@ -3,7 +3,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::client::{request, Reply};
+use crate::client::{request, Access, Reply};
 use crate::settings::resolve;
 
 /// The table's columns: a heading, and the JSON field it shows.
@@ -23,11 +23,11 @@ const COLUMNS: &[(&str, &str)] = &[
 
 /// Prints every node's state, as a table or as one line of JSON each;
 /// false if any node did not answer.
-pub fn run(addresses: &[String], as_json: bool) -> bool {
+pub fn run(access: &Access, addresses: &[String], as_json: bool) -> bool {
     let mut all_answered = true;
     let mut objects = Vec::new();
     for address in addresses {
-        objects.push(match query(address) {
+        objects.push(match query(access, address) {
             Ok(fields) => Value::Object(fields),
             Err(error) => {
                 all_answered = false;
@@ -84,9 +84,9 @@ pub fn table(objects: &[Value]) -> String {
 
 /// The node's `# Raft` fields, typed: numbers as numbers, absent leaders
 /// as null.
-fn query(address: &str) -> Result<Map<String, Value>, String> {
+fn query(access: &Access, address: &str) -> Result<Map<String, Value>, String> {
     let target = resolve("address", address)?;
-    let text = match request(target, &["INFO", "raft"])? {
+    let text = match request(access, target, &["INFO", "raft"])? {
         Reply::Bulk(Some(text)) => text,
         other => return Err(format!("{target}: unexpected answer {other:?}")),
     };
