@@ -3,8 +3,13 @@
 //! member`, `kontiki transfer`): one request at a time, following the
 //! leader's redirects.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, ServerName};
 use std::time::{Duration, Instant};
 
 use crate::settings::resolve;
@@ -39,6 +44,68 @@ pub struct Access {
     /// The credentials to authenticate with (`AUTH`) before each command,
     /// for a node started with `--auth-file`.
     pub login: Option<Login>,
+    /// TLS, for a node started with `--client-tls-cert`.
+    pub tls: Option<ClientTls>,
+}
+
+/// How to open TLS to a client port.
+#[derive(Clone, Debug)]
+pub struct ClientTls {
+    config: Arc<rustls::ClientConfig>,
+    /// The name the node's certificate must carry; `None`: the IP
+    /// address dialed.
+    server_name: Option<ServerName<'static>>,
+}
+
+impl ClientTls {
+    /// Trusts the CA certificates in the PEM file at `ca`; checks the
+    /// node's certificate against `server_name`, or against the IP
+    /// address dialed if none.
+    pub fn load(ca: &Path, server_name: Option<&str>) -> Result<ClientTls, String> {
+        let pem = std::fs::read(ca)
+            .map_err(|error| format!("cannot read the CA file {}: {error}", ca.display()))?;
+        let mut roots = rustls::RootCertStore::empty();
+        for certificate in CertificateDer::pem_slice_iter(&pem) {
+            let certificate =
+                certificate.map_err(|error| format!("the CA file {}: {error}", ca.display()))?;
+            roots
+                .add(certificate)
+                .map_err(|error| format!("the CA file {}: {error}", ca.display()))?;
+        }
+        if roots.is_empty() {
+            return Err(format!("the CA file {} holds no certificate", ca.display()));
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|error| error.to_string())?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let server_name = server_name
+            .map(|name| {
+                ServerName::try_from(name.to_string())
+                    .map_err(|error| format!("--tls-server-name {name:?}: {error}"))
+            })
+            .transpose()?;
+        Ok(ClientTls {
+            config: Arc::new(config),
+            server_name,
+        })
+    }
+
+    fn connect(
+        &self,
+        address: SocketAddr,
+        socket: TcpStream,
+    ) -> Result<rustls::StreamOwned<rustls::ClientConnection, TcpStream>, String> {
+        let name = self
+            .server_name
+            .clone()
+            .unwrap_or_else(|| ServerName::IpAddress(address.ip().into()));
+        let connection = rustls::ClientConnection::new(Arc::clone(&self.config), name)
+            .map_err(|error| format!("{address}: {error}"))?;
+        Ok(rustls::StreamOwned::new(connection, socket))
+    }
 }
 
 /// A user and password.
@@ -63,11 +130,25 @@ fn encode(command: &[&str], into: &mut Vec<u8>) {
 /// Sends `command` to the node at `address` (authenticating first, if
 /// `access` says how) and returns its reply.
 pub fn request(access: &Access, address: SocketAddr, command: &[&str]) -> Result<Reply, String> {
-    let mut stream = TcpStream::connect_timeout(&address, TIMEOUT)
+    let socket = TcpStream::connect_timeout(&address, TIMEOUT)
         .map_err(|error| format!("cannot connect to {address}: {error}"))?;
-    stream
+    socket
         .set_read_timeout(Some(TIMEOUT))
         .map_err(|error| error.to_string())?;
+    match &access.tls {
+        Some(tls) => exchange(access, address, tls.connect(address, socket)?, command),
+        None => exchange(access, address, socket, command),
+    }
+}
+
+/// Sends `command` on `stream` (after `AUTH`, if `access` has a login)
+/// and reads its reply.
+fn exchange(
+    access: &Access,
+    address: SocketAddr,
+    mut stream: impl Read + Write,
+    command: &[&str],
+) -> Result<Reply, String> {
     let mut encoded = Vec::new();
     if let Some(login) = &access.login {
         let mut auth = vec!["AUTH"];
@@ -78,6 +159,7 @@ pub fn request(access: &Access, address: SocketAddr, command: &[&str]) -> Result
     encode(command, &mut encoded);
     stream
         .write_all(&encoded)
+        .and_then(|()| stream.flush())
         .map_err(|error| format!("cannot send to {address}: {error}"))?;
     let mut reader = BufReader::new(stream);
     let mut read = || read_reply(&mut reader).map_err(|error| format!("{address}: {error}"));

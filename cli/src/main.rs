@@ -175,6 +175,14 @@ struct LoginArgs {
     /// variable KONTIKI_PASSWORD may give it instead.
     #[arg(long, value_name = "FILE", global = true)]
     password_file: Option<PathBuf>,
+    /// Reach the nodes over TLS (for nodes started with
+    /// --client-tls-cert), trusting the CA certificates in this file.
+    #[arg(long, value_name = "FILE", global = true)]
+    tls_ca: Option<PathBuf>,
+    /// The name the nodes' certificates must carry [default: the IP
+    /// address dialed].
+    #[arg(long, value_name = "NAME", global = true, requires = "tls_ca")]
+    tls_server_name: Option<String>,
 }
 
 impl LoginArgs {
@@ -197,7 +205,12 @@ impl LoginArgs {
             user: self.user.clone(),
             password,
         });
-        Ok(client::Access { login })
+        let tls = self
+            .tls_ca
+            .as_deref()
+            .map(|ca| client::ClientTls::load(ca, self.tls_server_name.as_deref()))
+            .transpose()?;
+        Ok(client::Access { login, tls })
     }
 }
 
@@ -274,6 +287,14 @@ struct NodeArgs {
     /// user `AUTH password` names. SIGHUP rereads it.
     #[arg(long, value_name = "FILE")]
     auth_file: Option<PathBuf>,
+    /// Serve clients over TLS (TLS 1.3 or 1.2; `redis-cli --tls`) with
+    /// this certificate chain (PEM); plaintext clients are refused.
+    /// SIGHUP rereads it.
+    #[arg(long, value_name = "FILE")]
+    client_tls_cert: Option<PathBuf>,
+    /// The key of --client-tls-cert (PEM).
+    #[arg(long, value_name = "FILE")]
+    client_tls_key: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -424,6 +445,8 @@ fn run_node(args: NodeArgs) -> Result<(), String> {
         tls_cert: args.tls_cert,
         tls_key: args.tls_key,
         auth_file: args.auth_file,
+        client_tls_cert: args.client_tls_cert,
+        client_tls_key: args.client_tls_key,
     };
     node::run(NodeSettings::resolve(flags, file)?)
 }

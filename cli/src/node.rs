@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use futures::channel::oneshot;
-use kontiki_driver::{DiskStorage, NodeConfig, PeerTls, Runtime};
+use kontiki_driver::{DiskStorage, NodeConfig, PeerTls, Runtime, ServerTls};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
@@ -63,6 +63,7 @@ pub fn run(settings: NodeSettings) -> Result<(), String> {
 struct Secrets {
     tls: Option<PeerTls>,
     auth: Arc<Auth>,
+    client_tls: Option<ServerTls>,
 }
 
 impl Secrets {
@@ -79,9 +80,18 @@ impl Secrets {
             Some(path) => Auth::from_file(path)?,
             None => Auth::open(),
         };
+        let client_tls = settings
+            .client_tls
+            .as_ref()
+            .map(|(cert, key)| {
+                ServerTls::load(cert, key)
+                    .map_err(|error| format!("cannot use the client TLS files: {error}"))
+            })
+            .transpose()?;
         Ok(Secrets {
             tls,
             auth: Arc::new(auth),
+            client_tls,
         })
     }
 
@@ -92,6 +102,14 @@ impl Secrets {
             Some(Err(error)) => tracing::warn!(
                 %error,
                 "SIGHUP: TLS files not reloaded; keeping the material in use"
+            ),
+            None => {}
+        }
+        match self.client_tls.as_ref().map(ServerTls::reload) {
+            Some(Ok(())) => tracing::info!("SIGHUP: client TLS files reloaded"),
+            Some(Err(error)) => tracing::warn!(
+                %error,
+                "SIGHUP: client TLS files not reloaded; keeping the material in use"
             ),
             None => {}
         }
@@ -117,7 +135,8 @@ fn reload_on_hangup(secrets: Secrets) -> Result<(), String> {
         .name("reload".into())
         .spawn(move || {
             for _ in signals.forever() {
-                if secrets.tls.is_none() && !secrets.auth.required() {
+                if secrets.tls.is_none() && secrets.client_tls.is_none() && !secrets.auth.required()
+                {
                     tracing::info!("SIGHUP: no files to reload");
                 }
                 secrets.reload();
@@ -201,6 +220,7 @@ async fn serve<R: Runtime>(
         limits,
         clients: Arc::default(),
         auth: secrets.auth,
+        tls: secrets.client_tls,
     });
     runtime.spawn(expiry::expire_due_keys(
         runtime.clone(),

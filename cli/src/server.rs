@@ -17,7 +17,8 @@ use futures::future::{join_all, BoxFuture};
 use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use kontiki::{NodeId, Role};
 use kontiki_driver::{
-    ChangeError, Handle, Member, MemberRole, ProposeError, Runtime, Status, TransferError,
+    ChangeError, Handle, Member, MemberRole, ProposeError, Runtime, ServerTls, Status,
+    TransferError,
 };
 
 use crate::auth::{self, Auth};
@@ -50,22 +51,27 @@ pub struct Service {
     pub clients: Arc<OpenClients>,
     /// Who may use the port.
     pub auth: Arc<Auth>,
+    /// TLS on the port, if the node serves clients over TLS.
+    pub tls: Option<ServerTls>,
 }
+
+/// How long a client may take over its TLS handshake.
+const TLS_HANDSHAKE: Duration = Duration::from_secs(10);
 
 /// Accepts clients on `listener` until the process ends.
 pub async fn serve<R: Runtime>(runtime: R, listener: R::Listener, service: Arc<Service>) {
     loop {
         match R::accept(&listener).await {
-            Ok((stream, remote)) => match service.clients.admit(service.limits.max_clients) {
-                Some(slot) => runtime.spawn(serve_connection(
+            Ok((stream, remote)) => {
+                let slot = service.clients.admit(service.limits.max_clients);
+                runtime.spawn(open(
                     runtime.clone(),
                     stream,
                     remote,
                     Arc::clone(&service),
                     slot,
-                )),
-                None => runtime.spawn(refuse(runtime.clone(), stream)),
-            },
+                ));
+            }
             Err(error) => {
                 // Out of file descriptors, usually: wait rather than spin.
                 tracing::warn!(%error, "cannot accept a client connection");
@@ -74,6 +80,41 @@ pub async fn serve<R: Runtime>(runtime: R, listener: R::Listener, service: Arc<S
                     .await;
             }
         }
+    }
+}
+
+/// Serves a new connection in `slot`, or refuses it if it has none —
+/// inside TLS if the port has it (a client that fails its handshake is
+/// closed, with one log line).
+async fn open<R: Runtime, S>(
+    runtime: R,
+    stream: S,
+    remote: SocketAddr,
+    service: Arc<Service>,
+    slot: Option<ClientSlot>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let Some(tls) = &service.tls else {
+        return match slot {
+            Some(slot) => serve_connection(runtime, stream, remote, service, slot).await,
+            None => refuse(runtime, stream).await,
+        };
+    };
+    let stream = match within(&runtime, TLS_HANDSHAKE, tls.accept(stream)).await {
+        Some(Ok(stream)) => stream,
+        Some(Err(error)) => {
+            tracing::warn!(%remote, %error, "client TLS handshake failed");
+            return;
+        }
+        None => {
+            tracing::warn!(%remote, "client TLS handshake timed out");
+            return;
+        }
+    };
+    match slot {
+        Some(slot) => serve_connection(runtime, stream, remote, service, slot).await,
+        None => refuse(runtime, stream).await,
     }
 }
 
@@ -126,7 +167,7 @@ where
 {
     let refusal = async {
         stream.write_all(MAX_CLIENTS_REACHED).await?;
-        stream.flush().await
+        stream.close().await
     };
     let _ = within(&runtime, Duration::from_secs(1), refusal).await;
 }
@@ -174,7 +215,7 @@ async fn serve_connection<R: Runtime, S>(
             return;
         }
         if next == Next::Close {
-            let _ = stream.flush().await;
+            let _ = stream.close().await;
             return;
         }
     }
@@ -205,7 +246,12 @@ where
             Some(Ok(count)) => written += count,
         }
     }
-    true
+    // TLS holds what was written until flushed (plain TCP has nothing to
+    // flush).
+    matches!(
+        within(runtime, STALLED_WRITE, stream.flush()).await,
+        Some(Ok(()))
+    )
 }
 
 /// Takes every whole request from the front of `received` (what a

@@ -97,6 +97,10 @@ pub struct FileSettings {
     pub tls_key: Option<PathBuf>,
     /// `--auth-file`.
     pub auth_file: Option<PathBuf>,
+    /// `--client-tls-cert`.
+    pub client_tls_cert: Option<PathBuf>,
+    /// `--client-tls-key`.
+    pub client_tls_key: Option<PathBuf>,
     /// `--peer`, as `[[peer]]` tables.
     #[serde(default)]
     pub peer: Vec<PeerSpec>,
@@ -147,6 +151,8 @@ pub struct NodeSettings {
     pub tls: Option<TlsFiles>,
     /// The client port's users, from this file.
     pub auth_file: Option<PathBuf>,
+    /// TLS on the client port: the certificate chain and key files.
+    pub client_tls: Option<(PathBuf, PathBuf)>,
 }
 
 /// Resolves `host:port` (a name or an IP address) to one address.
@@ -241,6 +247,14 @@ impl NodeSettings {
         Ok(NodeSettings {
             tls,
             auth_file: flags.auth_file.or(file.auth_file),
+            client_tls: match (
+                flags.client_tls_cert.or(file.client_tls_cert),
+                flags.client_tls_key.or(file.client_tls_key),
+            ) {
+                (Some(cert), Some(key)) => Some((cert, key)),
+                (None, None) => None,
+                _ => return Err("--client-tls-cert and --client-tls-key go together".into()),
+            },
             id,
             listen,
             client,

@@ -21,7 +21,11 @@ fn error(reply: Reply) -> String {
 fn clients_authenticate_as_redis_clients_do() {
     let dir = tempfile::tempdir().unwrap();
     let users = dir.path().join("users");
-    std::fs::write(&users, "# test users\ndefault s3cret\nalice correct horse\n").unwrap();
+    std::fs::write(
+        &users,
+        "# test users\ndefault s3cret\nalice correct horse\n",
+    )
+    .unwrap();
     let auth_flag = format!("--auth-file={}", users.display());
     let cluster = ProcessCluster::start_with(&["tokio"], &[&auth_flag]);
     let address = cluster.nodes[0].client;

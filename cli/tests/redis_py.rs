@@ -80,3 +80,25 @@ fn redis_py_works_against_a_cluster_and_across_a_leader_kill() {
         ],
     );
 }
+
+/// redis-py over TLS with a password (`ssl=True`, `ssl_ca_certs`,
+/// `password`), in RESP2 and RESP3, and its errors for a wrong password,
+/// none, and plaintext.
+#[test]
+fn redis_py_works_over_tls_with_a_password() {
+    let Some(python) = python() else {
+        return;
+    };
+    let node = common::SecureNode::start("async-std");
+    let address = node.address();
+    run(
+        &python,
+        &[
+            "secure".into(),
+            address.ip().to_string(),
+            address.port().to_string(),
+            node.ca.display().to_string(),
+            node.password.into(),
+        ],
+    );
+}

@@ -253,3 +253,44 @@ fn redis_cli_speaks_resp3_with_a_node() {
     );
     assert!(resp2.contains("resp=2"), "{resp2}");
 }
+
+/// redis-cli over TLS (`--tls --cacert`) with a password, against a node
+/// serving clients over TLS: a write and a read back, and without the
+/// password the node's `NOAUTH`.
+#[test]
+fn redis_cli_works_over_tls_with_a_password() {
+    if !tool_available("redis-cli") {
+        return;
+    }
+    let node = common::SecureNode::start("tokio");
+    let address = node.address();
+    let arguments = |command: &[&str], password: Option<&str>| {
+        let mut arguments = vec![
+            "--tls".to_string(),
+            "--cacert".to_string(),
+            node.ca.display().to_string(),
+            "-h".to_string(),
+            address.ip().to_string(),
+            "-p".to_string(),
+            address.port().to_string(),
+            "--no-auth-warning".to_string(),
+        ];
+        if let Some(password) = password {
+            arguments.extend(["-a".to_string(), password.to_string()]);
+        }
+        arguments.extend(command.iter().map(|word| word.to_string()));
+        arguments
+    };
+    let set = run(
+        "redis-cli",
+        &arguments(&["SET", "over", "tls"], Some(node.password)),
+    );
+    assert_eq!(set.trim(), "OK");
+    let get = run(
+        "redis-cli",
+        &arguments(&["GET", "over"], Some(node.password)),
+    );
+    assert_eq!(get.trim(), "tls");
+    let refused = run("redis-cli", &arguments(&["GET", "over"], None));
+    assert!(refused.contains("NOAUTH"), "{refused}");
+}

@@ -90,7 +90,7 @@ pub use snapshot_store::{
 };
 pub use start::{start, start_local};
 pub use storage::{MemoryStorage, Storage};
-pub use tls::{PeerTls, TlsError, TlsFiles, TlsPem};
+pub use tls::{PeerTls, ServerTls, TlsError, TlsFiles, TlsPem};
 pub use transport::local::LocalNetwork;
 
 pub use bytes::Bytes;

@@ -447,3 +447,78 @@ pub fn write_through_leader(
     }
     false
 }
+
+/// A node that serves clients over TLS and asks them to authenticate, as
+/// the secure-client tests start it.
+pub struct SecureNode {
+    /// The one-node cluster.
+    pub cluster: ProcessCluster,
+    /// The CA file that certifies its client port (its certificate also
+    /// names 127.0.0.1 and localhost).
+    pub ca: PathBuf,
+    /// The default user's password.
+    pub password: &'static str,
+    _files: tempfile::TempDir,
+}
+
+impl SecureNode {
+    /// Makes certificates with `kontiki cert` and a users file, and
+    /// starts the node with `--client-tls-cert`, `--client-tls-key` and
+    /// `--auth-file`, on `runtime`; waits until it leads.
+    pub fn start(runtime: &str) -> SecureNode {
+        let files = tempfile::tempdir().expect("a temporary directory");
+        let certs = files.path().join("certs");
+        let made = kontiki()
+            .args([
+                "cert",
+                "--nodes",
+                "1",
+                "--name",
+                "127.0.0.1",
+                "--name",
+                "localhost",
+            ])
+            .arg(format!("--dir={}", certs.display()))
+            .output()
+            .expect("run kontiki cert");
+        assert!(made.status.success(), "{made:?}");
+        let users = files.path().join("users");
+        let password = "s3cret";
+        std::fs::write(&users, format!("default {password}\n")).expect("write the users");
+        let flags = [
+            format!("--client-tls-cert={}", certs.join("node-1.pem").display()),
+            format!(
+                "--client-tls-key={}",
+                certs.join("node-1-key.pem").display()
+            ),
+            format!("--auth-file={}", users.display()),
+        ];
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        let cluster = ProcessCluster::start_with(&[runtime], &flags);
+        let node = SecureNode {
+            cluster,
+            ca: certs.join("ca.pem"),
+            password,
+            _files: files,
+        };
+        wait_until("the secure node to lead", || {
+            String::from_utf8_lossy(&node.status().stdout).contains(r#""role":"leader""#)
+        });
+        node
+    }
+
+    /// Its client address.
+    pub fn address(&self) -> SocketAddr {
+        self.cluster.nodes[0].client
+    }
+
+    /// `kontiki status` of it, over TLS, logged in.
+    pub fn status(&self) -> std::process::Output {
+        kontiki()
+            .args(["status", "--json", &self.address().to_string()])
+            .arg(format!("--tls-ca={}", self.ca.display()))
+            .env("KONTIKI_PASSWORD", self.password)
+            .output()
+            .expect("run kontiki status")
+    }
+}

@@ -2,14 +2,18 @@
 
 Run by cli/tests/redis_py.rs with the client addresses of a three-node
 cluster (the leader's first) and a phase: "before" the leader is killed,
-or "after". Exits non-zero (an assertion) on anything unexpected.
+or "after"; or with "secure", a node's host and port, its CA file and
+password (a node serving clients over TLS with --auth-file). Exits
+non-zero (an assertion) on anything unexpected.
 """
 
 import sys
 import time
 
 import redis
+from redis.backoff import NoBackoff
 from redis.cluster import ClusterNode, RedisCluster
+from redis.retry import Retry
 
 
 def check_before(leader_host, leader_port, follower_port):
@@ -241,8 +245,49 @@ def check_after(host, port, old_leader_port):
     assert primaries and primaries != [old_leader_port], primaries
 
 
+def check_secure(host, port, ca_file, password):
+    """A node serving clients over TLS, with a password: redis-py's ssl
+    options and password, in RESP2 and RESP3, and its errors without them."""
+    for protocol in (2, 3):
+        r = redis.Redis(host=host, port=port, ssl=True, ssl_ca_certs=ca_file,
+                        password=password, protocol=protocol, decode_responses=True)
+        assert r.set(f"secure-{protocol}", "yes")
+        assert r.get(f"secure-{protocol}") == "yes"
+        r.close()
+    # No retries: a refusal is the answer, not a passing fault.
+    once = Retry(NoBackoff(), 0)
+    wrong = redis.Redis(host=host, port=port, ssl=True, ssl_ca_certs=ca_file,
+                        password="guess", retry=once)
+    try:
+        wrong.ping()
+        raise AssertionError("a wrong password was accepted")
+    except redis.exceptions.AuthenticationError as error:
+        assert "WRONGPASS" in str(error) or "invalid" in str(error), error
+    anonymous = redis.Redis(host=host, port=port, ssl=True, ssl_ca_certs=ca_file,
+                            retry=once)
+    try:
+        anonymous.get("secure-2")
+        raise AssertionError("a command without AUTH was served")
+    except redis.exceptions.AuthenticationError as error:
+        # redis-py opens with HELLO: Redis's NOAUTH for it, or for GET.
+        message = str(error)
+        assert ("Authentication required" in message
+                or "must be called with the client already authenticated" in message), error
+    plaintext = redis.Redis(host=host, port=port, password=password,
+                            socket_timeout=5, retry=once)
+    try:
+        plaintext.ping()
+        raise AssertionError("a plaintext client was served")
+    except redis.exceptions.ConnectionError:
+        pass
+
+
 def main():
     phase, host = sys.argv[1], sys.argv[2]
+    if phase == "secure":
+        check_secure(host, int(sys.argv[3]), sys.argv[4], sys.argv[5])
+        print("ok", phase)
+        return
     ports = [int(port) for port in sys.argv[3:]]
     if phase == "before":
         check_before(host, ports[0], ports[1])

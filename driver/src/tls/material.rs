@@ -96,13 +96,15 @@ pub(crate) fn names(leaf: &CertificateDer<'_>, id: NodeId) -> bool {
         .is_ok()
 }
 
+/// The bytes of the file at `path`.
+pub(crate) fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
+    std::fs::read(path).map_err(|error| TlsError::Read {
+        path: path.to_path_buf(),
+        error,
+    })
+}
+
 pub(crate) fn read_files(id: NodeId, files: &TlsFiles) -> Result<Configs, TlsError> {
-    let read = |path: &Path| {
-        std::fs::read(path).map_err(|error| TlsError::Read {
-            path: path.to_path_buf(),
-            error,
-        })
-    };
     let (ca, cert, key) = (read(&files.ca)?, read(&files.cert)?, read(&files.key)?);
     configure(
         id,
@@ -114,7 +116,11 @@ pub(crate) fn read_files(id: NodeId, files: &TlsFiles) -> Result<Configs, TlsErr
     )
 }
 
-fn certificates(what: &'static str, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+/// The certificates in `pem` (at least one); `what` names it in errors.
+pub(crate) fn certificates(
+    what: &'static str,
+    pem: &[u8],
+) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let malformed = |problem: String| TlsError::Pem { what, problem };
     let certificates = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
@@ -123,6 +129,14 @@ fn certificates(what: &'static str, pem: &[u8]) -> Result<Vec<CertificateDer<'st
         return Err(malformed("no certificate in it".into()));
     }
     Ok(certificates)
+}
+
+/// The private key in `pem`.
+pub(crate) fn private_key(pem: &[u8]) -> Result<PrivateKeyDer<'static>, TlsError> {
+    PrivateKeyDer::from_pem_slice(pem).map_err(|error| TlsError::Pem {
+        what: "the key",
+        problem: error.to_string(),
+    })
 }
 
 /// Builds both ends' configurations from `pem`, after checking it.
@@ -137,10 +151,7 @@ pub(crate) fn configure(id: NodeId, pem: TlsPem<'_>) -> Result<Configs, TlsError
     }
     let roots = Arc::new(roots);
     let chain = certificates("the certificate", pem.cert)?;
-    let key = PrivateKeyDer::from_pem_slice(pem.key).map_err(|error| TlsError::Pem {
-        what: "the key",
-        problem: error.to_string(),
-    })?;
+    let key = private_key(pem.key)?;
     check_own(id, &chain, &roots, &provider)?;
     let rejected = |error: rustls::Error| TlsError::Rejected(error.to_string());
     let verifier =

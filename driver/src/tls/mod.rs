@@ -33,11 +33,13 @@ use crate::sync::lock;
 #[cfg(feature = "certificates")]
 mod authority;
 mod material;
+mod server;
 
 #[cfg(feature = "certificates")]
 pub use authority::{CertificateAuthority, Issued, Validity};
 use material::{configure, names, read_files, Configs};
 pub use material::{node_name, TlsError, TlsFiles, TlsPem};
+pub use server::ServerTls;
 
 /// A node's TLS for its peer links: see the [module](self) documentation.
 ///
