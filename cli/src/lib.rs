@@ -40,6 +40,7 @@ pub mod expiry;
 pub mod fields;
 pub mod glob;
 pub mod kv;
+pub mod metrics_endpoint;
 pub mod node;
 pub mod read;
 pub mod reply;

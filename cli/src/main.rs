@@ -295,6 +295,12 @@ struct NodeArgs {
     /// The key of --client-tls-cert (PEM).
     #[arg(long, value_name = "FILE")]
     client_tls_key: Option<PathBuf>,
+    /// Serve the node's measurements for Prometheus at
+    /// http://ADDR/metrics (term, role, commit and applied index,
+    /// elections, proposal and fsync latency, queues, refused
+    /// connections...).
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -447,6 +453,7 @@ fn run_node(args: NodeArgs) -> Result<(), String> {
         auth_file: args.auth_file,
         client_tls_cert: args.client_tls_cert,
         client_tls_key: args.client_tls_key,
+        metrics: args.metrics,
     };
     node::run(NodeSettings::resolve(flags, file)?)
 }

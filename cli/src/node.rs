@@ -1,10 +1,12 @@
 //! `kontiki node`: one durable node of a real cluster, serving the
 //! replicated store to Redis clients until SIGTERM or SIGINT.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use futures::channel::oneshot;
 use kontiki_driver::{DiskStorage, NodeConfig, PeerTls, Runtime, ServerTls};
+use metrics_exporter_prometheus::PrometheusHandle;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
@@ -12,6 +14,7 @@ use crate::auth::Auth;
 use crate::client_limits::ClientLimits;
 use crate::expiry;
 use crate::kv::{KvStateMachine, Store};
+use crate::metrics_endpoint;
 use crate::server::{self, Service};
 use crate::settings::{NodeSettings, RuntimeChoice};
 
@@ -23,6 +26,11 @@ pub fn run(settings: NodeSettings) -> Result<(), String> {
     let storage = DiskStorage::open(&settings.data_dir)
         .map_err(|error| format!("cannot open the store in {directory}: {error}"))?;
     let secrets = Secrets::load(&settings)?;
+    // Before the node starts: its measures register with the recorder.
+    let scrapes = settings
+        .metrics
+        .map(|address| metrics_endpoint::install().map(|handle| (address, handle)))
+        .transpose()?;
     reload_on_hangup(secrets.clone())?;
     let stop = termination_signal()?;
     match settings.runtime {
@@ -35,6 +43,7 @@ pub fn run(settings: NodeSettings) -> Result<(), String> {
                     kontiki_tokio::TokioRuntime::current(),
                     settings,
                     secrets,
+                    scrapes,
                     storage,
                     stop,
                 )
@@ -44,6 +53,7 @@ pub fn run(settings: NodeSettings) -> Result<(), String> {
             kontiki_smol::runtime(),
             settings,
             secrets,
+            scrapes,
             storage,
             stop,
         )),
@@ -51,6 +61,7 @@ pub fn run(settings: NodeSettings) -> Result<(), String> {
             kontiki_async_std::runtime(),
             settings,
             secrets,
+            scrapes,
             storage,
             stop,
         )),
@@ -173,6 +184,7 @@ async fn serve<R: Runtime>(
     runtime: R,
     settings: NodeSettings,
     secrets: Secrets,
+    scrapes: Option<(SocketAddr, PrometheusHandle)>,
     storage: DiskStorage,
     stop: oneshot::Receiver<()>,
 ) -> Result<(), String> {
@@ -182,6 +194,10 @@ async fn serve<R: Runtime>(
         .bind(settings.client)
         .await
         .map_err(|error| format!("cannot listen for clients on {}: {error}", settings.client))?;
+    let scrapes = match scrapes {
+        Some((address, handle)) => Some((metrics_endpoint::bind(&runtime, address).await?, handle)),
+        None => None,
+    };
     let mut config = NodeConfig::new(settings.id, settings.listen, settings.peers);
     config.cluster_id = settings.cluster_id;
     config.snapshot_interval = settings.snapshot_interval;
@@ -228,6 +244,9 @@ async fn serve<R: Runtime>(
         service.store.clone(),
     ));
     runtime.spawn(server::serve(runtime.clone(), client_listener, service));
+    if let Some((listener, handle)) = scrapes {
+        runtime.spawn(metrics_endpoint::serve(runtime.clone(), listener, handle));
+    }
     let _ = stop.await;
     tracing::info!(node = settings.id.get(), "shutting down");
     handle.shutdown().await;

@@ -95,6 +95,9 @@ async fn open<R: Runtime, S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    if slot.is_none() {
+        client_refused("max_clients");
+    }
     let Some(tls) = &service.tls else {
         return match slot {
             Some(slot) => serve_connection(runtime, stream, remote, service, slot).await,
@@ -104,10 +107,12 @@ async fn open<R: Runtime, S>(
     let stream = match within(&runtime, TLS_HANDSHAKE, tls.accept(stream)).await {
         Some(Ok(stream)) => stream,
         Some(Err(error)) => {
+            client_refused("tls");
             tracing::warn!(%remote, %error, "client TLS handshake failed");
             return;
         }
         None => {
+            client_refused("tls");
             tracing::warn!(%remote, "client TLS handshake timed out");
             return;
         }
@@ -221,9 +226,16 @@ async fn serve_connection<R: Runtime, S>(
     }
 }
 
+/// Counts a client connection (or its commands) refused for `reason`:
+/// `max_clients`, `tls` or `auth`.
+fn client_refused(reason: &'static str) {
+    metrics::counter!("kontiki_client_connections_refused_total", "reason" => reason).increment(1);
+}
+
 /// Logs that `connection` was refused, the first time only.
 fn log_refusal(connection: &mut Connection, reason: &str) {
     if !std::mem::replace(&mut connection.refusal_logged, true) {
+        client_refused("auth");
         let remote = connection.remote.map(|remote| remote.to_string());
         tracing::warn!(
             remote = remote.as_deref().unwrap_or("?"),

@@ -101,6 +101,8 @@ pub struct FileSettings {
     pub client_tls_cert: Option<PathBuf>,
     /// `--client-tls-key`.
     pub client_tls_key: Option<PathBuf>,
+    /// `--metrics`.
+    pub metrics: Option<String>,
     /// `--peer`, as `[[peer]]` tables.
     #[serde(default)]
     pub peer: Vec<PeerSpec>,
@@ -153,6 +155,8 @@ pub struct NodeSettings {
     pub auth_file: Option<PathBuf>,
     /// TLS on the client port: the certificate chain and key files.
     pub client_tls: Option<(PathBuf, PathBuf)>,
+    /// Where Prometheus scrapes the node's measurements.
+    pub metrics: Option<SocketAddr>,
 }
 
 /// Resolves `host:port` (a name or an IP address) to one address.
@@ -247,6 +251,11 @@ impl NodeSettings {
         Ok(NodeSettings {
             tls,
             auth_file: flags.auth_file.or(file.auth_file),
+            metrics: flags
+                .metrics
+                .or(file.metrics)
+                .map(|address| resolve("--metrics", &address))
+                .transpose()?,
             client_tls: match (
                 flags.client_tls_cert.or(file.client_tls_cert),
                 flags.client_tls_key.or(file.client_tls_key),

@@ -266,6 +266,29 @@ pub(crate) enum NoPlace {
 }
 
 impl HandshakeError {
+    /// A short name for the kind of refusal: the `reason` label of the
+    /// refused-connections metric.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            HandshakeError::RefusedByPeer(_) => "refused_by_peer",
+            HandshakeError::BadMagic
+            | HandshakeError::Truncated
+            | HandshakeError::TrailingBytes
+            | HandshakeError::BadAddress
+            | HandshakeError::ClusterIdNotUtf8 => "malformed",
+            HandshakeError::UnsupportedVersion { .. } => "version",
+            HandshakeError::OtherCluster { .. } => "other_cluster",
+            HandshakeError::OwnId(_) | HandshakeError::UnexpectedNode { .. } => "wrong_node",
+            HandshakeError::NotCertified(_) => "not_certified",
+            HandshakeError::Tls(_) => "tls",
+            HandshakeError::NoPlace(NoPlace::Full { .. }) => "full",
+            HandshakeError::NoPlace(NoPlace::Displaced) => "displaced",
+            HandshakeError::ClosedEarly => "closed_early",
+            HandshakeError::TimedOut => "timed_out",
+            HandshakeError::Io(_) => "io",
+        }
+    }
+
     /// A TLS handshake that failed: a bad certificate, plaintext or
     /// garbage where TLS was expected.
     pub(crate) fn tls(error: io::Error) -> HandshakeError {

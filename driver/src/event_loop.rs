@@ -19,6 +19,7 @@ use tracing::{debug, error, info};
 
 use crate::error::{annotate, ChangeError, ProposeError, ReadError, TransferError};
 use crate::handle::{LeaderChange, Published, Request, StateMachine};
+use crate::metrics::{NodeMetrics, Position};
 use crate::round::{Step, ToApply};
 use crate::runtime::Runtime;
 use crate::shutdown::ShutdownTrigger;
@@ -117,6 +118,8 @@ pub(crate) struct EventLoop<R: Runtime, S: Storage, M: StateMachine> {
     pub(crate) settling: Vec<ChangeReply>,
     /// The configuration the published members list shows.
     pub(crate) members_of: kontiki::Membership,
+    /// What the node measures (see the `metrics` module).
+    pub(crate) metrics: NodeMetrics,
 }
 
 impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
@@ -287,6 +290,7 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
                 }
             }
             Event::Message((from, message)) => {
+                self.metrics.received(&message);
                 if let Err(refused) = self.node.handle(now, Input::Message { from, message }) {
                     debug!(%from, %refused, "message refused");
                 }
@@ -374,6 +378,7 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
                 };
                 match self.writer.pass(deferred) {
                     Some(Deferred::Send(to, message)) => {
+                        self.metrics.sent(&message);
                         self.links.send(to, message);
                         sent = true;
                     }
@@ -409,6 +414,7 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
         for item in completed.released {
             match item {
                 Deferred::Send(to, message) => {
+                    self.metrics.sent(&message);
                     self.links.send(to, message);
                     sent = true;
                 }
@@ -570,7 +576,19 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
             status.membership_index = self.node.membership_index();
             status.recovering = self.node.is_recovering();
         }
-        if change != self.last_leader {
+        let leader_changed = change != self.last_leader;
+        self.metrics.observe(&Position {
+            term: change.term.0,
+            role: self.node.role(),
+            commit_index: self.node.commit_index().0,
+            applied_index: self.node.applied_index().0,
+            last_log_index: self.node.last_log_index().0,
+            leader_changed,
+            requests_queued: self.requests.len(),
+            inbound_queued: self.inbound.len(),
+            messages_dropped: self.links.dropped(),
+        });
+        if leader_changed {
             self.last_leader = change;
             if let Some(leader) = change.leader {
                 info!(term = %change.term, %leader, "leader known");

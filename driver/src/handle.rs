@@ -175,6 +175,8 @@ pub(crate) struct Published {
     pub(crate) applied_index: AtomicU64,
     pub(crate) watchers: Mutex<Vec<mpsc::UnboundedSender<LeaderChange>>>,
     pub(crate) local_addr: SocketAddr,
+    /// How long proposals take (see the `metrics` module).
+    pub(crate) proposal_seconds: metrics::Histogram,
 }
 
 impl Published {
@@ -224,11 +226,16 @@ impl<M: StateMachine> Handle<M> {
     /// Replicates `command`; completes with the state machine's answer
     /// once the command is committed and applied on this node.
     pub async fn propose(&self, command: impl Into<Bytes>) -> Result<M::Output, ProposeError> {
+        let started = std::time::Instant::now();
         let (reply, answer) = oneshot::channel();
         if !self.request(Request::Propose(command.into(), reply)).await {
             return Err(ProposeError::Stopped);
         }
-        answer.await.unwrap_or(Err(ProposeError::Stopped))
+        let answer = answer.await.unwrap_or(Err(ProposeError::Stopped));
+        self.published
+            .proposal_seconds
+            .record(started.elapsed().as_secs_f64());
+        answer
     }
 
     /// A linearizable read point: completes once this node, as leader,

@@ -65,6 +65,7 @@ mod error;
 mod event_loop;
 mod handle;
 mod membership;
+mod metrics;
 mod round;
 mod runtime;
 mod shutdown;

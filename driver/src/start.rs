@@ -10,6 +10,8 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 use tracing::info;
 
+use crate::metrics::{self, NodeMetrics, WriteMetrics};
+
 use crate::config::NodeConfig;
 use crate::error::StartError;
 use crate::event_loop::{Clock, EventLoop};
@@ -140,14 +142,18 @@ async fn start_on<R: Runtime, S: Storage, M: StateMachine>(
         applied_index: AtomicU64::new(0),
         watchers: Mutex::new(Vec::new()),
         local_addr,
+        proposal_seconds: metrics::proposal_seconds(config.id),
     });
     let (request_sender, requests) = async_channel::bounded(REQUEST_QUEUE);
     info!(node = %config.id, %local_addr, peers = config.peers.len(), "node started");
+    let metrics = NodeMetrics::new(config.id, node.role());
     let event_loop = EventLoop {
         runtime: runtime.clone(),
         clock,
         node,
-        writer: Writer::new(storage, config.raft.asynchronous_writes),
+        writer: Writer::new(storage, config.raft.asynchronous_writes)
+            .measured(WriteMetrics::new(config.id)),
+        metrics,
         storage_failed: None,
         drained: Vec::new(),
         state_machine,

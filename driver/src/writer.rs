@@ -26,6 +26,7 @@ use std::task::{Context, Poll};
 use futures::FutureExt;
 use kontiki::{LogIndex, Message, NodeId, Persist, Term};
 
+use crate::metrics::WriteMetrics;
 use crate::round::ToApply;
 use crate::runtime::Runtime;
 use crate::storage::Storage;
@@ -75,6 +76,33 @@ pub(crate) struct Writer<S> {
     /// Outputs waiting, each with the number of the write it waits for.
     /// Invariant: numbers never decrease from front to back.
     held: VecDeque<(u64, Deferred)>,
+    /// How long writes take and how many entries they carry, if measured.
+    metrics: Option<WriteMetrics>,
+}
+
+/// `storage.write(writes)`, its time and entries recorded in `metrics`.
+fn timed_write<S: Storage>(
+    storage: &mut S,
+    writes: &[Persist],
+    metrics: Option<&WriteMetrics>,
+) -> io::Result<()> {
+    let Some(metrics) = metrics else {
+        return storage.write(writes);
+    };
+    let started = std::time::Instant::now();
+    let result = storage.write(writes);
+    metrics.seconds.record(started.elapsed().as_secs_f64());
+    let entries: usize = writes
+        .iter()
+        .map(|write| match write {
+            Persist::Entries(entries) => entries.len(),
+            _ => 0,
+        })
+        .sum();
+    if entries > 0 {
+        metrics.entries.record(entries as f64);
+    }
+    result
 }
 
 impl<S: Storage> Writer<S> {
@@ -88,7 +116,14 @@ impl<S: Storage> Writer<S> {
             next_number: 1,
             hard_state_until: None,
             held: VecDeque::new(),
+            metrics: None,
         }
+    }
+
+    /// The writer, recording each write's time and entries in `metrics`.
+    pub(crate) fn measured(mut self, metrics: WriteMetrics) -> Writer<S> {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Queues a write, after every write drained before it.
@@ -170,14 +205,15 @@ impl<S: Storage> Writer<S> {
             .storage
             .take()
             .expect("the store is home between writes");
+        let metrics = self.metrics.clone();
         let (writing, written) = if storage.blocks() {
             let writing = run_blocking(Box::new(move || {
-                let result = storage.write(&writes);
+                let result = timed_write(&mut storage, &writes, metrics.as_ref());
                 (storage, result)
             }));
             (Some(writing), None)
         } else {
-            let result = storage.write(&writes);
+            let result = timed_write(&mut storage, &writes, metrics.as_ref());
             self.storage = Some(storage);
             (None, Some(result))
         };

@@ -196,6 +196,15 @@ impl NodeProcess {
         self.child.is_some()
     }
 
+    /// Its peer address (`--listen`).
+    pub fn peer_address(&self) -> SocketAddr {
+        self.arguments
+            .iter()
+            .find_map(|argument| argument.strip_prefix("--listen="))
+            .and_then(|address| address.parse().ok())
+            .expect("every node has --listen")
+    }
+
     /// Its process id, while it runs.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)

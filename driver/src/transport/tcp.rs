@@ -27,6 +27,7 @@ use super::snapshot_stream::{Chunk, Completed, Offer, SnapshotReceive, StreamErr
 use super::stream::PeerStream;
 use crate::config::TransportConfig;
 use crate::error::{HandshakeError, StartError};
+use crate::metrics;
 use crate::runtime::Runtime;
 use crate::shutdown::Shutdown;
 use crate::snapshot_store::{store_whole, SnapshotStore};
@@ -250,6 +251,7 @@ async fn accept_loop<R: Runtime>(
         };
         let (admitted, displaced) = admission.arrive(remote.ip());
         if displaced {
+            metrics::peer_connection_refused(context.id, "displaced");
             displacements.count(context.runtime.now(), remote);
         }
         let Admitted { ticket, displaced } = admitted;
@@ -317,6 +319,7 @@ async fn serve_inbound<R: Runtime>(
             (reader, hello.node)
         }
         Err(reason) => {
+            metrics::peer_connection_refused(context.id, reason.kind());
             warn!(%remote, %reason, "peer connection refused");
             return;
         }
