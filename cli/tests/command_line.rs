@@ -174,7 +174,7 @@ fn logs_can_be_json_lines() {
         .spawn()
         .unwrap();
     let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut started = None;
+    let (mut started, mut leading) = (None, None);
     for line in std::io::BufRead::lines(stderr) {
         let line = line.unwrap();
         let object: serde_json::Value = serde_json::from_str(&line)
@@ -182,6 +182,10 @@ fn logs_can_be_json_lines() {
         if object["fields"]["message"] == "node started" && object["target"] == "kontiki_cli::node"
         {
             started = Some(object);
+        } else if object["target"] == "kontiki_driver::start" {
+            leading = Some(object);
+        }
+        if started.is_some() && leading.is_some() {
             break;
         }
     }
@@ -191,4 +195,9 @@ fn logs_can_be_json_lines() {
     assert_eq!(started["level"], "INFO");
     assert_eq!(started["fields"]["node"], 1);
     assert_eq!(started["fields"]["clients"], client.to_string().as_str());
+    // The driver's lines carry the node's span: its id and current term.
+    let driver = leading.expect("the driver logged the node's start");
+    assert_eq!(driver["span"]["name"], "node", "{driver}");
+    assert_eq!(driver["span"]["id"], 1, "{driver}");
+    assert!(driver["span"]["term"].is_u64(), "{driver}");
 }

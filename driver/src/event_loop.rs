@@ -589,6 +589,9 @@ impl<R: Runtime, S: Storage, M: StateMachine> EventLoop<R, S, M> {
             messages_dropped: self.links.dropped(),
         });
         if leader_changed {
+            if change.term != self.last_leader.term {
+                tracing::Span::current().record("term", change.term.0);
+            }
             self.last_leader = change;
             if let Some(leader) = change.leader {
                 info!(term = %change.term, %leader, "leader known");

@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use kontiki::{LogIndex, Node};
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
-use tracing::info;
+use tracing::{info, Instrument};
 
 use crate::metrics::{self, NodeMetrics, WriteMetrics};
 
@@ -63,7 +63,23 @@ pub async fn start_local<R: Runtime, S: Storage, M: StateMachine>(
     .await
 }
 
+/// Starts the node inside its span, `node{id, term}`, which its task and
+/// its transport's tasks carry, so that every line they log names the
+/// node and its current term (the term is recorded as it changes).
 async fn start_on<R: Runtime, S: Storage, M: StateMachine>(
+    network: Network<'_>,
+    runtime: R,
+    config: NodeConfig,
+    storage: S,
+    state_machine: M,
+) -> Result<Handle<M>, StartError> {
+    let span = tracing::info_span!("node", id = config.id.get(), term = tracing::field::Empty);
+    start_in_span(network, runtime, config, storage, state_machine)
+        .instrument(span)
+        .await
+}
+
+async fn start_in_span<R: Runtime, S: Storage, M: StateMachine>(
     network: Network<'_>,
     runtime: R,
     config: NodeConfig,
@@ -137,6 +153,7 @@ async fn start_on<R: Runtime, S: Storage, M: StateMachine>(
         membership_index: node.membership_index(),
         recovering: node.is_recovering(),
     };
+    tracing::Span::current().record("term", node.term().0);
     let published = Arc::new(Published {
         status: Mutex::new(status.clone()),
         applied_index: AtomicU64::new(0),
@@ -178,7 +195,7 @@ async fn start_on<R: Runtime, S: Storage, M: StateMachine>(
         settling: Vec::new(),
         members_of: kontiki::Membership::default(),
     };
-    runtime.spawn(event_loop.run());
+    runtime.spawn(event_loop.run().in_current_span());
     Ok(Handle {
         requests: request_sender,
         published,

@@ -88,6 +88,7 @@ pub(crate) async fn start<R: Runtime>(
                 receiving: Arc::default(),
                 store: endpoint.snapshots,
                 tls: config.tls.clone(),
+                span: tracing::Span::current(),
             };
             let (listener, local_addr) = context.bind(config.listen).await?;
             // Say where peers reach this node: as configured, else where it

@@ -17,7 +17,7 @@ use futures::FutureExt;
 use kontiki::NodeId;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
-use tracing::{debug, info, warn};
+use tracing::{debug, info, warn, Instrument};
 
 use super::admission::{Admission, AdmissionLimits, Admitted};
 use super::frame::{self, Hello, Kind, MAX_HANDSHAKE_BYTES, PROTOCOL_VERSION};
@@ -55,6 +55,8 @@ pub(crate) struct LinkContext<R> {
     /// The node's TLS: with it, every link is mutually authenticated TLS
     /// and plaintext is refused.
     pub(crate) tls: Option<PeerTls>,
+    /// The node's span, which the link tasks carry.
+    pub(crate) span: tracing::Span,
 }
 
 impl<R: Runtime> LinkContext<R> {
@@ -98,6 +100,7 @@ impl<R: Runtime> LinkContext<R> {
         inbound: async_channel::Sender<Inbound>,
     ) {
         let task = accept_loop(self.clone(), listener, inbound);
+        let task = task.instrument(self.span.clone());
         self.runtime.spawn(self.shutdown.clone().stop(task));
     }
 }
@@ -122,7 +125,8 @@ impl<R: Runtime> LinkOpener for TcpOpener<R> {
             Arc::clone(&context.store),
         );
         let rng = ChaCha8Rng::seed_from_u64(self.seed ^ peer.get().rotate_left(32));
-        let task = run_outbound(context.clone(), peer, address, link_side, rng);
+        let task = run_outbound(context.clone(), peer, address, link_side, rng)
+            .instrument(context.span.clone());
         context.runtime.spawn(context.shutdown.clone().stop(task));
         Some(Box::new(node_side))
     }
@@ -265,7 +269,9 @@ async fn accept_loop<R: Runtime>(
         );
         let admission = Arc::clone(&admission);
         // A displaced connection's task ends here, closing it.
-        let task = future::select(Box::pin(serve), displaced).map(move |_| admission.leave(ticket));
+        let task = future::select(Box::pin(serve), displaced)
+            .map(move |_| admission.leave(ticket))
+            .instrument(context.span.clone());
         context.runtime.spawn(context.shutdown.clone().stop(task));
     }
 }
