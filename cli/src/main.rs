@@ -127,8 +127,18 @@ enum Command {
         addresses: Vec<String>,
         /// One JSON object per node instead, one per line (every field of
         /// `INFO raft`).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "watch")]
         json: bool,
+        /// A live view instead: the table redrawn every --interval, with
+        /// each node's commits per second, until Ctrl-C.
+        #[arg(long)]
+        watch: bool,
+        /// How often --watch redraws, such as 1s or 500ms.
+        #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+        interval: std::time::Duration,
+        /// Stop --watch after this many frames.
+        #[arg(long, value_name = "N", requires = "watch")]
+        count: Option<u64>,
         #[command(flatten)]
         login: LoginArgs,
     },
@@ -403,8 +413,15 @@ fn main() -> ExitCode {
         Command::Status {
             addresses,
             json,
+            watch,
+            interval,
+            count,
             login,
         } => match login.access() {
+            Ok(access) if watch => {
+                status::watch(&access, &addresses, interval, count);
+                Ok(())
+            }
             Ok(access) if status::run(&access, &addresses, json) => Ok(()),
             Ok(_) => return ExitCode::FAILURE,
             Err(error) => Err(error),

@@ -1,6 +1,9 @@
 //! `kontiki status`: asks nodes' client ports for `INFO raft` and prints
 //! a table with a row per node, or (`--json`) one JSON object per node.
 
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
 use serde_json::{json, Map, Value};
 
 use crate::client::{request, Access, Reply};
@@ -21,20 +24,71 @@ const COLUMNS: &[(&str, &str)] = &[
     ("CONTACT MS AGO", "leader_contact_ms_ago"),
 ];
 
-/// Prints every node's state, as a table or as one line of JSON each;
-/// false if any node did not answer.
-pub fn run(access: &Access, addresses: &[String], as_json: bool) -> bool {
+/// Every node's state, an error object for a node that did not answer;
+/// and whether all answered.
+fn collect(access: &Access, addresses: &[String]) -> (Vec<Value>, bool) {
     let mut all_answered = true;
-    let mut objects = Vec::new();
-    for address in addresses {
-        objects.push(match query(access, address) {
+    let objects = addresses
+        .iter()
+        .map(|address| match query(access, address) {
             Ok(fields) => Value::Object(fields),
             Err(error) => {
                 all_answered = false;
                 json!({ "address": address, "error": error })
             }
-        });
+        })
+        .collect();
+    (objects, all_answered)
+}
+
+/// `kontiki status --watch`: redraws the table every `interval` (on a
+/// terminal, in place), with each node's commits per second since the
+/// last frame, `frames` times or until interrupted.
+pub fn watch(access: &Access, addresses: &[String], interval: Duration, frames: Option<u64>) {
+    let live = std::io::stdout().is_terminal();
+    let mut previous: Option<(Instant, Vec<Value>)> = None;
+    let mut drawn = 0;
+    while frames.is_none_or(|frames| drawn < frames) {
+        let (mut objects, _) = collect(access, addresses);
+        let now = Instant::now();
+        if let Some((then, before)) = &previous {
+            let seconds = now.duration_since(*then).as_secs_f64();
+            for (object, before) in objects.iter_mut().zip(before) {
+                let (Some(commit), Some(earlier)) = (
+                    object["commit_index"].as_u64(),
+                    before["commit_index"].as_u64(),
+                ) else {
+                    continue;
+                };
+                let rate = commit.saturating_sub(earlier) as f64 / seconds.max(1e-9);
+                object["commits_per_second"] = json!(rate.round() as u64);
+            }
+        }
+        let heading = format!(
+            "kontiki status: {} node(s), every {}; Ctrl-C stops\n\n",
+            addresses.len(),
+            humantime::format_duration(interval)
+        );
+        let frame = heading + &table_of(&objects, WATCH_COLUMNS);
+        if live {
+            // Home and clear, then the frame: redrawn in place.
+            print!("\x1b[H\x1b[2J{frame}");
+        } else {
+            println!("{frame}");
+        }
+        let _ = std::io::stdout().flush();
+        drawn += 1;
+        previous = Some((now, objects));
+        if frames.is_none_or(|frames| drawn < frames) {
+            std::thread::sleep(interval.saturating_sub(now.elapsed()));
+        }
     }
+}
+
+/// Prints every node's state, as a table or as one line of JSON each;
+/// false if any node did not answer.
+pub fn run(access: &Access, addresses: &[String], as_json: bool) -> bool {
+    let (objects, all_answered) = collect(access, addresses);
     if as_json {
         objects.iter().for_each(|object| println!("{object}"));
     } else {
@@ -43,9 +97,30 @@ pub fn run(access: &Access, addresses: &[String], as_json: bool) -> bool {
     all_answered
 }
 
+/// The columns of `--watch`: the table's, and the commit rate.
+const WATCH_COLUMNS: &[(&str, &str)] = &[
+    ("ADDRESS", "address"),
+    ("ID", "id"),
+    ("ROLE", "role"),
+    ("TERM", "term"),
+    ("LEADER", "leader_id"),
+    ("COMMIT", "commit_index"),
+    ("COMMITS/S", "commits_per_second"),
+    ("APPLIED", "applied_index"),
+    ("LAST LOG", "last_log_index"),
+    ("SNAPSHOT", "snapshot_index"),
+    ("MEMBERS", "members"),
+    ("CONTACT MS AGO", "leader_contact_ms_ago"),
+];
+
 /// The nodes' states as an aligned table; a node that did not answer
 /// shows its error after its address.
 pub fn table(objects: &[Value]) -> String {
+    table_of(objects, COLUMNS)
+}
+
+/// `objects` as an aligned table of `columns`.
+fn table_of(objects: &[Value], columns: &[(&str, &str)]) -> String {
     let cell = |object: &Value, field: &str| match &object[field] {
         Value::Null => "-".to_string(),
         Value::String(text) => text.clone(),
@@ -55,14 +130,14 @@ pub fn table(objects: &[Value]) -> String {
         .iter()
         .map(|object| match object["error"].as_str() {
             Some(error) => vec![cell(object, "address"), format!("error: {error}")],
-            None => COLUMNS
+            None => columns
                 .iter()
                 .map(|(_, field)| cell(object, field))
                 .collect(),
         })
         .collect();
-    let mut widths: Vec<usize> = COLUMNS.iter().map(|(heading, _)| heading.len()).collect();
-    for row in rows.iter().filter(|row| row.len() == COLUMNS.len()) {
+    let mut widths: Vec<usize> = columns.iter().map(|(heading, _)| heading.len()).collect();
+    for row in rows.iter().filter(|row| row.len() == columns.len()) {
         for (width, value) in widths.iter_mut().zip(row) {
             *width = (*width).max(value.chars().count());
         }
@@ -75,7 +150,7 @@ pub fn table(objects: &[Value]) -> String {
             .collect();
         padded.join("  ").trim_end().to_string() + "\n"
     };
-    let mut out = line(COLUMNS.iter().map(|(heading, _)| *heading).collect());
+    let mut out = line(columns.iter().map(|(heading, _)| *heading).collect());
     for row in &rows {
         out.push_str(&line(row.iter().map(String::as_str).collect()));
     }

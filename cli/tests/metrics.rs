@@ -104,4 +104,29 @@ fn a_scrape_shows_the_cluster_at_work() {
         0.0
     );
     assert_eq!(scrape(at, "/elsewhere").0, 404);
+
+    // The live view of the same cluster, three frames (not a terminal:
+    // one after another), while writes go on.
+    let writer = std::thread::spawn(move || {
+        for n in 0..50 {
+            write_through_leader(&addresses, &format!("w{n}"), "v", Duration::from_secs(5));
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    });
+    let mut watch = common::kontiki();
+    watch.args(["status", "--watch", "--interval=300ms", "--count=3"]);
+    watch.args(cluster.client_addresses().iter().map(ToString::to_string));
+    let output = watch.output().unwrap();
+    writer.join().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        stdout
+            .matches("kontiki status: 3 node(s), every 300ms")
+            .count(),
+        3,
+        "{stdout}"
+    );
+    assert_eq!(stdout.matches("COMMITS/S").count(), 3, "{stdout}");
+    assert_eq!(stdout.matches(" leader ").count(), 3, "{stdout}");
 }
