@@ -286,7 +286,7 @@ struct NodeArgs {
     /// rereads the three files.
     #[arg(long, value_name = "FILE")]
     tls_ca: Option<PathBuf>,
-    /// This node's certificate (PEM), naming node-<id>.kontiki.
+    /// This node's certificate (PEM), naming `node-<id>.kontiki`.
     #[arg(long, value_name = "FILE")]
     tls_cert: Option<PathBuf>,
     /// This node's private key (PEM).
