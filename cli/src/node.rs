@@ -108,30 +108,26 @@ impl Secrets {
 
     /// Rereads every file, with one log line for each.
     fn reload(&self) {
-        match self.tls.as_ref().map(PeerTls::reload) {
-            Some(Ok(())) => tracing::info!("SIGHUP: TLS files reloaded"),
-            Some(Err(error)) => tracing::warn!(
-                %error,
-                "SIGHUP: TLS files not reloaded; keeping the material in use"
-            ),
-            None => {}
+        reloaded("TLS files", self.tls.as_ref().map(PeerTls::reload));
+        reloaded(
+            "client TLS files",
+            self.client_tls.as_ref().map(ServerTls::reload),
+        );
+        reloaded(
+            "auth file",
+            self.auth.required().then(|| self.auth.reload()),
+        );
+    }
+}
+
+/// Logs how rereading `what` went (`None`: the node has none).
+fn reloaded<E: std::fmt::Display>(what: &str, outcome: Option<Result<(), E>>) {
+    match outcome {
+        Some(Ok(())) => tracing::info!("SIGHUP: {what} reloaded"),
+        Some(Err(error)) => {
+            tracing::warn!(%error, "SIGHUP: {what} not reloaded; keeping what is in force")
         }
-        match self.client_tls.as_ref().map(ServerTls::reload) {
-            Some(Ok(())) => tracing::info!("SIGHUP: client TLS files reloaded"),
-            Some(Err(error)) => tracing::warn!(
-                %error,
-                "SIGHUP: client TLS files not reloaded; keeping the material in use"
-            ),
-            None => {}
-        }
-        if self.auth.required() {
-            match self.auth.reload() {
-                Ok(()) => tracing::info!("SIGHUP: auth file reloaded"),
-                Err(error) => {
-                    tracing::warn!(%error, "SIGHUP: auth file not reloaded; keeping the users in force")
-                }
-            }
-        }
+        None => {}
     }
 }
 

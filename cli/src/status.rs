@@ -46,6 +46,13 @@ fn collect(access: &Access, addresses: &[String]) -> (Vec<Value>, bool) {
 /// last frame, `frames` times or until interrupted.
 pub fn watch(access: &Access, addresses: &[String], interval: Duration, frames: Option<u64>) {
     let live = std::io::stdout().is_terminal();
+    // The table's columns, with the commit rate after the commit index.
+    let mut watch_columns = COLUMNS.to_vec();
+    let after_commit = 1 + COLUMNS
+        .iter()
+        .position(|(_, field)| *field == "commit_index")
+        .unwrap_or(COLUMNS.len() - 1);
+    watch_columns.insert(after_commit, ("COMMITS/S", "commits_per_second"));
     let mut previous: Option<(Instant, Vec<Value>)> = None;
     let mut drawn = 0;
     while frames.is_none_or(|frames| drawn < frames) {
@@ -69,7 +76,7 @@ pub fn watch(access: &Access, addresses: &[String], interval: Duration, frames: 
             addresses.len(),
             humantime::format_duration(interval)
         );
-        let frame = heading + &table_of(&objects, WATCH_COLUMNS);
+        let frame = heading + &table_of(&objects, &watch_columns);
         if live {
             // Home and clear, then the frame: redrawn in place.
             print!("\x1b[H\x1b[2J{frame}");
@@ -96,22 +103,6 @@ pub fn run(access: &Access, addresses: &[String], as_json: bool) -> bool {
     }
     all_answered
 }
-
-/// The columns of `--watch`: the table's, and the commit rate.
-const WATCH_COLUMNS: &[(&str, &str)] = &[
-    ("ADDRESS", "address"),
-    ("ID", "id"),
-    ("ROLE", "role"),
-    ("TERM", "term"),
-    ("LEADER", "leader_id"),
-    ("COMMIT", "commit_index"),
-    ("COMMITS/S", "commits_per_second"),
-    ("APPLIED", "applied_index"),
-    ("LAST LOG", "last_log_index"),
-    ("SNAPSHOT", "snapshot_index"),
-    ("MEMBERS", "members"),
-    ("CONTACT MS AGO", "leader_contact_ms_ago"),
-];
 
 /// The nodes' states as an aligned table; a node that did not answer
 /// shows its error after its address.

@@ -45,6 +45,7 @@ pub mod live;
 pub mod load;
 pub mod mit;
 pub mod model;
+pub mod peer_wire;
 pub mod probe;
 pub mod rss;
 pub mod seeds;

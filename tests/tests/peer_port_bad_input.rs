@@ -6,13 +6,12 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use kontiki_tests::live::{agreed_leader, cluster_configs, free_addresses, propose_all, Recorder};
+use kontiki_tests::peer_wire::{self, frame, PROTOCOL_VERSION};
 use kontiki_tokio::{Handle, MemoryStorage, TokioRuntime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_millis(300);
-/// The peer protocol version of WIRE.md.
-const PROTOCOL_VERSION: u8 = 5;
 const MAX_INBOUND: usize = 8;
 
 async fn cluster() -> Vec<Handle<Recorder>> {
@@ -33,28 +32,8 @@ async fn cluster() -> Vec<Handle<Recorder>> {
     nodes
 }
 
-fn frame(body: &[u8]) -> Vec<u8> {
-    let mut frame = (body.len() as u32).to_be_bytes().to_vec();
-    frame.extend_from_slice(body);
-    frame
-}
-
-/// A hello frame, written from WIRE.md's description rather than with the
-/// driver's own encoder: magic, version, node id, cluster id, advertised
-/// address.
-fn hello_from(node: u64, cluster: &str, version: u8, address: &str) -> Vec<u8> {
-    let mut body = b"KNTK".to_vec();
-    body.push(version);
-    body.extend_from_slice(&node.to_be_bytes());
-    body.push(cluster.len() as u8);
-    body.extend_from_slice(cluster.as_bytes());
-    body.push(address.len() as u8);
-    body.extend_from_slice(address.as_bytes());
-    frame(&body)
-}
-
 fn hello(node: u64, cluster: &str, version: u8) -> Vec<u8> {
-    hello_from(node, cluster, version, "")
+    peer_wire::hello(node, cluster, version, "")
 }
 
 /// Everything the node sends until it closes the connection (fails if it
@@ -127,7 +106,7 @@ async fn bad_peer_connections_are_closed_and_the_cluster_keeps_serving() {
         (hello(2, "elsewhere", PROTOCOL_VERSION), "cluster"),
         (hello(1, "attacked", PROTOCOL_VERSION), "own id"),
         (
-            hello_from(2, "attacked", PROTOCOL_VERSION, "nowhere"),
+            peer_wire::hello(2, "attacked", PROTOCOL_VERSION, "nowhere"),
             "not a socket address",
         ),
         (hello(2, "attacked", 3), "version 3"),

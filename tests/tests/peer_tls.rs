@@ -17,12 +17,10 @@ use kontiki::{Message, RequestVoteResponse, Term};
 use kontiki_driver::tls::{node_name, CertificateAuthority, Issued, Validity};
 use kontiki_driver::{NodeConfig, PeerTls, StartError, TlsFiles, TlsPem};
 use kontiki_tests::live::{agreed_leader, cluster_configs, free_addresses, propose_all, Recorder};
+use kontiki_tests::peer_wire::{self, frame, PROTOCOL_VERSION};
 use kontiki_tokio::{Handle, MemoryStorage, TokioRuntime};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-
-/// The peer protocol version of WIRE.md.
-const PROTOCOL_VERSION: u8 = 5;
 
 /// A CA and a certificate for each of nodes 1..=3.
 struct Pki {
@@ -63,21 +61,9 @@ async fn start(configs: Vec<NodeConfig>) -> Vec<Handle<Recorder>> {
     nodes
 }
 
-fn frame(body: &[u8]) -> Vec<u8> {
-    let mut frame = (body.len() as u32).to_be_bytes().to_vec();
-    frame.extend_from_slice(body);
-    frame
-}
-
-/// A hello claiming to be `node` of cluster "guarded" (WIRE.md's layout).
+/// A hello claiming to be `node` of cluster "guarded".
 fn hello(node: u64) -> Vec<u8> {
-    let mut body = b"KNTK".to_vec();
-    body.push(PROTOCOL_VERSION);
-    body.extend_from_slice(&node.to_be_bytes());
-    body.push(7);
-    body.extend_from_slice(b"guarded");
-    body.push(0);
-    frame(&body)
+    peer_wire::hello(node, "guarded", PROTOCOL_VERSION, "")
 }
 
 /// A hello as node 2 followed by a vote answer from a term far ahead,
