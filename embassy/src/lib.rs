@@ -1,0 +1,26 @@
+//! # kontiki-embassy — kontiki on microcontrollers
+//!
+//! The pieces that carry the `no_std` kontiki core from one board to
+//! another. So far:
+//!
+//! - [`frame`]: frames on a raw byte stream, delimited so that a receiver
+//!   finds the next one after any line noise, and checksummed so that a
+//!   damaged one is dropped and counted, never decoded;
+//! - [`serial`]: a Raft peer link over a serial line — kontiki messages in
+//!   those frames, over any `embedded-io-async` reader and writer (a
+//!   UART's halves).
+//!
+//! The crate is `no_std` with `alloc`, as the core is, and builds for any
+//! Cortex-M target.
+
+#![no_std]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+extern crate alloc;
+
+pub mod frame;
+pub mod serial;
+
+pub use frame::LinkStats;
+pub use serial::{LinkError, SerialLink};
