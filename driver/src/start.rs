@@ -10,12 +10,11 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 use tracing::{info, Instrument};
 
-use crate::metrics::{self, NodeMetrics, WriteMetrics};
-
 use crate::config::NodeConfig;
 use crate::error::StartError;
 use crate::event_loop::{Clock, EventLoop};
 use crate::handle::{Handle, LeaderChange, Published, StateMachine, Status};
+use crate::metrics::{self, NodeMetrics, WriteMetrics};
 use crate::runtime::Runtime;
 use crate::shutdown::shutdown_signal;
 use crate::storage::Storage;

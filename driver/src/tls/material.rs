@@ -87,13 +87,8 @@ pub(crate) struct Configs {
 }
 
 /// Whether certificate `leaf` names node `id`.
-pub(crate) fn names(leaf: &CertificateDer<'_>, id: NodeId) -> bool {
-    let Ok(name) = ServerName::try_from(node_name(id)) else {
-        return false;
-    };
-    ParsedCertificate::try_from(leaf)
-        .and_then(|parsed| verify_server_name(&parsed, &name))
-        .is_ok()
+pub(crate) fn names(leaf: &ParsedCertificate<'_>, id: NodeId) -> bool {
+    ServerName::try_from(node_name(id)).is_ok_and(|name| verify_server_name(leaf, &name).is_ok())
 }
 
 /// The bytes of the file at `path`.
@@ -189,7 +184,7 @@ fn check_own(
         what: "the certificate",
         problem: error.to_string(),
     })?;
-    if !names(&chain[0], id) {
+    if !names(&leaf, id) {
         return Err(TlsError::NotThisNode {
             id,
             name: node_name(id),

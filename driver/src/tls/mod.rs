@@ -19,47 +19,36 @@
 //! [`PeerTls::reload`] rereads the files: new connections use the new
 //! certificate and CA, connections already open keep theirs.
 
-use std::fmt;
 use std::io;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use futures::io::{AsyncRead, AsyncWrite};
 use futures_rustls::{TlsAcceptor, TlsConnector, TlsStream};
 use kontiki::NodeId;
+use rustls::server::ParsedCertificate;
 use rustls_pki_types::ServerName;
-
-use crate::sync::lock;
 
 #[cfg(feature = "certificates")]
 mod authority;
 mod material;
+mod reloadable;
 mod server;
 
 #[cfg(feature = "certificates")]
 pub use authority::{CertificateAuthority, Issued, Validity};
 use material::{configure, names, read_files, Configs};
 pub use material::{node_name, TlsError, TlsFiles, TlsPem};
+use reloadable::Reloadable;
 pub use server::ServerTls;
 
 /// A node's TLS for its peer links: see the [module](self) documentation.
 ///
 /// Cheap to clone; clones share the material, so a
 /// [`reload`](PeerTls::reload) through any of them applies to all.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct PeerTls {
     id: NodeId,
-    files: Option<Arc<TlsFiles>>,
-    current: Arc<Mutex<Arc<Configs>>>,
-}
-
-impl fmt::Debug for PeerTls {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter
-            .debug_struct("PeerTls")
-            .field("id", &self.id)
-            .field("files", &self.files)
-            .finish_non_exhaustive()
-    }
+    material: Reloadable<TlsFiles, Configs>,
 }
 
 impl PeerTls {
@@ -70,8 +59,7 @@ impl PeerTls {
         let configs = read_files(id, &files)?;
         Ok(PeerTls {
             id,
-            files: Some(Arc::new(files)),
-            current: Arc::new(Mutex::new(Arc::new(configs))),
+            material: Reloadable::new(Some(files), configs),
         })
     }
 
@@ -81,8 +69,7 @@ impl PeerTls {
         let configs = configure(id, pem)?;
         Ok(PeerTls {
             id,
-            files: None,
-            current: Arc::new(Mutex::new(Arc::new(configs))),
+            material: Reloadable::new(None, configs),
         })
     }
 
@@ -97,16 +84,7 @@ impl PeerTls {
     /// the material in use stays. Material from memory has nothing to
     /// reread: it stays, and this succeeds.
     pub fn reload(&self) -> Result<(), TlsError> {
-        let Some(files) = &self.files else {
-            return Ok(());
-        };
-        let configs = read_files(self.id, files)?;
-        *lock(&self.current) = Arc::new(configs);
-        Ok(())
-    }
-
-    fn configs(&self) -> Arc<Configs> {
-        Arc::clone(&lock(&self.current))
+        self.material.reload(|files| read_files(self.id, files))
     }
 
     /// Opens TLS on `stream`, dialed to reach `peer`: the peer must show a
@@ -117,7 +95,7 @@ impl PeerTls {
     {
         let name = ServerName::try_from(node_name(peer))
             .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
-        let connector = TlsConnector::from(Arc::clone(&self.configs().dial));
+        let connector = TlsConnector::from(Arc::clone(&self.material.current().dial));
         Ok(connector.connect(name, stream).await?.into())
     }
 
@@ -128,7 +106,7 @@ impl PeerTls {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let acceptor = TlsAcceptor::from(Arc::clone(&self.configs().accept));
+        let acceptor = TlsAcceptor::from(Arc::clone(&self.material.current().accept));
         Ok(acceptor.accept(stream).await?.into())
     }
 }
@@ -137,8 +115,9 @@ impl PeerTls {
 /// `claimed`.
 pub(crate) fn certifies<S>(stream: &TlsStream<S>, claimed: NodeId) -> bool {
     let (_, state) = stream.get_ref();
-    let Some(leaf) = state.peer_certificates().and_then(|chain| chain.first()) else {
-        return false;
-    };
-    names(leaf, claimed)
+    state
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .and_then(|leaf| ParsedCertificate::try_from(leaf).ok())
+        .is_some_and(|leaf| names(&leaf, claimed))
 }

@@ -2,37 +2,27 @@
 //! client port, such as `kontiki node`'s Redis port: the server shows its
 //! certificate, clients authenticate some other way (a password, say).
 
-use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use futures::io::{AsyncRead, AsyncWrite};
 use futures_rustls::TlsAcceptor;
 use rustls::ServerConfig;
 
 use super::material::{certificates, private_key, read};
+use super::reloadable::Reloadable;
 use super::TlsError;
-use crate::sync::lock;
 
 /// A server's certificate and key, for [`accept`](ServerTls::accept)ing
 /// TLS 1.3 or 1.2 from clients without certificates.
 ///
 /// Cheap to clone; clones share the material, so a
 /// [`reload`](ServerTls::reload) through any applies to all.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct ServerTls {
-    files: Option<Arc<(PathBuf, PathBuf)>>,
-    current: Arc<Mutex<Arc<ServerConfig>>>,
-}
-
-impl fmt::Debug for ServerTls {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter
-            .debug_struct("ServerTls")
-            .field("files", &self.files)
-            .finish_non_exhaustive()
-    }
+    /// Built from the certificate chain's and the key's files.
+    material: Reloadable<(PathBuf, PathBuf), ServerConfig>,
 }
 
 fn configure(cert: &[u8], key: &[u8]) -> Result<ServerConfig, TlsError> {
@@ -49,17 +39,16 @@ impl ServerTls {
     /// Reads the certificate chain at `cert` and its key at `key` (PEM).
     pub fn load(cert: &Path, key: &Path) -> Result<ServerTls, TlsError> {
         let config = configure(&read(cert)?, &read(key)?)?;
+        let files = (cert.to_path_buf(), key.to_path_buf());
         Ok(ServerTls {
-            files: Some(Arc::new((cert.to_path_buf(), key.to_path_buf()))),
-            current: Arc::new(Mutex::new(Arc::new(config))),
+            material: Reloadable::new(Some(files), config),
         })
     }
 
     /// A certificate chain and its key in memory (PEM).
     pub fn from_pem(cert: &[u8], key: &[u8]) -> Result<ServerTls, TlsError> {
         Ok(ServerTls {
-            files: None,
-            current: Arc::new(Mutex::new(Arc::new(configure(cert, key)?))),
+            material: Reloadable::new(None, configure(cert, key)?),
         })
     }
 
@@ -67,12 +56,8 @@ impl ServerTls {
     /// connections use them. On an error the material in use stays;
     /// material from memory has nothing to reread.
     pub fn reload(&self) -> Result<(), TlsError> {
-        let Some(files) = &self.files else {
-            return Ok(());
-        };
-        let config = configure(&read(&files.0)?, &read(&files.1)?)?;
-        *lock(&self.current) = Arc::new(config);
-        Ok(())
+        self.material
+            .reload(|(cert, key)| configure(&read(cert)?, &read(key)?))
     }
 
     /// Accepts TLS on `stream`; the handshake fails on plaintext, garbage
@@ -84,7 +69,8 @@ impl ServerTls {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
-        let config = Arc::clone(&lock(&self.current));
-        TlsAcceptor::from(config).accept(stream).await
+        TlsAcceptor::from(self.material.current())
+            .accept(stream)
+            .await
     }
 }

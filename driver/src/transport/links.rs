@@ -171,14 +171,14 @@ impl PeerLinks {
         std::mem::take(&mut self.unreachable)
     }
 
-    /// Takes `message` for `to`, to go out at the next
-    /// [`flush`](PeerLinks::flush).
     /// Messages dropped so far: to a node with no address, or a link that
     /// could not take them.
     pub(crate) fn dropped(&self) -> u64 {
         self.unaddressed + self.dropped
     }
 
+    /// Takes `message` for `to`, to go out at the next
+    /// [`flush`](PeerLinks::flush).
     pub(crate) fn send(&mut self, to: NodeId, message: Message) {
         let Some(open) = self.link_to(to) else {
             self.unaddressed += 1;

@@ -253,12 +253,11 @@ async fn accept_loop<R: Runtime>(
                 continue;
             }
         };
-        let (admitted, displaced) = admission.arrive(remote.ip());
-        if displaced {
+        let (Admitted { ticket, displaced }, displaced_another) = admission.arrive(remote.ip());
+        if displaced_another {
             metrics::peer_connection_refused(context.id, "displaced");
             displacements.count(context.runtime.now(), remote);
         }
-        let Admitted { ticket, displaced } = admitted;
         let serve = serve_inbound(
             context.clone(),
             stream,
