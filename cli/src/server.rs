@@ -98,25 +98,32 @@ async fn open<R: Runtime, S>(
     if slot.is_none() {
         client_refused("max_clients");
     }
-    let Some(tls) = &service.tls else {
-        return match slot {
-            Some(slot) => serve_connection(runtime, stream, remote, service, slot).await,
-            None => refuse(runtime, stream).await,
-        };
+    let Some(tls) = service.tls.clone() else {
+        return serve_or_refuse(runtime, stream, remote, service, slot).await;
     };
-    let stream = match within(&runtime, TLS_HANDSHAKE, tls.accept(stream)).await {
-        Some(Ok(stream)) => stream,
+    match within(&runtime, TLS_HANDSHAKE, tls.accept(stream)).await {
+        Some(Ok(stream)) => serve_or_refuse(runtime, stream, remote, service, slot).await,
         Some(Err(error)) => {
             client_refused("tls");
             tracing::warn!(%remote, %error, "client TLS handshake failed");
-            return;
         }
         None => {
             client_refused("tls");
             tracing::warn!(%remote, "client TLS handshake timed out");
-            return;
         }
-    };
+    }
+}
+
+/// Serves `stream` in `slot`, or answers that there is none and closes it.
+async fn serve_or_refuse<R: Runtime, S>(
+    runtime: R,
+    stream: S,
+    remote: SocketAddr,
+    service: Arc<Service>,
+    slot: Option<ClientSlot>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
     match slot {
         Some(slot) => serve_connection(runtime, stream, remote, service, slot).await,
         None => refuse(runtime, stream).await,
@@ -232,6 +239,28 @@ fn client_refused(reason: &'static str) {
     metrics::counter!("kontiki_client_connections_refused_total", "reason" => reason).increment(1);
 }
 
+/// The refusal of `command` on `connection`, if it has not authenticated
+/// and `command` is not one of those it may send before: `AUTH`, `HELLO`
+/// with `AUTH`, and `QUIT`. The reply is Redis's `NOAUTH` (logged once
+/// per connection).
+fn refusal_before_authentication(
+    command: &Command,
+    connection: &mut Connection,
+) -> Option<&'static str> {
+    if connection.authenticated {
+        return None;
+    }
+    let refusal = match command {
+        Command::Auth { .. }
+        | Command::Quit
+        | Command::Session(Session::Hello { auth: Some(_), .. }) => return None,
+        Command::Session(Session::Hello { auth: None, .. }) => auth::NOAUTH_HELLO,
+        _ => auth::NOAUTH,
+    };
+    log_refusal(connection, "a command before AUTH");
+    Some(refusal)
+}
+
 /// Logs that `connection` was refused, the first time only.
 fn log_refusal(connection: &mut Connection, reason: &str) {
     if !std::mem::replace(&mut connection.refusal_logged, true) {
@@ -317,18 +346,14 @@ impl Service {
             if !drain.drain_if_full(replies).await {
                 return Next::Close;
             }
-            let request = match request {
-                Ok(command) if !connection.authenticated => {
-                    match self.before_authentication(command, connection) {
-                        Ok(command) => Ok(command),
-                        Err(refusal) => {
-                            replies.error(refusal);
-                            continue;
-                        }
-                    }
-                }
-                other => other,
-            };
+            if let Some(refusal) = request
+                .as_ref()
+                .ok()
+                .and_then(|command| refusal_before_authentication(command, connection))
+            {
+                replies.error(refusal);
+                continue;
+            }
             if connection.transaction.is_some() {
                 if self.in_transaction(request, connection, replies).await == Next::Close {
                     return Next::Close;
@@ -485,25 +510,6 @@ impl Service {
             }
         }
         Next::Continue
-    }
-
-    /// What a connection that has not authenticated may do: `AUTH`,
-    /// `HELLO` with `AUTH`, and `QUIT`; anything else is refused with
-    /// Redis's `NOAUTH` reply (logged once per connection).
-    fn before_authentication(
-        &self,
-        command: Command,
-        connection: &mut Connection,
-    ) -> Result<Command, &'static str> {
-        let refusal = match &command {
-            Command::Auth { .. }
-            | Command::Quit
-            | Command::Session(Session::Hello { auth: Some(_), .. }) => return Ok(command),
-            Command::Session(Session::Hello { auth: None, .. }) => auth::NOAUTH_HELLO,
-            _ => auth::NOAUTH,
-        };
-        log_refusal(connection, "a command before AUTH");
-        Err(refusal)
     }
 
     /// Checks `AUTH [user] password` for `connection`, answering a

@@ -34,22 +34,18 @@ const CRC_BYTES: usize = 4;
 /// Appends the frame carrying `body` to `out`, as it goes on the line.
 pub fn encode(body: &[u8], out: &mut Vec<u8>) {
     let crc = crc32fast::hash(body).to_be_bytes();
-    let checked = body.len() + CRC_BYTES;
+    let room = cobs::max_encoding_length(body.len() + CRC_BYTES);
+    out.push(0);
     let start = out.len();
-    out.reserve(2 + cobs::max_encoding_length(checked));
+    out.resize(start + room, 0);
+    let mut encoder = cobs::CobsEncoder::new(&mut out[start..]);
+    // The room is COBS's bound for these bytes: neither push can run out.
+    let pushed = encoder.push(body).and_then(|()| encoder.push(&crc));
+    debug_assert!(pushed.is_ok());
+    let encoded = encoder.finalize();
+    out.truncate(start + encoded);
     out.push(0);
-    // COBS needs the body and checksum in one slice: encode them from a
-    // copy placed past the end, then drop the copy.
-    let staging = out.len();
-    out.extend_from_slice(body);
-    out.extend_from_slice(&crc);
-    out.resize(staging + checked + cobs::max_encoding_length(checked), 0);
-    let (source, destination) = out[staging..].split_at_mut(checked);
-    let encoded = cobs::encode(source, destination);
-    out.copy_within(staging + checked..staging + checked + encoded, staging);
-    out.truncate(staging + encoded);
-    out.push(0);
-    debug_assert!(out[start + 1..out.len() - 1].iter().all(|&byte| byte != 0));
+    debug_assert!(out[start..start + encoded].iter().all(|&byte| byte != 0));
 }
 
 /// Finds frames in the bytes of a line, one byte at a time.
