@@ -8,7 +8,11 @@
 //!   damaged one is dropped and counted, never decoded;
 //! - [`serial`]: a Raft peer link over a serial line — kontiki messages in
 //!   those frames, over any `embedded-io-async` reader and writer (a
-//!   UART's halves).
+//!   UART's halves);
+//! - [`flash`]: a node's stable storage on NOR flash, through any
+//!   `embedded-storage` driver — wear spread over the whole range, and
+//!   nothing acknowledged lost to a reset at any moment — with a NOR flash
+//!   model in memory, power cuts included, for tests and emulators.
 //!
 //! The crate is `no_std` with `alloc`, as the core is, and builds for any
 //! Cortex-M target.
@@ -19,8 +23,10 @@
 
 extern crate alloc;
 
+pub mod flash;
 pub mod frame;
 pub mod serial;
 
+pub use flash::{FlashError, FlashStats, FlashStorage, MemoryFlash};
 pub use frame::LinkStats;
 pub use serial::{LinkError, SerialLink};
