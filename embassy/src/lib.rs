@@ -9,6 +9,9 @@
 //! - [`serial`]: a Raft peer link over a serial line — kontiki messages in
 //!   those frames, over any `embedded-io-async` reader and writer (a
 //!   UART's halves);
+//! - [`board`]: a node on a board — the core, its links, its flash and
+//!   the application's state machine, run as one future with
+//!   `embassy-time` and `embassy-sync`;
 //! - [`flash`]: a node's stable storage on NOR flash, through any
 //!   `embedded-storage` driver — wear spread over the whole range, and
 //!   nothing acknowledged lost to a reset at any moment — with a NOR flash
@@ -23,10 +26,11 @@
 
 extern crate alloc;
 
+pub mod board;
 pub mod flash;
 pub mod frame;
 pub mod serial;
 
 pub use flash::{FlashError, FlashStats, FlashStorage, MemoryFlash};
 pub use frame::LinkStats;
-pub use serial::{LinkError, SerialLink};
+pub use serial::{LinkError, LinkReceiver, LinkSender, SerialLink};

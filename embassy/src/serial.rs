@@ -35,15 +35,8 @@ pub enum LinkError<E> {
 
 /// One end of a serial link: sends and receives messages.
 pub struct SerialLink<R, W> {
-    reader: R,
-    writer: W,
-    decoder: Decoder,
-    /// Bytes read from the line and not yet given to the decoder.
-    chunk: [u8; CHUNK_BYTES],
-    unread: core::ops::Range<usize>,
-    /// The frame being written, reused from message to message.
-    out: Vec<u8>,
-    body: Vec<u8>,
+    receiver: LinkReceiver<R>,
+    sender: LinkSender<W>,
 }
 
 impl<R: Read, W: Write> SerialLink<R, W> {
@@ -52,24 +45,25 @@ impl<R: Read, W: Write> SerialLink<R, W> {
     /// (longer ones are dropped and counted as oversized).
     pub fn new(reader: R, writer: W, max_message: usize) -> SerialLink<R, W> {
         SerialLink {
-            reader,
-            writer,
-            decoder: Decoder::new(HEADER_BYTES + max_message),
-            chunk: [0; CHUNK_BYTES],
-            unread: 0..0,
-            out: Vec::new(),
-            body: Vec::new(),
+            receiver: LinkReceiver::new(reader, max_message),
+            sender: LinkSender::new(writer),
         }
     }
 
     /// The reader and writer back.
     pub fn into_parts(self) -> (R, W) {
-        (self.reader, self.writer)
+        (self.receiver.reader, self.sender.writer)
+    }
+
+    /// The receiving and the sending half, to be used apart (a task
+    /// receiving while another sends).
+    pub fn split(self) -> (LinkReceiver<R>, LinkSender<W>) {
+        (self.receiver, self.sender)
     }
 
     /// What the receiving side has seen.
     pub fn stats(&self) -> LinkStats {
-        self.decoder.stats()
+        self.receiver.stats()
     }
 
     /// Sends `message` from node `from`, whole, and flushes.
@@ -78,22 +72,47 @@ impl<R: Read, W: Write> SerialLink<R, W> {
         from: NodeId,
         message: &Message,
     ) -> Result<(), LinkError<<W as ErrorType>::Error>> {
-        self.body.clear();
-        self.body.push(FORMAT);
-        self.body.extend_from_slice(&from.get().to_be_bytes());
-        kontiki::wire::encode(message, &mut self.body);
-        self.out.clear();
-        frame::encode(&self.body, &mut self.out);
-        self.writer
-            .write_all(&self.out)
-            .await
-            .map_err(LinkError::Io)?;
-        self.writer.flush().await.map_err(LinkError::Io)
+        self.sender.send(from, message).await
     }
 
     /// The next message that arrives intact, with its sender. Frames that
     /// are damaged, too long or do not hold a message are dropped and
     /// counted ([`stats`](SerialLink::stats)).
+    pub async fn receive(
+        &mut self,
+    ) -> Result<(NodeId, Message), LinkError<<R as ErrorType>::Error>> {
+        self.receiver.receive().await
+    }
+}
+
+/// The receiving half of a [`SerialLink`].
+pub struct LinkReceiver<R> {
+    reader: R,
+    decoder: Decoder,
+    /// Bytes read from the line and not yet given to the decoder.
+    chunk: [u8; CHUNK_BYTES],
+    unread: core::ops::Range<usize>,
+}
+
+impl<R: Read> LinkReceiver<R> {
+    fn new(reader: R, max_message: usize) -> LinkReceiver<R> {
+        LinkReceiver {
+            reader,
+            decoder: Decoder::new(HEADER_BYTES + max_message),
+            chunk: [0; CHUNK_BYTES],
+            unread: 0..0,
+        }
+    }
+
+    /// What it has seen.
+    pub fn stats(&self) -> LinkStats {
+        self.decoder.stats()
+    }
+
+    /// The next message that arrives intact, with its sender (see
+    /// [`SerialLink::receive`]). A read error is returned as it is; the
+    /// receiver can go on after one (a UART reports noise and overruns
+    /// as errors, and the frame they hit fails its checksum).
     pub async fn receive(
         &mut self,
     ) -> Result<(NodeId, Message), LinkError<<R as ErrorType>::Error>> {
@@ -117,6 +136,43 @@ impl<R: Read, W: Write> SerialLink<R, W> {
             }
             self.unread = 0..read;
         }
+    }
+}
+
+/// The sending half of a [`SerialLink`].
+pub struct LinkSender<W> {
+    writer: W,
+    /// The frame being written, reused from message to message.
+    out: Vec<u8>,
+    body: Vec<u8>,
+}
+
+impl<W: Write> LinkSender<W> {
+    fn new(writer: W) -> LinkSender<W> {
+        LinkSender {
+            writer,
+            out: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// Sends `message` from node `from`, whole, and flushes.
+    pub async fn send(
+        &mut self,
+        from: NodeId,
+        message: &Message,
+    ) -> Result<(), LinkError<<W as ErrorType>::Error>> {
+        self.body.clear();
+        self.body.push(FORMAT);
+        self.body.extend_from_slice(&from.get().to_be_bytes());
+        kontiki::wire::encode(message, &mut self.body);
+        self.out.clear();
+        frame::encode(&self.body, &mut self.out);
+        self.writer
+            .write_all(&self.out)
+            .await
+            .map_err(LinkError::Io)?;
+        self.writer.flush().await.map_err(LinkError::Io)
     }
 }
 
