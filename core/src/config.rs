@@ -51,8 +51,10 @@ pub struct Config {
     /// earlier terms commit without waiting for a client (§8). With it
     /// off, the first command of a fresh cluster lands at index 1.
     pub noop_on_election: bool,
-    /// Payload bytes per AppendEntries, at most (one entry is always sent,
-    /// however large).
+    /// Bytes of entries per AppendEntries, at most, counted as the wire
+    /// encodes them (a payload and a few bytes per entry), so that it
+    /// bounds the message whatever the entries' sizes; one entry is always
+    /// sent, however large.
     pub max_append_bytes: usize,
     /// AppendEntries messages in flight to one follower while it keeps up,
     /// at most; a follower that falls behind is probed one message at a

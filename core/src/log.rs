@@ -201,7 +201,9 @@ impl Log {
         let mut bytes = 0;
         let mut count = 0;
         for entry in tail.iter().take(max_count.max(1)) {
-            bytes += entry.data.len();
+            // Counted as encoded, so that the budget bounds the message
+            // even for entries with little or no payload.
+            bytes += crate::wire::entry_encoded_len(entry);
             if count > 0 && bytes > max_bytes {
                 break;
             }
@@ -364,8 +366,9 @@ mod tests {
 
     #[test]
     fn entries_from_respects_the_byte_budget_but_sends_at_least_one() {
-        let log = log(&[1, 1, 1, 1]); // each payload is one byte
-        assert_eq!(log.entries_from(LogIndex(2), 2, 100).len(), 2);
+        let log = log(&[1, 1, 1, 1]); // each takes four bytes encoded
+        assert_eq!(log.entries_from(LogIndex(2), 8, 100).len(), 2);
+        assert_eq!(log.entries_from(LogIndex(2), 7, 100).len(), 1);
         assert_eq!(log.entries_from(LogIndex(2), 0, 100).len(), 1);
         assert_eq!(log.entries_from(LogIndex(1), 100, 3).len(), 3);
         assert!(log.entries_from(LogIndex(5), 100, 100).is_empty());

@@ -22,7 +22,7 @@ use embedded_storage_async::nor_flash::{ErrorType, MultiwriteNorFlash, NorFlash,
 use futures::executor::LocalPool;
 use futures::future::RemoteHandle;
 use futures::task::LocalSpawnExt;
-use kontiki::{Config, LogIndex, NodeId, Role};
+use kontiki::{LogIndex, NodeId, Role};
 use kontiki_embassy::board::{self, BoardConfig, Mailbox, Peer, ProposeError, StateMachine};
 use kontiki_embassy::flash::{FlashStorage, MemoryFlash, MemoryFlashError};
 use kontiki_embassy::SerialLink;
@@ -159,11 +159,9 @@ impl Cluster {
             })
             .collect();
         let config = BoardConfig {
-            id: Cluster::id(board),
-            voters: (0..BOARDS).map(Cluster::id).collect(),
-            core: Config::default(),
             snapshot_every: 16,
             max_message: 2048,
+            ..BoardConfig::new(Cluster::id(board), (0..BOARDS).map(Cluster::id).collect())
         };
         let chip = self.chips[board].clone();
         let mailbox = self.mailboxes[board];

@@ -45,6 +45,10 @@ use mailbox::Reply;
 const OUTBOX: usize = 4;
 /// Messages received and not yet handled.
 const INBOX: usize = 4;
+/// An append's own fields, encoded, at most: version, type, term, leader,
+/// previous index and term, commit index, entry count (varints of at most
+/// ten bytes).
+const APPEND_FIELDS: usize = 2 + 7 * 10;
 
 /// The application's replicated state.
 pub trait StateMachine {
@@ -70,13 +74,43 @@ pub struct BoardConfig {
     pub voters: Vec<NodeId>,
     /// The core's settings. The board performs every write before going
     /// on, so it turns off `leader_persists_in_parallel` and
-    /// `asynchronous_writes`, which need writes reported.
+    /// `asynchronous_writes`, which need writes reported; and it keeps
+    /// `max_append_bytes` within `max_message`, less room for the
+    /// message's own fields, so that every append fits a frame.
     pub core: Config,
     /// Take a snapshot every this many applied entries, so that the log,
     /// and with it the flash the node needs, stays bounded.
     pub snapshot_every: u64,
-    /// The longest message the links take, encoded.
+    /// The longest message the links take, encoded. The application's
+    /// snapshot travels in one message, so it must fit too.
     pub max_message: usize,
+}
+
+impl BoardConfig {
+    /// Settings for node `id` of a cluster of `voters` on
+    /// microcontrollers: messages of at most 4 KiB, a snapshot every 64
+    /// applied entries, and the core's limits scaled to a board's memory —
+    /// 16 entries kept behind a snapshot, appends of at most 3 KiB, four
+    /// in flight and 12 KiB at most per follower, 16 KiB uncommitted.
+    /// (The core's defaults are a server's: a thousand entries behind a
+    /// snapshot, megabytes in flight.)
+    #[must_use]
+    pub fn new(id: NodeId, voters: Vec<NodeId>) -> BoardConfig {
+        BoardConfig {
+            id,
+            voters,
+            core: Config {
+                compaction_lag: 16,
+                max_append_bytes: 3 * 1024,
+                max_inflight_appends: 4,
+                max_inflight_bytes: 12 * 1024,
+                max_uncommitted_bytes: 16 * 1024,
+                ..Config::default()
+            },
+            snapshot_every: 64,
+            max_message: 4096,
+        }
+    }
 }
 
 /// A link to one peer.
@@ -234,6 +268,10 @@ where
     let core = Config {
         leader_persists_in_parallel: false,
         asynchronous_writes: false,
+        max_append_bytes: config
+            .core
+            .max_append_bytes
+            .min(config.max_message.saturating_sub(APPEND_FIELDS)),
         ..config.core
     };
     let mut node = Node::new(
