@@ -192,21 +192,24 @@ class Run:
         print(f"board {new_leader} leads term {fields(text)['term']} "
               f"{failover_ms:.0f} ms after the kill")
 
-        # Messages one line carries: what the leader's follower received
-        # over at least two seconds of commits.
-        follower = next(b for b in BOARDS if b not in (leader, new_leader))
-        self.wait_for("a follower's status", lambda at, number, text: number == follower
-                      and text.startswith("status "))
-        first_at, first = self.boards[follower].last_status
-        first_commit = int(self.status(new_leader)["commit"])
-        self.wait_for("two seconds", lambda at, number, text: number == follower
-                      and text.startswith("status ") and at - first_at >= 2.0)
-        second_at, second = self.boards[follower].last_status
-        seconds = second_at - first_at
-        line_rate = (int(second["received"]) - int(first["received"])) / seconds
-        commit_rate = (int(self.status(new_leader)["commit"]) - first_commit) / seconds
-        print(f"the line from board {new_leader} to board {follower} carried "
-              f"{line_rate:.0f} messages/s; {commit_rate:.0f} commits/s with one board down")
+        # Messages the lines carry: what each live board received over at
+        # least two seconds of commits.
+        alive = [number for number in BOARDS if number != leader]
+        self.wait_for("statuses", lambda at, number, text: text.startswith("status ")
+                      and all(self.boards[b].last_status
+                              and self.boards[b].last_status[0] > killed for b in alive))
+        first = {number: self.boards[number].last_status for number in alive}
+        self.wait_for("two seconds", lambda at, number, text: text.startswith("status ")
+                      and all(self.boards[b].last_status[0] - first[b][0] >= 2.0
+                              for b in alive))
+        received_rate = {}
+        for number in alive:
+            (at0, status0), (at1, status1) = first[number], self.boards[number].last_status
+            received_rate[number] = (int(status1["received"]) - int(status0["received"])) / (at1 - at0)
+        (at0, status0), (at1, status1) = first[new_leader], self.boards[new_leader].last_status
+        commit_rate = (int(status1["commit"]) - int(status0["commit"])) / (at1 - at0)
+        print(f"with board {leader} down: {commit_rate:.0f} commits/s; messages received per "
+              "second: " + ", ".join(f"board {b} {received_rate[b]:.0f}" for b in alive))
 
         restarted = time.monotonic()
         self.boards[leader].start()
@@ -238,10 +241,23 @@ class Run:
         state = self.status(leader)
         print(f"every board applied the log to {state['applied']}: "
               f"{state['count']} commands, digest {state['digest']}")
+
+        # Idle, with heartbeats going: the heap must not grow.
+        heaps = {number: board.last_status for number, board in self.boards.items()}
+        self.wait_for("three seconds idle", lambda at, number, text: all(
+            board.last_status[0] - heaps[b][0] >= 3.0 for b, board in self.boards.items()))
+        for number, board in self.boards.items():
+            before, after = int(heaps[number][1]["heap"]), int(board.last_status[1]["heap"])
+            received = int(board.last_status[1]["received"]) - int(heaps[number][1]["received"])
+            if after > before:
+                raise RuntimeError(f"board {number}'s heap grew from {before} to {after} bytes "
+                                   f"over three idle seconds")
+            print(f"board {number}: heap {after} bytes, unchanged over three idle seconds "
+                  f"and {received} messages")
         return {
             "election_ms": election_ms,
             "failover_ms": failover_ms,
-            "line_rate": line_rate,
+            "received_rate": received_rate,
             "commit_rate": commit_rate,
         }
 
@@ -280,13 +296,17 @@ def main():
             shutil.rmtree(workdir, ignore_errors=True)
     text, data, bss = sizes(args.elf)
     print()
+    print(f"election {measured['election_ms']} ms (the first leader's uptime), "
+          f"failover {measured['failover_ms']:.0f} ms (from the kill to the new leader's "
+          f"report), {measured['commit_rate']:.0f} commits/s with two boards")
+    print()
     print("| board | flash (.text) | static RAM (.data + .bss) | peak heap | "
-          "election | failover | line messages/s |")
-    print("|---|---|---|---|---|---|---|")
+          "messages received/s, two boards up |")
+    print("|---|---|---|---|---|")
     for number, board in run.boards.items():
-        print(f"| {number} | {text} | {data + bss} | {board.heap_peak} | "
-              f"{measured['election_ms']} ms | {measured['failover_ms']:.0f} ms | "
-              f"{measured['line_rate']:.0f} |")
+        rate = measured["received_rate"].get(number)
+        rate = f"{rate:.0f}" if rate is not None else "(killed)"
+        print(f"| {number} | {text} | {data + bss} | {board.heap_peak} | {rate} |")
     return 0
 
 
