@@ -33,7 +33,8 @@ const CRC_BYTES: usize = 4;
 
 /// CRC-32 (IEEE), with one 1 KiB table: a microcontroller's flash has no
 /// room for the 16 KiB of tables a faster one uses.
-const CRC: crc::Crc<u32, crc::Table<1>> = crc::Crc::<u32, crc::Table<1>>::new(&crc::CRC_32_ISO_HDLC);
+const CRC: crc::Crc<u32, crc::Table<1>> =
+    crc::Crc::<u32, crc::Table<1>>::new(&crc::CRC_32_ISO_HDLC);
 
 /// Appends the frame carrying `body` to `out`, as it goes on the line.
 pub fn encode(body: &[u8], out: &mut Vec<u8>) {

@@ -156,16 +156,16 @@ where
     G: Rng,
     A: StateMachine,
 {
-    let inbox: Channel<NoopRawMutex, (NodeId, Message), INBOX> = Channel::new();
-    let outboxes: Vec<(NodeId, Channel<NoopRawMutex, Message, OUTBOX>)> =
-        peers.iter().map(|peer| (peer.id, Channel::new())).collect();
-    let mut counters = Counters::default();
-    let bad_frames = Cell::new(0);
+    let lines = Lines {
+        inbox: Channel::new(),
+        outboxes: peers.iter().map(|peer| (peer.id, Channel::new())).collect(),
+        bad_frames: Cell::new(0),
+    };
     let mut receivers = Vec::with_capacity(peers.len());
     let mut senders = Vec::with_capacity(peers.len());
-    for (peer, (_, outbox)) in peers.into_iter().zip(&outboxes) {
+    for (peer, (_, outbox)) in peers.into_iter().zip(&lines.outboxes) {
         let (receiver, sender) = peer.link.split();
-        receivers.push(receive_from(peer.id, receiver, &inbox, &bad_frames));
+        receivers.push(receive_from(peer.id, receiver, &lines));
         senders.push(send_to(config.id, sender, outbox));
     }
     let mut receivers: Pin<Box<[_]>> = receivers.into_boxed_slice().into();
@@ -174,17 +174,7 @@ where
         select_slice(receivers.as_mut()),
         select_slice(senders.as_mut()),
     );
-    let node = drive(
-        config,
-        rng,
-        storage,
-        machine,
-        mailbox,
-        &inbox,
-        &outboxes,
-        &mut counters,
-        &bad_frames,
-    );
+    let node = drive(config, rng, storage, machine, mailbox, &lines);
     // The link futures loop for ever; only the node's loop ends.
     match select(node, links).await {
         Either::First(stopped) => stopped,
@@ -192,20 +182,25 @@ where
     }
 }
 
+/// What the node's loop and the futures of its lines share.
+struct Lines {
+    /// Messages received from any line.
+    inbox: Channel<NoopRawMutex, (NodeId, Message), INBOX>,
+    /// Messages for each peer's line.
+    outboxes: Vec<(NodeId, Channel<NoopRawMutex, Message, OUTBOX>)>,
+    /// Frames the lines dropped.
+    bad_frames: Cell<u64>,
+}
+
 /// Receives from one link for ever, passing on what its peer sent.
-async fn receive_from<R: Read>(
-    peer: NodeId,
-    mut receiver: LinkReceiver<R>,
-    inbox: &Channel<NoopRawMutex, (NodeId, Message), INBOX>,
-    bad_frames: &Cell<u64>,
-) {
+async fn receive_from<R: Read>(peer: NodeId, mut receiver: LinkReceiver<R>, lines: &Lines) {
     let dropped = |stats: crate::LinkStats| stats.corrupt + stats.oversized + stats.malformed;
     loop {
         let before = dropped(receiver.stats());
         let received = receiver.receive().await;
         let mut bad = dropped(receiver.stats()) - before;
         match received {
-            Ok((from, message)) if from == peer => inbox.send((from, message)).await,
+            Ok((from, message)) if from == peer => lines.inbox.send((from, message)).await,
             // Another sender on a point-to-point line.
             Ok(_) => bad += 1,
             // Noise the UART reported: the frame it hit fails its
@@ -214,7 +209,7 @@ async fn receive_from<R: Read>(
             // A line that ended carries nothing more.
             Err(LinkError::Closed) => core::future::pending::<()>().await,
         }
-        bad_frames.set(bad_frames.get() + bad);
+        lines.bad_frames.set(lines.bad_frames.get() + bad);
     }
 }
 
@@ -247,17 +242,13 @@ struct Pending {
 }
 
 /// The node's loop.
-#[allow(clippy::too_many_arguments)]
 async fn drive<M, S, G, A>(
     config: BoardConfig,
     rng: G,
     mut storage: FlashStorage<S>,
     machine: &mut A,
     mailbox: &Mailbox<M>,
-    inbox: &Channel<NoopRawMutex, (NodeId, Message), INBOX>,
-    outboxes: &[(NodeId, Channel<NoopRawMutex, Message, OUTBOX>)],
-    counters: &mut Counters,
-    bad_frames: &Cell<u64>,
+    lines: &Lines,
 ) -> Result<Infallible, RunError<S::Error>>
 where
     M: RawMutex,
@@ -286,6 +277,7 @@ where
     let mut outputs: Vec<Output> = Vec::new();
     let mut deadline: Option<Instant> = None;
     let mut pending: Option<Pending> = None;
+    let mut counters = Counters::default();
     let status = mailbox.status.sender();
     loop {
         outputs.extend(node.drain_outputs());
@@ -295,7 +287,7 @@ where
                     storage.persist(write).await.map_err(RunError::Storage)?;
                 }
                 Output::Send { to, message } => {
-                    let outbox = outboxes.iter().find(|(id, _)| *id == to);
+                    let outbox = lines.outboxes.iter().find(|(id, _)| *id == to);
                     match outbox.map(|(_, outbox)| outbox.try_send(message)) {
                         Some(Ok(())) => counters.sent += 1,
                         // A full queue, or a peer this board has no line to.
@@ -338,7 +330,7 @@ where
                 received: counters.received,
                 sent: counters.sent,
                 dropped: counters.dropped,
-                bad_frames: bad_frames.get(),
+                bad_frames: lines.bad_frames.get(),
             });
             let changed = *current != next;
             *current = next;
@@ -350,7 +342,7 @@ where
                 None => core::future::pending().await,
             }
         };
-        match select3(inbox.receive(), timer, mailbox.requests.receive()).await {
+        match select3(lines.inbox.receive(), timer, mailbox.requests.receive()).await {
             Either3::First((from, message)) => {
                 counters.received += 1;
                 // A message the core refuses (malformed, stale) changes
