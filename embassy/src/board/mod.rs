@@ -178,7 +178,7 @@ where
     // The link futures loop for ever; only the node's loop ends.
     match select(node, links).await {
         Either::First(stopped) => stopped,
-        Either::Second(_) => unreachable!("links never stop"),
+        Either::Second(Either::First((never, _)) | Either::Second((never, _))) => match never {},
     }
 }
 
@@ -193,7 +193,11 @@ struct Lines {
 }
 
 /// Receives from one link for ever, passing on what its peer sent.
-async fn receive_from<R: Read>(peer: NodeId, mut receiver: LinkReceiver<R>, lines: &Lines) {
+async fn receive_from<R: Read>(
+    peer: NodeId,
+    mut receiver: LinkReceiver<R>,
+    lines: &Lines,
+) -> Infallible {
     let dropped = |stats: crate::LinkStats| stats.corrupt + stats.oversized + stats.malformed;
     loop {
         let before = dropped(receiver.stats());
@@ -207,7 +211,7 @@ async fn receive_from<R: Read>(peer: NodeId, mut receiver: LinkReceiver<R>, line
             // checksum, the line goes on.
             Err(LinkError::Io(_)) => {}
             // A line that ended carries nothing more.
-            Err(LinkError::Closed) => core::future::pending::<()>().await,
+            Err(LinkError::Closed) => return core::future::pending().await,
         }
         lines.bad_frames.set(lines.bad_frames.get() + bad);
     }
@@ -218,7 +222,7 @@ async fn send_to<W: Write>(
     me: NodeId,
     mut sender: LinkSender<W>,
     outbox: &Channel<NoopRawMutex, Message, OUTBOX>,
-) {
+) -> Infallible {
     loop {
         let message = outbox.receive().await;
         // A failed write loses the message, as a noisy line would.

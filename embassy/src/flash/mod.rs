@@ -173,38 +173,32 @@ impl<S: MultiwriteNorFlash> FlashStorage<S> {
         for (half, found) in found.iter_mut().enumerate() {
             *found = storage.scan(half, &mut buffer).await?;
         }
-        let newest = (0..2)
-            .filter_map(|half| match &found[half] {
-                Half::Whole { generation, .. } => Some((*generation, half)),
-                _ => None,
-            })
-            .max();
-        match newest {
-            Some((generation, half)) => {
-                let Half::Whole {
+        // A checkpoint past the first one that never closed, with no whole
+        // one beside it: the state it was copying is lost.
+        let lost = found
+            .iter()
+            .any(|half| matches!(half, Half::Incomplete { generation } if *generation > 1));
+        let newest = found
+            .into_iter()
+            .enumerate()
+            .filter_map(|(half, found)| match found {
+                Half::Whole {
+                    generation,
                     state,
                     next_sequence,
-                    ..
-                } = core::mem::replace(&mut found[half], Half::Empty)
-                else {
-                    unreachable!("chosen among whole halves");
-                };
+                } => Some((generation, half, state, next_sequence)),
+                _ => None,
+            })
+            .max_by_key(|(generation, ..)| *generation);
+        match newest {
+            Some((generation, half, state, next_sequence)) => {
                 storage.active = half;
                 storage.state = state;
                 storage.next_sequence = next_sequence;
                 storage.stats.generation = generation;
             }
-            None => {
-                // A checkpoint past the first one never closed, with no
-                // whole one beside it: the state it was copying is lost.
-                if found
-                    .iter()
-                    .any(|half| matches!(half, Half::Incomplete { generation } if *generation > 1))
-                {
-                    return Err(FlashError::Damaged("no whole checkpoint remains"));
-                }
-                storage.initialize().await?;
-            }
+            None if lost => return Err(FlashError::Damaged("no whole checkpoint remains")),
+            None => storage.initialize().await?,
         }
         Ok(storage)
     }
@@ -254,11 +248,10 @@ impl<S: MultiwriteNorFlash> FlashStorage<S> {
         Ok(())
     }
 
-    /// Starts an empty state in a range that holds none: erases it, and
-    /// writes the first checkpoint.
+    /// Starts an empty state in a range that holds none: the first
+    /// checkpoint goes into the first half, and the second is erased after
+    /// it, as at any switch.
     async fn initialize(&mut self) -> Result<(), FlashError<S::Error>> {
-        let other = self.halves[1].clone();
-        self.queue(other).erase_all().await.map_err(storage_error)?;
         self.active = 1;
         self.stats.generation = 0;
         self.switch_halves().await
@@ -269,7 +262,7 @@ impl<S: MultiwriteNorFlash> FlashStorage<S> {
     async fn switch_halves(&mut self) -> Result<(), FlashError<S::Error>> {
         let old = self.active;
         let new = 1 - old;
-        self.queue(self.halves[new].clone())
+        queue(&mut self.flash, self.halves[new].clone())
             .erase_all()
             .await
             .map_err(storage_error)?;
@@ -287,12 +280,17 @@ impl<S: MultiwriteNorFlash> FlashStorage<S> {
             record::encode_snapshot(snapshot, &mut self.record);
             self.push_record().await?;
         }
+        let entries = self.state.entries.len();
         let mut start = 0;
-        while start < self.state.entries.len() {
+        while start < entries {
+            // As many entries as fit the record size, one at least.
             let mut end = start + 1;
-            while end < self.state.entries.len()
-                && record::entries_len(&self.state.entries[start..=end]) <= CHECKPOINT_RECORD_BYTES
-            {
+            let mut bytes = record::entries_len(&self.state.entries[start..end]);
+            while end < entries {
+                bytes += record::entry_len(&self.state.entries[end]);
+                if bytes > CHECKPOINT_RECORD_BYTES {
+                    break;
+                }
                 end += 1;
             }
             self.record.clear();
@@ -303,7 +301,7 @@ impl<S: MultiwriteNorFlash> FlashStorage<S> {
         self.record.clear();
         record::encode_checkpoint_end(&mut self.record);
         self.push_record().await?;
-        self.queue(self.halves[old].clone())
+        queue(&mut self.flash, self.halves[old].clone())
             .erase_all()
             .await
             .map_err(storage_error)?;
@@ -334,13 +332,10 @@ impl<S: MultiwriteNorFlash> FlashStorage<S> {
             };
             let end = total.min(at + room);
             self.item.extend_from_slice(&self.record[at..end]);
-            let item = core::mem::take(&mut self.item);
-            let pushed = self.queue(range.clone()).push(&item, false).await;
-            self.item = item;
-            pushed.map_err(|error| match error {
-                sequential_storage::Error::FullStorage => FlashError::Full,
-                error => storage_error(error),
-            })?;
+            queue(&mut self.flash, range.clone())
+                .push(&self.item, false)
+                .await
+                .map_err(storage_error)?;
             self.next_sequence = self.next_sequence.wrapping_add(1);
             self.stats.items += 1;
             self.stats.bytes += self.item.len() as u64;
@@ -354,7 +349,7 @@ impl<S: MultiwriteNorFlash> FlashStorage<S> {
     /// it holds if so.
     async fn scan(&mut self, half: usize, buffer: &mut [u8]) -> Result<Half, FlashError<S::Error>> {
         let range = self.halves[half].clone();
-        let mut queue = self.queue(range);
+        let mut queue = queue(&mut self.flash, range);
         let Ok(mut items) = queue.iter().await else {
             return Ok(Half::Unreadable);
         };
@@ -375,18 +370,15 @@ impl<S: MultiwriteNorFlash> FlashStorage<S> {
         }
         reader.finish()
     }
+}
 
-    /// The queue over `range` of the flash.
-    fn queue(
-        &mut self,
-        range: Range<u32>,
-    ) -> QueueStorage<&mut S, Cache<Uncached, Uncached, Uncached>> {
-        QueueStorage::new(
-            &mut self.flash,
-            QueueConfig::new(range),
-            Cache::new_uncached(),
-        )
-    }
+/// The queue over `range` of `flash`, made for each operation (uncached:
+/// no cache state to keep right between halves).
+fn queue<S: NorFlash>(
+    flash: &mut S,
+    range: Range<u32>,
+) -> QueueStorage<&mut S, Cache<Uncached, Uncached, Uncached>> {
+    QueueStorage::new(flash, QueueConfig::new(range), Cache::new_uncached())
 }
 
 /// The payload one item carries on this flash.

@@ -111,11 +111,13 @@ pub(crate) fn encode_snapshot(snapshot: &Snapshot, out: &mut Vec<u8>) {
 }
 
 /// The bytes an entries record of these entries takes.
-pub(crate) fn entries_len<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> usize {
-    5 + entries
-        .into_iter()
-        .map(|entry| ENTRY_HEADER_BYTES + entry.data.len())
-        .sum::<usize>()
+pub(crate) fn entries_len(entries: &[Entry]) -> usize {
+    5 + entries.iter().map(entry_len).sum::<usize>()
+}
+
+/// The bytes one entry adds to an entries record.
+pub(crate) fn entry_len(entry: &Entry) -> usize {
+    ENTRY_HEADER_BYTES + entry.data.len()
 }
 
 /// An entry's fixed fields: index, term, kind and payload length.
