@@ -3,13 +3,17 @@
 # three-node `kontiki node` cluster on loopback, and against redis-server
 # with `appendfsync always` on the same disk, alternating, RUNS times.
 # Prints a table of medians (requests/s and p50 latency). Needs
-# redis-server and redis-benchmark (apt install redis-server).
+# redis-server and redis-benchmark (apt install redis-server). TESTS, if
+# given, is redis-benchmark's `-t` list (say `set`) instead of the whole
+# default set.
 #
-#   cli/benches/redis_default_set.sh [RUNS] [REQUESTS] [CLIENTS]
+#   cli/benches/redis_default_set.sh [RUNS] [REQUESTS] [CLIENTS] [TESTS]
 set -euo pipefail
 runs=${1:-3}
 requests=${2:-20000}
 clients=${3:-50}
+only=()
+[ -z "${4:-}" ] || only=(-t "$4")
 cd "$(dirname "$0")/../.."
 cargo build --release -q -p kontiki-cli
 kontiki=target/release/kontiki
@@ -30,8 +34,10 @@ sleep 3
 leader=$("$kontiki" status --json 127.0.0.1:16101 127.0.0.1:16102 127.0.0.1:16103 |
     grep '"role":"leader"' | sed 's/.*"address":"127.0.0.1:\([0-9]*\)".*/\1/')
 for run in $(seq "$runs"); do
-    redis-benchmark -p "$leader" -n "$requests" -c "$clients" --csv >"$work/kontiki-$run.csv"
-    redis-benchmark -p 16999 -n "$requests" -c "$clients" --csv >"$work/redis-$run.csv"
+    redis-benchmark -p "$leader" -n "$requests" -c "$clients" "${only[@]}" --csv \
+        >"$work/kontiki-$run.csv"
+    redis-benchmark -p 16999 -n "$requests" -c "$clients" "${only[@]}" --csv \
+        >"$work/redis-$run.csv"
 done
 python3 - "$work" "$runs" <<'PY'
 import csv, statistics, sys

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use futures::channel::oneshot;
-use kontiki_driver::{DiskStorage, NodeConfig, PeerTls, Runtime, ServerTls};
+use kontiki_driver::{open_data_dir, NodeConfig, PeerTls, Runtime, ServerTls, Storage};
 use metrics_exporter_prometheus::PrometheusHandle;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
@@ -23,7 +23,7 @@ pub fn run(settings: NodeSettings) -> Result<(), String> {
     let directory = settings.data_dir.display().to_string();
     std::fs::create_dir_all(&settings.data_dir)
         .map_err(|error| format!("cannot create the data directory {directory}: {error}"))?;
-    let storage = DiskStorage::open(&settings.data_dir)
+    let storage = open_data_dir(&settings.data_dir)
         .map_err(|error| format!("cannot open the store in {directory}: {error}"))?;
     let secrets = Secrets::load(&settings)?;
     // Before the node starts: its measures register with the recorder.
@@ -181,7 +181,7 @@ async fn serve<R: Runtime>(
     settings: NodeSettings,
     secrets: Secrets,
     scrapes: Option<(SocketAddr, PrometheusHandle)>,
-    storage: DiskStorage,
+    storage: Box<dyn Storage>,
     stop: oneshot::Receiver<()>,
 ) -> Result<(), String> {
     // The client port first: if it is taken, fail before joining the

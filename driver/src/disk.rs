@@ -216,6 +216,12 @@ impl DiskStorage {
         })
     }
 
+    /// Whether directory `dir` holds a store of this kind.
+    #[must_use]
+    pub fn is_in(dir: impl AsRef<Path>) -> bool {
+        dir.as_ref().join(FILE_NAME).exists()
+    }
+
     /// The database file.
     #[must_use]
     pub fn path(&self) -> &Path {

@@ -59,6 +59,7 @@
 
 mod address;
 mod config;
+mod data_dir;
 #[cfg(feature = "disk")]
 mod disk;
 mod error;
@@ -77,9 +78,11 @@ mod sync;
 pub mod tls;
 mod transport;
 mod waiters;
+mod wal;
 mod writer;
 
 pub use config::{NodeConfig, TransportConfig};
+pub use data_dir::open_data_dir;
 #[cfg(feature = "disk")]
 pub use disk::DiskStorage;
 pub use error::{ChangeError, ProposeError, ReadError, StartError, TransferError};
@@ -93,6 +96,7 @@ pub use start::{start, start_local};
 pub use storage::{MemoryStorage, Storage};
 pub use tls::{PeerTls, ServerTls, TlsError, TlsFiles, TlsPem};
 pub use transport::local::LocalNetwork;
+pub use wal::{WalOptions, WalStorage};
 
 pub use bytes::Bytes;
 pub use kontiki;

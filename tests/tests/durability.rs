@@ -1,22 +1,26 @@
-//! The disk store keeps its promises: a node stopped without shutdown in
-//! the middle of writes restarts on its data directory and the cluster
-//! loses no acknowledged write; damaged bytes in the store are found when
-//! the node loads and dropped, never handed to Raft, and the node is told
-//! it lost them.
+//! The disk stores keep their promises: a node stopped without shutdown
+//! in the middle of writes restarts on its data directory and the cluster
+//! loses no acknowledged write (the log store and the redb store); damaged
+//! bytes in the redb store are found when the node loads and dropped,
+//! never handed to Raft, and the node is told it lost them (the log
+//! store's own tests do the same to it, at every byte of a cut write).
 
 use std::fs;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kontiki::{Entry, LogIndex, Persist, Term};
-use kontiki_driver::{DiskStorage, Storage};
+use kontiki_driver::{DiskStorage, Storage, WalStorage};
 use kontiki_tests::live::{agreed_leader, all_applied, cluster_configs, free_addresses, Recorder};
 use kontiki_tokio::{Handle, NodeConfig, ProposeError, TokioRuntime};
 
+/// Opens a store of one kind in a directory.
+type Open<S> = fn(&std::path::Path) -> std::io::Result<S>;
+
 /// Opens the store once the previous node on `dir` has let go of it.
-async fn reopen(dir: &std::path::Path) -> DiskStorage {
+async fn reopen<S: Storage>(dir: &std::path::Path, open: Open<S>) -> S {
     for _ in 0..200 {
-        match DiskStorage::open(dir) {
+        match open(dir) {
             Ok(store) => return store,
             Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
         }
@@ -24,21 +28,35 @@ async fn reopen(dir: &std::path::Path) -> DiskStorage {
     panic!("the store in {} stayed locked", dir.display());
 }
 
-async fn start(config: NodeConfig, dir: &std::path::Path, recorder: Recorder) -> Handle<Recorder> {
-    kontiki_tokio::start(config, reopen(dir).await, recorder)
+async fn start<S: Storage>(
+    config: NodeConfig,
+    dir: &std::path::Path,
+    recorder: Recorder,
+    open: Open<S>,
+) -> Handle<Recorder> {
+    kontiki_tokio::start(config, reopen(dir, open).await, recorder)
         .await
         .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_stopped_mid_write_restarts_and_no_acknowledged_write_is_lost() {
+    stopped_mid_write(|dir| WalStorage::open(dir)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_on_redb_stopped_mid_write_restarts_and_no_acknowledged_write_is_lost() {
+    stopped_mid_write(|dir| DiskStorage::open(dir)).await;
+}
+
+async fn stopped_mid_write<S: Storage>(open: Open<S>) {
     let runtime = TokioRuntime::current();
     let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let configs = cluster_configs(&free_addresses(3), "durable");
     let mut recorders: Vec<Recorder> = (0..3).map(|_| Recorder::default()).collect();
     let mut nodes = Vec::new();
     for ((config, dir), recorder) in configs.iter().zip(&dirs).zip(&recorders) {
-        nodes.push(start(config.clone(), dir.path(), recorder.clone()).await);
+        nodes.push(start(config.clone(), dir.path(), recorder.clone(), open).await);
     }
     let leader = agreed_leader(&runtime, &nodes, None).await.unwrap();
 
@@ -93,6 +111,7 @@ async fn a_node_stopped_mid_write_restarts_and_no_acknowledged_write_is_lost() {
         configs[killed].clone(),
         dirs[killed].path(),
         recorders[killed].clone(),
+        open,
     )
     .await;
     nodes.insert(killed, restarted);
@@ -207,7 +226,7 @@ async fn the_store_opens_again_as_soon_as_shutdown_completes() {
     let dir = tempfile::tempdir().unwrap();
     let config = cluster_configs(&free_addresses(1), "reopen").remove(0);
     for round in 0..20 {
-        let store = DiskStorage::open(dir.path())
+        let store = WalStorage::open(dir.path())
             .unwrap_or_else(|error| panic!("round {round}: the store is still held: {error}"));
         let node = kontiki_tokio::start(config.clone(), store, Recorder::default())
             .await

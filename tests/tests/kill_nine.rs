@@ -13,7 +13,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use kontiki::LogIndex;
-use kontiki_driver::{DiskStorage, Storage};
+use kontiki_driver::open_data_dir;
 use kontiki_tests::live::free_addresses;
 
 /// Acknowledgements seen so far: (index, command, printed by node).
@@ -105,7 +105,7 @@ fn sigkill_of_a_busy_leader_loses_no_acknowledged_write() {
     let logs: Vec<Vec<kontiki::Entry>> = dirs
         .iter()
         .map(|dir| {
-            DiskStorage::open(dir.path())
+            open_data_dir(dir.path())
                 .and_then(|mut store| store.load())
                 .expect("every store loads without damage")
                 .entries

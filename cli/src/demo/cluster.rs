@@ -14,8 +14,8 @@ use futures::executor::block_on;
 use kontiki::{LogIndex, NodeId, Role};
 use kontiki_driver::tls::{CertificateAuthority, Validity};
 use kontiki_driver::{
-    ChangeError, DiskStorage, Handle, NodeConfig, PeerTls, ProposeError, StateMachine, Status,
-    TlsPem,
+    ChangeError, Handle, NodeConfig, PeerTls, ProposeError, StateMachine, Status, TlsPem,
+    WalStorage,
 };
 
 use super::options::{DemoOptions, DemoRuntime};
@@ -250,7 +250,7 @@ impl DemoCluster {
         let node = self.nodes.get_mut(&id).expect("a demo node");
         node.applied = AppliedLog::default();
         // `stop` awaited the shutdown, which releases the store.
-        let storage = DiskStorage::open(&node.data)
+        let storage = WalStorage::open(&node.data)
             .map_err(|error| format!("cannot open node {id}'s store: {error}"))?;
         let (config, applied) = (node.config.clone(), node.applied.clone());
         let started = match node.runtime {

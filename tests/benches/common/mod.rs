@@ -6,8 +6,9 @@
 //! Arguments filter by runtime name (`tokio-ct`, `tokio-mt`, `smol`,
 //! `async-std`). `KONTIKI_BENCH_WRITES` sets N (default 100,000; a single
 //! writer does a fifth of that). `KONTIKI_BENCH_STORAGE=disk` puts each
-//! node on a `DiskStorage` (one fsync per round) in a temporary directory
-//! instead of memory. `KONTIKI_BENCH_WRITERS=1,64` picks the writer
+//! node on a `WalStorage` (one fdatasync per round) in a temporary
+//! directory instead of memory, and `KONTIKI_BENCH_STORAGE=redb` on a
+//! `DiskStorage` (one redb commit per round). `KONTIKI_BENCH_WRITERS=1,64` picks the writer
 //! counts (default 1, 64 and 256). `KONTIKI_BENCH_LEADER_PERSISTS_FIRST=1`
 //! makes leaders persist before sending (the core's default) instead of
 //! in parallel with their followers (the driver's), for comparison. Nodes
@@ -28,7 +29,9 @@ use std::time::{Duration, Instant};
 use futures::channel::oneshot;
 use futures::future::join_all;
 use futures::{AsyncReadExt, AsyncWriteExt};
-use kontiki_driver::{DiskStorage, Handle, LocalNetwork, MemoryStorage, Runtime, Storage};
+use kontiki_driver::{
+    DiskStorage, Handle, LocalNetwork, MemoryStorage, Runtime, Storage, WalStorage,
+};
 use kontiki_tests::live::{agreed_leader, cluster_configs, free_addresses, Tally};
 use kontiki_tokio::TokioRuntime;
 
@@ -143,7 +146,7 @@ async fn run_all<R: Runtime>(name: &str, runtime: R, writes: usize, network: Net
             println!(
                 "| {name} | fdatasync of a 64-byte append here: {:.1} µs alone, {:.1} µs with \
                  three files at once; durable floor (alone + round trip) {:.1} µs, \
-                 {:.0} writes/s for one sequential writer; one DiskStorage write of one \
+                 {:.0} writes/s for one sequential writer; one store write of one \
                  16-byte entry: {:.1} µs |",
                 alone.as_secs_f64() * 1e6,
                 three_at_once.as_secs_f64() * 1e6,
@@ -205,9 +208,35 @@ fn peer_tls(configs: &[kontiki_driver::NodeConfig]) -> Vec<kontiki_driver::PeerT
         .collect()
 }
 
-/// Whether the nodes store on disk (`KONTIKI_BENCH_STORAGE=disk`).
+/// Where the nodes store: `KONTIKI_BENCH_STORAGE` of `disk` (a
+/// `WalStorage`), `redb` (a `DiskStorage`), or unset (memory).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Store {
+    Memory,
+    Wal,
+    Redb,
+}
+
+fn store_kind() -> Store {
+    match std::env::var("KONTIKI_BENCH_STORAGE").as_deref() {
+        Err(_) | Ok("memory") => Store::Memory,
+        Ok("disk") => Store::Wal,
+        Ok("redb") => Store::Redb,
+        Ok(other) => panic!("KONTIKI_BENCH_STORAGE: memory, disk or redb, not {other:?}"),
+    }
+}
+
 fn on_disk() -> bool {
-    std::env::var("KONTIKI_BENCH_STORAGE").is_ok_and(|storage| storage == "disk")
+    store_kind() != Store::Memory
+}
+
+/// A store of the kind the run asks for, in `dir` for the disk kinds.
+fn open_store(dir: &std::path::Path) -> Box<dyn Storage> {
+    match store_kind() {
+        Store::Memory => Box::new(MemoryStorage::new()),
+        Store::Wal => Box::new(WalStorage::open(dir).expect("store opens")),
+        Store::Redb => Box::new(DiskStorage::open(dir).expect("store opens")),
+    }
 }
 
 /// The median time to append 64 bytes to a file and `fdatasync` it, in a
@@ -247,12 +276,12 @@ fn fdatasync_medians() -> (Duration, Duration) {
     (alone, median(together))
 }
 
-/// The median time of one `DiskStorage::write` appending one 16-byte
-/// entry, in a temporary directory.
+/// The median time of one write of the run's store appending one
+/// 16-byte entry, in a temporary directory.
 fn store_write_median() -> Duration {
     const ROUNDS: u64 = 500;
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let mut store = DiskStorage::open(dir.path()).expect("a store");
+    let mut store = open_store(dir.path());
     let mut samples: Vec<Duration> = (1..=ROUNDS)
         .map(|index| {
             let entry =
@@ -319,7 +348,6 @@ async fn run_one<R: Runtime>(
     tls: bool,
 ) -> Result {
     let addresses = free_addresses(3);
-    let on_disk = on_disk();
     let persists_first =
         std::env::var("KONTIKI_BENCH_LEADER_PERSISTS_FIRST").is_ok_and(|on| on == "1");
     let whole_logs = std::env::var("KONTIKI_BENCH_SNAPSHOTS").is_ok_and(|on| on == "0");
@@ -341,13 +369,7 @@ async fn run_one<R: Runtime>(
         }
         let tally = Tally::default();
         tallies.push(tally.clone());
-        let store: Box<dyn Storage> = if on_disk {
-            let store =
-                DiskStorage::open(data.path().join(config.id.to_string())).expect("store opens");
-            Box::new(store)
-        } else {
-            Box::new(MemoryStorage::new())
-        };
+        let store = open_store(&data.path().join(config.id.to_string()));
         let node = match network {
             Network::Tcp => kontiki_driver::start(runtime.clone(), config, store, tally).await,
             Network::Local => {

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use kontiki::{LogIndex, NodeId, Role};
-use kontiki_driver::{Bytes, DiskStorage, NodeConfig, ProposeError, StateMachine};
+use kontiki_driver::{open_data_dir, Bytes, NodeConfig, ProposeError, StateMachine};
 
 struct Indices;
 
@@ -48,7 +48,7 @@ fn main() {
         .build()
         .expect("tokio runtime");
     runtime.block_on(async {
-        let storage = DiskStorage::open(data_dir).expect("the data directory opens");
+        let storage = open_data_dir(data_dir).expect("the data directory opens");
         let node = kontiki_tokio::start(config, storage, Indices)
             .await
             .expect("the node starts");

@@ -1,0 +1,153 @@
+//! Reading a log file back: the state its frames build, and how its
+//! written part ends.
+
+use kontiki::{HardState, PersistedState};
+
+use super::frame::{decode_body, frame_at, FrameAt, FILE_HEADER_LEN};
+
+/// What a log file holds.
+pub(super) struct Replay {
+    /// The state its frames build, up to the first frame that is not whole.
+    pub(super) state: PersistedState,
+    /// Where the next frame goes: just after the last whole frame.
+    pub(super) end: usize,
+    /// The sequence number the next frame takes.
+    pub(super) next_sequence: u64,
+    /// How the written part ends.
+    pub(super) ending: Ending,
+}
+
+/// How a file's written part ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Ending {
+    /// With a whole frame, zeros after it.
+    Clean,
+    /// With a frame cut short and nothing whole after it: the write a
+    /// crash interrupted, never reported done. The bytes up to
+    /// `dirty_until` are what it left.
+    Torn {
+        /// Where the last byte that is not zero ends.
+        dirty_until: usize,
+    },
+    /// With a frame that is not whole although a later frame is: damage
+    /// at rest. The state holds what came before it, and the hard state
+    /// of the newest frame found after it.
+    Damaged,
+    /// With no whole frame at all: not even the hard state is known.
+    Unreadable,
+}
+
+/// Replays `file` (a whole log file of `generation`, its header checked).
+pub(super) fn replay(file: &[u8], generation: u64) -> Replay {
+    let mut state = PersistedState::default();
+    let mut at = FILE_HEADER_LEN;
+    let mut last_sequence: Option<u64> = None;
+    loop {
+        let frame = match frame_at(file, at, generation) {
+            FrameAt::End => {
+                return Replay {
+                    state,
+                    end: at,
+                    next_sequence: last_sequence.map_or(0, |last| last + 1),
+                    ending: Ending::Clean,
+                }
+            }
+            FrameAt::Frame(frame)
+                if last_sequence.is_none_or(|last| frame.sequence == last + 1) =>
+            {
+                frame
+            }
+            FrameAt::Frame(_) | FrameAt::Bad => break,
+        };
+        // A whole frame whose records do not parse or do not continue the
+        // log can only come from a bug: the log is lost from there, and
+        // its hard state (it was written whole) is kept.
+        let applied = decode_body(frame.body)
+            .is_some_and(|writes| writes.into_iter().all(|write| state.apply(write).is_ok()));
+        state.hard_state = frame.hard_state;
+        last_sequence = Some(frame.sequence);
+        if !applied {
+            return damaged(file, state, at, generation, last_sequence);
+        }
+        at = frame.end;
+    }
+    // The frame at `at` is not whole. A whole frame later in the file
+    // means it was written whole once: damage. None means it is the write
+    // a crash cut short.
+    if last_sequence.is_none() || has_frame_after(file, at, generation, last_sequence) {
+        return damaged(file, state, at, generation, last_sequence);
+    }
+    Replay {
+        state,
+        end: at,
+        next_sequence: last_sequence.map_or(0, |last| last + 1),
+        ending: Ending::Torn {
+            dirty_until: file
+                .iter()
+                .rposition(|&byte| byte != 0)
+                .map_or(at, |last| (last + 1).max(at)),
+        },
+    }
+}
+
+/// The replay of a file damaged at `at`: `state` as built before, with
+/// the hard state of the newest whole frame after `at`, if any.
+fn damaged(
+    file: &[u8],
+    mut state: PersistedState,
+    at: usize,
+    generation: u64,
+    last_sequence: Option<u64>,
+) -> Replay {
+    let newest = newest_frame_after(file, at, generation, last_sequence);
+    let ending = match newest {
+        Some((_, hard_state)) => {
+            state.hard_state = hard_state;
+            Ending::Damaged
+        }
+        None if last_sequence.is_none() => Ending::Unreadable,
+        None => Ending::Damaged,
+    };
+    let next_sequence = newest
+        .map(|(sequence, _)| sequence)
+        .or(last_sequence)
+        .map_or(0, |last| last + 1);
+    Replay {
+        state,
+        end: at,
+        next_sequence,
+        ending,
+    }
+}
+
+fn has_frame_after(file: &[u8], at: usize, generation: u64, last: Option<u64>) -> bool {
+    newest_frame_after(file, at, generation, last).is_some()
+}
+
+/// The sequence and hard state of the newest whole frame after `at` whose sequence
+/// follows `last` (any sequence when `last` is `None`), searching every
+/// frame boundary a frame could have had.
+fn newest_frame_after(
+    file: &[u8],
+    at: usize,
+    generation: u64,
+    last: Option<u64>,
+) -> Option<(u64, HardState)> {
+    let mut newest: Option<(u64, HardState)> = None;
+    let mut candidate = at + 8;
+    while candidate + 16 <= file.len() {
+        let sequence = u64::from_le_bytes(
+            file[candidate + 8..candidate + 16]
+                .try_into()
+                .expect("eight bytes"),
+        );
+        let follows = last.is_none_or(|last| sequence > last);
+        if follows && newest.is_none_or(|(newest, _)| sequence > newest) {
+            if let FrameAt::Frame(frame) = frame_at(file, candidate, generation) {
+                newest = Some((frame.sequence, frame.hard_state));
+            }
+        }
+        candidate += 8;
+    }
+    newest
+}
