@@ -1,5 +1,5 @@
 //! Replacing a node under load: three nodes over loopback TCP on tokio
-//! (two workers), each on a `DiskStorage` (one fsync per round) and
+//! (two workers), each on a `WalStorage` (one fsync per round) and
 //! snapshotting every 10,000 entries; 16 clients write 16-byte commands
 //! the whole time. After N writes (so the newcomer catches up from a
 //! snapshot and the log after it), a follower is shut down for good; a
@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kontiki::{LogIndex, NodeId};
-use kontiki_driver::{ChangeError, DiskStorage, Handle, NodeConfig, Runtime};
+use kontiki_driver::{ChangeError, Handle, NodeConfig, Runtime, WalStorage};
 use kontiki_tests::live::{agreed_leader, cluster_configs, free_addresses, Tally};
 use kontiki_tests::load::{leader_of, median, Nodes, Window, Writers};
 use kontiki_tokio::TokioRuntime;
@@ -62,7 +62,7 @@ async fn run_once(writes: u64) -> Figures {
     let addresses = free_addresses(4);
     let nodes: Nodes = Arc::default();
     for config in cluster_configs(&addresses[..3], "replace") {
-        let store = DiskStorage::open(data.path().join(config.id.to_string())).expect("a store");
+        let store = WalStorage::open(data.path().join(config.id.to_string())).expect("a store");
         let node = kontiki_driver::start(runtime.clone(), config, store, Tally::default())
             .await
             .expect("a node starts");
@@ -97,7 +97,7 @@ async fn run_once(writes: u64) -> Figures {
     let mut join = NodeConfig::new(NodeId(4), addresses[3], Default::default());
     join.cluster_id = "replace".into();
     join.join = true;
-    let store = DiskStorage::open(data.path().join("4")).expect("a store");
+    let store = WalStorage::open(data.path().join("4")).expect("a store");
     let newcomer = kontiki_driver::start(runtime.clone(), join, store, Tally::default())
         .await
         .expect("the newcomer starts");

@@ -1,5 +1,5 @@
 //! A node whose disk turns slow, under load: three nodes over loopback
-//! TCP on tokio (two workers), each on a `DiskStorage` wrapped so that one
+//! TCP on tokio (two workers), each on a `WalStorage` wrapped so that one
 //! node's writes can be made to take 500 ms longer, or to stall for 2 s;
 //! 16 clients write 16-byte commands through whichever node leads.
 //!
@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kontiki::{Persist, PersistedState, Role};
-use kontiki_driver::{DiskStorage, Handle, Runtime, SnapshotStore, Storage};
+use kontiki_driver::{Handle, Runtime, SnapshotStore, Storage, WalStorage};
 use kontiki_tests::live::{agreed_leader, cluster_configs, free_addresses, Tally};
 use kontiki_tests::load::{median, Nodes, Window, Writers};
 use kontiki_tokio::TokioRuntime;
@@ -40,7 +40,7 @@ struct Slowdown {
 
 /// A disk store whose writes a benchmark slows down.
 struct SlowDisk {
-    inner: DiskStorage,
+    inner: WalStorage,
     slowdown: Arc<Slowdown>,
 }
 
@@ -137,7 +137,7 @@ async fn run_once() -> Vec<Figures> {
     let nodes: Nodes = Arc::default();
     let mut slowdowns = Vec::new();
     for config in cluster_configs(&addresses, "slow-disk") {
-        let inner = DiskStorage::open(data.path().join(config.id.to_string())).expect("a store");
+        let inner = WalStorage::open(data.path().join(config.id.to_string())).expect("a store");
         let slowdown = Arc::new(Slowdown::default());
         slowdowns.push(slowdown.clone());
         let store = SlowDisk { inner, slowdown };

@@ -44,6 +44,8 @@ pub(super) fn replay(file: &[u8], generation: u64) -> Replay {
     let mut last_sequence: Option<u64> = None;
     loop {
         let frame = match frame_at(file, at, generation) {
+            // Every file starts with a frame: zeros there are damage.
+            FrameAt::End if last_sequence.is_none() => break,
             FrameAt::End => {
                 return Replay {
                     state,

@@ -261,6 +261,24 @@ fn a_store_with_no_whole_frame_is_refused() {
 }
 
 #[test]
+fn a_file_cut_before_its_first_frame_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = WalStorage::open_with(dir.path(), small_files()).unwrap();
+    store
+        .write(&[Persist::HardState(hard_state(7, Some(2)))])
+        .unwrap();
+    drop(store);
+    let (path, bytes) = file_bytes(dir.path());
+    for len in [0, FILE_HEADER_LEN, FILE_HEADER_LEN + 6] {
+        let mut cut = bytes[..len].to_vec();
+        cut.resize(bytes.len(), 0);
+        fs::write(&path, &cut).unwrap();
+        let error = WalStorage::open_with(dir.path(), small_files()).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidData, "cut at {len}");
+    }
+}
+
+#[test]
 fn a_missing_snapshot_file_loses_everything_but_the_hard_state() {
     let dir = tempfile::tempdir().unwrap();
     let mut model = PersistedState::default();
@@ -346,7 +364,8 @@ fn a_long_log_with_snapshots_moves_to_new_files_and_matches_its_writes() {
         .unwrap()
         .filter(|file| {
             let path = file.as_ref().unwrap().path();
-            path.extension().is_some_and(|extension| extension == FINISHED)
+            path.extension()
+                .is_some_and(|extension| extension == FINISHED)
         })
         .count();
     assert_eq!(logs, 1, "the old files are gone");
@@ -414,4 +433,56 @@ fn a_batch_larger_than_a_frame_is_written_as_several() {
     assert!(store.next_sequence >= 3, "{}", store.next_sequence);
     drop(store);
     assert_eq!(reopen(dir.path()), model);
+}
+
+/// Whatever a file holds — bytes flipped, cut, or appended anywhere —
+/// opening it never panics: it loads, or it is refused as unreadable.
+#[test]
+fn any_damage_to_a_file_loads_or_is_refused_and_never_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = PersistedState::default();
+    let mut store = WalStorage::open_with(dir.path(), small_files()).unwrap();
+    for index in 1..=20 {
+        write(
+            &mut store,
+            &mut model,
+            vec![
+                Persist::HardState(hard_state(index, Some(index % 3))),
+                Persist::Entries(vec![entry(index, index, (index * 7) as usize)]),
+            ],
+        );
+    }
+    drop(store);
+    let (path, whole) = file_bytes(dir.path());
+    let mut rng = ChaCha8Rng::seed_from_u64(23);
+    for round in 0..300 {
+        let mut bytes = whole.clone();
+        for _ in 0..1 + rng.next_u32() % 4 {
+            let at = rng.next_u32() as usize % bytes.len();
+            match rng.next_u32() % 3 {
+                0 => bytes[at] ^= 1 << (rng.next_u32() % 8),
+                1 => bytes.truncate(at),
+                _ => bytes[at] = rng.next_u32() as u8,
+            }
+            if bytes.is_empty() {
+                break;
+            }
+        }
+        fs::write(&path, &bytes).unwrap();
+        match WalStorage::open_with(dir.path(), small_files()) {
+            Ok(mut store) => {
+                let loaded = store.load().unwrap();
+                // What loads is never more than was written.
+                assert!(loaded.entries.len() <= model.entries.len(), "round {round}");
+                for (found, written) in loaded.entries.iter().zip(&model.entries) {
+                    assert_eq!(found, written, "round {round}");
+                }
+            }
+            Err(error) => assert_eq!(error.kind(), io::ErrorKind::InvalidData, "round {round}"),
+        }
+        // The next round damages the original again, from a clean slate.
+        fs::remove_dir_all(dir.path().join(LOG_DIR)).unwrap();
+        fs::create_dir_all(dir.path().join(LOG_DIR)).unwrap();
+        fs::write(&path, &whole).unwrap();
+    }
 }
