@@ -67,6 +67,7 @@ mod event_loop;
 mod handle;
 mod membership;
 mod metrics;
+mod numbered_files;
 mod round;
 mod runtime;
 mod shutdown;

@@ -11,6 +11,7 @@ use std::io::{self, BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::numbered_files::{self, remove, sync_dir};
 use crate::snapshot_store::{missing, SnapshotReader, SnapshotRef, SnapshotSink, SnapshotStore};
 
 /// The buffer between a snapshot's writer or reader and its file.
@@ -142,7 +143,7 @@ impl SnapshotSink for FileSink {
         file.sync_all()?;
         drop(file);
         fs::rename(&self.partial, &self.finished)?;
-        File::open(&self.dir)?.sync_all()?;
+        sync_dir(&self.dir)?;
         Ok(SnapshotRef {
             id: self.id,
             len: self.len,
@@ -163,32 +164,10 @@ impl Drop for FileSink {
 /// The snapshot files in `dir`: id, path, and whether finished. Other
 /// files are left alone.
 fn list(dir: &Path) -> io::Result<Vec<(u64, PathBuf, bool)>> {
-    let mut files = Vec::new();
-    for entry in fs::read_dir(dir)? {
-        let path = entry?.path();
-        let (Some(stem), Some(extension)) = (
-            path.file_stem().and_then(|stem| stem.to_str()),
-            path.extension().and_then(|extension| extension.to_str()),
-        ) else {
-            continue;
-        };
-        let Ok(id) = stem.parse::<u64>() else {
-            continue;
-        };
-        match extension {
-            FINISHED => files.push((id, path, true)),
-            PARTIAL => files.push((id, path, false)),
-            _ => {}
-        }
-    }
-    Ok(files)
-}
-
-fn remove(path: &Path) -> io::Result<()> {
-    match fs::remove_file(path) {
-        Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),
-        _ => Ok(()),
-    }
+    Ok(numbered_files::list(dir, &[FINISHED, PARTIAL])?
+        .into_iter()
+        .map(|(id, path, kind)| (id, path, kind == 0))
+        .collect())
 }
 
 #[cfg(test)]

@@ -42,6 +42,7 @@ use kontiki::{HardState, LogIndex, Persist, PersistedState};
 use tracing::warn;
 
 use crate::error::annotate;
+use crate::numbered_files::{self, remove, sync_dir};
 use crate::snapshot_files::FileSnapshots;
 use crate::snapshot_store::{missing, SnapshotRef, SnapshotStore};
 use crate::storage::Storage;
@@ -483,21 +484,11 @@ fn write_generation(
 /// leaves).
 fn newest_file(dir: &Path) -> io::Result<Option<u64>> {
     let mut finished = Vec::new();
-    for entry in fs::read_dir(dir)? {
-        let path = entry?.path();
-        let (Some(stem), Some(extension)) = (
-            path.file_stem().and_then(|stem| stem.to_str()),
-            path.extension().and_then(|extension| extension.to_str()),
-        ) else {
-            continue;
-        };
-        let Ok(generation) = stem.parse::<u64>() else {
-            continue;
-        };
-        match extension {
-            FINISHED => finished.push(generation),
-            PARTIAL => remove(&path)?,
-            _ => {}
+    for (generation, path, kind) in numbered_files::list(dir, &[FINISHED, PARTIAL])? {
+        if kind == 0 {
+            finished.push(generation);
+        } else {
+            remove(&path)?;
         }
     }
     let newest = finished.iter().copied().max();
@@ -536,17 +527,6 @@ fn lock(dir: &Path) -> io::Result<File> {
 
 fn file_path(dir: &Path, generation: u64, extension: &str) -> PathBuf {
     dir.join(format!("{generation:020}.{extension}"))
-}
-
-fn remove(path: &Path) -> io::Result<()> {
-    match fs::remove_file(path) {
-        Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),
-        _ => Ok(()),
-    }
-}
-
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
 }
 
 /// Allocates `file` through `len` bytes (never shrinking it), so that

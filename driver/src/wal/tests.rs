@@ -47,6 +47,13 @@ fn reopen(dir: &Path) -> PersistedState {
         .unwrap()
 }
 
+/// A new store in a new directory, and the empty state it holds.
+fn fresh() -> (tempfile::TempDir, PersistedState, WalStorage) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = WalStorage::open_with(dir.path(), small_files()).unwrap();
+    (dir, PersistedState::default(), store)
+}
+
 fn small_files() -> WalOptions {
     WalOptions {
         rotate_bytes: 4096,
@@ -56,9 +63,7 @@ fn small_files() -> WalOptions {
 
 #[test]
 fn a_reopened_store_holds_every_write() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut model = PersistedState::default();
-    let mut store = WalStorage::open_with(dir.path(), small_files()).unwrap();
+    let (dir, mut model, mut store) = fresh();
     assert_eq!(store.load().unwrap(), model);
     write(
         &mut store,
@@ -95,9 +100,7 @@ fn a_reopened_store_holds_every_write() {
 
 #[test]
 fn an_append_that_does_not_continue_the_log_is_refused_and_nothing_is_written() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut model = PersistedState::default();
-    let mut store = WalStorage::open_with(dir.path(), small_files()).unwrap();
+    let (dir, mut model, mut store) = fresh();
     write(
         &mut store,
         &mut model,
@@ -131,9 +134,7 @@ fn file_bytes(dir: &Path) -> (PathBuf, Vec<u8>) {
 
 #[test]
 fn a_write_cut_short_anywhere_is_dropped_and_the_store_goes_on() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut model = PersistedState::default();
-    let mut store = WalStorage::open_with(dir.path(), small_files()).unwrap();
+    let (dir, mut model, mut store) = fresh();
     write(
         &mut store,
         &mut model,
@@ -182,9 +183,7 @@ fn a_write_cut_short_anywhere_is_dropped_and_the_store_goes_on() {
 
 #[test]
 fn damage_before_the_last_frame_loses_the_log_from_there_and_keeps_the_newest_vote() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut model = PersistedState::default();
-    let mut store = WalStorage::open_with(dir.path(), small_files()).unwrap();
+    let (dir, mut model, mut store) = fresh();
     write(
         &mut store,
         &mut model,
@@ -226,9 +225,7 @@ fn damage_before_the_last_frame_loses_the_log_from_there_and_keeps_the_newest_vo
 
 #[test]
 fn a_damaged_length_is_found_as_damage_not_as_a_cut() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut model = PersistedState::default();
-    let mut store = WalStorage::open_with(dir.path(), small_files()).unwrap();
+    let (dir, mut model, mut store) = fresh();
     let damaged_at = store.end as usize;
     write(
         &mut store,
@@ -280,9 +277,7 @@ fn a_file_cut_before_its_first_frame_is_refused() {
 
 #[test]
 fn a_missing_snapshot_file_loses_everything_but_the_hard_state() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut model = PersistedState::default();
-    let mut store = WalStorage::open_with(dir.path(), small_files()).unwrap();
+    let (dir, mut model, mut store) = fresh();
     write(
         &mut store,
         &mut model,
@@ -305,9 +300,7 @@ fn a_missing_snapshot_file_loses_everything_but_the_hard_state() {
 
 #[test]
 fn a_long_log_with_snapshots_moves_to_new_files_and_matches_its_writes() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut model = PersistedState::default();
-    let mut store = WalStorage::open_with(dir.path(), small_files()).unwrap();
+    let (dir, mut model, mut store) = fresh();
     let mut rng = ChaCha8Rng::seed_from_u64(19);
     let mut term = 1;
     for round in 0..400u64 {
@@ -374,9 +367,7 @@ fn a_long_log_with_snapshots_moves_to_new_files_and_matches_its_writes() {
 
 #[test]
 fn what_a_crash_during_a_replacement_leaves_is_cleaned_up() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut model = PersistedState::default();
-    let mut store = WalStorage::open_with(dir.path(), small_files()).unwrap();
+    let (dir, mut model, mut store) = fresh();
     write(
         &mut store,
         &mut model,
@@ -419,9 +410,7 @@ fn a_store_open_elsewhere_is_refused_until_closed() {
 
 #[test]
 fn a_batch_larger_than_a_frame_is_written_as_several() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut model = PersistedState::default();
-    let mut store = WalStorage::open_with(dir.path(), small_files()).unwrap();
+    let (dir, mut model, mut store) = fresh();
     let big = 3 * 1024 * 1024;
     write(
         &mut store,
@@ -439,9 +428,7 @@ fn a_batch_larger_than_a_frame_is_written_as_several() {
 /// opening it never panics: it loads, or it is refused as unreadable.
 #[test]
 fn any_damage_to_a_file_loads_or_is_refused_and_never_panics() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut model = PersistedState::default();
-    let mut store = WalStorage::open_with(dir.path(), small_files()).unwrap();
+    let (dir, mut model, mut store) = fresh();
     for index in 1..=20 {
         write(
             &mut store,
