@@ -49,12 +49,17 @@ static ALLOCATOR: CountingAllocator = CountingAllocator;
 const ENTRIES: usize = 100_000;
 const SNAPSHOT_INTERVAL: u64 = 10_000;
 
+/// Read once, as kontiki's T0 does: a lookup per payload would cost more
+/// than a Raft's work on a small entry.
 fn payload_bytes() -> usize {
-    std::env::var("KONTIKI_BENCH_PAYLOAD")
-        .ok()
-        .and_then(|bytes| bytes.parse().ok())
-        .unwrap_or(16usize)
-        .max(16)
+    static BYTES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *BYTES.get_or_init(|| {
+        std::env::var("KONTIKI_BENCH_PAYLOAD")
+            .ok()
+            .and_then(|bytes| bytes.parse().ok())
+            .unwrap_or(16usize)
+            .max(16)
+    })
 }
 
 /// A fresh allocation of the payload size, as kontiki's T0 makes it.

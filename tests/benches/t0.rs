@@ -66,8 +66,11 @@ const ENTRIES: usize = 100_000;
 const SNAPSHOT_INTERVAL: u64 = 10_000;
 /// The payload size: `KONTIKI_BENCH_PAYLOAD` bytes (at least 16; 16 by
 /// default, 1024 and 65536 for the larger tiers of docs/benchmarks.md).
+/// Read once: a lookup per payload would cost more than the core's work
+/// on a small entry.
 fn payload_bytes() -> usize {
-    kontiki_tests::load::env_number("KONTIKI_BENCH_PAYLOAD", 16usize).max(16)
+    static BYTES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *BYTES.get_or_init(|| kontiki_tests::load::env_number("KONTIKI_BENCH_PAYLOAD", 16usize).max(16))
 }
 const TRIALS: u64 = 1_000;
 const WORKLOADS: [&str; 5] = [
