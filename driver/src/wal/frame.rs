@@ -276,8 +276,9 @@ pub(super) fn frame_at(file: &[u8], at: usize, generation: u64) -> FrameAt<'_> {
         return FrameAt::End;
     }
     let body_len = u32_at(header, 0) as usize;
-    let Some(end) = at
-        .checked_add(FRAME_HEADER_LEN + body_len)
+    let Some(end) = body_len
+        .checked_add(FRAME_HEADER_LEN)
+        .and_then(|len| at.checked_add(len))
         .filter(|&end| end <= file.len())
     else {
         return FrameAt::Bad;

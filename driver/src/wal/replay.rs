@@ -50,12 +50,12 @@ pub(super) fn replay(file: &[u8], generation: u64) -> Replay {
                 return Replay {
                     state,
                     end: at,
-                    next_sequence: last_sequence.map_or(0, |last| last + 1),
+                    next_sequence: last_sequence.map_or(0, |last| last.wrapping_add(1)),
                     ending: Ending::Clean,
                 }
             }
             FrameAt::Frame(frame)
-                if last_sequence.is_none_or(|last| frame.sequence == last + 1) =>
+                if last_sequence.is_none_or(|last| last.checked_add(1) == Some(frame.sequence)) =>
             {
                 frame
             }
@@ -82,7 +82,7 @@ pub(super) fn replay(file: &[u8], generation: u64) -> Replay {
     Replay {
         state,
         end: at,
-        next_sequence: last_sequence.map_or(0, |last| last + 1),
+        next_sequence: last_sequence.map_or(0, |last| last.wrapping_add(1)),
         ending: Ending::Torn {
             dirty_until: file
                 .iter()
@@ -113,7 +113,7 @@ fn damaged(
     let next_sequence = newest
         .map(|(sequence, _)| sequence)
         .or(last_sequence)
-        .map_or(0, |last| last + 1);
+        .map_or(0, |last| last.wrapping_add(1));
     Replay {
         state,
         end: at,
