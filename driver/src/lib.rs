@@ -27,8 +27,10 @@
 //! order, each batch as one durable group commit, and loads what they
 //! left behind. What each write means is [`kontiki::PersistedState::apply`],
 //! and a store must load exactly what applying the same writes gives —
-//! [`MemoryStorage`] does it in memory, `DiskStorage` (feature `disk`,
-//! on by default) in a redb file:
+//! [`MemoryStorage`] does it in memory, [`WalStorage`] in an append-only
+//! log file (the store [`open_data_dir`] gives a new data directory), and
+//! `DiskStorage` (feature `disk`, on by default) in the redb file of
+//! earlier releases:
 //!
 //! ```
 //! use kontiki_driver::kontiki::{Entry, HardState, LogIndex, NodeId, Persist, PersistedState, Term};
