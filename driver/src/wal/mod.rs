@@ -182,27 +182,13 @@ impl WalStorage {
         let snapshots_dir = root.join(SNAPSHOTS_DIR);
         let snapshots = FileSnapshots::open(&snapshots_dir)
             .map_err(|error| annotate(error, format!("opening {}", snapshots_dir.display())))?;
-        let newest = newest_file(&dir)?;
-        let Some(generation) = newest else {
-            // A new store: its first file holds the empty state.
-            let (file, written) =
+        let generation = match newest_file(&dir)? {
+            Some(generation) => generation,
+            None => {
+                // A new store: its first file holds the empty state.
                 write_generation(&dir, 1, 0, &PersistedState::default(), options)?;
-            return Ok(WalStorage {
-                allocated: file.metadata()?.len(),
-                file,
-                dir,
-                options,
-                generation: 1,
-                end: written.len,
-                next_sequence: written.next_sequence,
-                hard_state: HardState::default(),
-                bounds: Bounds::default(),
-                loaded: Some(PersistedState::default()),
-                failed: false,
-                buffer: Vec::new(),
-                snapshots: Arc::new(snapshots),
-                _lock: lock,
-            });
+                1
+            }
         };
         let path = file_path(&dir, generation, FINISHED);
         let mut file = OpenOptions::new()
@@ -327,10 +313,7 @@ impl WalStorage {
     /// Replaces the current file with a compact one: what it holds,
     /// replayed and written again.
     fn rotate(&mut self) -> io::Result<()> {
-        let mut bytes = vec![0; usize::try_from(self.end).expect("a file that fits memory")];
-        self.file.seek(SeekFrom::Start(0))?;
-        self.file.read_exact(&mut bytes)?;
-        let replayed = replay(&bytes, self.generation);
+        let replayed = self.replay_written()?;
         if replayed.ending != Ending::Clean || replayed.end as u64 != self.end {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -341,6 +324,14 @@ impl WalStorage {
             ));
         }
         self.checkpoint(&replayed.state)
+    }
+
+    /// Replays what the current file holds up to its end.
+    fn replay_written(&mut self) -> io::Result<Replay> {
+        let mut bytes = vec![0; usize::try_from(self.end).expect("a file that fits memory")];
+        self.file.seek(SeekFrom::Start(0))?;
+        self.file.read_exact(&mut bytes)?;
+        Ok(replay(&bytes, self.generation))
     }
 
     /// Appends `frames` at the end and syncs them.
@@ -366,10 +357,7 @@ impl Storage for WalStorage {
         if let Some(state) = self.loaded.take() {
             return Ok(state);
         }
-        let mut bytes = vec![0; usize::try_from(self.end).expect("a file that fits memory")];
-        self.file.seek(SeekFrom::Start(0))?;
-        self.file.read_exact(&mut bytes)?;
-        Ok(replay(&bytes, self.generation).state)
+        Ok(self.replay_written()?.state)
     }
 
     /// A snapshot's data must be a [`SnapshotRef`] to a file of this

@@ -69,15 +69,17 @@ pub(super) fn replay(file: &[u8], generation: u64) -> Replay {
         state.hard_state = frame.hard_state;
         last_sequence = Some(frame.sequence);
         if !applied {
-            return damaged(file, state, at, generation, last_sequence);
+            let newest = newest_frame_after(file, at, generation, last_sequence);
+            return damaged(state, at, last_sequence, newest);
         }
         at = frame.end;
     }
     // The frame at `at` is not whole. A whole frame later in the file
     // means it was written whole once: damage. None means it is the write
     // a crash cut short.
-    if last_sequence.is_none() || has_frame_after(file, at, generation, last_sequence) {
-        return damaged(file, state, at, generation, last_sequence);
+    let newest = newest_frame_after(file, at, generation, last_sequence);
+    if last_sequence.is_none() || newest.is_some() {
+        return damaged(state, at, last_sequence, newest);
     }
     Replay {
         state,
@@ -93,15 +95,13 @@ pub(super) fn replay(file: &[u8], generation: u64) -> Replay {
 }
 
 /// The replay of a file damaged at `at`: `state` as built before, with
-/// the hard state of the newest whole frame after `at`, if any.
+/// the hard state of `newest`, the newest whole frame after `at`, if any.
 fn damaged(
-    file: &[u8],
     mut state: PersistedState,
     at: usize,
-    generation: u64,
     last_sequence: Option<u64>,
+    newest: Option<(u64, HardState)>,
 ) -> Replay {
-    let newest = newest_frame_after(file, at, generation, last_sequence);
     let ending = match newest {
         Some((_, hard_state)) => {
             state.hard_state = hard_state;
@@ -120,10 +120,6 @@ fn damaged(
         next_sequence,
         ending,
     }
-}
-
-fn has_frame_after(file: &[u8], at: usize, generation: u64, last: Option<u64>) -> bool {
-    newest_frame_after(file, at, generation, last).is_some()
 }
 
 /// The sequence and hard state of the newest whole frame after `at` whose sequence
