@@ -233,6 +233,13 @@ impl Log {
 
     /// Appends `entry`, which must continue the log.
     pub(crate) fn push(&mut self, entry: Entry) {
+        self.assert_continued_by(&entry);
+        self.entries.push(entry);
+    }
+
+    /// Panics unless `entry` may follow the last entry: the next index, a
+    /// term no lower.
+    fn assert_continued_by(&self, entry: &Entry) {
         assert_eq!(
             entry.index,
             self.last_index().next(),
@@ -242,7 +249,22 @@ impl Log {
             entry.term >= self.last_term(),
             "log terms must not decrease"
         );
-        self.entries.push(entry);
+    }
+
+    /// Appends `entries`, which must continue the log, in order (as
+    /// [`Log::push`] of each would, with one reservation).
+    pub(crate) fn extend_from_slice(&mut self, entries: &[Entry]) {
+        let Some(first) = entries.first() else {
+            return;
+        };
+        self.assert_continued_by(first);
+        assert!(
+            entries
+                .windows(2)
+                .all(|pair| pair[1].index == pair[0].index.next() && pair[1].term >= pair[0].term),
+            "log entries must be contiguous, with terms that never decrease"
+        );
+        self.entries.extend_from_slice(entries);
     }
 
     /// Checks the log's invariants in constant time: `push`, `restore` and
@@ -373,6 +395,38 @@ mod tests {
         assert_eq!(log.entries_from(LogIndex(1), 100, 3).len(), 3);
         assert!(log.entries_from(LogIndex(5), 100, 100).is_empty());
         assert!(log.entries_from(LogIndex(0), 100, 100).is_empty());
+    }
+
+    #[test]
+    fn extending_appends_what_pushing_each_would() {
+        let mut extended = log(&[1, 1]);
+        let mut pushed = extended.clone();
+        let more = [entry(3, 1), entry(4, 2), entry(5, 2)];
+        extended.extend_from_slice(&more);
+        for entry in more {
+            pushed.push(entry);
+        }
+        assert_eq!(extended, pushed);
+        extended.extend_from_slice(&[]);
+        assert_eq!(extended, pushed);
+    }
+
+    #[test]
+    #[should_panic(expected = "contiguous")]
+    fn extending_refuses_a_gap_within_the_entries() {
+        log(&[1]).extend_from_slice(&[entry(2, 1), entry(4, 1)]);
+    }
+
+    #[test]
+    #[should_panic(expected = "never decrease")]
+    fn extending_refuses_a_term_that_decreases_within_the_entries() {
+        log(&[1]).extend_from_slice(&[entry(2, 2), entry(3, 1)]);
+    }
+
+    #[test]
+    #[should_panic(expected = "contiguous")]
+    fn extending_refuses_entries_that_do_not_continue_the_log() {
+        log(&[1]).extend_from_slice(&[entry(3, 1)]);
     }
 
     #[test]

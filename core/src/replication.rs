@@ -294,9 +294,7 @@ impl<R: Rng> Node<R> {
                     .push(Output::Persist(Persist::TruncateLog { from: from_index }));
             }
             self.flush_hard_state();
-            for entry in &new_entries {
-                self.log.push(entry.clone());
-            }
+            self.log.extend_from_slice(&new_entries);
             self.follow_appended_memberships(&new_entries);
             self.outputs
                 .push(Output::Persist(Persist::Entries(new_entries)));
@@ -504,17 +502,19 @@ impl<R: Rng> Node<R> {
             self.release_settled(settled_before);
             self.commit_news_due = true;
         }
-        while self.applied_index < self.commit_index {
-            self.applied_index = self.applied_index.next();
-            let entry = self
-                .log
-                .entry(self.applied_index)
-                .expect("invariant: committed entries are in the log")
-                .clone();
+        if self.applied_index < self.commit_index {
             // Only a single-node cluster commits its own entries before
             // they were sent anywhere; they must be persisted first.
             self.flush_own_entries();
-            self.outputs.push(Output::Apply(entry));
+            let to_apply = self.log.slice(self.applied_index.next(), self.commit_index);
+            assert_eq!(
+                to_apply.len() as u64,
+                self.commit_index.get() - self.applied_index.get(),
+                "invariant: committed entries are in the log"
+            );
+            self.outputs
+                .extend(to_apply.iter().cloned().map(Output::Apply));
+            self.applied_index = self.commit_index;
         }
     }
 }
