@@ -7,9 +7,12 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 /// The files in `dir` named `<number>.<extension>` for one of
-/// `extensions`: number, path, and which extension (its position in
-/// `extensions`). Other files are left alone.
-pub(crate) fn list(dir: &Path, extensions: &[&str]) -> io::Result<Vec<(u64, PathBuf, usize)>> {
+/// `extensions`: number, path, and the extension. Other files are left
+/// alone.
+pub(crate) fn list<'a>(
+    dir: &Path,
+    extensions: &[&'a str],
+) -> io::Result<Vec<(u64, PathBuf, &'a str)>> {
     let mut files = Vec::new();
     for entry in fs::read_dir(dir)? {
         let path = entry?.path();
@@ -19,13 +22,13 @@ pub(crate) fn list(dir: &Path, extensions: &[&str]) -> io::Result<Vec<(u64, Path
         ) else {
             continue;
         };
-        let (Ok(number), Some(kind)) = (
+        let (Ok(number), Some(&extension)) = (
             stem.parse::<u64>(),
-            extensions.iter().position(|wanted| *wanted == extension),
+            extensions.iter().find(|&&wanted| wanted == extension),
         ) else {
             continue;
         };
-        files.push((number, path, kind));
+        files.push((number, path, extension));
     }
     Ok(files)
 }

@@ -166,7 +166,7 @@ impl Drop for FileSink {
 fn list(dir: &Path) -> io::Result<Vec<(u64, PathBuf, bool)>> {
     Ok(numbered_files::list(dir, &[FINISHED, PARTIAL])?
         .into_iter()
-        .map(|(id, path, kind)| (id, path, kind == 0))
+        .map(|(id, path, extension)| (id, path, extension == FINISHED))
         .collect())
 }
 

@@ -472,8 +472,8 @@ fn write_generation(
 /// leaves).
 fn newest_file(dir: &Path) -> io::Result<Option<u64>> {
     let mut finished = Vec::new();
-    for (generation, path, kind) in numbered_files::list(dir, &[FINISHED, PARTIAL])? {
-        if kind == 0 {
+    for (generation, path, extension) in numbered_files::list(dir, &[FINISHED, PARTIAL])? {
+        if extension == FINISHED {
             finished.push(generation);
         } else {
             remove(&path)?;

@@ -50,7 +50,7 @@ pub(super) fn replay(file: &[u8], generation: u64) -> Replay {
                 return Replay {
                     state,
                     end: at,
-                    next_sequence: last_sequence.map_or(0, |last| last.wrapping_add(1)),
+                    next_sequence: sequence_after(last_sequence),
                     ending: Ending::Clean,
                 }
             }
@@ -84,7 +84,7 @@ pub(super) fn replay(file: &[u8], generation: u64) -> Replay {
     Replay {
         state,
         end: at,
-        next_sequence: last_sequence.map_or(0, |last| last.wrapping_add(1)),
+        next_sequence: sequence_after(last_sequence),
         ending: Ending::Torn {
             dirty_until: file
                 .iter()
@@ -110,16 +110,18 @@ fn damaged(
         None if last_sequence.is_none() => Ending::Unreadable,
         None => Ending::Damaged,
     };
-    let next_sequence = newest
-        .map(|(sequence, _)| sequence)
-        .or(last_sequence)
-        .map_or(0, |last| last.wrapping_add(1));
     Replay {
         state,
         end: at,
-        next_sequence,
+        next_sequence: sequence_after(newest.map(|(sequence, _)| sequence).or(last_sequence)),
         ending,
     }
+}
+
+/// The sequence the next frame takes after the frame numbered `last` (0
+/// in a file with none).
+fn sequence_after(last: Option<u64>) -> u64 {
+    last.map_or(0, |last| last.wrapping_add(1))
 }
 
 /// The sequence and hard state of the newest whole frame after `at` whose sequence
