@@ -2,7 +2,8 @@
 //!
 //! By default a suite runs seeds `0..count`. `KONTIKI_SEED=<n>` runs only
 //! seed `n` (to replay a failure); `KONTIKI_SEEDS=<n>` runs `0..n` instead
-//! of the suite's default count (for long soaks).
+//! of the suite's default count (for long soaks). Seeds that a longer
+//! run once found failing are replayed in every run but a single seed's.
 
 /// The seeds to run for a suite whose default is `default_count` seeds.
 pub fn seeds(default_count: u64) -> Vec<u64> {
@@ -11,6 +12,18 @@ pub fn seeds(default_count: u64) -> Vec<u64> {
     }
     let count = env_number("KONTIKI_SEEDS").unwrap_or(default_count);
     (0..count).collect()
+}
+
+/// [`seeds`], followed (unless `KONTIKI_SEED` picks one seed) by each of
+/// `regressions` that the range leaves out: seeds a longer run found
+/// failing, replayed from then on.
+pub fn seeds_with_regressions(default_count: u64, regressions: &[u64]) -> Vec<u64> {
+    let mut seeds = seeds(default_count);
+    if env_number("KONTIKI_SEED").is_none() {
+        let range_end = seeds.len() as u64;
+        seeds.extend(regressions.iter().filter(|&&seed| seed >= range_end));
+    }
+    seeds
 }
 
 fn env_number(name: &str) -> Option<u64> {

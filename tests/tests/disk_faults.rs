@@ -177,3 +177,93 @@ fn a_write_torn_by_a_crash_loses_only_what_was_never_acknowledged() {
     }
     assert!(torn_partway > 0, "some crash landed part of the batch");
 }
+
+/// A follower acknowledges entry `e`, then crashes and its disk loses `e`
+/// while the acknowledgement is still on its way; it arrives, and the
+/// leader commits `e` with its own copy and that acknowledgement (the
+/// third node cut off). Returns the cluster, the leader, the damaged
+/// follower, the cut-off node and `e`'s index.
+fn acknowledge_then_lose(seed: u64, detected: bool) -> (Cluster, NodeId, NodeId, NodeId, LogIndex) {
+    let mut cluster = Cluster::new(seed, ClusterConfig::new(3));
+    assert!(cluster.run_until_condition(Duration::from_secs(5), |c| leader_of(c).is_some()));
+    let leader = leader_of(&cluster).unwrap();
+    cluster.propose(leader, b"before".to_vec()).unwrap();
+    cluster.run_for(Duration::from_millis(200));
+    let others: Vec<NodeId> = cluster
+        .ids()
+        .iter()
+        .copied()
+        .filter(|&id| id != leader)
+        .collect();
+    let (damaged, cut_off) = (others[0], others[1]);
+    cluster.isolate(cut_off);
+    let (index, _) = cluster.propose(leader, b"e".to_vec()).unwrap();
+    // Step until the follower has written `e` (and sent its
+    // acknowledgement, in the same step).
+    while cluster.storage(damaged).last_index() < index {
+        assert!(cluster.step(), "seed {seed}: the simulation ran dry");
+    }
+    assert!(
+        cluster.node(leader).unwrap().commit_index() < index,
+        "seed {seed}: the acknowledgement is still on its way"
+    );
+    cluster.crash(damaged);
+    cluster.lose_log_suffix(damaged, index, detected);
+    assert!(
+        cluster.run_until_condition(Duration::from_secs(1), |c| {
+            c.node(leader).unwrap().commit_index() >= index
+        }),
+        "seed {seed}: the leader commits with the acknowledgement"
+    );
+    (cluster, leader, damaged, cut_off, index)
+}
+
+/// Only the leader now holds `e`, but the damaged follower noticed and
+/// abstains, so no election quorum lacks a holder: with the leader down
+/// no leader is elected, and once it is back the cluster carries on with
+/// `e` everywhere. (The soak found this schedule, seed 4259 of 12,000:
+/// the commit was safe, and the checker's count of holders was too
+/// strict.)
+#[test]
+fn an_acknowledgement_that_outlives_its_entry_commits_it_safely() {
+    for seed in 1..=8 {
+        let (mut cluster, leader, damaged, cut_off, index) = acknowledge_then_lose(seed, true);
+        cluster.restart(damaged);
+        assert!(cluster.node(damaged).unwrap().is_recovering());
+        cluster.reconnect(cut_off);
+        cluster.crash(leader);
+        cluster.run_for(Duration::from_secs(3));
+        assert_eq!(
+            leader_of(&cluster),
+            None,
+            "seed {seed}: no leader without the only node holding entry {index}"
+        );
+        cluster.restart(leader);
+        assert!(
+            cluster.run_until_condition(Duration::from_secs(5), |c| {
+                c.ids()
+                    .iter()
+                    .all(|&id| c.node(id).unwrap().commit_index() >= index)
+                    && !c.node(damaged).unwrap().is_recovering()
+            }),
+            "seed {seed}: the cluster recovers once the holder is back"
+        );
+    }
+}
+
+/// The same loss unnoticed: nothing keeps the follower from voting as if
+/// it never held `e`, and the checker refuses the commit at once.
+#[test]
+fn an_acknowledgement_that_outlives_an_unnoticed_loss_is_caught() {
+    for seed in 1..=8 {
+        let outcome = std::panic::catch_unwind(|| acknowledge_then_lose(seed, false));
+        let message = outcome
+            .err()
+            .and_then(|payload| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        assert!(
+            message.contains("hold it durably"),
+            "seed {seed}: the commit was not refused: {message}"
+        );
+    }
+}

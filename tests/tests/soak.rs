@@ -11,7 +11,7 @@ use kontiki_tests::chaos::{
     acknowledge, believed_leaders, chaos_step, check_acknowledged_kept, end_faults,
     has_stable_leader, lose_random_log_suffix, time_to_stable_leader, Proposal,
 };
-use kontiki_tests::seeds::seeds;
+use kontiki_tests::seeds::seeds_with_regressions;
 use kontiki_tests::sim::{Cluster, ClusterConfig, NetworkConfig};
 use rand_08::Rng;
 
@@ -27,11 +27,12 @@ const STEPS: u64 = 10_000;
 const SETTLE_BOUND: Duration = Duration::from_secs(2);
 
 fn soak(seed: u64) -> Duration {
-    let nodes = 3 + (seed % 3) as usize; // 3, 4 and 5 nodes
-                                         // Half of the seeds snapshot every 4 to 15 applied entries and keep 0
-                                         // to 3 entries behind each snapshot, so that logs are compacted all
-                                         // the time and nodes back from a crash or a partition often need the
-                                         // leader's snapshot.
+    // 3, 4 and 5 nodes.
+    let nodes = 3 + (seed % 3) as usize;
+    // Half of the seeds snapshot every 4 to 15 applied entries and keep 0
+    // to 3 entries behind each snapshot, so that logs are compacted all
+    // the time and nodes back from a crash or a partition often need the
+    // leader's snapshot.
     let snapshots = (seed >> 2) & 1 == 1;
     let config = ClusterConfig {
         // A quarter of the seeds each: instant or 1 ms disk writes (with
@@ -132,11 +133,17 @@ static SNAPSHOTS_SENT: AtomicU64 = AtomicU64::new(0);
 /// Stored logs that lost a suffix over all seeds, for the summary line.
 static LOGS_DAMAGED: AtomicU64 = AtomicU64::new(0);
 
+/// Seeds beyond the default count that once failed, replayed in every
+/// run: 4259 (a follower's acknowledgement arrived after its disk had
+/// lost the entry; the commit was safe, the checker's count of holders
+/// too strict — see `disk_faults.rs`).
+const FOUND_BY_LONGER_RUNS: [u64; 1] = [4259];
+
 #[test]
 fn randomized_soak_keeps_every_invariant_and_settles_on_a_leader() {
     let mut worst = Duration::ZERO;
     let mut total = Duration::ZERO;
-    let seeds = seeds(2_000);
+    let seeds = seeds_with_regressions(2_000, &FOUND_BY_LONGER_RUNS);
     for &seed in &seeds {
         let took = soak(seed);
         worst = worst.max(took);

@@ -1374,6 +1374,15 @@ impl Cluster {
     /// the entry durably: the property persist-before-send protects, and
     /// the one a leader that persists in parallel must keep by its commit
     /// rule alone.
+    ///
+    /// A voter whose disk lost part of its log and noticed counts with
+    /// the holders while it abstains: it may have acknowledged the entry
+    /// before the loss (its acknowledgement still in flight), and what the
+    /// count protects is that no election quorum lacks a holder — which
+    /// holds while holders and abstainers together are a majority, since
+    /// an election quorum is a majority drawn from the voters that vote.
+    /// It stops abstaining only once a leader elected without it has
+    /// caught it up, and so holds the entry again.
     fn check_commit_has_quorum(&self, leader: &SimNode, commit: LogIndex) {
         // An entry compacted into the leader's snapshot was checked when
         // it was committed.
@@ -1398,10 +1407,20 @@ impl Cluster {
                         || holds_durably(&self.slot(voter).storage, entry)
                 })
                 .count();
-            if durable_on * 2 <= voters.len() {
+            let abstaining = voters
+                .iter()
+                .filter(|&&voter| {
+                    let slot = self.slot(voter);
+                    !holds_durably(&slot.storage, entry)
+                        && slot.storage.hard_state.log_lost_at_term.is_some()
+                        && slot.node.as_ref().is_none_or(SimNode::is_recovering)
+                })
+                .count();
+            if (durable_on + abstaining) * 2 <= voters.len() {
                 self.fail(format!(
                     "n{} committed entry {commit} but only {durable_on} of the voters {voters:?} \
-                     hold it durably",
+                     hold it durably, and {abstaining} more abstain from votes after losing \
+                     part of their log",
                     leader.id(),
                 ));
             }
