@@ -77,7 +77,7 @@ pub(super) struct FrameEncoder<'a> {
     /// The next frame's sequence number.
     pub(super) next_sequence: u64,
     /// The hard state as of the records encoded so far.
-    pub(super) hard_state: HardState,
+    hard_state: HardState,
 }
 
 impl<'a> FrameEncoder<'a> {

@@ -14,7 +14,11 @@
 //! holds more than [`WalOptions::rotate_bytes`], writes the state as it
 //! stands (hard state, snapshot reference, the entries after it) as the
 //! next generation's file, synced and renamed into place, and removes the
-//! old one.
+//! old one. The store keeps that state in memory as it writes (the
+//! entries' payloads are shared with the node's own log, not copied), so
+//! a rotation writes only what the new file holds and never rereads the
+//! old one, which may have grown far past `rotate_bytes` between two
+//! snapshots.
 //!
 //! **Crashes and damage.** A crash can cut short only the write in
 //! flight, never reported done: a frame that is not whole with no whole
@@ -38,7 +42,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use kontiki::{HardState, LogIndex, Persist, PersistedState};
+use kontiki::{LogIndex, Persist, PersistedState};
 use tracing::warn;
 
 use crate::error::annotate;
@@ -88,8 +92,8 @@ pub struct WalStorage {
     /// The file's length, allocated ahead of `end`.
     allocated: u64,
     next_sequence: u64,
-    hard_state: HardState,
-    bounds: Bounds,
+    /// What the file holds, as a restart would load it.
+    state: PersistedState,
     /// What [`WalStorage::open`] found, until [`Storage::load`] takes it.
     loaded: Option<PersistedState>,
     /// Set by a write that failed: the file may hold part of it, so
@@ -246,8 +250,7 @@ impl WalStorage {
             generation,
             end: end as u64,
             next_sequence,
-            hard_state: state.hard_state,
-            bounds: Bounds::of(&state),
+            state,
             loaded: None,
             failed: false,
             buffer: Vec::new(),
@@ -255,7 +258,7 @@ impl WalStorage {
             _lock: lock,
         };
         if damaged {
-            let hard_state = &mut state.hard_state;
+            let hard_state = &mut store.state.hard_state;
             let lost_at = hard_state
                 .log_lost_at_term
                 .map_or(hard_state.term, |earlier| earlier.max(hard_state.term));
@@ -265,14 +268,15 @@ impl WalStorage {
                 "the log is damaged; dropped what was lost, and the node will not vote \
                  until it has caught up with its leader"
             );
-            store.checkpoint(&state)?;
+            store.checkpoint()?;
         }
-        let current = state
+        let current = store
+            .state
             .snapshot
             .as_ref()
             .and_then(|snapshot| SnapshotRef::decode(&snapshot.data));
         store.snapshots.remove_all_but(current.as_ref())?;
-        store.loaded = Some(state);
+        store.loaded = Some(store.state.clone());
         Ok(store)
     }
 
@@ -288,14 +292,16 @@ impl WalStorage {
         file_path(&self.dir, self.generation, FINISHED)
     }
 
-    /// Replaces the current file with a new generation holding `state`.
-    fn checkpoint(&mut self, state: &PersistedState) -> io::Result<()> {
+    /// Replaces the current file with a new generation holding the state
+    /// as it stands: written from memory, so the old file is never reread
+    /// (and damage it took at rest since it was read does not carry over).
+    fn checkpoint(&mut self) -> io::Result<()> {
         let generation = self.generation + 1;
         let (file, written) = write_generation(
             &self.dir,
             generation,
             self.next_sequence,
-            state,
+            &self.state,
             self.options,
         )?;
         let old = self.path();
@@ -304,26 +310,8 @@ impl WalStorage {
         self.generation = generation;
         self.end = written.len;
         self.next_sequence = written.next_sequence;
-        self.hard_state = state.hard_state;
-        self.bounds = Bounds::of(state);
         remove(&old)?;
         sync_dir(&self.dir)
-    }
-
-    /// Replaces the current file with a compact one: what it holds,
-    /// replayed and written again.
-    fn rotate(&mut self) -> io::Result<()> {
-        let replayed = self.replay_written()?;
-        if replayed.ending != Ending::Clean || replayed.end as u64 != self.end {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "{} changed under the store (damaged at rest?); restart the node to recover",
-                    self.path().display()
-                ),
-            ));
-        }
-        self.checkpoint(&replayed.state)
     }
 
     /// Replays what the current file holds up to its end.
@@ -369,7 +357,7 @@ impl Storage for WalStorage {
                 "an earlier write failed; the store must be opened again",
             ));
         }
-        let mut bounds = self.bounds;
+        let mut bounds = Bounds::of(&self.state);
         let mut current = None;
         for write in writes {
             bounds.apply(write)?;
@@ -387,12 +375,11 @@ impl Storage for WalStorage {
             &mut buffer,
             self.generation,
             self.next_sequence,
-            self.hard_state,
+            self.state.hard_state,
         );
         for write in writes {
             encoder.push(write);
         }
-        let hard_state = encoder.hard_state;
         let next_sequence = encoder.finish();
         if buffer.is_empty() {
             self.buffer = buffer;
@@ -405,12 +392,15 @@ impl Storage for WalStorage {
             return Err(error);
         }
         self.next_sequence = next_sequence;
-        self.hard_state = hard_state;
-        self.bounds = bounds;
+        for write in writes {
+            self.state
+                .apply(write.clone())
+                .expect("invariant: the bounds checked every append continues the log");
+        }
         if let Some(current) = current {
             self.snapshots.retain_from(&current)?;
             if self.end > self.options.rotate_bytes {
-                self.rotate().inspect_err(|_| self.failed = true)?;
+                self.checkpoint().inspect_err(|_| self.failed = true)?;
             }
         }
         Ok(())

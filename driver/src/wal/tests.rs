@@ -473,3 +473,36 @@ fn any_damage_to_a_file_loads_or_is_refused_and_never_panics() {
         fs::write(&path, &whole).unwrap();
     }
 }
+
+/// A rotation writes the new generation from the state the store keeps,
+/// not by rereading the old file (which may have grown far past
+/// `rotate_bytes` between two snapshots): damage that file took at rest
+/// after it was opened neither stops the rotation nor carries over.
+#[test]
+fn a_rotation_writes_from_memory_and_leaves_damage_at_rest_behind() {
+    let (dir, mut model, mut store) = fresh();
+    for index in 1..=60 {
+        write(
+            &mut store,
+            &mut model,
+            vec![
+                Persist::HardState(hard_state(1, Some(1))),
+                Persist::Entries(vec![entry(index, 1, 100)]),
+            ],
+        );
+    }
+    assert!(store.end > small_files().rotate_bytes);
+    let mut file = OpenOptions::new().write(true).open(store.path()).unwrap();
+    file.seek(SeekFrom::Start(FILE_HEADER_LEN as u64 + 40))
+        .unwrap();
+    file.write_all(&[0xA5; 8]).unwrap();
+    drop(file);
+    let generation = store.generation;
+    let snapshot = snapshot(&store, 50, 1);
+    write(&mut store, &mut model, vec![Persist::Snapshot(snapshot)]);
+    assert!(store.generation > generation, "the file was replaced");
+    drop(store);
+    let reopened = reopen(dir.path());
+    assert_eq!(reopened, model);
+    assert_eq!(reopened.hard_state.log_lost_at_term, None);
+}
