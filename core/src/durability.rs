@@ -9,6 +9,14 @@
 //! could let it be overwritten after it was committed. So the answer
 //! waits here until the write is reported, and then names only what the
 //! reports cover.
+//!
+//! An append that brings nothing new (a heartbeat, or entries sent
+//! again) is still answered at once, naming only what is durable: the
+//! leader's check-quorum counts answers, and a follower whose disk is slow
+//! is alive all the same. Without it, a leader whose followers all wait on
+//! slow disks (every node writing a large snapshot at once, or the one
+//! follower left of three) hears nothing for the length of a sync and
+//! steps down.
 
 use rand_core::Rng;
 
@@ -42,6 +50,35 @@ impl<R: Rng> Node<R> {
             term,
             index,
         });
+    }
+
+    /// Answers an append from `leader` (committed through `leader_commit`)
+    /// that brought nothing new, after which this log matches the
+    /// leader's through `index`: as
+    /// [`Node::acknowledge`] does, and, while that waits for a write, at
+    /// once with the durable part — which matches the leader's too (a
+    /// truncation lowers it) — provided it reaches the leader's commit
+    /// index. Then the answer can only tell the leader what it knows or
+    /// less: a leader probing this follower streams on from there, from
+    /// entries it still holds (it compacts only committed ones), never a
+    /// snapshot; and a snapshot from the leader being written (the durable
+    /// log ends below it) is never answered as if lost.
+    pub(crate) fn acknowledge_nothing_new(
+        &mut self,
+        leader: NodeId,
+        index: LogIndex,
+        leader_commit: LogIndex,
+    ) {
+        let waits = self.config.asynchronous_writes
+            && index > self.durable_index
+            && !self.acknowledges_before_durable();
+        if waits
+            && self.durable_index >= leader_commit
+            && self.durable_index >= self.log.base_index()
+        {
+            self.send_success(leader, self.durable_index);
+        }
+        self.acknowledge(leader, index);
     }
 
     /// Notes that the log is durable up to `index` (if the entry there is

@@ -281,6 +281,7 @@ impl<R: Rng> Node<R> {
             return Ok(());
         }
         let last_new = LogIndex(prev.get() + append.entries.len() as u64);
+        let brings_nothing_new = first_new.is_none();
         if let Some(position) = first_new {
             let mut new_entries = append.entries;
             // In place: the entries already held are dropped from the front.
@@ -306,7 +307,11 @@ impl<R: Rng> Node<R> {
         if commit > self.commit_index {
             self.advance_commit(commit);
         }
-        self.acknowledge(from, last_new);
+        if brings_nothing_new {
+            self.acknowledge_nothing_new(from, last_new, append.leader_commit);
+        } else {
+            self.acknowledge(from, last_new);
+        }
         Ok(())
     }
 

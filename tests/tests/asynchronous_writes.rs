@@ -62,10 +62,13 @@ fn what_is_already_durable_is_acknowledged_at_once() {
     probe.persisted(2, 1);
     probe.receive(2, heartbeat(1, 2, 1)).unwrap();
     assert_eq!(acknowledgements(&probe), [(2, 1, 2)]);
-    // A retransmission of entries held but not yet durable waits too.
-    probe.receive(2, append(1, 2, 1, 0, &[1])).unwrap();
+    // New entries not yet durable wait; sent again, they are answered at
+    // once with what is durable (the leader hears this node is alive),
+    // and the acknowledgement that covers them still waits.
     probe.receive(2, append(1, 2, 1, 0, &[1])).unwrap();
     assert_eq!(acknowledgements(&probe), []);
+    probe.receive(2, append(1, 2, 1, 0, &[1])).unwrap();
+    assert_eq!(acknowledgements(&probe), [(2, 1, 2)]);
     probe.persisted(3, 1);
     assert_eq!(acknowledgements(&probe), [(2, 1, 3)]);
 }
@@ -160,6 +163,25 @@ fn a_leader_counts_its_own_log_only_as_far_as_reported() {
 }
 
 // ----- in the simulator ----------------------------------------------------
+
+#[test]
+fn a_heartbeat_is_answered_at_once_with_what_is_durable() {
+    let mut probe = Probe::new(3, asynchronous());
+    probe.receive(2, append(1, 0, 0, 0, &[1, 1, 1])).unwrap();
+    probe.persisted(1, 1);
+    assert_eq!(acknowledgements(&probe), [(2, 1, 1)]);
+    // Entries 2 and 3 are still being written: the leader hears that this
+    // node is alive, and only what is durable.
+    probe.receive(2, heartbeat(1, 3, 1)).unwrap();
+    assert_eq!(acknowledgements(&probe), [(2, 1, 1)]);
+    // Not when the durable part falls short of the leader's commit index:
+    // a leader probing from there might need entries it compacted.
+    probe.receive(2, append(1, 3, 1, 2, &[])).unwrap();
+    assert_eq!(acknowledgements(&probe), []);
+    // The full acknowledgement still waits for the write.
+    probe.persisted(3, 1);
+    assert_eq!(acknowledgements(&probe), [(2, 1, 3)]);
+}
 
 fn leader_of(cluster: &Cluster) -> Option<NodeId> {
     cluster.ids().iter().copied().find(|&id| {
@@ -264,6 +286,40 @@ fn with_a_follower_s_disk_stalled_commits_go_on_at_the_other_majority_s_speed() 
             cluster.node(leader).unwrap().match_index(slow) == Some(last)
         })
     );
+}
+
+/// Every follower's disk stalls for 2 s with an append to write (every
+/// node writing a large snapshot at once, say): they still answer the
+/// leader's heartbeats and resends with what is durable, so its
+/// check-quorum hears from a majority and it keeps leading; the entry
+/// commits once the disks are back.
+#[test]
+fn a_leader_whose_followers_disks_all_stall_keeps_leading() {
+    for seed in 1..=5 {
+        let (mut cluster, leader) = elected(seed, default_with(true));
+        let term = cluster.node(leader).unwrap().term();
+        for id in cluster.ids().to_vec() {
+            if id != leader {
+                cluster.set_write_latency(id, Some(Duration::from_secs(2)));
+            }
+        }
+        let (index, _) = cluster.propose(leader, b"stalled".to_vec()).unwrap();
+        cluster.run_for(Duration::from_millis(2500));
+        assert_eq!(leader_of(&cluster), Some(leader), "seed {seed}");
+        assert!(
+            cluster
+                .ids()
+                .iter()
+                .all(|&id| cluster.node(id).unwrap().term() == term),
+            "seed {seed}: an election while the followers' disks stalled"
+        );
+        assert!(
+            cluster.run_until_condition(Duration::from_secs(3), |cluster| {
+                cluster.node(leader).unwrap().commit_index() >= index
+            }),
+            "seed {seed}: the entry commits once the disks are back"
+        );
+    }
 }
 
 /// Crashes that lose every write not yet reported, on every node, while

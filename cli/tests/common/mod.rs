@@ -148,7 +148,10 @@ impl NodeProcess {
     fn start(&mut self) {
         let child = kontiki()
             .args(&self.arguments)
-            .env("RUST_LOG", "warn")
+            .env(
+                "RUST_LOG",
+                std::env::var("KONTIKI_NODE_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
