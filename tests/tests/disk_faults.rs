@@ -27,10 +27,12 @@ fn leader_of(cluster: &Cluster) -> Option<NodeId> {
     })
 }
 
-/// Runs the scenario up to the restart of the damaged follower and the
-/// reconnection of the third node; returns the cluster, the node holding
-/// `e`, the damaged follower and `e`'s index.
-fn lose_a_committed_entry(seed: u64, detected: bool) -> (Cluster, NodeId, NodeId, LogIndex) {
+/// The start every scenario here shares: three nodes elect a leader and
+/// commit a few entries; one follower (to be damaged) stays, the third
+/// node is cut off, and the leader is asked to append entry `e`. Returns
+/// the cluster, the leader, the follower, the cut-off node and `e`'s
+/// index.
+fn propose_with_one_follower(seed: u64) -> (Cluster, NodeId, NodeId, NodeId, LogIndex) {
     let mut cluster = Cluster::new(seed, ClusterConfig::new(3));
     assert!(cluster.run_until_condition(Duration::from_secs(5), |c| leader_of(c).is_some()));
     let leader = leader_of(&cluster).unwrap();
@@ -44,9 +46,17 @@ fn lose_a_committed_entry(seed: u64, detected: bool) -> (Cluster, NodeId, NodeId
         .copied()
         .filter(|&id| id != leader)
         .collect();
-    let (damaged, cut_off) = (others[0], others[1]);
+    let (follower, cut_off) = (others[0], others[1]);
     cluster.isolate(cut_off);
     let (index, _) = cluster.propose(leader, b"e".to_vec()).unwrap();
+    (cluster, leader, follower, cut_off, index)
+}
+
+/// Runs the scenario up to the restart of the damaged follower and the
+/// reconnection of the third node; returns the cluster, the node holding
+/// `e`, the damaged follower and `e`'s index.
+fn lose_a_committed_entry(seed: u64, detected: bool) -> (Cluster, NodeId, NodeId, LogIndex) {
+    let (mut cluster, leader, damaged, cut_off, index) = propose_with_one_follower(seed);
     assert!(cluster.run_until_condition(Duration::from_secs(1), |c| {
         c.node(leader).unwrap().commit_index() >= index
     }));
@@ -184,20 +194,7 @@ fn a_write_torn_by_a_crash_loses_only_what_was_never_acknowledged() {
 /// third node cut off). Returns the cluster, the leader, the damaged
 /// follower, the cut-off node and `e`'s index.
 fn acknowledge_then_lose(seed: u64, detected: bool) -> (Cluster, NodeId, NodeId, NodeId, LogIndex) {
-    let mut cluster = Cluster::new(seed, ClusterConfig::new(3));
-    assert!(cluster.run_until_condition(Duration::from_secs(5), |c| leader_of(c).is_some()));
-    let leader = leader_of(&cluster).unwrap();
-    cluster.propose(leader, b"before".to_vec()).unwrap();
-    cluster.run_for(Duration::from_millis(200));
-    let others: Vec<NodeId> = cluster
-        .ids()
-        .iter()
-        .copied()
-        .filter(|&id| id != leader)
-        .collect();
-    let (damaged, cut_off) = (others[0], others[1]);
-    cluster.isolate(cut_off);
-    let (index, _) = cluster.propose(leader, b"e".to_vec()).unwrap();
+    let (mut cluster, leader, damaged, cut_off, index) = propose_with_one_follower(seed);
     // Step until the follower has written `e` (and sent its
     // acknowledgement, in the same step).
     while cluster.storage(damaged).last_index() < index {
