@@ -31,10 +31,7 @@ impl<R: Rng> Node<R> {
     /// once when that much is durable (or when writes are performed before
     /// any later send), else once the caller reports it durable.
     pub(crate) fn acknowledge(&mut self, leader: NodeId, index: LogIndex) {
-        if !self.config.asynchronous_writes
-            || index <= self.durable_index
-            || self.acknowledges_before_durable()
-        {
+        if !self.acknowledgement_waits(index) {
             self.send_success(leader, index);
             return;
         }
@@ -69,10 +66,7 @@ impl<R: Rng> Node<R> {
         index: LogIndex,
         leader_commit: LogIndex,
     ) {
-        let waits = self.config.asynchronous_writes
-            && index > self.durable_index
-            && !self.acknowledges_before_durable();
-        if waits
+        if self.acknowledgement_waits(index)
             && self.durable_index >= leader_commit
             && self.durable_index >= self.log.base_index()
         {
@@ -124,6 +118,14 @@ impl<R: Rng> Node<R> {
         }
         let index = ack.index.min(self.durable_index);
         self.send_success(ack.leader, index);
+    }
+
+    /// Whether an acknowledgement through `index` must wait for a write
+    /// still in flight.
+    fn acknowledgement_waits(&self, index: LogIndex) -> bool {
+        self.config.asynchronous_writes
+            && index > self.durable_index
+            && !self.acknowledges_before_durable()
     }
 
     /// Whether this build carries the deliberate flaw of acknowledging

@@ -20,8 +20,12 @@ pub fn seeds(default_count: u64) -> Vec<u64> {
 pub fn seeds_with_regressions(default_count: u64, regressions: &[u64]) -> Vec<u64> {
     let mut seeds = seeds(default_count);
     if env_number("KONTIKI_SEED").is_none() {
-        let range_end = seeds.len() as u64;
-        seeds.extend(regressions.iter().filter(|&&seed| seed >= range_end));
+        let missing: Vec<u64> = regressions
+            .iter()
+            .copied()
+            .filter(|seed| !seeds.contains(seed))
+            .collect();
+        seeds.extend(missing);
     }
     seeds
 }
