@@ -67,6 +67,7 @@ mod disk;
 mod error;
 mod event_loop;
 mod handle;
+mod loopback;
 mod membership;
 mod metrics;
 mod numbered_files;
@@ -90,6 +91,7 @@ pub use data_dir::open_data_dir;
 pub use disk::DiskStorage;
 pub use error::{ChangeError, ProposeError, ReadError, StartError, TransferError};
 pub use handle::{Handle, LeaderChange, Member, MemberRole, SnapshotWriter, StateMachine, Status};
+pub use loopback::unused_loopback_address;
 pub use runtime::Runtime;
 pub use snapshot_files::FileSnapshots;
 pub use snapshot_store::{

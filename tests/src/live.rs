@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::io::Read;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -123,15 +123,13 @@ impl StateMachine for Tally {
     }
 }
 
-/// `count` loopback addresses that were free a moment ago.
+/// `count` distinct loopback addresses that were free a moment ago, on
+/// ports no outgoing connection is given (see
+/// [`unused_loopback_address`](kontiki_driver::unused_loopback_address)).
 #[must_use]
 pub fn free_addresses(count: usize) -> Vec<SocketAddr> {
-    let listeners: Vec<TcpListener> = (0..count)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind a loopback port"))
-        .collect();
-    listeners
-        .iter()
-        .map(|listener| listener.local_addr().expect("bound address"))
+    (0..count)
+        .map(|_| kontiki_driver::unused_loopback_address().expect("a free loopback port"))
         .collect()
 }
 

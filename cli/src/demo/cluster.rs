@@ -2,7 +2,7 @@
 //! their data directories, and the client that writes to them.
 
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -58,8 +58,7 @@ pub struct DemoCluster {
 }
 
 fn free_address() -> Result<SocketAddr, String> {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
+    kontiki_driver::unused_loopback_address()
         .map_err(|error| format!("cannot find a free loopback port: {error}"))
 }
 

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -122,11 +122,10 @@ impl Client {
     }
 }
 
-/// A free loopback port (bound then released; the tests' nodes take it
-/// right after).
+/// A free loopback address for a node to listen on (below the ephemeral
+/// range, so that no outgoing connection takes it first).
 pub fn free_address() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    listener.local_addr().expect("its address")
+    kontiki_driver::unused_loopback_address().expect("a free loopback port")
 }
 
 /// The `kontiki` binary under test.
