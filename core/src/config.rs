@@ -121,6 +121,17 @@ pub struct Config {
     /// one ([`Input::SnapshotTaken`](crate::Input::SnapshotTaken)), so
     /// that a follower slightly behind catches up from the log instead of
     /// needing the whole snapshot. 0 drops everything the snapshot covers.
+    ///
+    /// A leader keeps more for a follower it is sending a snapshot to, and
+    /// for one catching up that answered within the check-quorum window
+    /// (`election_timeout_min + election_timeout_max`): the entries after
+    /// what that follower holds (or is being sent), but never any the
+    /// previous snapshot covered. So such a follower goes on from the log
+    /// rather than needing the new snapshot too, and the log holds at most
+    /// two snapshots' worth of entries (plus this lag) for a follower that
+    /// stays behind. A follower still being sent the previous snapshot is
+    /// sent that one again, should it seem lost, so that a transfer under
+    /// way is not replaced by the newer one.
     pub compaction_lag: u64,
     /// How many entries a learner may be behind the leader's log and still
     /// be promoted to voter; it must also be streaming and have answered

@@ -94,6 +94,12 @@ pub(crate) struct Progress {
     /// The appends out while streaming. Invariant: empty in any other
     /// state, and within the in-flight limits.
     inflights: Inflights,
+    /// The index of the snapshot last sent to the follower, until the
+    /// follower holds that far or is reported unreachable: while the log
+    /// still continues from it, a resend sends that snapshot again rather
+    /// than a newer one, so that a transfer under way (which may take
+    /// seconds for a large snapshot) carries on instead of starting over.
+    snapshot_sent: Option<LogIndex>,
     state: ReplicationState,
 }
 
@@ -114,6 +120,7 @@ impl Progress {
             gap_resent_through: None,
             unreachable: false,
             inflights: Inflights::default(),
+            snapshot_sent: None,
             state: ReplicationState::Probe { paused: false },
         }
     }
@@ -132,6 +139,34 @@ impl Progress {
     #[cfg(test)]
     pub(crate) fn state(&self) -> ReplicationState {
         self.state
+    }
+
+    /// The index of the snapshot last sent to the follower, while the
+    /// follower does not hold that far and has not been reported
+    /// unreachable since.
+    pub(crate) fn snapshot_sent(&self) -> Option<LogIndex> {
+        self.snapshot_sent
+    }
+
+    /// How far the leader may compact its log without costing this
+    /// follower a snapshot, if the leader should wait for it: a follower
+    /// sent a snapshot needs the entries after it (it is busy receiving or
+    /// installing it, and may not answer for a while), and a streaming one
+    /// that answered within `window` of `now` needs those after what it
+    /// holds. `None` for a follower that is being probed (what it needs is
+    /// not known) or silent.
+    pub(crate) fn compaction_hold(
+        &self,
+        now: Instant,
+        window: core::time::Duration,
+    ) -> Option<LogIndex> {
+        match self.state {
+            ReplicationState::Snapshot { index, .. } => Some(index),
+            ReplicationState::Replicate if self.is_recently_active(now, window) => {
+                Some(self.match_index)
+            }
+            ReplicationState::Replicate | ReplicationState::Probe { .. } => None,
+        }
     }
 
     /// Whether the follower answered within `window` of `now`.
@@ -271,6 +306,7 @@ impl Progress {
     pub(crate) fn become_snapshot(&mut self, now: Instant, index: LogIndex) {
         debug_assert!(index > self.match_index, "the follower needs the snapshot");
         self.end_stream();
+        self.snapshot_sent = Some(index);
         self.state = ReplicationState::Snapshot {
             index,
             sent_at: now,
@@ -365,6 +401,9 @@ impl Progress {
     /// it needs a snapshot, send that only once it answers.
     pub(crate) fn on_unreachable(&mut self) {
         self.unreachable = true;
+        // Its transfer may be gone with the connection; should the leader
+        // no longer have that snapshot to send, it sends its newest.
+        self.snapshot_sent = None;
         if let ReplicationState::Replicate | ReplicationState::Snapshot { .. } = self.state {
             self.next_index = self.match_index.next();
         }
@@ -385,6 +424,12 @@ impl Progress {
             .is_some_and(|through| through <= self.match_index)
         {
             self.gap_resent_through = None;
+        }
+        if self
+            .snapshot_sent
+            .is_some_and(|index| index <= self.match_index)
+        {
+            self.snapshot_sent = None;
         }
         match &mut self.state {
             ReplicationState::Probe { .. } | ReplicationState::Snapshot { .. } => {
@@ -557,6 +602,13 @@ impl Progress {
             self.is_streaming() || self.inflights.is_empty(),
             "progress: appends counted in flight while not streaming"
         );
+        if let Some(sent) = self.snapshot_sent {
+            assert!(
+                sent > self.match_index,
+                "progress: snapshot {sent} remembered for a follower holding {}",
+                self.match_index
+            );
+        }
         match self.state {
             ReplicationState::Probe { .. } => {}
             ReplicationState::Replicate => self
@@ -564,6 +616,11 @@ impl Progress {
                 .check_invariants(max_inflight_appends, max_inflight_bytes),
             ReplicationState::Snapshot { index, sent_at, .. } => {
                 assert!(sent_at <= now, "progress: a snapshot sent in the future");
+                assert_eq!(
+                    self.snapshot_sent,
+                    Some(index),
+                    "progress: the snapshot out is the one last sent"
+                );
                 assert!(
                     index > self.match_index,
                     "progress: a snapshot through {index} sent to a follower holding {}",

@@ -251,3 +251,44 @@ fn a_stream_stops_at_the_byte_limit_but_always_sends_one_append() {
     assert_eq!(progress.in_flight(), (0, 0));
     progress.check_invariants(at(3), LogIndex(3), 64, usize::MAX);
 }
+
+#[test]
+fn compaction_waits_for_a_follower_sent_a_snapshot_or_streaming_in_contact() {
+    let window = Duration::from_millis(450);
+    let mut progress = Progress::new(at(0), LogIndex(6));
+    // Probed: what it needs is not known.
+    assert_eq!(progress.compaction_hold(at(0), window), None);
+    progress.on_ack(at(0), LogIndex(4));
+    assert_eq!(progress.compaction_hold(at(449), window), Some(LogIndex(4)));
+    // Silent for the window: not waited for.
+    assert_eq!(progress.compaction_hold(at(450), window), None);
+    // Sent a snapshot: waited for, however long it takes to install.
+    progress.become_snapshot(at(450), LogIndex(30));
+    assert_eq!(
+        progress.compaction_hold(at(10_000), window),
+        Some(LogIndex(30))
+    );
+    progress.check_invariants(at(10_000), LogIndex(40), 4, usize::MAX);
+}
+
+#[test]
+fn the_snapshot_sent_is_remembered_until_it_is_held_or_the_follower_unreachable() {
+    let mut progress = Progress::new(at(0), LogIndex(1));
+    progress.become_snapshot(at(0), LogIndex(10));
+    // Presumed lost, the follower is probed again: still the one sent.
+    progress.on_snapshot_lost();
+    assert_eq!(progress.snapshot_sent(), Some(LogIndex(10)));
+    progress.check_invariants(at(1), LogIndex(20), 4, usize::MAX);
+    // An answer short of it leaves it remembered.
+    progress.on_ack(at(2), LogIndex(3));
+    assert_eq!(progress.snapshot_sent(), Some(LogIndex(10)));
+    progress.on_ack(at(3), LogIndex(10));
+    assert_eq!(progress.snapshot_sent(), None);
+    progress.check_invariants(at(3), LogIndex(20), 4, usize::MAX);
+    // The transfer may die with the connection: forgotten.
+    let mut progress = Progress::new(at(0), LogIndex(1));
+    progress.become_snapshot(at(0), LogIndex(10));
+    progress.on_unreachable();
+    assert_eq!(progress.snapshot_sent(), None);
+    progress.check_invariants(at(1), LogIndex(20), 4, usize::MAX);
+}

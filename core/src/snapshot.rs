@@ -47,13 +47,28 @@ impl<R: Rng> Node<R> {
         self.memberships.rebase(index, membership);
         self.outputs
             .push(Output::Persist(Persist::Snapshot(snapshot.clone())));
-        self.snapshot = Some(snapshot);
+        let previous = self.snapshot.replace(snapshot);
         // Never past what this node's own disk holds: entries still being
         // written stay in memory (and in a leader's unsettled count) until
         // they are.
-        let through = LogIndex(index.get().saturating_sub(self.config.compaction_lag))
+        let mut through = LogIndex(index.get().saturating_sub(self.config.compaction_lag))
             .min(self.own_match_index());
-        self.log.compact_through(through);
+        let now = self.now;
+        let window = self.config.election_timeout_min + self.config.election_timeout_max;
+        if let RoleState::Leader { progress } = &mut self.role {
+            // A follower catching up, or being sent the previous snapshot,
+            // goes on from the log rather than needing this one too: the
+            // leader keeps what it needs, but nothing the previous
+            // snapshot covered, so that the log never holds more than two
+            // snapshots' worth of entries for a follower that stays behind.
+            if let Some(hold) = progress.compaction_hold(now, window) {
+                through = through.min(hold.max(snapshot_index));
+            }
+            self.log.compact_through(through);
+            progress.keep_resumable_snapshot(previous, self.log.base_index());
+        } else {
+            self.log.compact_through(through);
+        }
         Ok(())
     }
 
@@ -61,10 +76,14 @@ impl<R: Rng> Node<R> {
     /// longer holds, and waits for its answer.
     pub(crate) fn send_snapshot(&mut self, peer: NodeId) {
         let now = self.now;
-        let Some(snapshot) = self.snapshot.clone() else {
+        let RoleState::Leader { progress } = &mut self.role else {
             return;
         };
-        let RoleState::Leader { progress } = &mut self.role else {
+        let Some(snapshot) = progress
+            .resumable_snapshot_for(peer, self.log.base_index())
+            .or(self.snapshot.as_ref())
+            .cloned()
+        else {
             return;
         };
         let Some(follower) = progress.get_mut(peer) else {

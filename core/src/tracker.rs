@@ -5,6 +5,7 @@
 
 use alloc::vec::Vec;
 
+use crate::entry::Snapshot;
 use crate::membership::Membership;
 use crate::progress::Progress;
 use crate::quorum::{majority_match_index, JointConfig};
@@ -19,6 +20,10 @@ use crate::types::{LogIndex, NodeId};
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct ProgressTracker {
     followers: Vec<(NodeId, Progress)>,
+    /// The leader's snapshot before its newest, kept while some follower
+    /// was last sent it and the log still continues from it: resending it
+    /// lets a transfer under way carry on (see `resumable_snapshot_for`).
+    resumable_snapshot: Option<Snapshot>,
 }
 
 impl ProgressTracker {
@@ -32,6 +37,7 @@ impl ProgressTracker {
     ) -> ProgressTracker {
         let mut tracker = ProgressTracker {
             followers: Vec::new(),
+            resumable_snapshot: None,
         };
         tracker.reconcile(leader, membership, now, next_index);
         tracker
@@ -137,6 +143,53 @@ impl ProgressTracker {
             }
         }
         (due_now, wakeup)
+    }
+
+    /// How far the leader may compact its log without costing a follower
+    /// it should wait for a snapshot: the lowest of the followers' holds
+    /// (see [`Progress::compaction_hold`]), if any has one.
+    pub(crate) fn compaction_hold(
+        &self,
+        now: Instant,
+        window: core::time::Duration,
+    ) -> Option<LogIndex> {
+        self.followers
+            .iter()
+            .filter_map(|(_, progress)| progress.compaction_hold(now, window))
+            .min()
+    }
+
+    /// The leader took a newer snapshot than `previous` and its log now
+    /// starts after `base_index`: keeps `previous` if a follower was last
+    /// sent it and the log still continues from it.
+    pub(crate) fn keep_resumable_snapshot(
+        &mut self,
+        previous: Option<Snapshot>,
+        base_index: LogIndex,
+    ) {
+        self.resumable_snapshot = previous.filter(|previous| {
+            previous.index >= base_index
+                && self
+                    .followers
+                    .iter()
+                    .any(|(_, progress)| progress.snapshot_sent() == Some(previous.index))
+        });
+    }
+
+    /// The snapshot to send `peer` instead of the newest, if any: the one
+    /// it was last sent, when the leader still has it and the log
+    /// continues from it (on a log starting after `base_index`), so that a
+    /// large transfer under way — the driver streams it, and resumes it
+    /// after a reconnection — is not replaced by another just as large.
+    pub(crate) fn resumable_snapshot_for(
+        &self,
+        peer: NodeId,
+        base_index: LogIndex,
+    ) -> Option<&Snapshot> {
+        let sent = self.get(peer)?.snapshot_sent()?;
+        self.resumable_snapshot
+            .as_ref()
+            .filter(|snapshot| snapshot.index == sent && snapshot.index >= base_index)
     }
 
     /// Every follower's progress, to run a periodic transition on each.

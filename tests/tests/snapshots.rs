@@ -116,18 +116,21 @@ fn a_snapshot_must_cover_applied_entries_and_be_newer() {
 fn leader_with_compacted_log() -> Probe {
     let mut probe = Probe::new(3, config(0));
     probe.elect();
-    for _ in 0..10 {
-        probe
-            .input(Input::Command(kontiki::Command::Propose(
-                Bytes::from_static(b"c"),
-            )))
-            .unwrap();
-    }
+    propose(&mut probe, 10);
     probe.receive(2, append_response(1, true, 10, 0)).unwrap();
     assert_eq!(probe.node.applied_index(), LogIndex(10));
     take_snapshot(&mut probe, 10).unwrap();
     assert!(probe.node.entries().is_empty());
     probe
+}
+
+/// The latest input sent node 3 the leader's snapshot through `index`,
+/// and nothing else.
+fn assert_snapshot_sent_to_3(probe: &Probe, index: u64) {
+    assert_eq!(
+        sent_to(probe, 3),
+        vec![(NodeId(3), install(1, snapshot(index, 1, b"state")))]
+    );
 }
 
 fn snapshots_sent(probe: &Probe) -> usize {
@@ -144,10 +147,7 @@ fn a_snapshot_is_sent_again_once_an_answer_a_heartbeat_later_shows_it_lost() {
     // Node 3's probe from index 1 went unanswered; at the next heartbeat
     // it is probed again, and what it needs is gone.
     probe.fire_timer();
-    assert_eq!(
-        sent_to(&probe, 3),
-        vec![(NodeId(3), install(1, snapshot(10, 1, b"state")))]
-    );
+    assert_snapshot_sent_to_3(&probe, 10);
     let sent_at = probe.now;
     // An answer sent before the snapshot arrived says nothing about it.
     probe.advance(Duration::from_millis(5));
@@ -166,10 +166,7 @@ fn a_snapshot_is_sent_again_once_an_answer_a_heartbeat_later_shows_it_lost() {
     // follower still lacks it: the snapshot is sent again at once.
     probe.now = sent_at + Duration::from_millis(50);
     probe.receive(3, append_response(1, false, 1, 0)).unwrap();
-    assert_eq!(
-        sent_to(&probe, 3),
-        vec![(NodeId(3), install(1, snapshot(10, 1, b"state")))]
-    );
+    assert_snapshot_sent_to_3(&probe, 10);
     // The answer moves the follower to streaming past the snapshot.
     probe.receive(3, append_response(1, true, 10, 0)).unwrap();
     probe
@@ -256,10 +253,115 @@ fn a_snapshot_the_driver_could_not_deliver_goes_again_once_the_follower_answers(
     }
     // Its first answer shows it back: the snapshot goes at once.
     probe.receive(3, append_response(1, false, 1, 0)).unwrap();
-    assert_eq!(
-        sent_to(&probe, 3),
-        vec![(NodeId(3), install(1, snapshot(10, 1, b"state")))]
+    assert_snapshot_sent_to_3(&probe, 10);
+}
+
+fn propose(probe: &mut Probe, count: usize) {
+    for _ in 0..count {
+        probe
+            .input(Input::Command(kontiki::Command::Propose(
+                Bytes::from_static(b"c"),
+            )))
+            .unwrap();
+    }
+}
+
+/// Entries 11..=20 proposed, committed with node 2, and snapshotted.
+fn snapshot_ten_more_through_20(probe: &mut Probe) {
+    propose(probe, 10);
+    probe.receive(2, append_response(1, true, 20, 0)).unwrap();
+    take_snapshot(probe, 20).unwrap();
+}
+
+fn first_entry(probe: &Probe) -> Option<LogIndex> {
+    probe.node.entries().first().map(|entry| entry.index)
+}
+
+// A follower catching up from the log when the leader takes a snapshot
+// goes on from the log instead of needing that snapshot; but the log
+// never holds what the previous snapshot covered, so a follower that
+// stays behind costs at most one snapshot interval of entries.
+#[test]
+fn a_leader_keeps_the_entries_a_follower_catching_up_needs_back_to_its_previous_snapshot() {
+    let mut probe = Probe::new(3, config(0));
+    probe.elect();
+    propose(&mut probe, 10);
+    probe.receive(2, append_response(1, true, 10, 0)).unwrap();
+    probe.receive(3, append_response(1, true, 4, 0)).unwrap();
+    take_snapshot(&mut probe, 10).unwrap();
+    assert_eq!(first_entry(&probe), Some(LogIndex(5)), "node 3 needs 5..");
+    // Node 3 missed an append: it is sent entries, not the snapshot.
+    probe.receive(3, append_response(1, false, 5, 0)).unwrap();
+    let resent = sent_to(&probe, 3);
+    assert!(
+        matches!(&resent[..], [(_, Message::AppendEntries(a))] if a.prev_log_index == LogIndex(4) && !a.entries.is_empty()),
+        "{resent:?}"
     );
+    // Still at 4 at the next snapshot: the log keeps nothing the first
+    // snapshot covered, and node 3 now needs the second.
+    snapshot_ten_more_through_20(&mut probe);
+    assert_eq!(first_entry(&probe), Some(LogIndex(11)));
+    // A heartbeat interval without progress: probed again, it gets the
+    // snapshot.
+    for _ in 0..4 {
+        probe.fire_timer();
+        if !sent_to(&probe, 3).is_empty() {
+            break;
+        }
+    }
+    assert_snapshot_sent_to_3(&probe, 20);
+}
+
+// A follower silent for the leader's check-quorum window is not waited for.
+#[test]
+fn a_leader_does_not_keep_entries_for_a_silent_follower() {
+    let mut probe = Probe::new(3, config(0));
+    probe.elect();
+    propose(&mut probe, 10);
+    probe.receive(3, append_response(1, true, 4, 0)).unwrap();
+    probe.advance(Duration::from_millis(450));
+    probe.receive(2, append_response(1, true, 10, 0)).unwrap();
+    take_snapshot(&mut probe, 10).unwrap();
+    assert_eq!(first_entry(&probe), None, "everything compacted");
+}
+
+// A leader takes a newer snapshot while a follower is still being sent
+// the previous one (a large snapshot streams for seconds): the follower
+// is sent the same one again when it seems lost, and goes on from the log
+// after it, instead of starting over with the newer snapshot.
+#[test]
+fn a_follower_being_sent_a_snapshot_gets_the_same_one_again_after_a_newer_is_taken() {
+    let mut probe = leader_with_compacted_log();
+    probe.fire_timer();
+    let sent_at = probe.now;
+    assert_snapshot_sent_to_3(&probe, 10);
+    snapshot_ten_more_through_20(&mut probe);
+    assert_eq!(first_entry(&probe), Some(LogIndex(11)), "kept for node 3");
+    // An answer an interval later shows the follower still lacks it.
+    probe.now = sent_at + Duration::from_millis(50);
+    probe.receive(3, append_response(1, false, 1, 0)).unwrap();
+    assert_snapshot_sent_to_3(&probe, 10);
+    // Installed: it streams from the log after it.
+    probe.receive(3, append_response(1, true, 10, 0)).unwrap();
+    let appends = sent_to(&probe, 3);
+    assert!(
+        matches!(&appends[..], [(_, Message::AppendEntries(a))] if a.prev_log_index == LogIndex(10) && a.entries.len() == 10),
+        "{appends:?}"
+    );
+}
+
+// Should the transfer die with the connection, the follower gets the
+// newest snapshot: the driver may no longer have the one it was sent.
+#[test]
+fn a_follower_reported_unreachable_is_sent_the_newest_snapshot() {
+    let mut probe = leader_with_compacted_log();
+    probe.fire_timer();
+    assert_eq!(snapshots_sent(&probe), 1);
+    snapshot_ten_more_through_20(&mut probe);
+    probe.input(Input::Unreachable { peer: NodeId(3) }).unwrap();
+    probe.fire_timer();
+    probe.receive(3, append_response(1, false, 1, 0)).unwrap();
+    assert_snapshot_sent_to_3(&probe, 20);
 }
 
 #[test]

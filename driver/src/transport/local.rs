@@ -144,8 +144,10 @@ impl PeerLink for LocalLink {
             match copied {
                 Ok(copy) => install.snapshot.data = copy.encode(),
                 Err(error) => {
-                    // The core sends its snapshot again later.
+                    // Reported as lost: the core probes again, and sends
+                    // its newest snapshot once the peer answers.
                     warn!(to = %self.to, %error, "copying a snapshot to the peer failed");
+                    self.lost = true;
                     return false;
                 }
             }

@@ -180,8 +180,8 @@ impl<S: AsyncWrite + Unpin + Send> PeerLink for NodeSide<S> {
                 Ok(None) => {}
                 Ok(Some(data)) => streamed = Some(data),
                 Err(error) => {
-                    // The core sends its snapshot again later.
                     warn!(%error, "reading a snapshot to send failed");
+                    self.snapshot_lost();
                     return false;
                 }
             }
@@ -208,6 +208,7 @@ impl<S: AsyncWrite + Unpin + Send> PeerLink for NodeSide<S> {
                     Ok(reader) => reader,
                     Err(error) => {
                         warn!(%error, "opening a snapshot to stream failed");
+                        self.snapshot_lost();
                         return false;
                     }
                 };
@@ -271,6 +272,14 @@ impl<S> NodeSide<S> {
         }
         install.snapshot.data = CheckedReader::open(&*self.store, data)?.read_whole()?;
         Ok(None)
+    }
+
+    /// A snapshot could not be read to go out: the core hears that the
+    /// peer lost a message, so that it probes again and sends a snapshot
+    /// once the peer answers — its newest, should the one it sent be gone
+    /// from the store (replaced by a newer one since).
+    fn snapshot_lost(&self) {
+        self.lost.store(true, Ordering::Relaxed);
     }
 
     fn hand_over(&self, shared: &mut Shared<S>) {
