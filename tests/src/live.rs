@@ -22,6 +22,7 @@ use kontiki_driver::{
 #[derive(Clone, Default)]
 pub struct Recorder {
     applied: Arc<Mutex<Vec<(LogIndex, Bytes)>>>,
+    restored: Arc<Mutex<Vec<LogIndex>>>,
 }
 
 impl Recorder {
@@ -29,6 +30,12 @@ impl Recorder {
     #[must_use]
     pub fn applied(&self) -> Vec<(LogIndex, Bytes)> {
         self.applied.lock().expect("recorder lock").clone()
+    }
+
+    /// The index of every snapshot restored so far, in order.
+    #[must_use]
+    pub fn restored(&self) -> Vec<LogIndex> {
+        self.restored.lock().expect("recorder lock").clone()
     }
 }
 
@@ -53,7 +60,8 @@ impl StateMachine for Recorder {
         Some(Box::new(move |out| out.write_all(&data)))
     }
 
-    fn restore(&mut self, _index: LogIndex, reader: &mut dyn Read) -> std::io::Result<()> {
+    fn restore(&mut self, index: LogIndex, reader: &mut dyn Read) -> std::io::Result<()> {
+        self.restored.lock().expect("recorder lock").push(index);
         let malformed = || std::io::Error::new(std::io::ErrorKind::InvalidData, "bad record");
         let mut data = Vec::new();
         reader.read_to_end(&mut data)?;

@@ -6,6 +6,7 @@
 //! On disk, the snapshot streams from the leader's file into a file of
 //! the follower's, and the follower restarts from it.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use kontiki_tests::live::{
 };
 use kontiki_tokio::TokioRuntime;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 
 const LIMIT: Duration = Duration::from_secs(30);
@@ -174,6 +176,36 @@ async fn on_disk_a_streamed_snapshot_lands_in_a_file_that_the_follower_restarts_
     node.shutdown().await;
 }
 
+/// Forwards connections made to `listener` to `target`: answers come
+/// back as they are, and `forward` carries what goes towards `target`
+/// (the connection ends when it returns).
+async fn proxy<F, Forward>(listener: TcpListener, target: SocketAddr, forward: F)
+where
+    F: Fn(OwnedReadHalf, OwnedWriteHalf) -> Forward + Send + Sync + 'static,
+    Forward: Future<Output = ()> + Send + 'static,
+{
+    let forward = Arc::new(forward);
+    loop {
+        let Ok((inbound, _)) = listener.accept().await else {
+            return;
+        };
+        let forward = Arc::clone(&forward);
+        tokio::spawn(async move {
+            let Ok(outbound) = TcpStream::connect(target).await else {
+                return;
+            };
+            let (from_client, mut to_client) = inbound.into_split();
+            let (mut from_target, to_target) = outbound.into_split();
+            let backward = tokio::io::copy(&mut from_target, &mut to_client);
+            tokio::select! {
+                () = forward(from_client, to_target) => {}
+                _ = backward => {}
+            }
+            // Dropping every half closes both connections.
+        });
+    }
+}
+
 /// Forwards connections made to `listener` to `target`, cutting each one
 /// once `cut_after` bytes went towards `target`; counts the cuts.
 async fn cutting_proxy(
@@ -182,40 +214,25 @@ async fn cutting_proxy(
     cut_after: usize,
     cuts: Arc<AtomicUsize>,
 ) {
-    loop {
-        let Ok((mut inbound, _)) = listener.accept().await else {
-            return;
-        };
+    proxy(listener, target, move |mut from_client, mut to_target| {
         let cuts = Arc::clone(&cuts);
-        tokio::spawn(async move {
-            let Ok(mut outbound) = TcpStream::connect(target).await else {
-                return;
-            };
-            let (mut from_client, mut to_client) = inbound.split();
-            let (mut from_target, mut to_target) = outbound.split();
-            let forward = async {
-                let mut buffer = vec![0u8; 16 * 1024];
-                let mut forwarded = 0;
-                while forwarded < cut_after {
-                    let room = buffer.len().min(cut_after - forwarded);
-                    let read = from_client.read(&mut buffer[..room]).await?;
-                    if read == 0 {
-                        return Ok(());
-                    }
-                    to_target.write_all(&buffer[..read]).await?;
-                    forwarded += read;
+        async move {
+            let mut buffer = vec![0u8; 16 * 1024];
+            let mut forwarded = 0;
+            while forwarded < cut_after {
+                let room = buffer.len().min(cut_after - forwarded);
+                let Ok(read @ 1..) = from_client.read(&mut buffer[..room]).await else {
+                    return;
+                };
+                if to_target.write_all(&buffer[..read]).await.is_err() {
+                    return;
                 }
-                cuts.fetch_add(1, Ordering::Relaxed);
-                Ok::<(), std::io::Error>(())
-            };
-            let backward = tokio::io::copy(&mut from_target, &mut to_client);
-            tokio::select! {
-                _ = forward => {}
-                _ = backward => {}
+                forwarded += read;
             }
-            // Dropping both streams closes both connections.
-        });
-    }
+            cuts.fetch_add(1, Ordering::Relaxed);
+        }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -242,4 +259,114 @@ async fn a_stream_cut_again_and_again_resumes_where_it_broke() {
         "the stream was cut {} times",
         cuts.load(Ordering::Relaxed)
     );
+}
+
+/// Forwards connections made to `listener` to `target`, passing at most
+/// `bytes_per_second` towards `target`.
+async fn throttling_proxy(listener: TcpListener, target: SocketAddr, bytes_per_second: usize) {
+    const SLICE: usize = 4 * 1024;
+    let pause = Duration::from_secs_f64(SLICE as f64 / bytes_per_second as f64);
+    proxy(
+        listener,
+        target,
+        move |mut from_client, mut to_target| async move {
+            let mut buffer = vec![0u8; SLICE];
+            while let Ok(read @ 1..) = from_client.read(&mut buffer).await {
+                if to_target.write_all(&buffer[..read]).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(pause).await;
+            }
+        },
+    )
+    .await;
+}
+
+// A slow link to a newcomer: its snapshot takes seconds to stream, and
+// meanwhile the leader commits more and takes a newer snapshot. The
+// newcomer is sent the first one to the end (the newer one would start
+// the transfer over), installs it once, and catches up from the log the
+// leader kept for it. (The leader keeps entries back to its previous
+// snapshot at most, so a transfer that outlasts two snapshot intervals
+// still starts over with a newer one.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_snapshot_does_not_restart_a_slow_transfer_under_way() {
+    let runtime = TokioRuntime::current();
+    let addresses = free_addresses(3);
+    let proxy = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_address = proxy.local_addr().unwrap();
+    // About 4 s for a snapshot of about 400 KiB.
+    tokio::spawn(throttling_proxy(proxy, addresses[2], 100 * 1024));
+    let mut configs = streaming_configs(&addresses);
+    for config in &mut configs[..2] {
+        config.peers.insert(kontiki::NodeId(3), proxy_address);
+    }
+    let recorders: Vec<Recorder> = (0..3).map(|_| Recorder::default()).collect();
+    let mut configs = configs.into_iter();
+    let mut nodes = Vec::new();
+    for recorder in &recorders[..2] {
+        let config = configs.next().unwrap();
+        nodes.push(
+            starter(runtime.clone())(config, recorder.clone())
+                .await
+                .unwrap(),
+        );
+    }
+    let leader = agreed_leader(&runtime, &nodes, None).await.unwrap();
+    let command = |n: u32| {
+        let mut command = format!("command-{n}-").into_bytes();
+        command.resize(1024, (n % 251) as u8);
+        command
+    };
+    let writes = propose_all(&nodes[leader], (0..COMMANDS).map(command));
+    let indices = within(&runtime, LIMIT, "writes commit", writes)
+        .await
+        .unwrap()
+        .unwrap();
+    let last = *indices.iter().max().unwrap();
+    // The leader's snapshot is as recent as it gets: the next comes 50
+    // entries on (`snapshot_interval`).
+    wait_for(&runtime, "the leader snapshots its log", || {
+        (nodes[leader].status().snapshot_index.get() + 50 > last.get()).then_some(())
+    })
+    .await
+    .unwrap();
+    let first_offered = nodes[leader].status().snapshot_index;
+    let config = configs.next().unwrap();
+    nodes.push(
+        starter(runtime.clone())(config, recorders[2].clone())
+            .await
+            .unwrap(),
+    );
+    // Once node 3 hears the leader, it answers, and the snapshot goes.
+    wait_for(&runtime, "node 3 hears the leader", || {
+        nodes[2].status().leader.map(drop)
+    })
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Enough for one newer snapshot, at once, while the first streams.
+    let writes = propose_all(&nodes[leader], (COMMANDS..COMMANDS + 60).map(command));
+    let indices = within(&runtime, LIMIT, "writes commit", writes)
+        .await
+        .unwrap()
+        .unwrap();
+    let last = *indices.iter().max().unwrap();
+    wait_for(&runtime, "a newer snapshot", || {
+        (nodes[leader].status().snapshot_index > first_offered).then_some(())
+    })
+    .await
+    .unwrap();
+    let newest = nodes[leader].status().snapshot_index;
+    all_applied(&runtime, &nodes, last).await.unwrap();
+    let restored = recorders[2].restored();
+    assert_eq!(
+        restored,
+        vec![first_offered],
+        "node 3 installed the snapshot first offered, once (the leader took {newest} meanwhile)"
+    );
+    assert_eq!(recorders[2].applied(), recorders[leader].applied());
+    for node in &nodes {
+        node.shutdown().await;
+    }
 }
