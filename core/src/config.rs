@@ -131,7 +131,9 @@ pub struct Config {
     /// two snapshots' worth of entries (plus this lag) for a follower that
     /// stays behind. A follower still being sent the previous snapshot is
     /// sent that one again, should it seem lost, so that a transfer under
-    /// way is not replaced by the newer one.
+    /// way is not replaced by the newer one. A transfer that outlasts two
+    /// snapshot intervals does start over with the newest snapshot: take
+    /// snapshots less often than a transfer takes.
     pub compaction_lag: u64,
     /// How many entries a learner may be behind the leader's log and still
     /// be promoted to voter; it must also be streaming and have answered
