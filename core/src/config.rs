@@ -131,22 +131,10 @@ pub struct Config {
     /// two snapshots' worth of entries (plus this lag) for a follower that
     /// stays behind. A follower still being sent the previous snapshot is
     /// sent that one again, should it seem lost, so that a transfer under
-    /// way is not replaced by the newer one. For a follower being sent a
-    /// snapshot the leader keeps more than two snapshots' worth, up to
-    /// [`snapshot_transfer_hold_bytes`](Config::snapshot_transfer_hold_bytes),
-    /// so that a transfer outlasting several snapshot intervals still
-    /// completes.
+    /// way is not replaced by the newer one. A transfer that outlasts two
+    /// snapshot intervals does start over with the newest snapshot: take
+    /// snapshots less often than a transfer takes.
     pub compaction_lag: u64,
-    /// Payload bytes of log entries a leader may keep, when it takes a
-    /// snapshot, for a follower it is still sending an older snapshot to
-    /// (beyond the two snapshots' worth that `compaction_lag` describes):
-    /// the entries after that older snapshot, which the follower needs
-    /// once it has installed it. A transfer that outlasts several snapshot
-    /// intervals then completes, instead of starting over with each newer
-    /// snapshot and perhaps never ending; should the entries grow past
-    /// this bound, the leader drops them and the follower is sent the
-    /// newest snapshot. 0 keeps no more than two snapshots' worth.
-    pub snapshot_transfer_hold_bytes: usize,
     /// How many entries a learner may be behind the leader's log and still
     /// be promoted to voter; it must also be streaming and have answered
     /// within `election_timeout_min`. A learner further behind is refused
@@ -185,7 +173,6 @@ impl Default for Config {
             asynchronous_writes: false,
             commit_news_interval: Duration::from_millis(1),
             compaction_lag: 1000,
-            snapshot_transfer_hold_bytes: 64 * 1024 * 1024,
             max_learner_lag_entries: 1000,
             #[cfg(feature = "flawed-variants")]
             flaw_skip_own_term_rule: false,

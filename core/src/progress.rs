@@ -56,16 +56,6 @@ pub(crate) enum ReplicationState {
     },
 }
 
-/// What a follower needs a leader to keep when it compacts its log (see
-/// [`Progress::compaction_hold`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum CompactionHold {
-    /// It streams, and holds the log through this index.
-    Streaming(LogIndex),
-    /// It is being sent the snapshot through this index.
-    Transfer(LogIndex),
-}
-
 /// What a leader tracks about one follower. Its fields change only
 /// through the transitions below.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -158,22 +148,22 @@ impl Progress {
         self.snapshot_sent
     }
 
-    /// What the leader should keep in its log for this follower when it
-    /// compacts, if it should wait for it: one sent a snapshot needs the
-    /// entries after it (it is busy receiving or installing it, and may
-    /// not answer for a while), and a streaming one that answered within
-    /// `window` of `now` needs those after what it holds. `None` for a
-    /// follower that is being probed (what it needs is not known) or
-    /// silent.
+    /// How far the leader may compact its log without costing this
+    /// follower a snapshot, if the leader should wait for it: a follower
+    /// sent a snapshot needs the entries after it (it is busy receiving or
+    /// installing it, and may not answer for a while), and a streaming one
+    /// that answered within `window` of `now` needs those after what it
+    /// holds. `None` for a follower that is being probed (what it needs is
+    /// not known) or silent.
     pub(crate) fn compaction_hold(
         &self,
         now: Instant,
         window: core::time::Duration,
-    ) -> Option<CompactionHold> {
+    ) -> Option<LogIndex> {
         match self.state {
-            ReplicationState::Snapshot { index, .. } => Some(CompactionHold::Transfer(index)),
+            ReplicationState::Snapshot { index, .. } => Some(index),
             ReplicationState::Replicate if self.is_recently_active(now, window) => {
-                Some(CompactionHold::Streaming(self.match_index))
+                Some(self.match_index)
             }
             ReplicationState::Replicate | ReplicationState::Probe { .. } => None,
         }

@@ -259,17 +259,14 @@ fn compaction_waits_for_a_follower_sent_a_snapshot_or_streaming_in_contact() {
     // Probed: what it needs is not known.
     assert_eq!(progress.compaction_hold(at(0), window), None);
     progress.on_ack(at(0), LogIndex(4));
-    assert_eq!(
-        progress.compaction_hold(at(449), window),
-        Some(CompactionHold::Streaming(LogIndex(4)))
-    );
+    assert_eq!(progress.compaction_hold(at(449), window), Some(LogIndex(4)));
     // Silent for the window: not waited for.
     assert_eq!(progress.compaction_hold(at(450), window), None);
     // Sent a snapshot: waited for, however long it takes to install.
     progress.become_snapshot(at(450), LogIndex(30));
     assert_eq!(
         progress.compaction_hold(at(10_000), window),
-        Some(CompactionHold::Transfer(LogIndex(30)))
+        Some(LogIndex(30))
     );
     progress.check_invariants(at(10_000), LogIndex(40), 4, usize::MAX);
 }

@@ -56,26 +56,13 @@ impl<R: Rng> Node<R> {
         let now = self.now;
         let window = self.config.election_timeout_min + self.config.election_timeout_max;
         if let RoleState::Leader { progress } = &mut self.role {
-            // A follower catching up, or being sent an older snapshot,
+            // A follower catching up, or being sent the previous snapshot,
             // goes on from the log rather than needing this one too: the
             // leader keeps what it needs, but nothing the previous
-            // snapshot covered, so that the log holds at most two
-            // snapshots' worth of entries for a follower that stays
-            // behind...
-            let (streaming, transfer) = progress.compaction_holds(now, window);
-            for hold in [streaming, transfer].into_iter().flatten() {
+            // snapshot covered, so that the log never holds more than two
+            // snapshots' worth of entries for a follower that stays behind.
+            if let Some(hold) = progress.compaction_hold(now, window) {
                 through = through.min(hold.max(snapshot_index));
-            }
-            // ... and more, within a byte bound, for one receiving an older
-            // snapshot still, so that a transfer outlasting several
-            // snapshot intervals completes rather than starting over.
-            if let Some(sent) = transfer.filter(|&sent| {
-                sent >= self.log.base_index()
-                    && sent < through
-                    && self.log.payload_bytes(sent.next(), through)
-                        <= self.config.snapshot_transfer_hold_bytes
-            }) {
-                through = sent;
             }
             self.log.compact_through(through);
             progress.keep_resumable_snapshot(previous, self.log.base_index());

@@ -7,7 +7,7 @@ use alloc::vec::Vec;
 
 use crate::entry::Snapshot;
 use crate::membership::Membership;
-use crate::progress::{CompactionHold, Progress};
+use crate::progress::Progress;
 use crate::quorum::{majority_match_index, JointConfig};
 use crate::time::Instant;
 use crate::types::{LogIndex, NodeId};
@@ -20,10 +20,9 @@ use crate::types::{LogIndex, NodeId};
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct ProgressTracker {
     followers: Vec<(NodeId, Progress)>,
-    /// An older snapshot than the leader's newest, kept while some
-    /// follower was last sent it and the log still continues from it:
-    /// resending it lets a transfer under way carry on (see
-    /// `resumable_snapshot_for`).
+    /// The leader's snapshot before its newest, kept while some follower
+    /// was last sent it and the log still continues from it: resending it
+    /// lets a transfer under way carry on (see `resumable_snapshot_for`).
     resumable_snapshot: Option<Snapshot>,
 }
 
@@ -146,49 +145,35 @@ impl ProgressTracker {
         (due_now, wakeup)
     }
 
-    /// What the followers the leader should wait for need it to keep when
-    /// it compacts (see [`Progress::compaction_hold`]): the lowest index a
-    /// streaming one holds, and the lowest snapshot one is being sent.
-    pub(crate) fn compaction_holds(
+    /// How far the leader may compact its log without costing a follower
+    /// it should wait for a snapshot: the lowest of the followers' holds
+    /// (see [`Progress::compaction_hold`]), if any has one.
+    pub(crate) fn compaction_hold(
         &self,
         now: Instant,
         window: core::time::Duration,
-    ) -> (Option<LogIndex>, Option<LogIndex>) {
-        let mut holds = (None, None);
-        let lower = |held: &mut Option<LogIndex>, index: LogIndex| {
-            *held = Some(held.map_or(index, |held: LogIndex| held.min(index)));
-        };
-        for (_, progress) in &self.followers {
-            match progress.compaction_hold(now, window) {
-                Some(CompactionHold::Streaming(index)) => lower(&mut holds.0, index),
-                Some(CompactionHold::Transfer(index)) => lower(&mut holds.1, index),
-                None => {}
-            }
-        }
-        holds
+    ) -> Option<LogIndex> {
+        self.followers
+            .iter()
+            .filter_map(|(_, progress)| progress.compaction_hold(now, window))
+            .min()
     }
 
     /// The leader took a newer snapshot than `previous` and its log now
-    /// starts after `base_index`: keeps the snapshot a follower is being
-    /// sent, if the log still continues from it — the one kept already
-    /// (older) or else `previous`.
+    /// starts after `base_index`: keeps `previous` if a follower was last
+    /// sent it and the log still continues from it.
     pub(crate) fn keep_resumable_snapshot(
         &mut self,
         previous: Option<Snapshot>,
         base_index: LogIndex,
     ) {
-        let followers = &self.followers;
-        let still_sent = |snapshot: &Snapshot| {
-            snapshot.index >= base_index
-                && followers
+        self.resumable_snapshot = previous.filter(|previous| {
+            previous.index >= base_index
+                && self
+                    .followers
                     .iter()
-                    .any(|(_, progress)| progress.snapshot_sent() == Some(snapshot.index))
-        };
-        self.resumable_snapshot = self
-            .resumable_snapshot
-            .take()
-            .filter(still_sent)
-            .or(previous.filter(still_sent));
+                    .any(|(_, progress)| progress.snapshot_sent() == Some(previous.index))
+        });
     }
 
     /// The snapshot to send `peer` instead of the newest, if any: the one

@@ -283,10 +283,12 @@ async fn throttling_proxy(listener: TcpListener, target: SocketAddr, bytes_per_s
 }
 
 // A slow link to a newcomer: its snapshot takes seconds to stream, and
-// meanwhile the leader commits more and takes several newer snapshots.
-// The newcomer is sent the first one to the end (each newer one would
-// start the transfer over), installs it once, and catches up from the
-// log the leader kept for it (within `snapshot_transfer_hold_bytes`).
+// meanwhile the leader commits more and takes a newer snapshot. The
+// newcomer is sent the first one to the end (the newer one would start
+// the transfer over), installs it once, and catches up from the log the
+// leader kept for it. (The leader keeps entries back to its previous
+// snapshot at most, so a transfer that outlasts two snapshot intervals
+// still starts over with a newer one.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_newer_snapshot_does_not_restart_a_slow_transfer_under_way() {
     let runtime = TokioRuntime::current();
@@ -343,21 +345,18 @@ async fn a_newer_snapshot_does_not_restart_a_slow_transfer_under_way() {
     .await
     .unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    // 40 small writes a second for 5 s: four newer snapshots while the
-    // first streams, and little to catch up on through the slow link.
-    let mut last = LogIndex(0);
-    for n in COMMANDS..COMMANDS + 200 {
-        let writes = propose_all(
-            &nodes[leader],
-            std::iter::once(format!("small-{n}").into_bytes()),
-        );
-        let indices = within(&runtime, LIMIT, "a write commits", writes)
-            .await
-            .unwrap()
-            .unwrap();
-        last = last.max(indices[0]);
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    // Enough for one newer snapshot, at once, while the first streams.
+    let writes = propose_all(&nodes[leader], (COMMANDS..COMMANDS + 60).map(command));
+    let indices = within(&runtime, LIMIT, "writes commit", writes)
+        .await
+        .unwrap()
+        .unwrap();
+    let last = *indices.iter().max().unwrap();
+    wait_for(&runtime, "a newer snapshot", || {
+        (nodes[leader].status().snapshot_index > first_offered).then_some(())
+    })
+    .await
+    .unwrap();
     let newest = nodes[leader].status().snapshot_index;
     all_applied(&runtime, &nodes, last).await.unwrap();
     let restored = recorders[2].restored();

@@ -350,46 +350,6 @@ fn a_follower_being_sent_a_snapshot_gets_the_same_one_again_after_a_newer_is_tak
     );
 }
 
-// A transfer that outlasts several snapshot intervals completes: for a
-// follower still being sent an older snapshot, the leader keeps the
-// entries after it beyond two snapshots' worth, within
-// `snapshot_transfer_hold_bytes`; past that bound the follower is sent
-// the newest snapshot.
-#[test]
-fn a_transfer_outlasting_snapshot_intervals_completes_within_the_byte_bound() {
-    for (hold_bytes, resent, first_kept) in [(1024, 10, 11), (0, 30, 21)] {
-        let mut probe = Probe::new(
-            3,
-            Config {
-                snapshot_transfer_hold_bytes: hold_bytes,
-                ..config(0)
-            },
-        );
-        probe.elect();
-        propose(&mut probe, 10);
-        probe.receive(2, append_response(1, true, 10, 0)).unwrap();
-        take_snapshot(&mut probe, 10).unwrap();
-        probe.fire_timer();
-        let sent_at = probe.now;
-        assert_snapshot_sent_to_3(&probe, 10);
-        for through in [20, 30] {
-            propose(&mut probe, 10);
-            probe
-                .receive(2, append_response(1, true, through, 0))
-                .unwrap();
-            take_snapshot(&mut probe, through).unwrap();
-        }
-        assert_eq!(
-            first_entry(&probe),
-            Some(LogIndex(first_kept)),
-            "{hold_bytes}"
-        );
-        probe.now = sent_at + Duration::from_millis(50);
-        probe.receive(3, append_response(1, false, 1, 0)).unwrap();
-        assert_snapshot_sent_to_3(&probe, resent);
-    }
-}
-
 // Should the transfer die with the connection, the follower gets the
 // newest snapshot: the driver may no longer have the one it was sent.
 #[test]

@@ -101,7 +101,6 @@ impl BoardConfig {
             voters,
             core: Config {
                 compaction_lag: 16,
-                snapshot_transfer_hold_bytes: 16 * 1024,
                 max_append_bytes: 3 * 1024,
                 max_inflight_appends: 4,
                 max_inflight_bytes: 12 * 1024,
