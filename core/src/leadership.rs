@@ -78,9 +78,7 @@ impl<R: Rng> Node<R> {
         let RoleState::Leader { progress } = &mut self.role else {
             return;
         };
-        for follower in progress.iter_mut() {
-            follower.on_heartbeat_tick(now, last_index, interval);
-        }
+        progress.on_heartbeat_tick(now, last_index, interval);
     }
 
     /// Whether the leader itself plus the followers heard from within the

@@ -167,13 +167,16 @@ impl ProgressTracker {
         previous: Option<Snapshot>,
         base_index: LogIndex,
     ) {
-        self.resumable_snapshot = previous.filter(|previous| {
-            previous.index >= base_index
-                && self
-                    .followers
-                    .iter()
-                    .any(|(_, progress)| progress.snapshot_sent() == Some(previous.index))
-        });
+        self.resumable_snapshot = previous
+            .filter(|previous| previous.index >= base_index && self.is_being_sent(previous));
+    }
+
+    /// Whether some follower was last sent `snapshot` and does not hold
+    /// that far yet.
+    fn is_being_sent(&self, snapshot: &Snapshot) -> bool {
+        self.followers
+            .iter()
+            .any(|(_, progress)| progress.snapshot_sent() == Some(snapshot.index))
     }
 
     /// The snapshot to send `peer` instead of the newest, if any: the one
@@ -192,9 +195,26 @@ impl ProgressTracker {
             .filter(|snapshot| snapshot.index == sent && snapshot.index >= base_index)
     }
 
-    /// Every follower's progress, to run a periodic transition on each.
-    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = &mut Progress> {
-        self.followers.iter_mut().map(|(_, progress)| progress)
+    /// The leader's heartbeat tick: each follower's periodic transition
+    /// (see [`Progress::on_heartbeat_tick`]), and the older snapshot kept
+    /// for resending goes once no follower is being sent it, rather than
+    /// at the next snapshot (its data may be the application's state).
+    pub(crate) fn on_heartbeat_tick(
+        &mut self,
+        now: Instant,
+        last_index: LogIndex,
+        heartbeat_interval: core::time::Duration,
+    ) {
+        for (_, progress) in &mut self.followers {
+            progress.on_heartbeat_tick(now, last_index, heartbeat_interval);
+        }
+        if self
+            .resumable_snapshot
+            .as_ref()
+            .is_some_and(|kept| !self.is_being_sent(kept))
+        {
+            self.resumable_snapshot = None;
+        }
     }
 
     /// The highest index a quorum of `voters` holds, counting `own_match`
@@ -272,5 +292,50 @@ impl ProgressTracker {
         for (_, progress) in &self.followers {
             progress.check_invariants(now, last_index, max_inflight_appends, max_inflight_bytes);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use core::time::Duration;
+
+    use bytes::Bytes;
+
+    use super::*;
+
+    fn snapshot(index: u64, membership: &Membership) -> Snapshot {
+        Snapshot {
+            index: LogIndex(index),
+            term: crate::types::Term(1),
+            membership: membership.clone(),
+            data: Bytes::from_static(b"state"),
+        }
+    }
+
+    #[test]
+    fn a_snapshot_kept_for_resending_goes_once_no_follower_is_sent_it() {
+        let membership = Membership::with_voters(&[NodeId(1), NodeId(2), NodeId(3)]).unwrap();
+        let now = Instant::ZERO;
+        let mut tracker = ProgressTracker::new(NodeId(1), &membership, now, LogIndex(1));
+        tracker
+            .get_mut(NodeId(3))
+            .unwrap()
+            .become_snapshot(now, LogIndex(10));
+        tracker.keep_resumable_snapshot(Some(snapshot(10, &membership)), LogIndex(10));
+        let beat = Duration::from_millis(50);
+        tracker.on_heartbeat_tick(now, LogIndex(20), beat);
+        assert_eq!(
+            tracker
+                .resumable_snapshot_for(NodeId(3), LogIndex(10))
+                .map(|s| s.index),
+            Some(LogIndex(10)),
+            "kept while node 3 is being sent it"
+        );
+        tracker
+            .get_mut(NodeId(3))
+            .unwrap()
+            .on_ack(now, LogIndex(10));
+        tracker.on_heartbeat_tick(now, LogIndex(20), beat);
+        assert_eq!(tracker.resumable_snapshot, None);
     }
 }
